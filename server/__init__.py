@@ -1,0 +1,1 @@
+"""The layercfg language server. It never imports TensorFlow or Keras."""

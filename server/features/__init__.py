@@ -1,0 +1,1 @@
+"""Thin LSP glue: one module per LSP area, each with ``register(server)``."""

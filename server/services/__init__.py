@@ -1,0 +1,1 @@
+"""Pure functions from (document, position, catalog, settings) to lsprotocol values."""
