@@ -1,0 +1,117 @@
+"""The catalog cache's key and location, computed without importing Keras.
+
+The key is (implementation, its version, backend, layercfg's catalog format, a hash of the
+custom modules' sources). The server computes it at start-up to find a cached catalog; it must
+stay cheap, so module sources are found on disk rather than imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CATALOG_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    implementation: str
+    version: str
+    backend: str
+    modules: tuple[str, ...]
+    modules_hash: str
+
+    @property
+    def filename(self) -> str:
+        return (
+            f"catalog-f{CATALOG_FORMAT}-{self.implementation}-{self.version}-"
+            f"{self.backend}-{self.modules_hash[:16]}.json"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "format": CATALOG_FORMAT,
+            "implementation": self.implementation,
+            "version": self.version,
+            "backend": self.backend,
+            "modules": list(self.modules),
+            "modules_hash": self.modules_hash,
+        }
+
+
+def cache_dir() -> Path:
+    """Where catalogs are kept: $LAYERCFG_CACHE_DIR, else the user's cache folder."""
+    explicit = os.environ.get("LAYERCFG_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "layercfg"
+
+
+def installed_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
+def configured_backend() -> str:
+    """The backend Keras will pick: $KERAS_BACKEND, else keras.json, else tensorflow."""
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend:
+        return backend
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as handle:
+            return str(json.load(handle).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def module_sources(name: str, search_path: list[str]) -> list[Path]:
+    """Source files of a module's top-level package (or file), found without importing it."""
+    top = name.split(".")[0]
+    for entry in search_path:
+        base = Path(entry or ".")
+        package = base / top
+        if (package / "__init__.py").is_file() or (package.is_dir() and name != top):
+            return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+        single = base / f"{top}.py"
+        if single.is_file():
+            return [single]
+    return []
+
+
+def modules_hash(modules: tuple[str, ...], search_path: list[str] | None = None) -> str:
+    digest = hashlib.sha256()
+    path = list(search_path if search_path is not None else sys.path)
+    for name in modules:
+        digest.update(name.encode() + b"\0")
+        files = module_sources(name, path)
+        if not files:
+            digest.update(b"<not found>\0")
+        for file in files:
+            try:
+                digest.update(str(file.name).encode() + b"\0" + file.read_bytes() + b"\0")
+            except OSError:
+                digest.update(b"<unreadable>\0")
+    return digest.hexdigest()
+
+
+def compute(
+    modules: tuple[str, ...] = (),
+    implementation: str = "keras",
+    search_path: list[str] | None = None,
+) -> CacheKey:
+    return CacheKey(
+        implementation=implementation,
+        version=installed_version(implementation.replace("_", "-")),
+        backend=configured_backend(),
+        modules=tuple(modules),
+        modules_hash=modules_hash(tuple(modules), search_path),
+    )

@@ -1,0 +1,493 @@
+"""The catalog: every class layercfg knows, with docs, signatures, sources and the JSON Schema.
+
+Format (version ``cachekey.CATALOG_FORMAT``), one JSON object:
+
+- ``key``: the cache key (implementation, version, backend, modules, modules_hash);
+- ``classes``: list of class entries ``{id, class_name, aliases, module, registered_name,
+  family, custom, summary, doc, doc_url, signature, source: {file, line}, params: {name:
+  Param.to_json()}, accepts_kwargs, minimal_config, sample_config, instantiated,
+  instantiate_error, schema_ref}``;
+- ``names``: strings Keras accepts per family (``initializer`` -> {name: class_name},
+  ``activation`` -> {name: summary}, ``dtype`` -> [names], ``quantization_modes``);
+- ``skipped``: ``[{"what", "reason"}]`` for classes or modules that could not be read;
+- ``schema``: the JSON Schema of a ``*.layercfg.json`` document;
+- ``build_seconds``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import cachekey, docstrings
+from .introspect import ClassInfo, Introspector, Param
+from .keras_api import KerasAPI
+from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter
+
+Progress = Callable[[str, int], None]
+
+_FUNCTIONAL_DOCS = {
+    "name": "Name of the model.",
+    "trainable": "Boolean, whether the model's variables should be trainable.",
+    "layers": "The model's layers, each an envelope with its `name` and `inbound_nodes`.",
+    "input_layers": "The model's inputs as `[layer_name, node_index, tensor_index]` entries.",
+    "output_layers": "The model's outputs as `[layer_name, node_index, tensor_index]` entries.",
+}
+
+
+class ModuleImportError(Exception):
+    """A module named with --modules does not exist."""
+
+
+def _class_id(info: ClassInfo) -> str:
+    if info.custom and info.registered_name:
+        return info.registered_name
+    return f"{info.module}.{info.class_name}" if info.module else info.class_name
+
+
+class CatalogBuilder:
+    def __init__(
+        self,
+        implementation: str = "keras",
+        modules: tuple[str, ...] = (),
+        progress: Progress | None = None,
+        strict_modules: bool = True,
+    ):
+        self.started = time.perf_counter()
+        self.progress = progress or (lambda message, percent: None)
+        self.modules = tuple(modules)
+        self.strict_modules = strict_modules
+        self.progress(f"importing {implementation}", 0)
+        self.api = KerasAPI(implementation)
+        self.introspector = Introspector(self.api)
+        self.infos: list[ClassInfo] = []
+        self.skipped: list[dict[str, str]] = []
+
+    # -- gathering -------------------------------------------------------------------------------
+    def _add(self, cls: type, family: str, **kwargs: Any) -> ClassInfo | None:
+        try:
+            info = self.introspector.inspect_class(cls, family, **kwargs)
+        except Exception as exc:
+            self.skipped.append(
+                {
+                    "what": f"{cls.__module__}.{cls.__name__}",
+                    "reason": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            return None
+        if not info.instantiated and info.instantiate_error:
+            self.skipped.append(
+                {
+                    "what": f"{info.module}.{info.class_name}",
+                    "reason": f"not instantiated ({info.instantiate_error}); "
+                    "schema from the signature and docstring only",
+                }
+            )
+        self.infos.append(info)
+        return info
+
+    def _builtin_family(self, family: str, module: str, classes: dict[str, type]) -> None:
+        by_class: dict[type, list[str]] = {}
+        for name, cls in sorted(classes.items()):
+            by_class.setdefault(cls, []).append(name)
+        for cls, names in by_class.items():
+            info = self._add(cls, family, module=module)
+            if info is not None:
+                info.aliases = [n for n in names if n != info.class_name]
+
+    def gather(self) -> None:
+        api = self.api
+        layers = api.layer_classes()
+        self.progress(f"reading {len(layers)} layer classes", 5)
+        self._builtin_family("layer", "keras.layers", layers)
+        for cls in api.application_layer_classes().values():
+            self._add(cls, "layer", module=cls.__module__)
+        self.progress("reading initializers, regularizers, constraints", 70)
+        for family, module in (
+            ("initializer", "keras.initializers"),
+            ("regularizer", "keras.regularizers"),
+            ("constraint", "keras.constraints"),
+        ):
+            self._builtin_family(family, module, api.family_classes(family))
+        self._builtin_family("dtype_policy", "keras", api.dtype_policy_classes())
+        self.progress("reading model classes", 80)
+        self._models()
+        self.progress("reading custom modules", 85)
+        for module in self.modules:
+            self._custom_module(module)
+
+    def _models(self) -> None:
+        models = self.api.model_classes()
+        sequential = self._add(models["Sequential"], "model", module="keras")
+        if sequential is not None:
+            sequential.params["build_input_shape"] = Param(
+                name="build_input_shape",
+                in_config=True,
+                has_default=True,
+                description="Input shape the model was built with, batch dimension first.",
+            )
+        functional = self._add(
+            models["Functional"],
+            "model",
+            module="keras.src.models.functional",
+            registered_name="Functional",
+            probe=False,
+        )
+        if functional is not None:
+            functional.aliases = ["Model"]
+            functional.params = {
+                name: Param(
+                    name=name,
+                    in_config=True,
+                    required=name in ("layers", "input_layers", "output_layers"),
+                    description=text,
+                )
+                for name, text in _FUNCTIONAL_DOCS.items()
+            }
+            functional.params["trainable"].has_default = True
+            functional.params["trainable"].default = True
+            functional.minimal_config = {"layers": [], "input_layers": [], "output_layers": []}
+            functional.instantiate_error = None
+            self.skipped = [s for s in self.skipped if not s["what"].endswith(".Functional")]
+
+    def _custom_module(self, name: str) -> None:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if self.strict_modules and exc.name and name.startswith(exc.name):
+                raise ModuleImportError(f"no module named {name!r}") from None
+            self.skipped.append({"what": f"module {name}", "reason": _exception_line(exc)})
+            return
+        except Exception as exc:  # a broken custom module must not stop the catalog
+            self.skipped.append({"what": f"module {name}", "reason": _exception_line(exc)})
+            return
+        keras = self.api.keras
+        bases = [
+            (keras.Model, "model"),
+            (keras.layers.Layer, "layer"),
+            (keras.initializers.Initializer, "initializer"),
+            (keras.regularizers.Regularizer, "regularizer"),
+            (keras.constraints.Constraint, "constraint"),
+        ]
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__:
+                continue
+            family = next((fam for base, fam in bases if issubclass(cls, base)), None)
+            if family is None:
+                continue
+            registered = self.api.registered_name(cls)
+            self._add(
+                cls,
+                family,
+                module=cls.__module__,
+                registered_name=registered if registered != cls.__name__ else None,
+                custom=True,
+            )
+
+    # -- emitting --------------------------------------------------------------------------------
+    def names(self) -> dict[str, Any]:
+        api = self.api
+        activations = {}
+        for name, fn in sorted(api.activation_functions().items()):
+            activations[name] = docstrings.parse(fn.__doc__).summary
+        for registered, obj in api.custom_objects().items():
+            if inspect.isfunction(obj):
+                activations[registered] = docstrings.parse(obj.__doc__).summary
+        names: dict[str, Any] = {
+            family: api.family_names(family)
+            for family in ("initializer", "regularizer", "constraint")
+        }
+        names["activation"] = activations
+        names["dtype"] = api.dtype_names()
+        names["quantization_modes"] = api.quantization_modes()
+        return names
+
+    def build(self) -> dict[str, Any]:
+        self.gather()
+        self.progress("emitting the schema", 90)
+        names = self.names()
+        families = {}
+        for info in self.infos:
+            for class_name in [info.class_name, *info.aliases]:
+                families.setdefault(class_name, info.family)
+        emitter = SchemaEmitter(names, families)
+        defs: dict[str, Any] = {}
+        classes = []
+        for info in self.infos:
+            class_id = _class_id(info)
+            defs[class_id] = emitter.config_schema(info)
+            classes.append(self._entry(info, class_id))
+        self._functional_schema(defs)
+        defs.update(_shared_defs(self.infos, names))
+        schema = {
+            "$schema": SCHEMA_DIALECT,
+            "$id": "https://layercfg.dev/schema/layercfg.schema.json",
+            "title": "Keras layer or model config (*.layercfg.json)",
+            "description": f"Generated by layercfg from {self.api.name} {self.api.version} "
+            f"({self.api.backend} backend).",
+            "$ref": "#/$defs/envelope.layer",
+            "$defs": defs,
+        }
+        key = cachekey.compute(self.modules, self.api.name)
+        return {
+            "key": key.to_json(),
+            "implementation": self.api.name,
+            "keras_version": self.api.version,
+            "backend": self.api.backend,
+            "classes": classes,
+            "names": names,
+            "skipped": self.skipped,
+            "schema": schema,
+            "build_seconds": round(time.perf_counter() - self.started, 3),
+        }
+
+    def _entry(self, info: ClassInfo, class_id: str) -> dict[str, Any]:
+        return {
+            "id": class_id,
+            "class_name": info.class_name,
+            "aliases": info.aliases,
+            "module": info.module,
+            "registered_name": info.registered_name,
+            "family": info.family,
+            "custom": info.custom,
+            "summary": info.summary,
+            "doc": info.doc,
+            "doc_url": _doc_url(info),
+            "signature": info.signature,
+            "source": {"file": info.source_file, "line": info.source_line},
+            "params": {name: p.to_json() for name, p in info.params.items()},
+            "accepts_kwargs": info.accepts_kwargs,
+            "minimal_config": info.minimal_config,
+            "sample_config": info.sample_config,
+            "instantiated": info.instantiated,
+            "instantiate_error": info.instantiate_error,
+            "notes": info.notes,
+            "schema_ref": f"#/$defs/{class_id}",
+        }
+
+    def _functional_schema(self, defs: dict[str, Any]) -> None:
+        node_ref = {"type": "array", "items": {"$ref": "#/$defs/layer_reference"}}
+        schema = defs.get("keras.src.models.functional.Functional") or defs.get("Functional")
+        if schema is None:
+            return
+        props = schema["properties"]
+        props["name"] = {"type": ["string", "null"], "description": _FUNCTIONAL_DOCS["name"]}
+        props["trainable"] = {
+            "type": "boolean",
+            "default": True,
+            "description": _FUNCTIONAL_DOCS["trainable"],
+        }
+        props["layers"] = {
+            "type": "array",
+            "items": {"$ref": "#/$defs/functional_layer"},
+            "description": _FUNCTIONAL_DOCS["layers"],
+        }
+        for key in ("input_layers", "output_layers"):
+            props[key] = {
+                "anyOf": [{"$ref": "#/$defs/layer_reference"}, node_ref, {"type": "object"}],
+                "description": _FUNCTIONAL_DOCS[key],
+            }
+        props["dtype"] = {"$ref": "#/$defs/dtype"}
+
+
+def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any]:
+    """Envelopes per family (dispatch by class_name), activations, dtypes, Functional parts."""
+    defs: dict[str, Any] = {}
+    by_family: dict[str, list[ClassInfo]] = {}
+    for info in infos:
+        by_family.setdefault(info.family, []).append(info)
+    layer_like = by_family.get("layer", []) + by_family.get("model", [])
+    for family, members in (
+        ("layer", layer_like),
+        ("initializer", by_family.get("initializer", [])),
+        ("regularizer", by_family.get("regularizer", [])),
+        ("constraint", by_family.get("constraint", [])),
+        ("dtype_policy", by_family.get("dtype_policy", [])),
+    ):
+        defs[f"dispatch.{family}"] = {"allOf": [_dispatch(info) for info in members]}
+        class_names = sorted({n for info in members for n in [info.class_name, *info.aliases]})
+        defs[f"envelope.{family}"] = _envelope(family, class_names, members)
+    functional = dict(defs["envelope.layer"])
+    functional["properties"] = {
+        **functional["properties"],
+        "name": {"type": "string", "description": "The layer's name in this model."},
+        "inbound_nodes": {
+            "type": "array",
+            "items": {"$ref": "#/$defs/node"},
+            "description": "Calls of this layer: arguments and keyword arguments.",
+        },
+    }
+    functional.pop("defaultSnippets", None)
+    defs["functional_layer"] = functional
+    defs["layer_reference"] = {
+        "type": "array",
+        "prefixItems": [
+            {"type": "string"},
+            {"type": "integer", "minimum": 0},
+            {"type": "integer", "minimum": 0},
+        ],
+        "minItems": 3,
+        "maxItems": 3,
+        "description": "[layer_name, node_index, tensor_index]",
+    }
+    defs["node"] = {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {"args": {"type": "array"}, "kwargs": {"type": "object"}},
+                "additionalProperties": False,
+            },
+            {"type": "array"},
+        ]
+    }
+    activation_names = sorted(names["activation"])
+    defs["activation"] = {
+        "anyOf": [
+            {
+                "type": "string",
+                "enum": activation_names,
+                "enumDescriptions": [names["activation"][n] for n in activation_names],
+            },
+            {
+                "type": "object",
+                "required": ["class_name", "config"],
+                "properties": {
+                    "module": {"type": ["string", "null"]},
+                    "class_name": {"const": "function"},
+                    "config": {"type": "string"},
+                    "registered_name": {"type": ["string", "null"]},
+                },
+                "additionalProperties": False,
+            },
+            {"$ref": "#/$defs/envelope.layer"},
+            {"type": "null"},
+        ]
+    }
+    modes = "|".join(names["quantization_modes"]) or "int8"
+    defs["dtype"] = {
+        "anyOf": [
+            {"type": "string", "enum": names["dtype"]},
+            {"type": "string", "pattern": f"^({modes})_from_[a-z0-9_]+$"},
+            {"$ref": "#/$defs/envelope.dtype_policy"},
+            {"type": "null"},
+        ]
+    }
+    return defs
+
+
+def _dispatch(info: ClassInfo) -> dict[str, Any]:
+    names = [info.class_name, *info.aliases]
+    test = {"const": names[0]} if len(names) == 1 else {"enum": names}
+    return {
+        "if": {"properties": {"class_name": test}, "required": ["class_name"]},
+        "then": {"properties": {"config": {"$ref": f"#/$defs/{_class_id(info)}"}}},
+    }
+
+
+def _envelope(family: str, class_names: list[str], members: list[ClassInfo]) -> dict[str, Any]:
+    summaries = {}
+    for info in members:
+        for name in [info.class_name, *info.aliases]:
+            summaries.setdefault(name, info.summary)
+    properties: dict[str, Any] = {
+        "module": {"type": ["string", "null"], "description": "Python module of the class."},
+        "class_name": {
+            "type": "string",
+            "enum": class_names,
+            "enumDescriptions": [summaries.get(n, "") for n in class_names],
+            "description": f"The {family.replace('_', ' ')} class.",
+        },
+        "config": {"type": "object", "description": "Constructor arguments of the class."},
+        "registered_name": {
+            "type": ["string", "null"],
+            "description": "`package>Name` for registered custom classes.",
+        },
+        "build_config": {"type": ["object", "null"]},
+        "compile_config": {"type": ["object", "null"]},
+        "shared_object_id": {"type": "integer"},
+    }
+    assert set(properties) == set(ENVELOPE_KEYS)
+    return {
+        "type": "object",
+        "required": ["class_name", "config"],
+        "properties": properties,
+        "additionalProperties": False,
+        "allOf": [{"$ref": f"#/$defs/dispatch.{family}"}],
+        "defaultSnippets": [
+            {
+                "label": info.class_name,
+                "description": info.summary,
+                "body": {
+                    "module": info.module,
+                    "class_name": info.class_name,
+                    "config": info.minimal_config,
+                    "registered_name": info.registered_name,
+                },
+            }
+            for info in members
+        ],
+    }
+
+
+def _doc_url(info: ClassInfo) -> str | None:
+    if info.custom:
+        return None
+    return f"https://keras.io/search.html?query={info.class_name}"
+
+
+def _exception_line(exc: BaseException) -> str:
+    lines = traceback.format_exception_only(type(exc), exc)
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
+# -- cache ---------------------------------------------------------------------------------------
+
+
+def cache_path(modules: tuple[str, ...] = (), implementation: str = "keras") -> Path:
+    return cachekey.cache_dir() / cachekey.compute(modules, implementation).filename
+
+
+def write_atomically(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".catalog-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_or_build(
+    modules: tuple[str, ...] = (),
+    implementation: str = "keras",
+    progress: Progress | None = None,
+    rebuild: bool = False,
+) -> dict[str, Any]:
+    """The cached catalog for this key, built (and cached) when missing or stale."""
+    path = cache_path(modules, implementation)
+    if not rebuild and path.is_file():
+        try:
+            with path.open(encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt
+    data = CatalogBuilder(implementation, modules, progress).build()
+    write_atomically(path, data)
+    return data
+
+
+def workspace_on_path(root: str | None) -> None:
+    """Let custom modules of a (trusted) workspace be imported."""
+    if root and root not in sys.path:
+        sys.path.insert(0, root)

@@ -1,0 +1,480 @@
+"""Introspection of one Keras class: signature, ``get_config()`` of a real instance, docstring,
+source location, and the values its constructor refuses (found by probing).
+
+The signature is the truth for names, defaults and required-ness; the docstring adds
+descriptions and type words; probing adds allowed strings and numeric bounds.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import docstrings, samples
+from .keras_api import KerasAPI
+
+_PROBE = "__layercfg_probe__"
+# Keyword names that Keras reads out of **kwargs by hand (``kwargs.pop("input_shape", None)``).
+_KWARGS_READ = re.compile(r"kwargs\s*(?:\.pop|\.get|\[)\s*\(?\s*[\"']([A-Za-z_][A-Za-z0-9_]*)[\"']")
+_QUOTED = re.compile(r"""[`"']([A-Za-z0-9_][A-Za-z0-9_\-]*)[`"']""")
+_ENUM_WORDS = ("one of", " or ", "either", "supports", "supported", "options", "valid values")
+_DOC_QUOTED = re.compile(r"""`"([A-Za-z0-9_\-]+)"`|"([A-Za-z0-9_\-]+)"|`'([A-Za-z0-9_\-]+)'`""")
+
+
+@dataclass
+class Param:
+    """One config key of a class."""
+
+    name: str
+    required: bool = False
+    has_default: bool = False
+    default: Any = None  # the signature default, JSON-safe
+    config_default: Any = None  # what get_config() writes for it, when not sampled
+    has_config_default: bool = False
+    config_value: Any = None  # what get_config() of the sample instance wrote, sampled or not
+    in_signature: bool = False
+    in_config: bool = False
+    inherited: bool = False  # accepted through **kwargs by a base class
+    description: str = ""
+    sample: Any = None  # the JSON-safe sample used when the argument is required
+    allowed: list[str] | None = None  # allowed strings, probed or read from the docs
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "required": self.required,
+            "in_signature": self.in_signature,
+            "in_config": self.in_config,
+            "inherited": self.inherited,
+            "description": self.description,
+        }
+        if self.has_default:
+            out["default"] = self.default
+        if self.has_config_default:
+            out["config_default"] = self.config_default
+        if self.required:
+            out["sample"] = self.sample
+        for key in ("allowed", "minimum", "exclusive_minimum", "maximum"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+@dataclass
+class ClassInfo:
+    """Everything the builder learnt about one class."""
+
+    cls: type
+    family: str
+    class_name: str
+    module: str | None
+    registered_name: str | None
+    custom: bool
+    aliases: list[str] = field(default_factory=list)
+    summary: str = ""
+    doc: str = ""
+    signature: str = ""
+    source_file: str | None = None
+    source_line: int | None = None
+    params: dict[str, Param] = field(default_factory=dict)
+    accepts_kwargs: bool = False
+    sample_config: dict[str, Any] | None = None  # get_config() of the sample instance
+    minimal_config: dict[str, Any] = field(default_factory=dict)  # required keys only
+    instantiated: bool = False
+    instantiate_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def json_safe(value: Any, api: KerasAPI | None = None) -> tuple[bool, Any]:
+    """(ok, value) with tuples as lists; Keras objects through their serializer."""
+    if value is None or isinstance(value, (bool, str)):
+        return True, value
+    if isinstance(value, int):
+        return True, value
+    if isinstance(value, float):
+        return (True, value) if math.isfinite(value) else (False, None)
+    if isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            ok, safe = json_safe(item, api)
+            if not ok:
+                return False, None
+            items.append(safe)
+        return True, items
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            ok, safe = json_safe(item, api)
+            if not ok or not isinstance(key, str):
+                return False, None
+            out[key] = safe
+        return True, out
+    if api is not None:
+        try:
+            serialized = api.serialize(value)
+        except Exception:
+            return False, None
+        if serialized is not value:
+            return json_safe(serialized, None)
+    return False, None
+
+
+@functools.cache
+def _class_lines(path: str) -> dict[str, int]:
+    """Class name -> line number, for every class defined at any depth in a file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    lines: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            lines.setdefault(node.name, node.lineno)
+    return lines
+
+
+def source_location(cls: type) -> tuple[str | None, int | None]:
+    try:
+        path = inspect.getsourcefile(cls)
+    except TypeError:
+        return None, None
+    if not path:
+        return None, None
+    return path, _class_lines(path).get(cls.__name__)
+
+
+def _mro_with_init(cls: type) -> list[type]:
+    return [klass for klass in cls.__mro__ if "__init__" in vars(klass) and klass is not object]
+
+
+def _init_source(klass: type) -> str:
+    try:
+        return inspect.getsource(vars(klass)["__init__"])
+    except (OSError, TypeError):
+        return ""
+
+
+def _signature(cls: type) -> inspect.Signature | None:
+    try:
+        return inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return None
+
+
+def _descriptions(cls: type) -> tuple[docstrings.Docstring, dict[str, str]]:
+    """The class docstring, and Args descriptions from the class and its bases (class first)."""
+    own = docstrings.parse(inspect.getdoc(cls) if cls.__doc__ is None else cls.__doc__)
+    merged: dict[str, str] = {}
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        for source in (klass.__doc__, getattr(vars(klass).get("__init__"), "__doc__", None)):
+            for name, text in docstrings.parse(source).args.items():
+                merged.setdefault(name, text)
+    return own, merged
+
+
+def accepted_keywords(cls: type) -> tuple[dict[str, inspect.Parameter], set[str]]:
+    """Keyword names the constructor accepts: its own, and those its bases take via **kwargs."""
+    own: dict[str, inspect.Parameter] = {}
+    inherited: set[str] = set()
+    for depth, klass in enumerate(_mro_with_init(cls)):
+        sig = _signature(klass)
+        if sig is None:
+            break
+        params = list(sig.parameters.values())[1:]
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+                continue
+            if depth == 0:
+                own[p.name] = p
+            elif p.name not in own:
+                inherited.add(p.name)
+        inherited.update(set(_KWARGS_READ.findall(_init_source(klass))) - set(own))
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return own, inherited
+
+
+class Introspector:
+    """Reads classes of one Keras implementation into ClassInfo records."""
+
+    def __init__(self, api: KerasAPI):
+        self.api = api
+        self.keras = api.keras
+
+    # -- instances ---------------------------------------------------------------------------
+    def _sample_kwargs(self, info: ClassInfo, attempt: int) -> dict[str, Any] | None:
+        kwargs: dict[str, Any] = {}
+        for param in info.params.values():
+            if not param.required:
+                continue
+            options = samples.candidates(param.name, param.description)
+            if not options:
+                return None
+            kwargs[param.name] = options[min(attempt, len(options) - 1)](self.keras)
+        for name, value in samples.BY_CLASS.get(info.cls.__name__, {}).items():
+            if name in info.params:
+                kwargs.setdefault(name, value)
+        return kwargs
+
+    def _attempts(self, info: ClassInfo) -> int:
+        counts = [
+            len(samples.candidates(p.name, p.description))
+            for p in info.params.values()
+            if p.required
+        ]
+        return max(counts, default=1)
+
+    def construct(self, info: ClassInfo, **overrides: Any) -> Any:
+        """An instance with the sample values (and overrides); raises what the constructor raises."""
+        kwargs = self._sample_kwargs(info, info.__dict__.get("_attempt", 0)) or {}
+        kwargs.update(overrides)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return info.cls(**kwargs)
+
+    def _instantiate(self, info: ClassInfo) -> Any | None:
+        errors = []
+        for attempt in range(self._attempts(info)):
+            kwargs = self._sample_kwargs(info, attempt)
+            if kwargs is None:
+                missing = [
+                    p.name
+                    for p in info.params.values()
+                    if p.required and not samples.candidates(p.name, p.description)
+                ]
+                info.instantiate_error = "no sample value for required argument(s): " + ", ".join(
+                    missing
+                )
+                return None
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    instance = info.cls(**kwargs)
+            except Exception as exc:  # the constructor's own refusal, recorded
+                errors.append(f"{type(exc).__name__}: {_first_line(exc)}")
+                continue
+            info.__dict__["_attempt"] = attempt
+            for name, value in kwargs.items():
+                ok, safe = json_safe(value, self.api)
+                if info.params[name].required:
+                    info.params[name].sample = safe if ok else None
+            return instance
+        info.instantiate_error = errors[-1] if errors else "could not be instantiated"
+        return None
+
+    # -- the record --------------------------------------------------------------------------
+    def inspect_class(
+        self,
+        cls: type,
+        family: str,
+        *,
+        class_name: str | None = None,
+        module: str | None = None,
+        registered_name: str | None = None,
+        custom: bool = False,
+        probe: bool = True,
+    ) -> ClassInfo:
+        doc, descriptions = _descriptions(cls)
+        path, line = source_location(cls)
+        info = ClassInfo(
+            cls=cls,
+            family=family,
+            class_name=class_name or cls.__name__,
+            module=module,
+            registered_name=registered_name,
+            custom=custom,
+            summary=doc.summary,
+            doc=doc.body,
+            source_file=path,
+            source_line=line,
+        )
+        sig = _signature(cls)
+        own, inherited = accepted_keywords(cls)
+        info.accepts_kwargs = bool(
+            sig and any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+        )
+        if sig is not None:
+            shown = [p for p in list(sig.parameters.values())[1:]]
+            info.signature = f"{info.class_name}({', '.join(str(p) for p in shown)})"
+        for name, p in own.items():
+            param = Param(name=name, in_signature=True, description=descriptions.get(name, ""))
+            if p.default is inspect.Parameter.empty:
+                param.required = True
+            else:
+                ok, safe = json_safe(p.default, self.api)
+                param.has_default = ok
+                param.default = safe
+                if not ok:
+                    param.notes.append(f"default not representable in JSON: {p.default!r}")
+            info.params[name] = param
+        if info.accepts_kwargs:
+            for name in sorted(inherited):
+                if name not in info.params:
+                    info.params[name] = Param(
+                        name=name, inherited=True, description=descriptions.get(name, "")
+                    )
+        for param in info.params.values():
+            if param.inherited:
+                self._inherited_default(cls, param)
+
+        instance = self._instantiate(info)
+        if instance is not None:
+            self._drop_refused_inherited(info)
+        if instance is not None:
+            self._read_config(info, instance)
+            info.instantiated = True
+        if probe:
+            self._probe(info, instance)
+        info.minimal_config = self._minimal_config(info)
+        return info
+
+    def _drop_refused_inherited(self, info: ClassInfo) -> None:
+        """A base class argument that the subclass passes itself cannot be given again."""
+        for name in [n for n, p in info.params.items() if p.inherited]:
+            param = info.params[name]
+            value = param.default if param.has_default else None
+            try:
+                self.construct(info, **{name: value})
+            except TypeError as exc:
+                if name in str(exc):
+                    del info.params[name]
+            except Exception:
+                pass
+
+    def _inherited_default(self, cls: type, param: Param) -> None:
+        for klass in _mro_with_init(cls)[1:]:
+            sig = _signature(klass)
+            if sig is None or param.name not in sig.parameters:
+                continue
+            default = sig.parameters[param.name].default
+            if default is not inspect.Parameter.empty:
+                ok, safe = json_safe(default, self.api)
+                param.has_default, param.default = ok, safe
+            return
+
+    def _read_config(self, info: ClassInfo, instance: Any) -> None:
+        try:
+            config = instance.get_config()
+        except Exception as exc:
+            info.notes.append(f"get_config() failed: {type(exc).__name__}: {_first_line(exc)}")
+            return
+        ok, safe = json_safe(self.api.serialize(config) if config else config, self.api)
+        if not ok or not isinstance(safe, dict):
+            info.notes.append("get_config() returned values that are not JSON")
+            return
+        info.sample_config = safe
+        for key, value in safe.items():
+            param = info.params.get(key)
+            if param is None:
+                param = info.params[key] = Param(name=key)
+                param.notes.append("written by get_config() but not a constructor argument")
+            param.in_config = True
+            param.config_value = value
+            if not param.required:
+                param.config_default = value
+                param.has_config_default = True
+
+    def _minimal_config(self, info: ClassInfo) -> dict[str, Any]:
+        return {name: p.sample for name, p in info.params.items() if p.required}
+
+    # -- probing ---------------------------------------------------------------------------------
+    def _refuses(self, info: ClassInfo, name: str, value: Any) -> str | None:
+        """The constructor's error message when it refuses ``name=value``, naming ``name``."""
+        try:
+            self.construct(info, **{name: value})
+        except Exception as exc:
+            message = str(exc)
+            if name in message or (isinstance(value, str) and value in message):
+                return message
+            return None
+        return None
+
+    def _probe(self, info: ClassInfo, instance: Any) -> None:
+        if instance is None:
+            return
+        for param in info.params.values():
+            if not (param.in_signature or param.inherited) or param.name in ("name", "dtype"):
+                continue
+            current = param.sample if param.required else param.default
+            if isinstance(current, str) or (current is None and _doc_enum(param.description)):
+                self._probe_strings(info, param)
+            if isinstance(current, bool):
+                continue
+            if isinstance(current, (int, float)):
+                self._probe_numbers(info, param, current)
+
+    def _probe_strings(self, info: ClassInfo, param: Param) -> None:
+        allowed: list[str] = []
+        message = self._refuses(info, param.name, _PROBE)
+        if message:
+            allowed = [
+                word
+                for word in dict.fromkeys(_QUOTED.findall(message))
+                if word not in (_PROBE, param.name) and not word.startswith("__")
+            ]
+        documented = _doc_enum(param.description)
+        if len(allowed) < 2 and documented:
+            # The constructor does not validate it; trust the docs, but only values it accepts.
+            allowed = [v for v in documented if self._refuses(info, param.name, v) is None]
+        elif documented:
+            allowed += [v for v in documented if v not in allowed and v.lower() in _lower(allowed)]
+        if len(allowed) < 2:
+            return
+        current = param.sample if param.required else param.default
+        written = param.config_default if param.has_config_default else None
+        for value in (current, written):
+            if isinstance(value, str) and value not in allowed:
+                return  # the docs or the message do not tell the whole story
+        param.allowed = allowed
+
+    def _probe_numbers(self, info: ClassInfo, param: Param, current: int | float) -> None:
+        as_int = isinstance(current, int)
+        probes = [0, -1] if as_int else [-0.5, 1.5]
+        refused = {value: self._refuses(info, param.name, value) for value in probes}
+        if as_int:
+            if refused[0] and refused[-1]:
+                param.minimum = 1
+            elif refused[-1] and not refused[0]:
+                param.minimum = 0
+        else:
+            if refused[-0.5] and not self._refuses(info, param.name, 0.0):
+                param.minimum = 0
+            if refused[1.5] and not self._refuses(info, param.name, 1.0):
+                param.maximum = 1
+
+
+def _lower(values: list[str]) -> set[str]:
+    return {v.lower() for v in values}
+
+
+def _doc_enum(description: str) -> list[str]:
+    """Quoted alternatives a docstring lists for an argument ("one of `"valid"` or `"same"`)."""
+    if not description:
+        return []
+    lowered = description.lower()
+    if not any(word in lowered for word in _ENUM_WORDS):
+        return []
+    values = [next(v for v in groups if v) for groups in _DOC_QUOTED.findall(description)]
+    values = list(dict.fromkeys(values))
+    return values if len(values) >= 2 else []
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""

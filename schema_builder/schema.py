@@ -1,0 +1,282 @@
+"""JSON Schema (draft 2020-12) emission from introspected classes.
+
+Each parameter is given a *kind*, and each kind maps to a schema through one dispatch table
+(``_KIND_SCHEMAS``); a kind without an entry is a bug and fails loudly. Envelopes choose the
+config schema of their class by ``class_name`` (``if``/``then`` per class) so that errors name
+the right class instead of blaming the wrong branch of a ``oneOf``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .introspect import ClassInfo, Param
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+FAMILIES = ("layer", "model", "initializer", "regularizer", "constraint", "dtype_policy")
+ENVELOPE_KEYS = (
+    "module",
+    "class_name",
+    "config",
+    "registered_name",
+    "build_config",
+    "compile_config",
+    "shared_object_id",
+)
+
+_TYPE_WORDS = [
+    (re.compile(r"\bbool(ean)?s?\b", re.I), "boolean"),
+    (re.compile(r"\bint(eger)?s?\b", re.I), "integer"),
+    (re.compile(r"\b(float|scalar|number)s?\b", re.I), "number"),
+    (re.compile(r"\bstr(ing)?s?\b", re.I), "string"),
+    (re.compile(r"\b(tuple|list|tensor|shape|array)s?\b", re.I), "array"),
+    (re.compile(r"\bdict(ionary|ionaries|s)?\b", re.I), "object"),
+]
+_TUPLE_LENGTH = re.compile(r"(?:tuple|list)(?:/(?:tuple|list))? of (\d+) (?:integer|int)", re.I)
+_INT_OR_TUPLE = re.compile(r"\bint(eger)?\b.{0,40}\bor\b.{0,20}\b(tuple|list)", re.I)
+
+FAMILY_OF_SUFFIX = {
+    "_initializer": "initializer",
+    "_regularizer": "regularizer",
+    "_constraint": "constraint",
+}
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def is_envelope(value: Any) -> bool:
+    return isinstance(value, dict) and "class_name" in value and "config" in value
+
+
+class SchemaEmitter:
+    """Builds per-class config schemas and the whole document schema."""
+
+    def __init__(self, names: dict[str, Any], families: dict[str, str]):
+        # names: strings Keras accepts per family ("initializer": [...], "activation": [...])
+        # families: class_name -> family, to tell what kind a nested envelope value is
+        self.names = names
+        self.families = families
+
+    # -- kinds -------------------------------------------------------------------------------
+    def kind(self, param: Param) -> str:
+        name = param.name
+        evidence = [v for v in self._evidence(param) if v is not None]
+        if name == "name":
+            return "string"
+        for suffix, family in FAMILY_OF_SUFFIX.items():
+            if name.endswith(suffix) or name == suffix[1:]:
+                return family
+        if name == "activation" or name.endswith("_activation"):
+            return "activation"
+        if name == "dtype":
+            return "dtype"
+        for value in evidence:
+            if is_envelope(value):
+                family = self.families.get(value["class_name"])
+                if family in ("layer", "model"):
+                    return "layer"
+                if family in ("initializer", "regularizer", "constraint"):
+                    return family
+                return "any"
+            if isinstance(value, list) and value and all(is_envelope(v) for v in value):
+                return "layer_list"
+        if name in ("layer", "backward_layer", "cell"):
+            return "layer"
+        if param.allowed:
+            return "enum"
+        if _INT_OR_TUPLE.search(param.description) and _TUPLE_LENGTH.search(param.description):
+            return "int_or_tuple"
+        return "scalar"
+
+    def _evidence(self, param: Param) -> list[Any]:
+        values = []
+        if param.has_default:
+            values.append(param.default)
+        if param.has_config_default:
+            values.append(param.config_default)
+        if param.required:
+            values.append(param.sample)
+        if param.in_config:
+            values.append(param.config_value)
+        return values
+
+    def _nullable(self, param: Param) -> bool:
+        return any(v is None for v in self._evidence(param)) and not param.required
+
+    # -- schemas per kind ------------------------------------------------------------------------
+    def param_schema(self, param: Param) -> dict[str, Any]:
+        kind = self.kind(param)
+        try:
+            build = _KIND_SCHEMAS[kind]
+        except KeyError:
+            raise KeyError(f"no schema rule for parameter kind {kind!r} ({param.name})") from None
+        schema = build(self, param)
+        if self._nullable(param) and kind not in ("scalar", "any"):
+            schema = _with_null(schema)
+        schema.update(self._annotations(param))
+        return schema
+
+    def _annotations(self, param: Param) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if param.description:
+            out["description"] = _plain(param.description)
+            out["markdownDescription"] = param.description
+        if param.has_config_default:
+            out["default"] = param.config_default
+        elif param.has_default:
+            out["default"] = param.default
+        return out
+
+    def _activation(self, param: Param) -> dict[str, Any]:
+        return {"$ref": "#/$defs/activation"}
+
+    def _dtype(self, param: Param) -> dict[str, Any]:
+        return {"$ref": "#/$defs/dtype"}
+
+    def _layer(self, param: Param) -> dict[str, Any]:
+        return {"$ref": "#/$defs/envelope.layer"}
+
+    def _layer_list(self, param: Param) -> dict[str, Any]:
+        return {"type": "array", "items": {"$ref": "#/$defs/envelope.layer"}}
+
+    def _enum(self, param: Param) -> dict[str, Any]:
+        assert param.allowed is not None
+        return {"type": "string", "enum": list(param.allowed)}
+
+    def _int_or_tuple(self, param: Param) -> dict[str, Any]:
+        # Keras's docstrings get the length wrong now and then; what get_config() wrote wins.
+        written = [v for v in self._evidence(param) if isinstance(v, list)]
+        match = _TUPLE_LENGTH.search(param.description)
+        assert match is not None
+        length = len(written[0]) if written else int(match.group(1))
+        item: dict[str, Any] = _bounded({"type": "integer"}, param)
+        if any(isinstance(x, list) for v in written for x in v) or "tuples" in param.description:
+            item = {"anyOf": [item, {"type": "array", "items": {"type": "integer"}}]}
+        return {
+            "anyOf": [
+                _bounded({"type": "integer"}, param),
+                {"type": "array", "items": item, "minItems": length, "maxItems": length},
+            ]
+        }
+
+    def _scalar(self, param: Param) -> dict[str, Any]:
+        observed = {json_type(v) for v in self._evidence(param)}
+        lead = param.description.split(".")[0][:120]
+        documented = {jtype for pattern, jtype in _TYPE_WORDS if pattern.search(lead)}
+        types = (observed | documented) - {"null"}
+        if not types:
+            return {}
+        if "object" in observed and any(is_envelope(v) for v in self._evidence(param)):
+            return {}
+        if "number" in types:
+            types.discard("integer")
+        if "null" in observed or "none" in lead.lower() or "optional" in lead.lower():
+            types.add("null")
+        schema: dict[str, Any] = {"type": sorted(types) if len(types) > 1 else types.pop()}
+        if {"integer", "number"} & set(_as_list(schema["type"])):
+            schema = _bounded(schema, param)
+        if "array" in _as_list(schema["type"]):
+            items = {json_type(x) for v in self._evidence(param) if isinstance(v, list) for x in v}
+            if items and items <= {"integer"}:
+                schema["items"] = _bounded({"type": "integer"}, param)
+        return schema
+
+    def _any(self, param: Param) -> dict[str, Any]:
+        return {}
+
+    # -- class schemas ---------------------------------------------------------------------------
+    def config_schema(self, info: ClassInfo) -> dict[str, Any]:
+        properties = {name: self.param_schema(p) for name, p in info.params.items()}
+        schema: dict[str, Any] = {
+            "type": "object",
+            "title": info.class_name,
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        required = [name for name, p in info.params.items() if p.required]
+        if required:
+            schema["required"] = required
+        if info.summary:
+            schema["description"] = _plain(info.summary)
+            schema["markdownDescription"] = info.summary
+        schema["defaultSnippets"] = [{"label": info.class_name, "body": info.minimal_config}]
+        return schema
+
+
+def _family(family: str) -> Callable[[SchemaEmitter, Param], dict[str, Any]]:
+    """A name Keras accepts for the family, or an envelope of one of its classes."""
+
+    def build(self: SchemaEmitter, param: Param) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                {"type": "string", "enum": sorted(self.names[family])},
+                {"$ref": f"#/$defs/envelope.{family}"},
+            ]
+        }
+
+    return build
+
+
+_KIND_SCHEMAS: dict[str, Callable[[SchemaEmitter, Param], dict[str, Any]]] = {
+    "initializer": _family("initializer"),
+    "regularizer": _family("regularizer"),
+    "constraint": _family("constraint"),
+    "activation": SchemaEmitter._activation,
+    "dtype": SchemaEmitter._dtype,
+    "layer": SchemaEmitter._layer,
+    "layer_list": SchemaEmitter._layer_list,
+    "enum": SchemaEmitter._enum,
+    "int_or_tuple": SchemaEmitter._int_or_tuple,
+    "scalar": SchemaEmitter._scalar,
+    "string": lambda self, param: {"type": ["string", "null"]},
+    "any": SchemaEmitter._any,
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _with_null(schema: dict[str, Any]) -> dict[str, Any]:
+    if "anyOf" in schema:
+        return {"anyOf": [*schema["anyOf"], {"type": "null"}]}
+    if "$ref" in schema or "enum" in schema:
+        if "enum" in schema and "$ref" not in schema:
+            return {
+                **schema,
+                "type": [*_as_list(schema.get("type", [])), "null"],
+                "enum": [*schema["enum"], None],
+            }
+        return {"anyOf": [schema, {"type": "null"}]}
+    types = _as_list(schema.get("type", []))
+    if types and "null" not in types:
+        return {**schema, "type": [*types, "null"]}
+    return schema
+
+
+def _bounded(schema: dict[str, Any], param: Param) -> dict[str, Any]:
+    if param.minimum is not None:
+        schema["minimum"] = param.minimum
+    if param.maximum is not None:
+        schema["maximum"] = param.maximum
+    return schema
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("`", "")
