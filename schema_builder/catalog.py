@@ -24,8 +24,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from . import cachekey, docstrings
@@ -106,6 +108,7 @@ class CatalogBuilder:
 
     def gather(self) -> None:
         api = self.api
+        imported = [m for m in (self._import_custom(name) for name in self.modules) if m]
         layers = api.layer_classes()
         self.progress(f"reading {len(layers)} layer classes", 5)
         self._builtin_family("layer", "keras.layers", layers)
@@ -122,7 +125,7 @@ class CatalogBuilder:
         self.progress("reading model classes", 80)
         self._models()
         self.progress("reading custom modules", 85)
-        for module in self.modules:
+        for module in imported:
             self._custom_module(module)
 
     def _models(self) -> None:
@@ -159,17 +162,18 @@ class CatalogBuilder:
             functional.instantiate_error = None
             self.skipped = [s for s in self.skipped if not s["what"].endswith(".Functional")]
 
-    def _custom_module(self, name: str) -> None:
+    def _import_custom(self, name: str) -> ModuleType | None:
         try:
-            module = importlib.import_module(name)
+            return importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if self.strict_modules and exc.name and name.startswith(exc.name):
                 raise ModuleImportError(f"no module named {name!r}") from None
             self.skipped.append({"what": f"module {name}", "reason": _exception_line(exc)})
-            return
         except Exception as exc:  # a broken custom module must not stop the catalog
             self.skipped.append({"what": f"module {name}", "reason": _exception_line(exc)})
-            return
+        return None
+
+    def _custom_module(self, module: ModuleType) -> None:
         keras = self.api.keras
         bases = [
             (keras.Model, "model"),
@@ -211,8 +215,26 @@ class CatalogBuilder:
         names["quantization_modes"] = api.quantization_modes()
         return names
 
+    def _borrow_descriptions(self) -> None:
+        """Keras leaves some arguments undocumented in one class and documents them in another
+        (``data_format``, ``seed``, ``fill_mode``...); borrow the most common description."""
+        seen: dict[str, Counter[str]] = {}
+        owner: dict[tuple[str, str], str] = {}
+        for info in self.infos:
+            for name, param in info.params.items():
+                if param.description:
+                    seen.setdefault(name, Counter())[param.description] += 1
+                    owner.setdefault((name, param.description), info.class_name)
+        for info in self.infos:
+            for name, param in info.params.items():
+                if not param.description and name in seen:
+                    text = seen[name].most_common(1)[0][0]
+                    param.description = text
+                    param.description_from = owner[(name, text)]
+
     def build(self) -> dict[str, Any]:
         self.gather()
+        self._borrow_descriptions()
         self.progress("emitting the schema", 90)
         names = self.names()
         families = {}

@@ -23,6 +23,7 @@ _PROBE = "__layercfg_probe__"
 # Keyword names that Keras reads out of **kwargs by hand (``kwargs.pop("input_shape", None)``).
 _KWARGS_READ = re.compile(r"kwargs\s*(?:\.pop|\.get|\[)\s*\(?\s*[\"']([A-Za-z_][A-Za-z0-9_]*)[\"']")
 _QUOTED = re.compile(r"""[`"']([A-Za-z0-9_][A-Za-z0-9_\-]*)[`"']""")
+_INT_OR_TUPLE = re.compile(r"\bint(eger)?\b.{0,40}\bor\b.{0,20}\b(tuple|list)", re.I)
 _ENUM_WORDS = ("one of", " or ", "either", "supports", "supported", "options", "valid values")
 _DOC_QUOTED = re.compile(r"""`"([A-Za-z0-9_\-]+)"`|"([A-Za-z0-9_\-]+)"|`'([A-Za-z0-9_\-]+)'`""")
 
@@ -42,6 +43,7 @@ class Param:
     in_config: bool = False
     inherited: bool = False  # accepted through **kwargs by a base class
     description: str = ""
+    description_from: str | None = None  # another class whose docs described the same argument
     sample: Any = None  # the JSON-safe sample used when the argument is required
     allowed: list[str] | None = None  # allowed strings, probed or read from the docs
     minimum: float | None = None
@@ -68,6 +70,8 @@ class Param:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        if self.description_from:
+            out["description_from"] = self.description_from
         if self.notes:
             out["notes"] = self.notes
         return out
@@ -238,10 +242,10 @@ class Introspector:
             for p in info.params.values()
             if p.required
         ]
-        return max(counts, default=1)
+        return max([*counts, 1])
 
     def construct(self, info: ClassInfo, **overrides: Any) -> Any:
-        """An instance with the sample values (and overrides); raises what the constructor raises."""
+        """An instance from the sample values and overrides; raises what the constructor raises."""
         kwargs = self._sample_kwargs(info, info.__dict__.get("_attempt", 0)) or {}
         kwargs.update(overrides)
         with warnings.catch_warnings():
@@ -418,6 +422,9 @@ class Introspector:
                 continue
             if isinstance(current, (int, float)):
                 self._probe_numbers(info, param, current)
+            elif _INT_OR_TUPLE.search(param.description) and isinstance(current, list):
+                # "int or tuple of ints": a scalar probe tells the bound of every element.
+                self._probe_numbers(info, param, 1)
 
     def _probe_strings(self, info: ClassInfo, param: Param) -> None:
         allowed: list[str] = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -27,6 +29,26 @@ _ABSTRACT = {"Initializer", "Regularizer", "Constraint", "Layer", "Wrapper"}
 _EXTRA_DTYPE_NAMES = ("mixed_float16", "mixed_bfloat16", "float", "int", "double", "half")
 
 
+def _quiet_import(name: str) -> ModuleType:
+    """Import without TensorFlow's start-up chatter on stderr; replay it if the import fails."""
+    if name in sys.modules:
+        return sys.modules[name]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            return importlib.import_module(name)
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 @dataclass
 class KerasAPI:
     """Handles on one Keras implementation, imported on construction."""
@@ -41,7 +63,7 @@ class KerasAPI:
                 f"supported: {', '.join(IMPLEMENTATIONS)}"
             )
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        self.keras = importlib.import_module(self.name)
+        self.keras = _quiet_import(self.name)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -75,6 +97,8 @@ class KerasAPI:
         public = set(self.layer_classes().values())
         found = {}
         for module_info in pkgutil.iter_modules(package.__path__):
+            if module_info.name.endswith("_test"):
+                continue
             try:
                 module = importlib.import_module(f"{package.__name__}.{module_info.name}")
             except Exception:

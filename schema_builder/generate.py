@@ -1,0 +1,93 @@
+"""``layercfg new``: a valid serialized config for a catalog class, checked by ``from_config``."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from .keras_api import KerasAPI
+
+
+class GenerateError(Exception):
+    """A request that cannot give a valid config; the message is one line for the user."""
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are JSON where they parse (``units=64``), strings otherwise."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GenerateError(f"expected key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+def find_entry(catalog: dict[str, Any], name: str) -> dict[str, Any]:
+    """The catalog entry for ``Dense``, ``keras.layers.Dense``, an alias, or ``pkg>Name``."""
+    wanted = name.strip()
+    for entry in catalog["classes"]:
+        names = {entry["id"], entry["class_name"], *entry["aliases"]}
+        if entry.get("registered_name"):
+            names.add(entry["registered_name"])
+        if wanted in names:
+            return entry
+    known = sorted({e["class_name"] for e in catalog["classes"]})
+    close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise GenerateError(f"unknown class {wanted!r}{hint}")
+
+
+def new_config(
+    catalog: dict[str, Any], name: str, overrides: dict[str, Any], api: KerasAPI | None = None
+) -> dict[str, Any]:
+    """The serialized config of ``name`` with its defaults and ``overrides``, as Keras writes it."""
+    entry = find_entry(catalog, name)
+    if entry["family"] == "model" and entry["class_name"] != "Sequential":
+        raise GenerateError(
+            f"{entry['class_name']} configs describe a graph of layers; start from Sequential"
+        )
+    params = entry["params"]
+    for key in overrides:
+        if key not in params:
+            close = difflib.get_close_matches(key, list(params), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise GenerateError(f"{entry['class_name']} has no argument {key!r}{hint}")
+    config = dict(entry["minimal_config"])
+    config.update(overrides)
+    missing = [k for k, p in params.items() if p["required"] and k not in config]
+    if missing:
+        raise GenerateError(f"{entry['class_name']} needs a value for: {', '.join(missing)}")
+    api = api or KerasAPI(catalog.get("implementation", "keras"))
+    envelope = {
+        "module": entry["module"],
+        "class_name": entry["class_name"],
+        "config": config,
+        "registered_name": entry.get("registered_name"),
+    }
+    try:
+        instance = api.deserialize(envelope)
+        written = api.serialize(instance)
+        # The printed config must itself load: that is the promise of `new`.
+        api.deserialize(json.loads(json.dumps(written)))
+    except GenerateError:
+        raise
+    except Exception as exc:
+        raise GenerateError(_one_line(exc)) from None
+    return written
+
+
+def _one_line(exc: BaseException) -> str:
+    """Keras wraps the useful message; keep its last meaningful line."""
+    text = str(exc).strip()
+    marker = "Exception encountered:"
+    if marker in text:
+        text = text.rsplit(marker, 1)[1].strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    message = lines[-1] if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {message}"[:400]

@@ -1,0 +1,125 @@
+"""The Keras worker: a subprocess that speaks line-delimited JSON on its pipes.
+
+Requests ``{"id", "method", "params"}`` arrive on stdin, one per line; answers
+``{"id", "result"}`` or ``{"id", "error": {"message", "kind"}}`` and notifications
+``{"method": "progress", "params": {"id", "message", "percentage"}}`` leave on the original
+stdout. Anything Keras, TensorFlow or user code prints goes to stderr, never into the protocol.
+Methods: ``ping``, ``catalog``, ``new``, ``shutdown``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from typing import Any, TextIO
+
+
+class Worker:
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.api: Any = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
+        self.out.flush()
+
+    def handle(self, request: dict[str, Any]) -> bool:
+        """Answer one request; False when the worker should stop."""
+        ident = request.get("id")
+        method = request.get("method")
+        params = request.get("params") or {}
+        handler = getattr(self, f"do_{method}", None) if isinstance(method, str) else None
+        if handler is None:
+            self.send(
+                {"id": ident, "error": {"kind": "method", "message": f"unknown method {method!r}"}}
+            )
+            return True
+        try:
+            result = handler(ident, params)
+        except Exception as exc:
+            kind = getattr(exc, "kind", type(exc).__name__)
+            self.send(
+                {
+                    "id": ident,
+                    "error": {
+                        "kind": kind,
+                        "message": str(exc) or type(exc).__name__,
+                        "traceback": traceback.format_exc(limit=20),
+                    },
+                }
+            )
+            return True
+        self.send({"id": ident, "result": result})
+        return method != "shutdown"
+
+    def do_ping(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
+        return {"pid": os.getpid()}
+
+    def do_shutdown(self, ident: Any, params: dict[str, Any]) -> None:
+        return None
+
+    def _modules(self, params: dict[str, Any]) -> tuple[str, ...]:
+        from .catalog import workspace_on_path
+
+        if params.get("trusted") and params.get("workspace"):
+            workspace_on_path(params["workspace"])
+            return tuple(params.get("modules") or ())
+        return ()
+
+    def do_catalog(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
+        from . import catalog
+
+        def progress(message: str, percentage: int) -> None:
+            self.send(
+                {
+                    "method": "progress",
+                    "params": {"id": ident, "message": message, "percentage": percentage},
+                }
+            )
+
+        modules = self._modules(params)
+        data = catalog.load_or_build(
+            modules,
+            params.get("implementation", "keras"),
+            progress=progress,
+            rebuild=bool(params.get("rebuild")),
+        )
+        path = catalog.cache_path(modules, params.get("implementation", "keras"))
+        return {"path": str(path), "key": data["key"], "skipped": data["skipped"]}
+
+    def do_new(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
+        from . import catalog, generate
+
+        modules = self._modules(params)
+        data = catalog.load_or_build(modules, params.get("implementation", "keras"))
+        for module in modules:
+            __import__(module)
+        return generate.new_config(data, params["class_name"], params.get("config") or {})
+
+
+def main() -> int:
+    # Keep the protocol on a private copy of stdout; fd 1 now leads to stderr.
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    worker = Worker(protocol)
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("a request is a JSON object")
+        except ValueError as exc:
+            worker.send({"id": None, "error": {"kind": "protocol", "message": str(exc)}})
+            continue
+        if not worker.handle(request):
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Shared fixtures: one catalog per test session, built in its own cache folder."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CUSTOM_MODULES = ("custom.good_layers", "custom.registered_layers", "custom.defective_layers")
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"keras {_version('keras')}, tensorflow-cpu {_version('tensorflow-cpu')}, "
+        f"pygls {_version('pygls')}, lsprotocol {_version('lsprotocol')}"
+    ]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A catalog cache for this session only; subprocesses get it through the environment."""
+    path = tmp_path_factory.mktemp("layercfg-cache")
+    os.environ["LAYERCFG_CACHE_DIR"] = str(path)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures_on_path() -> Path:
+    if str(FIXTURES) not in sys.path:
+        sys.path.insert(0, str(FIXTURES))
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def catalog(cache_dir: Path, fixtures_on_path: Path) -> dict:
+    """The catalog of the installed Keras plus the custom fixture modules (built once)."""
+    from layercfg.schema_builder.catalog import load_or_build
+
+    return load_or_build(CUSTOM_MODULES)
+
+
+@pytest.fixture(scope="session")
+def schema_validator(catalog: dict):
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(catalog["schema"])
+
+
+@pytest.fixture
+def subprocess_env(cache_dir: Path, fixtures_on_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["LAYERCFG_CACHE_DIR"] = str(cache_dir)
+    env["PYTHONPATH"] = os.pathsep.join([str(fixtures_on_path), env.get("PYTHONPATH", "")])
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
