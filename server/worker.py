@@ -1,0 +1,149 @@
+"""The server's side of the Keras worker: an asyncio subprocess speaking JSON lines.
+
+The worker runs with the interpreter of the ``python`` setting, is restarted after it dies,
+and every request can carry a time limit. Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]
+
+
+class WorkerError(Exception):
+    """The worker answered with an error, died, or took too long."""
+
+    def __init__(self, message: str, kind: str = "error", details: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.details = details
+
+
+class WorkerClient:
+    def __init__(self, python: str | None = None, env: dict[str, str] | None = None):
+        self.python = python or sys.executable
+        self.env = env
+        self._process: asyncio.subprocess.Process | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._progress: dict[int, Progress] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def start(self) -> None:
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        self._process = await asyncio.create_subprocess_exec(
+            self.python, "-m", "layercfg.schema_builder.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            limit=64 * 1024 * 1024,
+        )
+        self._reader = asyncio.create_task(self._read(self._process))
+        asyncio.create_task(self._drain_stderr(self._process))
+        log.info("Keras worker started (pid %s, %s)", self._process.pid, self.python)
+
+    async def _drain_stderr(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        async for line in process.stderr:
+            text = line.decode("utf-8", "replace").rstrip()
+            if text:
+                log.debug("worker: %s", text)
+
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        try:
+            async for line in process.stdout:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    log.warning("worker wrote a line that is not JSON: %r", line[:200])
+                    continue
+                self._dispatch(message)
+        finally:
+            code = await process.wait()
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(
+                        WorkerError(f"the Keras worker exited (code {code})", kind="died")
+                    )
+            self._pending.clear()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("method") == "progress":
+            params = message.get("params") or {}
+            callback = self._progress.get(params.get("id"))
+            if callback is not None:
+                callback(str(params.get("message", "")), int(params.get("percentage", 0)))
+            return
+        future = self._pending.pop(message.get("id"), None)
+        if future is None or future.done():
+            return
+        if "error" in message:
+            error = message["error"] or {}
+            future.set_exception(
+                WorkerError(str(error.get("message")), str(error.get("kind", "error")),
+                            error.get("traceback"))
+            )
+        else:
+            future.set_result(message.get("result"))
+
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> Any:
+        async with self._lock:
+            if not self.running:
+                await self.start()
+        assert self._process is not None and self._process.stdin is not None
+        ident = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        if progress is not None:
+            self._progress[ident] = progress
+        line = json.dumps({"id": ident, "method": method, "params": params or {}}) + "\n"
+        try:
+            self._process.stdin.write(line.encode())
+            await self._process.stdin.drain()
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            await self.kill()
+            raise WorkerError(f"{method} took longer than {timeout:g} s", kind="timeout") from None
+        except (BrokenPipeError, ConnectionResetError):
+            raise WorkerError("the Keras worker is not running", kind="died") from None
+        finally:
+            self._pending.pop(ident, None)
+            self._progress.pop(ident, None)
+
+    async def kill(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    async def stop(self) -> None:
+        if self.running:
+            try:
+                await self.request("shutdown", timeout=5)
+            except WorkerError:
+                pass
+        await self.kill()
