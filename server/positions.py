@@ -1,0 +1,178 @@
+"""Offset conversions for one version of a document: str index <-> LSP position, and
+str index <-> UTF-8 byte offset (what tree-sitter counts in)."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from itertools import accumulate
+
+from lsprotocol import types
+
+UTF8 = "utf-8"
+UTF16 = "utf-16"
+UTF32 = "utf-32"
+ENCODINGS = (UTF8, UTF16, UTF32)
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+# Chunk length (code points) of the byte-offset table; a conversion encodes at most one
+# chunk, so this trades table size against per-call work.
+_CHUNK = 1024
+
+
+def utf8_length(s: str) -> int:
+    """Bytes of `s` in UTF-8; a lone surrogate counts 3 bytes, as tree-sitter input gets."""
+    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+
+
+def utf16_length(s: str) -> int:
+    """UTF-16 code units of `s` (2 for a character outside the BMP)."""
+    return len(s) if s.isascii() else len(s.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _units(s: str, encoding: str) -> int:
+    if encoding == UTF16:
+        return utf16_length(s)
+    if encoding == UTF8:
+        return utf8_length(s)
+    return len(s)
+
+
+def _code_points_in(s: str, units: int, encoding: str) -> int:
+    """How many code points of `s` fit in `units` units, rounding down inside a character."""
+    if encoding == UTF32 or s.isascii():
+        return min(units, len(s))
+    if encoding == UTF16:
+        data = s.encode("utf-16-le", "surrogatepass")
+        n = min(units * 2, len(data))
+        # A column between the two halves of a surrogate pair means the character's start.
+        if n < len(data) and 0xDC <= data[n + 1] <= 0xDF and n >= 2 and 0xD8 <= data[n - 1] <= 0xDB:
+            n -= 2
+        return len(data[:n].decode("utf-16-le", "surrogatepass"))
+    data = s.encode("utf-8", "surrogatepass")
+    n = min(units, len(data))
+    while n < len(data) and n > 0 and data[n] & 0xC0 == 0x80:
+        n -= 1
+    return len(data[:n].decode("utf-8", "surrogatepass"))
+
+
+def normalize_encoding(encoding: str | None) -> str:
+    """The position encoding to use for a negotiated value; LSP's default is UTF-16."""
+    value = str(getattr(encoding, "value", encoding) or UTF16).lower()
+    return value if value in ENCODINGS else UTF16
+
+
+class LineIndex:
+    """Line table of one text, built once; converts str offsets to LSP positions and back.
+
+    Lines end at "\\n", "\\r\\n" or "\\r" as LSP defines them. Positions past the end of a
+    line clamp to its end, positions past the last line to the end of the text.
+    """
+
+    __slots__ = ("text", "_starts", "_ascii")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._ascii = text.isascii()
+        if "\r" not in text:
+            # split() is several times faster than a regex scan on large documents.
+            starts = [0]
+            starts.extend(accumulate(len(line) + 1 for line in text.split("\n")))
+            starts.pop()
+        else:
+            starts = [0]
+            starts.extend(m.end() for m in _NEWLINE.finditer(text))
+        self._starts = starts
+
+    @property
+    def line_count(self) -> int:
+        return len(self._starts)
+
+    def line_start(self, line: int) -> int:
+        return self._starts[line]
+
+    def line_end(self, line: int) -> int:
+        """Offset of the end of the line's content (before its line break)."""
+        if line + 1 >= len(self._starts):
+            return len(self.text)
+        end = self._starts[line + 1]
+        if self.text[end - 1] == "\n" and end >= 2 and self.text[end - 2] == "\r":
+            return end - 2
+        return end - 1
+
+    def line_at(self, offset: int) -> int:
+        return bisect_right(self._starts, offset) - 1
+
+    def position_at(self, offset: int, encoding: str = UTF16) -> types.Position:
+        offset = min(max(offset, 0), len(self.text))
+        line = bisect_right(self._starts, offset) - 1
+        start = self._starts[line]
+        offset = min(offset, self.line_end(line))
+        if self._ascii or encoding == UTF32:
+            return types.Position(line=line, character=offset - start)
+        return types.Position(line=line, character=_units(self.text[start:offset], encoding))
+
+    def offset_at(self, position: types.Position, encoding: str = UTF16) -> int:
+        line = position.line
+        if line >= len(self._starts):
+            return len(self.text)
+        start = self._starts[line]
+        end = self.line_end(line)
+        if self._ascii or encoding == UTF32:
+            return start + min(position.character, end - start)
+        return start + _code_points_in(self.text[start:end], position.character, encoding)
+
+    def range_of(self, start: int, end: int, encoding: str = UTF16) -> types.Range:
+        return types.Range(
+            start=self.position_at(start, encoding), end=self.position_at(end, encoding)
+        )
+
+
+class Utf8Offsets:
+    """str offset <-> UTF-8 byte offset for one text; the identity for ASCII text."""
+
+    __slots__ = ("text", "ascii", "_table")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ascii = text.isascii()
+        self._table: list[int] | None = None
+
+    def _chunks(self) -> list[int]:
+        if self._table is None:
+            text = self.text
+            self._table = list(
+                accumulate(
+                    (utf8_length(text[i : i + _CHUNK]) for i in range(0, len(text), _CHUNK)),
+                    initial=0,
+                )
+            )
+        return self._table
+
+    def to_byte(self, offset: int) -> int:
+        offset = min(max(offset, 0), len(self.text))
+        if self.ascii:
+            return offset
+        chunk = offset // _CHUNK
+        base = chunk * _CHUNK
+        return self._chunks()[chunk] + utf8_length(self.text[base:offset])
+
+    def to_str(self, byte: int) -> int:
+        """The str offset of a byte offset; inside a character it rounds down to its start."""
+        if self.ascii:
+            return min(max(byte, 0), len(self.text))
+        table = self._chunks()
+        if byte <= 0:
+            return 0
+        if byte >= table[-1]:
+            return len(self.text)
+        chunk = bisect_right(table, byte) - 1
+        base = chunk * _CHUNK
+        piece = self.text[base : base + _CHUNK]
+        if piece.isascii():
+            return base + byte - table[chunk]
+        data = piece.encode("utf-8", "surrogatepass")
+        n = byte - table[chunk]
+        while n > 0 and data[n] & 0xC0 == 0x80:
+            n -= 1
+        return base + len(data[:n].decode("utf-8", "surrogatepass"))
