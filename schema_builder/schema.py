@@ -98,6 +98,8 @@ class SchemaEmitter:
                 return "layer_list"
         if name in ("layer", "backward_layer", "cell"):
             return "layer"
+        if name in ("layers", "cells"):
+            return "layer_list"
         if param.allowed:
             return "enum"
         if _INT_OR_TUPLE.search(param.description) and _TUPLE_LENGTH.search(param.description):
