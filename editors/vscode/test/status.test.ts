@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { formatStatus, parseStatus, shorten, type ServerStatus } from "../src/core/status";
+
+const ready: ServerStatus = { catalog: "ready", kerasVersion: "3.10.0", backend: "tensorflow", message: null, deepCheck: "idle" };
+
+describe("parseStatus", () => {
+  test("a full notification", () => {
+    assert.deepEqual(parseStatus({ ...ready }), ready);
+  });
+  test("unknown or missing catalog state", () => {
+    assert.equal(parseStatus({ catalog: "exploded" }), undefined);
+    assert.equal(parseStatus({}), undefined);
+    assert.equal(parseStatus(null), undefined);
+    assert.equal(parseStatus("ready"), undefined);
+  });
+  test("missing optional fields", () => {
+    assert.deepEqual(parseStatus({ catalog: "building" }), {
+      catalog: "building",
+      kerasVersion: null,
+      backend: null,
+      message: null,
+      deepCheck: "idle",
+    });
+  });
+  test("wrongly typed fields become null", () => {
+    const status = parseStatus({ catalog: "failed", kerasVersion: 3, message: ["x"], deepCheck: "busy" });
+    assert.equal(status?.kerasVersion, null);
+    assert.equal(status?.message, null);
+    assert.equal(status?.deepCheck, "idle");
+  });
+});
+
+describe("formatStatus", () => {
+  const running = (status: ServerStatus) => formatStatus({ kind: "running", interpreter: "python3", status });
+
+  test("building", () => {
+    const view = running({ ...ready, catalog: "building", kerasVersion: null });
+    assert.match(view.text, /sync~spin/);
+    assert.match(view.text, /building catalog/);
+    assert.equal(view.level, "normal");
+  });
+  test("ready shows the Keras version, the backend in the tooltip", () => {
+    const view = running(ready);
+    assert.equal(view.text, "$(check) Keras 3.10.0");
+    assert.match(view.tooltip, /Keras 3\.10\.0 \(tensorflow backend\)/);
+    assert.match(view.tooltip, /Deep check: idle/);
+  });
+  test("ready without a version", () => {
+    assert.equal(running({ ...ready, kerasVersion: null }).text, "$(check) Keras");
+  });
+  test("failed shows the message", () => {
+    const view = running({ ...ready, catalog: "failed", message: "No module named 'keras'" });
+    assert.equal(view.text, "$(error) layercfg: No module named 'keras'");
+    assert.equal(view.level, "error");
+    assert.match(view.tooltip, /No module named 'keras'/);
+  });
+  test("failed with a long message is shortened in the text, whole in the tooltip", () => {
+    const message = "ImportError: " + "x".repeat(200) + "\nsecond line";
+    const view = running({ ...ready, catalog: "failed", message });
+    assert.ok(view.text.length < 70, view.text);
+    assert.ok(view.text.endsWith("…"));
+    assert.ok(view.tooltip.includes("second line"));
+  });
+  test("failed without a message", () => {
+    assert.equal(running({ ...ready, catalog: "failed" }).text, "$(error) layercfg: catalog failed");
+  });
+  test("missing catalog is a warning", () => {
+    assert.equal(running({ ...ready, catalog: "missing" }).level, "warning");
+  });
+  test("deep check running", () => {
+    const view = running({ ...ready, deepCheck: "running" });
+    assert.equal(view.text, "$(check) Keras 3.10.0 $(loading~spin) deep check");
+    assert.match(view.tooltip, /Deep check: running/);
+  });
+  test("deep check off", () => {
+    assert.match(running({ ...ready, deepCheck: "off" }).tooltip, /Deep check: off/);
+  });
+  test("client states", () => {
+    assert.match(formatStatus({ kind: "starting", interpreter: "/venv/bin/python" }).tooltip, /\/venv\/bin\/python/);
+    assert.equal(formatStatus({ kind: "notInstalled", interpreter: "python3", message: "m" }).level, "warning");
+    assert.equal(formatStatus({ kind: "failed", interpreter: "python3", message: "m" }).level, "error");
+    assert.match(formatStatus({ kind: "running", interpreter: "python3" }).tooltip, /waiting/);
+    assert.equal(formatStatus({ kind: "stopped" }).level, "normal");
+  });
+});
+
+describe("shorten", () => {
+  test("first line only", () => assert.equal(shorten("a\nb"), "a"));
+  test("short text unchanged", () => assert.equal(shorten("abc", 5), "abc"));
+  test("long text cut", () => assert.equal(shorten("abcdefgh", 5), "abcd…"));
+});
