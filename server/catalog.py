@@ -1,0 +1,106 @@
+"""The server's read-only view of a catalog JSON (see ``schema_builder/catalog.py`` for its format):
+class lookup for envelopes, schemas by ``$ref``, and the names Keras accepts per family."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+Entry = dict[str, Any]
+
+# Families a layer position accepts: a model is a layer too.
+LAYER_FAMILIES: frozenset[str] = frozenset({"layer", "model"})
+
+
+class Catalog:
+    """Lookups over one catalog, built once."""
+
+    def __init__(self, data: Mapping[str, Any]):
+        self.data = data
+        self.entries: list[Entry] = list(data.get("classes", []))
+        self.names: dict[str, Any] = dict(data.get("names", {}))
+        self.schema: dict[str, Any] = dict(data.get("schema", {}))
+        self.defs: dict[str, Any] = self.schema.get("$defs", {})
+        self.by_id: dict[str, Entry] = {}
+        self.families: dict[str, list[Entry]] = {}
+        self._by_registered: dict[str, Entry] = {}
+        self._by_name_module: dict[tuple[str, str | None], Entry] = {}
+        self._by_name: dict[str, list[Entry]] = {}
+        for entry in self.entries:
+            self.by_id[entry["id"]] = entry
+            self.families.setdefault(entry["family"], []).append(entry)
+            if entry.get("registered_name"):
+                self._by_registered.setdefault(entry["registered_name"], entry)
+            for name in class_names(entry):
+                self._by_name_module.setdefault((name, entry.get("module")), entry)
+                self._by_name.setdefault(name, []).append(entry)
+        # Built-ins first, so that a custom class never shadows Keras's own by its bare name.
+        for found in self._by_name.values():
+            found.sort(key=lambda e: bool(e.get("custom")))
+        self.modules: frozenset[str] = frozenset(
+            e["module"] for e in self.entries if e.get("module")
+        )
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Catalog:
+        return cls(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Catalog:
+        with open(path, encoding="utf-8") as handle:
+            return cls(json.load(handle))
+
+    # -- classes -------------------------------------------------------------------------------
+    def lookup(
+        self, envelope: Mapping[str, Any], families: Collection[str] | None = None
+    ) -> Entry | None:
+        """The class an envelope names: by ``registered_name``, then ``class_name`` (aliases
+        included) with ``module``, then ``class_name`` alone; only among ``families``."""
+
+        def fits(entry: Entry | None) -> bool:
+            return entry is not None and (families is None or entry["family"] in families)
+
+        registered = envelope.get("registered_name")
+        if isinstance(registered, str) and fits(found := self._by_registered.get(registered)):
+            return found
+        name = envelope.get("class_name")
+        if not isinstance(name, str):
+            return None
+        module = envelope.get("module")
+        if isinstance(module, str) and fits(found := self._by_name_module.get((name, module))):
+            return found
+        return next((e for e in self._by_name.get(name, ()) if fits(e)), None)
+
+    def find(self, class_name: str, families: Collection[str] | None = None) -> list[Entry]:
+        """Every class called ``class_name`` (or aliased so) in ``families``."""
+        return [
+            e
+            for e in self._by_name.get(class_name, ())
+            if families is None or e["family"] in families
+        ]
+
+    def in_families(self, families: Iterable[str]) -> list[Entry]:
+        return [e for family in families for e in self.families.get(family, ())]
+
+    # -- schemas -------------------------------------------------------------------------------
+    def resolve(self, ref: str) -> dict[str, Any] | None:
+        """The schema a local ``#/$defs/...`` reference points at; None when there is none."""
+        prefix = "#/$defs/"
+        if not ref.startswith(prefix):
+            return None
+        return self.defs.get(ref[len(prefix) :].replace("~1", "/").replace("~0", "~"))
+
+    def schema_for(self, entry: Entry) -> dict[str, Any]:
+        """The config schema of a class ({} when the catalog has none)."""
+        return self.resolve(entry.get("schema_ref") or f"#/$defs/{entry['id']}") or {}
+
+    # -- names ---------------------------------------------------------------------------------
+    def names_for(self, family: str) -> list[str]:
+        """Strings Keras accepts for a family (``initializer``, ``activation``, ``dtype``...)."""
+        return list(self.names.get(family, ()))
+
+
+def class_names(entry: Entry) -> list[str]:
+    return [entry["class_name"], *entry.get("aliases", ())]
