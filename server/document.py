@@ -26,13 +26,19 @@ DUPLICATE_KEY = "LCF003"
 ERROR, WARNING, INFORMATION, HINT = 1, 2, 3, 4
 
 # Deeper containers are still parsed for their structure, but left out of the value:
-# Python's json (and so Keras) gives up near the interpreter's recursion limit anyway, and
-# services that recurse over the value must not hit it either.
-MAX_DEPTH = 500
+# Python's json (and so Keras) gives up near the interpreter's recursion limit (1000)
+# anyway. Containers are only skipped whole (json.loads) above ATOM_DEPTH, so that nothing
+# json.loads accepts can reach MAX_DEPTH: the findings are then the same whether or not
+# tree-sitter's error recovery let a container be skipped.
+MAX_DEPTH = 1100
+ATOM_DEPTH = 64
 # Past this many syntax errors the text is not JSON in any useful sense (random bytes);
 # stopping keeps a 50 MB binary from costing seconds per keystroke.
 MAX_ERRORS = 100
 MAX_NOTES = 1000
+# Tokens the tolerant parser reads one by one (containers tree-sitter parsed cleanly are
+# skipped whole): bounds a broken multi-megabyte flat array to about a second.
+MAX_TOKENS = 250_000
 
 _LANGUAGE = Language(tree_sitter_json.language())
 _parsers = threading.local()
@@ -347,7 +353,12 @@ def _strict_loads(text: str, pairs: _Pairs) -> Any:
 
 
 def _short(text: str, limit: int = 30) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` for a message: cut to `limit`, with unprintable characters (and lone
+    surrogates, which no UTF-8 transport can carry) escaped."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+    return text
 
 
 def _duplicate(key: str, span: Span, first: Span) -> Problem:
@@ -443,6 +454,63 @@ _CLOSER = {"{": "}", "[": "]"}
 _OPENER = {"}": "{", "]": "["}
 
 
+def _containers(top: Node, offsets: Utf8Offsets) -> Iterator[tuple[int, Node | None]]:
+    """The error-free containers under `top` in text order (not the ones inside them),
+    with (start, None) for every other leaf passed on the way.
+
+    A lazy cursor walk that yields often, so that a node with millions of children costs
+    only as far as the tolerant parser reads.
+    """
+    cursor = top.walk()
+    if not cursor.goto_first_child():
+        return
+    depth = 1
+    while True:
+        node = cursor.node
+        assert node is not None
+        kind = node.type
+        if kind in ("object", "array") and not node.has_error:
+            yield offsets.to_str(node.start_byte), node
+        elif kind != "string" and node.child_count and cursor.goto_first_child():
+            depth += 1
+            continue
+        else:
+            yield offsets.to_str(node.start_byte), None
+        while not cursor.goto_next_sibling():
+            depth -= 1
+            if depth == 0 or not cursor.goto_parent():
+                return
+
+
+class _Candidates:
+    """Containers to skip over whole, looked up by the str offset of their bracket as the
+    lexer reaches them (so in increasing order)."""
+
+    def __init__(self, offsets: Utf8Offsets) -> None:
+        self.offsets = offsets
+        self.sources: list[tuple[Iterator[tuple[int, Node | None]], list[Any]]] = []
+
+    def push(self, node: Node) -> None:
+        # Everything under `node` comes before whatever the sources below still hold.
+        self.sources.append((_containers(node, self.offsets), [None]))
+
+    def at(self, offset: int) -> Node | None:
+        while self.sources:
+            source, head = self.sources[-1]
+            if head[0] is None:
+                head[0] = next(source, None)
+                if head[0] is None:
+                    self.sources.pop()
+                    continue
+            start, node = head[0]
+            if start > offset:
+                return None
+            head[0] = None
+            if start == offset and node is not None:
+                return node
+        return None
+
+
 class _Tolerant:
     def __init__(self, text: str, start: int, tree: Tree, ctx: _Context) -> None:
         self.text = text
@@ -451,13 +519,14 @@ class _Tolerant:
         self.problems: list[Problem] = []
         self.errors = 0
         self.notes = 0
+        self.tokens = 0
         self.frames: list[_Frame] = []
         self.root: _Value | None = None
         self.value: Any = None
         self.last_end = start
         self.peeked: _Token | None = None
-        self.candidates: dict[int, Node] = {}
-        self._expand(tree.root_node)
+        self.candidates = _Candidates(ctx.offsets)
+        self.candidates.push(tree.root_node)
 
     # -- findings
 
@@ -481,18 +550,6 @@ class _Tolerant:
 
     # -- tokens
 
-    def _expand(self, node: Node) -> None:
-        """Record the error-free containers under `node` as candidates to skip over."""
-        to_str = self.ctx.offsets.to_str
-        stack = [node]
-        while stack:
-            for child in stack.pop().children:
-                kind = child.type
-                if kind in ("object", "array") and not child.has_error:
-                    self.candidates[to_str(child.start_byte)] = child
-                elif kind != "string" and child.child_count:
-                    stack.append(child)
-
     def _atom(self, start: int, node: Node) -> _Token | None:
         end = self.ctx.offsets.to_str(node.end_byte)
         pairs = _Pairs()
@@ -500,7 +557,7 @@ class _Tolerant:
             value = _strict_loads(self.text[start:end], pairs)
         except (ValueError, RecursionError, _Rejected):
             # Comments, NaN, control characters...: lex it, but keep skipping its parts.
-            self._expand(node)
+            self.candidates.push(node)
             return None
         if pairs.count:
             self.problems.extend(_find_duplicates(node, self.ctx, pairs.count))
@@ -508,6 +565,13 @@ class _Tolerant:
 
     def _lex(self) -> _Token | None:
         text = self.text
+        self.tokens += 1
+        if self.tokens > MAX_TOKENS:
+            self.problems.append(
+                Problem(self.pos, self.pos, INVALID_JSON,
+                        "Too much text to check after a syntax error: stopped here")
+            )
+            raise _Stop
         while True:
             match = _TOKEN.match(text, self.pos)
             if match is None:
@@ -525,8 +589,8 @@ class _Tolerant:
                 continue
             if kind == "punct":
                 char = text[start]
-                if char in "{[" and len(self.frames) < MAX_DEPTH:
-                    node = self.candidates.pop(start, None)
+                if char in "{[" and len(self.frames) < ATOM_DEPTH:
+                    node = self.candidates.at(start)
                     if node is not None:
                         atom = self._atom(start, node)
                         if atom is not None:
@@ -561,6 +625,8 @@ class _Tolerant:
         if token.kind == "string":
             closed = len(raw) >= 2 and raw[-1] == '"' and not _escaped_at_end(raw)
             if closed:
+                if "\\" not in raw and raw.isprintable():
+                    return _Scalar(start, end, True), raw[1:-1], True
                 try:
                     return _Scalar(start, end, True), json.loads(raw), True
                 except ValueError:
@@ -581,7 +647,8 @@ class _Tolerant:
         if word in _LITERALS:
             return _LITERALS[word], True
         if _NUMBER.fullmatch(word):
-            return json.loads(word), True
+            # What json.loads does with a number token.
+            return (float(word) if any(c in word for c in ".eE") else int(word)), True
         if word in _CONSTANTS:
             # Python's json (and so Keras) reads these, and json.dumps writes them, but no
             # other JSON tool accepts them: a warning, never an error on Keras's own output.
@@ -593,7 +660,7 @@ class _Tolerant:
         json_word = _LITERAL_SPELLINGS.get(word.lower())
         if json_word is not None:
             self.error(
-                start, end, f"Invalid value '{word}': JSON writes it {json_word}",
+                start, end, f"Invalid value '{_short(word)}': JSON writes it {json_word}",
                 data={"replacement": json_word},
             )
             return _LITERALS[json_word], True
@@ -601,7 +668,7 @@ class _Tolerant:
             self.error(start, end, f"Invalid number '{_short(word)}'")
             return (float(word) if any(c in word for c in ".eE") else int(word)), True
         if any(literal.startswith(word) for literal in _LITERALS):
-            self.error(start, end, f"Invalid value '{word}'")
+            self.error(start, end, f"Invalid value '{_short(word)}'")
         elif _IDENTIFIER.fullmatch(word):
             self.error(start, end, f"Invalid value '{_short(word)}': strings need double quotes")
         else:
@@ -613,7 +680,7 @@ class _Tolerant:
         for match in _BAD_ESCAPE.finditer(raw):
             if match.group(1) is not None:
                 s, escape = start + match.start(), match.group(1)
-                self.error(s, s + len(escape), f"Invalid escape sequence '{escape}'")
+                self.error(s, s + len(escape), f"Invalid escape sequence '{_short(escape)}'")
                 found = True
         for match in _CONTROL.finditer(raw):
             s = start + match.start()
@@ -1081,11 +1148,14 @@ class Document:
         text = self.text
         start = 1 if text.startswith("\ufeff") else 0
         root = self.tree.root_node
+        too_deep = False
         if not root.has_error:
             pairs = _Pairs()
             try:
                 value = _strict_loads(text[start:] if start else text, pairs)
-            except (ValueError, RecursionError, _Rejected):
+            except RecursionError:
+                too_deep = True
+            except (ValueError, _Rejected):
                 pass
             else:
                 problems = []
@@ -1102,7 +1172,12 @@ class Document:
                 return _Analysis(value, _sorted(problems), None)
         parser = _Tolerant(text, start, self.tree, self._context())
         parser.run()
-        return _Analysis(parser.value, _sorted(parser.problems), parser.root)
+        problems = parser.problems
+        if too_deep and not any(p.code == INVALID_JSON for p in problems):
+            problems.append(Problem(
+                start, start + 1, INVALID_JSON, "Nested too deeply: Python's json cannot read it"
+            ))
+        return _Analysis(parser.value, _sorted(problems), parser.root)
 
     def _root_view(self) -> _Value | None:
         root = self.tree.root_node
