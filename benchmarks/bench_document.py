@@ -78,7 +78,7 @@ def main() -> None:
     rows.append(("apply_changes, 1 char, breaks", best_ms(
         lambda: doc.apply_changes([quote], 2)), "20"))
     broken = doc.apply_changes([quote], 2)
-    rows.append(("problems after the break", best_ms(
+    rows.append(("apply_changes + problems, breaks", best_ms(
         lambda: doc.apply_changes([quote], 2).problems, 3), "-"))
     rows.append(("node_at (valid)", best_ms(lambda: doc.node_at(inside)), "2"))
     rows.append(("locate (valid)", best_ms(lambda: doc.locate(path)), "2"))

@@ -82,8 +82,17 @@ class Problem:
 
 @dataclass(frozen=True)
 class Location:
-    """What is at an offset: the JSON path of the innermost value that contains it and
-    what the cursor is on there."""
+    """What is at an offset.
+
+    `path` leads from the root to the innermost value holding the offset, and `kind` says
+    what the offset is on there: "key" (a property name: `path` is its object's, `key` the
+    name), "value" (a scalar, or the edge of a container, or the empty place after a ':'
+    where a value goes: `path` includes it, `key` is the property it belongs to),
+    "object" or "array" (inside the container at `path`, between its members or items:
+    where a new one can go), "none" (outside the JSON value). `span` is the key or value
+    under the offset; `prefix` is what is typed before the offset inside that string
+    (`in_string`) or word.
+    """
 
     path: JsonPath
     kind: LocationKind
@@ -128,9 +137,6 @@ class _Scalar:
     string: bool
     closed: bool = True
     kind: str = "scalar"
-
-    def member_at(self, offset: int) -> _Member | None:
-        return None
 
 
 @dataclass(slots=True)
@@ -331,18 +337,25 @@ def _reject_constant(name: str) -> float:
 
 
 class _Pairs:
-    """object_pairs_hook that counts duplicate keys (json.loads keeps the last one)."""
+    """object_pairs_hook that notes duplicate keys (json.loads keeps the last one); the
+    check is one len() per object, a few percent of json.loads's time."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "names")
 
     def __init__(self) -> None:
         self.count = 0
+        self.names: set[str] = set()
 
     def hook(self) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
         def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             result = dict(pairs)
             if len(result) != len(pairs):
                 self.count += len(pairs) - len(result)
+                seen: set[str] = set()
+                for key, _ in pairs:
+                    if key in seen:
+                        self.names.add(key)
+                    seen.add(key)
             return result
 
         return build
@@ -373,38 +386,67 @@ def _duplicate(key: str, span: Span, first: Span) -> Problem:
     )
 
 
-def _object_duplicates(view: _TsValue) -> list[Problem]:
+def _object_duplicates(node: Node, ctx: _Context) -> list[Problem]:
+    """LCF003 for the keys of one error-free object node."""
+    text, to_str = ctx.text, ctx.offsets.to_str
     seen: dict[str, Span] = {}
     problems = []
-    for pair in view._values():
-        member = view._member(pair)
-        assert member.key is not None and member.key_span is not None
-        first = seen.setdefault(member.key, member.key_span)
-        if first != member.key_span:
-            problems.append(_duplicate(member.key, member.key_span, first))
+    for pair in node.named_children:
+        key_node = pair.child(0) if pair.type == "pair" else None
+        if key_node is None:
+            continue
+        span = (to_str(key_node.start_byte), to_str(key_node.end_byte))
+        key = _decode_string(text[span[0] : span[1]])
+        first = seen.setdefault(key, span)
+        if first != span:
+            problems.append(_duplicate(key, span, first))
     return problems
 
 
-def _find_duplicates(root: Node, ctx: _Context, expected: int) -> list[Problem]:
-    """LCF003 inside an error-free subtree that json.loads found `expected` duplicates in.
+def _find_duplicates(top: Node, ctx: _Context, pairs: _Pairs) -> list[Problem]:
+    """LCF003 inside an error-free subtree in which json.loads found duplicates.
 
-    Only called when there are duplicates; walks the objects of the subtree without
-    building the views of anything else.
+    Walking a 2 MB tree in Python takes half a second, so the objects are found from the
+    places where the duplicated names are written; a key spelled with escapes is missed
+    that way, and then (only then) the whole subtree is walked.
     """
+    text, offsets = ctx.text, ctx.offsets
+    start, end = offsets.to_str(top.start_byte), offsets.to_str(top.end_byte)
     problems: list[Problem] = []
-    cursor = root.walk()
+    done: set[int] = set()
+    for name in pairs.names:
+        for needle in {json.dumps(name), json.dumps(name, ensure_ascii=False)}:
+            found = text.find(needle, start, end)
+            while found != -1:
+                first = offsets.to_byte(found)
+                node = top.descendant_for_byte_range(first, offsets.to_byte(found + len(needle)))
+                parent = node.parent if node is not None else None
+                if (
+                    node is not None
+                    and parent is not None
+                    and node.type == "string"
+                    and node.start_byte == first
+                    and parent.type == "pair"
+                    and parent.start_byte == first
+                    and parent.parent is not None
+                    and parent.parent.start_byte not in done
+                ):
+                    done.add(parent.parent.start_byte)
+                    problems.extend(_object_duplicates(parent.parent, ctx))
+                found = text.find(needle, found + 1, end)
+    if len(problems) >= pairs.count:
+        return problems
+    problems = []
+    cursor = top.walk()
     while True:
         node = cursor.node
         if node is not None and node.type == "object":
-            problems.extend(_object_duplicates(_TsValue(node, ctx)))
-            if len(problems) >= expected:
-                break
+            problems.extend(_object_duplicates(node, ctx))
         if cursor.goto_first_child():
             continue
         while not cursor.goto_next_sibling():
-            if not cursor.goto_parent() or cursor.node == root:
+            if not cursor.goto_parent() or cursor.node == top:
                 return problems
-    return problems
 
 
 # --------------------------------------------------------------------------------------
@@ -450,6 +492,9 @@ class _Frame:
     seen: dict[str, Span] | None = None
 
 
+# json.loads(str) stops at "\ufeff" ("Unexpected UTF-8 BOM"), and so does json.load of a
+# file opened in text mode; only bytes given to json.loads are let through.
+_BOM_MESSAGE = "Byte order mark: json.loads and json.load of a text file reject it"
 _CLOSER = {"{": "}", "[": "]"}
 _OPENER = {"}": "{", "]": "["}
 
@@ -512,6 +557,9 @@ class _Candidates:
 
 
 class _Tolerant:
+    """An error-tolerant JSON parser: builds the best-effort value, the navigation view and
+    the syntax findings in one pass, without recursion (any depth of nesting)."""
+
     def __init__(self, text: str, start: int, tree: Tree, ctx: _Context) -> None:
         self.text = text
         self.pos = self.start = start
@@ -560,7 +608,7 @@ class _Tolerant:
             self.candidates.push(node)
             return None
         if pairs.count:
-            self.problems.extend(_find_duplicates(node, self.ctx, pairs.count))
+            self.problems.extend(_find_duplicates(node, self.ctx, pairs))
         return _Token("atom", start, end, value, node)
 
     def _lex(self) -> _Token | None:
@@ -615,7 +663,8 @@ class _Tolerant:
     # -- values
 
     def scalar(self, token: _Token) -> tuple[_Value, Any, bool]:
-        """Node, value, and whether the value is worth keeping."""
+        """Node, value, and whether the value is worth keeping, for a string, a single-quoted
+        string, a word or a skipped container."""
         text = self.text
         start, end = token.start, token.end
         if token.kind == "atom":
@@ -638,10 +687,7 @@ class _Tolerant:
             closed = len(raw) >= 2 and raw.endswith("'")
             body = raw[1:-1] if closed else raw[1:]
             return _Scalar(start, end, False), _ESCAPE.sub(_loose_unescape, body), True
-        if token.kind == "word":
-            return _Scalar(start, end, False), *self.word(raw, start, end)
-        self.error(start, end, _unexpected(raw))
-        return _Scalar(start, end, False), None, False  # pragma: no cover - callers skip "other"
+        return _Scalar(start, end, False), *self.word(raw, start, end)
 
     def word(self, word: str, start: int, end: int) -> tuple[Any, bool]:
         if word in _LITERALS:
@@ -820,7 +866,7 @@ class _Tolerant:
         if self.pos == 1:
             self.note(
                 0, 1, "bom",
-                "Byte order mark: json.loads and json.load of a text file reject it",
+                _BOM_MESSAGE,
             )
         while True:
             token = self.next()
@@ -1163,12 +1209,12 @@ class Document:
                     problems.append(
                         Problem(
                             0, 1, NOT_STRICT_JSON,
-                            "Byte order mark: json.loads and json.load of a text file reject it",
+                            _BOM_MESSAGE,
                             ERROR, {"kind": "bom"},
                         )
                     )
                 if pairs.count:
-                    problems.extend(_find_duplicates(root, self._context(), pairs.count))
+                    problems.extend(_find_duplicates(root, self._context(), pairs))
                 return _Analysis(value, _sorted(problems), None)
         parser = _Tolerant(text, start, self.tree, self._context())
         parser.run()
