@@ -80,7 +80,9 @@ describe("formatStatus", () => {
     assert.match(formatStatus({ kind: "starting", interpreter: "/venv/bin/python" }).tooltip, /\/venv\/bin\/python/);
     assert.equal(formatStatus({ kind: "notInstalled", interpreter: "python3", message: "m" }).level, "warning");
     assert.equal(formatStatus({ kind: "failed", interpreter: "python3", message: "m" }).level, "error");
-    assert.match(formatStatus({ kind: "running", interpreter: "python3" }).tooltip, /waiting/);
+    const noStatus = formatStatus({ kind: "running", interpreter: "python3" });
+    assert.equal(noStatus.text, "$(check) layercfg");
+    assert.match(noStatus.tooltip, /no catalog status/);
     assert.equal(formatStatus({ kind: "stopped" }).level, "normal");
   });
 });

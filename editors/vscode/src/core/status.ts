@@ -134,9 +134,10 @@ export function formatStatus(state: ClientState): StatusView {
       };
     case "running": {
       if (!state.status) {
+        // A server that never reports its catalog must not leave a spinner forever.
         return {
-          text: "$(loading~spin) layercfg",
-          tooltip: `layercfg server running (${state.interpreter}); waiting for its catalog status.`,
+          text: "$(check) layercfg",
+          tooltip: `layercfg server running (${state.interpreter}); no catalog status reported yet.`,
           level: "normal",
         };
       }
