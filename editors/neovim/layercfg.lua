@@ -12,6 +12,19 @@
 local M = {}
 
 local has_lsp_start = type(vim.lsp.start) == 'function'
+-- Client methods are called with `:` from 0.11 on (the `.` form is deprecated there).
+local method_calls = vim.fn.has('nvim-0.11') == 1
+
+local function call(client, name, ...)
+  if method_calls then
+    return client[name](client, ...)
+  end
+  return client[name](...)
+end
+
+local function all_clients()
+  return (vim.lsp.get_clients or vim.lsp.get_active_clients)()
+end
 
 M.defaults = {
   -- Full server command. When nil it is built from `python`.
@@ -146,7 +159,7 @@ end
 --- A short status for statuslines, e.g. `Keras 3.10.0` or `layercfg: building catalog`.
 function M.status(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
-  for _, client in ipairs(vim.lsp.get_active_clients()) do
+  for _, client in ipairs(all_clients()) do
     if client.name == 'layercfg' and vim.lsp.buf_is_attached(bufnr, client.id) then
       return status_text(M._status[client.id])
     end
@@ -196,7 +209,7 @@ function M.client_config(bufnr)
     handlers = { ['layercfg/status'] = on_status },
     on_init = function(client)
       -- Neovim does not send the settings by itself after `initialize`.
-      client.notify('workspace/didChangeConfiguration', { settings = client.config.settings })
+      call(client, 'notify', 'workspace/didChangeConfiguration', { settings = client.config.settings })
       return true
     end,
     on_attach = options.on_attach,
@@ -246,7 +259,7 @@ function M.start(bufnr)
   end
   local id = clients_by_root[config.root_dir]
   local client = id and vim.lsp.get_client_by_id(id)
-  if not client or client.is_stopped() then
+  if not client or call(client, 'is_stopped') then
     id = vim.lsp.start_client(config)
     if not id then
       return nil
@@ -259,7 +272,7 @@ end
 
 local function layercfg_client(bufnr)
   local fallback
-  for _, client in ipairs(vim.lsp.get_active_clients()) do
+  for _, client in ipairs(all_clients()) do
     if client.name == 'layercfg' then
       if vim.lsp.buf_is_attached(bufnr, client.id) then
         return client
@@ -279,7 +292,7 @@ function M.execute(command, arguments, on_result)
     return
   end
   local params = { command = command, arguments = arguments or {} }
-  client.request('workspace/executeCommand', params, function(err, result)
+  call(client, 'request', 'workspace/executeCommand', params, function(err, result)
     if err then
       notify(command .. ' failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
     elseif on_result then
@@ -316,10 +329,10 @@ end
 function M.update_settings(settings)
   M.options.settings = vim.tbl_deep_extend('force', M.options.settings, settings or {})
   local section = M.server_settings(M.options.settings)
-  for _, client in ipairs(vim.lsp.get_active_clients()) do
+  for _, client in ipairs(all_clients()) do
     if client.name == 'layercfg' then
       client.config.settings = { layercfg = section }
-      client.notify('workspace/didChangeConfiguration', { settings = client.config.settings })
+      call(client, 'notify', 'workspace/didChangeConfiguration', { settings = client.config.settings })
     end
   end
 end
