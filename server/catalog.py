@@ -31,7 +31,9 @@ class Catalog:
         for entry in self.entries:
             self.by_id[entry["id"]] = entry
             self.families.setdefault(entry["family"], []).append(entry)
-            if entry.get("registered_name"):
+            # Keras resolves registered names among registered (custom) objects only: the
+            # "Functional" a built-in model carries does not find the class by itself.
+            if entry.get("registered_name") and entry.get("custom"):
                 self._by_registered.setdefault(entry["registered_name"], entry)
             for name in class_names(entry):
                 self._by_name_module.setdefault((name, entry.get("module")), entry)

@@ -224,18 +224,27 @@ def fold_legacy(value: Any, findings: list[Finding]) -> list[Finding]:
     A document is Keras 2 when its top level has no ``module`` (Keras 3 always writes one, and
     cannot load the document without it) and it carries a Keras 2 marker: ``keras_version`` /
     ``backend`` next to the config, ``batch_input_shape``, list-style ``inbound_nodes``, a
-    one-item ``axis`` list, or Keras 2 Lambda keys. The markers then become the finding's
-    related locations, and the missing top-level ``module`` is not reported twice.
+    one-item ``axis`` list, or Keras 2 Lambda keys. The markers, and the LCF102 findings of
+    Keras 1/2 key names (``KEY_RENAMES``), become the finding's related locations: the upgrade
+    fixes them all, so they are not reported once per layer. The missing top-level ``module``
+    is not reported twice either. String dtypes are no marker: Keras 3 writes them too.
     """
     if not isinstance(value, dict) or "module" in value:
         return findings
-    markers = [f for f in findings if f.code == "LCF108"]
-    if not markers:
+    # Keras 1/2 keys (batch_input_shape in a layer that has a module...) are part of the
+    # upgrade too: folded rather than reported once per layer.
+    markers = [
+        f
+        for f in findings
+        if f.code == "LCF108" or (f.code == "LCF102" and _data(f, "key") in KEY_RENAMES)
+    ]
+    if not any(f.code == "LCF108" for f in markers):
         return findings
     missing_module = [
         f for f in findings if f.code == "LCF107" and f.path == () and _data(f, "key") == "module"
     ]
-    rest = [f for f in findings if f.code != "LCF108" and f not in missing_module]
+    folded_away = {id(f) for f in markers + missing_module}
+    rest = [f for f in findings if id(f) not in folded_away]
     class_name = value.get("class_name")
     path: JsonPath = ("class_name",) if "class_name" in value else ()
     folded = Finding(
@@ -250,7 +259,7 @@ def fold_legacy(value: Any, findings: list[Finding]) -> list[Finding]:
             "kind": "keras2",
             "class_name": class_name,
             "module": _data(missing_module[0], "module") if missing_module else None,
-            "markers": [{"path": list(f.path), **(f.data or {})} for f in markers],
+            "markers": [{"path": list(f.path), "code": f.code, **(f.data or {})} for f in markers],
         },
         related=tuple((f.path, f.part, f.message) for f in markers[:50]),
     )
@@ -587,7 +596,8 @@ class _Envelope(_Node):
             if sub is not None:
                 sub.check(item, path + (key,), out)
             elif top_level and key in _LEGACY_TOP_KEYS:
-                out.append(_legacy_marker(path + (key,), key, f"{key!r} is written by Keras 2"))
+                message = f"{key!r} is written by Keras 2's to_json(); Keras 3 ignores it."
+                out.append(_legacy_marker(path + (key,), key, message))
             else:
                 candidates = _closest_keys(key, list(properties))
                 hint = f" Did you mean {_or_list(candidates)}?" if candidates else ""
@@ -605,7 +615,12 @@ class _Envelope(_Node):
         if type(nodes) is list and any(type(node) is list for node in nodes):
             # Keras 3 still reads these [[name, node_index, tensor_index, kwargs], ...] lists.
             out.append(
-                _legacy_marker(path + ("inbound_nodes",), "inbound_nodes", "Keras 2 node lists")
+                _legacy_marker(
+                    path + ("inbound_nodes",),
+                    "inbound_nodes",
+                    "Keras 2 inbound_nodes lists: Keras 3 still reads them, "
+                    'but writes {"args": [...], "kwargs": {...}} nodes.',
+                )
             )
         class_name = value.get("class_name", _MISSING)
         config = value.get("config", _MISSING)
@@ -625,8 +640,11 @@ class _Envelope(_Node):
         if config is _MISSING:
             out.append(_missing(path, "config", "envelope"))
         entry = self.v.catalog.lookup(value, self.families)
+        if entry is not None and not self.v.module_fits(value, entry):
+            entry = None  # same class_name, but Keras would import another module's class
         if entry is None:
-            out.append(self.v.unknown_class(value, path, self.families, self.family_label))
+            if not self.v.outside_catalog(value.get("module")):
+                out.append(self.v.unknown_class(value, path, self.families, self.family_label))
             if config is not _MISSING:
                 self.v.scan(config, path + ("config",), out)
             return
@@ -712,8 +730,8 @@ class _Validator:
         root = catalog.schema.get("$ref", _PREFIX + "envelope.layer")
         self.root = self.ref(root)
         self._class_lists: dict[frozenset[str] | None, list[str]] = {}
-        self._keras_modules = frozenset(
-            m for m in catalog.modules if m == "keras" or m.startswith("keras.")
+        self._covered_packages = frozenset(
+            package for package in map(_keras_package, catalog.modules) if package is not None
         )
 
     # -- compiling -------------------------------------------------------------------------
@@ -814,7 +832,11 @@ class _Validator:
             return
         entry = self.catalog.lookup(value)
         if entry is not None:
-            self.ref(_PREFIX + _envelope_def(entry["family"])).check(value, path, out)
+            kind = _envelope_def(entry["family"])
+            if kind == "envelope.layer" and "inbound_nodes" in value:
+                # An entry of a model's layers whose model the catalog does not know.
+                kind = "functional_layer" if "functional_layer" in self.catalog.defs else kind
+            self.ref(_PREFIX + kind).check(value, path, out)
             return
         module = value.get("module")
         # Optimizers, losses, metrics... are not in the catalog; only a module the catalog
@@ -823,6 +845,30 @@ class _Validator:
             families = frozenset(e["family"] for e in self.catalog.entries if e["module"] == module)
             label = "layer" if families & LAYER_FAMILIES else _words(min(families))
             out.append(self.unknown_class(value, path, families, label))
+
+    def module_fits(self, value: dict[str, Any], entry: Entry) -> bool:
+        """Whether Keras, importing the envelope's ``module``, can find this entry's class.
+
+        Only private ``keras.src.*`` modules are told apart (a Functional model holds
+        ``keras.src.ops.numpy.Reshape`` operations, which are not ``keras.layers.Reshape``);
+        a public module that differs is a warning of ``check_identity``.
+        """
+        module = value.get("module")
+        if not isinstance(module, str) or module == entry.get("module"):
+            return True
+        if entry.get("custom") and value.get("registered_name") == entry.get("registered_name"):
+            return True
+        if not module.startswith("keras.src."):
+            return True
+        home = _keras_package(entry.get("module"))
+        return home is None or home == _keras_package(module)
+
+    def outside_catalog(self, module: Any) -> bool:
+        """A private Keras module the catalog does not cover (operations, losses...): Keras
+        imports it and finds the class there, so an unknown class_name is not a finding."""
+        if not isinstance(module, str) or not module.startswith("keras.src."):
+            return False
+        return _keras_package(module) not in self._covered_packages
 
     def unknown_class(
         self, value: dict[str, Any], path: JsonPath, families: frozenset[str], label: str
@@ -835,14 +881,30 @@ class _Validator:
             message = f"{_quote(name)} is {_a(other)}, not {_a(label)}."
         else:
             message = f"Unknown {label} class {_quote(name)}."
-        if candidates:
-            message += f" Did you mean {_or_list([c['class_name'] for c in candidates[:3]])}?"
+        module = value.get("module")
+        registered = value.get("registered_name")
+        custom = (isinstance(module, str) and module.split(".")[0] != "keras") or (
+            isinstance(registered, str) and ">" in registered
+        )
+        if custom and not elsewhere and module not in self.catalog.modules:
+            # A class of a package layercfg was not told about: it may well exist.
+            where = f"module {_quote(module)}" if isinstance(module, str) else _quote(registered)
+            message = (
+                f"{_quote(name)} ({where}) is not in the catalog: add its module to the "
+                "'modules' setting to check it."
+            )
+            severity = WARNING
+        else:
+            severity = ERROR
+            if candidates:
+                message += f" Did you mean {_or_list([c['class_name'] for c in candidates[:3]])}?"
         return Finding(
             path + ("class_name",),
             "value",
             "LCF101",
             message,
-            data={"class_name": name, "candidates": candidates},
+            severity=severity,
+            data={"class_name": name, "candidates": candidates, "module": module},
         )
 
     def _class_candidates(self, name: str, families: frozenset[str]) -> list[dict[str, Any]]:
@@ -912,10 +974,13 @@ class _Validator:
         elif isinstance(module, str) and module != expected_module:
             # keras.src.* paths are importable and Keras finds the class there; a parent
             # package is where Keras also exports many classes (it writes "keras" for Layer).
-            private = module.startswith("keras.src.") or (expected_module or "").startswith(
-                module + "."
+            expected = expected_module or ""
+            plausible = (
+                module.startswith("keras.src.")
+                or expected.startswith(module + ".")
+                or (module.startswith(expected + ".") and expected.startswith("keras"))
             )
-            if not (private and not entry.get("custom")):
+            if not (plausible and not entry.get("custom")):
                 out.append(
                     Finding(
                         path + ("module",),
@@ -984,7 +1049,8 @@ class _Validator:
                 _legacy_marker(
                     path + ("batch_input_shape",),
                     "batch_input_shape",
-                    f"Keras 2 key 'batch_input_shape'; Keras 3 reads it as {target!r}",
+                    f"Keras 2 key 'batch_input_shape': Keras 3 reads it as {target!r} here; "
+                    f"write {target!r}.",
                     rename=target,
                 )
             )
@@ -1001,7 +1067,11 @@ class _Validator:
                 converted["axis"] = axis[0]
                 out.append(
                     _legacy_marker(
-                        path + ("axis",), "axis", "Keras 2 one-item 'axis' list", value=axis[0]
+                        path + ("axis",),
+                        "axis",
+                        f"Keras 2 one-item 'axis' list: Keras 3 reads it as {axis[0]}; "
+                        f"write {axis[0]}.",
+                        value=axis[0],
                     )
                 )
         if entry["class_name"] == "Lambda":
@@ -1009,7 +1079,8 @@ class _Validator:
                 if key in config and key not in properties:
                     converted = converted if converted is not None else dict(config)
                     del converted[key]
-                    out.append(_legacy_marker(path + (key,), key, f"Keras 2 Lambda key {key!r}"))
+                    message = f"Keras 2 Lambda key {key!r}: Keras 3 drops it."
+                    out.append(_legacy_marker(path + (key,), key, message))
         return config if converted is None else converted
 
 
@@ -1026,6 +1097,18 @@ def _envelope_families(schema: dict[str, Any]) -> frozenset[str] | None:
             family = ref[len(_PREFIX + "dispatch.") :]
             return LAYER_FAMILIES if family in LAYER_FAMILIES else frozenset({family})
     return None
+
+
+def _keras_package(module: str | None) -> str | None:
+    """``layers`` for ``keras.layers`` and ``keras.src.layers.core.dense``; None for ``keras``."""
+    if not module:
+        return None
+    parts = module.split(".")
+    if parts[0] != "keras" or len(parts) < 2:
+        return None
+    if parts[1] == "src":
+        return parts[2] if len(parts) > 2 else None
+    return parts[1]
 
 
 def _envelope_def(family: str) -> str:
@@ -1401,14 +1484,7 @@ def _legacy_marker(
         data["rename"] = rename
     if value is not _MISSING:
         data["value"] = value
-    return Finding(
-        path,
-        "key",
-        "LCF108",
-        f"{message}; write the Keras 3 form.",
-        severity=WARNING,
-        data=data,
-    )
+    return Finding(path, "key", "LCF108", message, severity=WARNING, data=data)
 
 
 def _closest_keys(key: str, valid: list[str]) -> list[str]:
