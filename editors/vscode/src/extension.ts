@@ -99,6 +99,8 @@ export async function deactivate(): Promise<void> {
 
 /** Runs a server command, or explains why the server cannot. */
 async function runOnServer(servers: ServerManager, title: string, command: string, args: unknown[]): Promise<unknown> {
+  // A command right after opening the first file waits for the server to come up.
+  await servers.whenSettled();
   if (servers.state.kind !== "running") {
     await servers.explainNotRunning();
     return undefined;

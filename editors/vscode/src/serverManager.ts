@@ -91,6 +91,11 @@ export class ServerManager implements vscode.Disposable {
     });
   }
 
+  /** Resolves once the queued starts, stops and restarts are done. */
+  whenSettled(): Promise<void> {
+    return this.queue;
+  }
+
   /** Re-sends the settings; a running server re-reads them. */
   settingsChanged(): Promise<void> {
     return this.enqueue(() => this.sendSettings());
