@@ -76,7 +76,7 @@ def timed(function: Any, runs: int) -> list[float]:
 
 def report(label: str, seconds: list[float]) -> None:
     ms = [s * 1000 for s in seconds]
-    print(f"{label:<44} median {statistics.median(ms):8.2f} ms   best {min(ms):8.2f} ms")
+    print(f"{label:<52} median {statistics.median(ms):8.2f} ms   best {min(ms):8.2f} ms")
 
 
 def main() -> int:
@@ -92,7 +92,11 @@ def main() -> int:
     value = json.loads(text)
     catalog = load_catalog()
     layers = value["config"]["layers"]
-    print(f"{path.name}: {len(text) / 1e6:.2f} MB, {len(layers)} layers")
+    indented = len(json.dumps(value, indent=2))
+    print(
+        f"{path.name}: {len(text) / 1e6:.2f} MB as stored, {indented / 1e6:.2f} MB indented, "
+        f"{len(layers)} layers"
+    )
 
     started = time.perf_counter()
     findings = validation.validate(value, catalog)

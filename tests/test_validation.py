@@ -620,6 +620,15 @@ def test_wrapped_and_sequential_layers_are_checked_against_their_class(cat, stac
     ]
 
 
+def test_duplicate_config_names_under_distinct_entry_names(cat, tiny):
+    # Keras checks the layers' own names ("The name ... is used 2 times in the model").
+    document = copy.deepcopy(tiny)
+    path, dropout = _layer(document, "dropout")
+    dropout["config"]["name"] = "dense"
+    found = [(f.code, f.path) for f in validate(document, cat)]
+    assert found == [("LCF201", path + ("config", "name"))]
+
+
 def test_sequential_duplicate_names(cat, stack):
     document = copy.deepcopy(stack)
     _layer(document, "out")[1]["config"]["name"] = "bi"
@@ -982,6 +991,18 @@ def test_deep_nesting_does_not_crash(cat, tiny):
     for _ in range(3_000):
         nested = {"module": "keras", "class_name": "Sequential", "config": {"layers": [nested]}}
     assert validate(nested, cat) == []
+
+
+def test_threads_share_one_compiled_catalog(catalog, application_config):
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh = Catalog.from_json(catalog)  # nothing compiled yet
+    document = _apply(application_config("MobileNetV2"), lambda doc: [])
+    _layer(document, "Conv1")[1]["config"]["padding"] = "sme"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: validate(document, fresh), range(8)))
+    assert all(result == results[0] for result in results)
+    assert [f.code for f in results[0]] == ["LCF105"]
 
 
 def test_the_server_side_never_imports_keras(catalog, tmp_path):

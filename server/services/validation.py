@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -32,6 +33,9 @@ class Finding:
     severity: int = ERROR
     data: dict[str, Any] | None = None
     related: Related = ()
+
+    def __hash__(self) -> int:  # data is a dict: hash what identifies the finding
+        return hash((self.path, self.part, self.code, self.message, self.severity))
 
     def prefixed(self, prefix: JsonPath) -> Finding:
         """The same finding for a value that sits at ``prefix`` in a larger document."""
@@ -336,31 +340,34 @@ class _Node:
         self._possible: frozenset[str] | None | object = _MISSING
 
     # What JSON types can pass at all: lets anyOf pick its branch by the value's type.
-    def possible_types(self) -> frozenset[str] | None:
+    def possible_types(self, visiting: frozenset[int] = frozenset()) -> frozenset[str] | None:
         if self._possible is not _MISSING:
             return self._possible  # type: ignore[return-value]
-        self._possible = None  # a recursive $ref is "anything" while it is being computed
+        if id(self) in visiting:
+            return None  # a recursive $ref: "anything" while it is being worked out
+        visiting = visiting | {id(self)}
         found: frozenset[str] | None = self.types
         if self.const is not _MISSING:
             found = _meet(found, frozenset({json_type(self.const)}))
         if self.enum is not None:
             found = _meet(found, frozenset(json_type(v) for v in self.enum))
         if self.ref is not None:
-            found = _meet(found, self.ref.node.possible_types())
+            found = _meet(found, self.ref.node.possible_types(visiting))
         if self.any_of is not None:
             union: set[str] = set()
             for branch in self.any_of:
-                types = branch.possible_types()
+                types = branch.possible_types(visiting)
                 if types is None:
                     union = set(_ALL_TYPES)
                     break
                 union |= types
             found = _meet(found, frozenset(union))
         for part in self.all_of:
-            found = _meet(found, part.possible_types())
+            found = _meet(found, part.possible_types(visiting))
         if found is not None and "number" in found:
             found = found | {"integer"}
-        self._possible = found
+        if not visiting - {id(self)}:
+            self._possible = found  # only a complete answer is kept (threads share nodes)
         return found
 
     def passes(self, value: Any) -> bool:
@@ -568,7 +575,7 @@ class _Envelope(_Node):
         self.families = families
         self.family_label = "layer" if families == LAYER_FAMILIES else _words(min(families))
 
-    def possible_types(self) -> frozenset[str] | None:
+    def possible_types(self, visiting: frozenset[int] = frozenset()) -> frozenset[str] | None:
         return frozenset({"object"})
 
     def check(self, value: Any, path: JsonPath, out: list[Finding]) -> None:
@@ -714,6 +721,7 @@ class _Validator:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        self._lock = threading.RLock()
         self._refs: dict[str, _Node] = {}
         self._configs: dict[str, _Node] = {}
         self._enum_labels: dict[frozenset[Any], str] = {}
@@ -739,21 +747,27 @@ class _Validator:
         node = self._refs.get(ref)
         if node is not None:
             return node
+        # Validation may run in several threads: a node is published once it is complete.
+        # Filling never compiles another $ref ($ref targets are compiled when first used).
+        with self._lock:
+            node = self._refs.get(ref)
+            if node is None:
+                node = self._compile_ref(ref)
+                self._refs[ref] = node
+        return node
+
+    def _compile_ref(self, ref: str) -> _Node:
         schema = self.catalog.resolve(ref)
         if schema is None:
             raise SchemaError(f"unresolvable $ref {ref!r}")
         families = _envelope_families(schema)
         if families is not None:
             node = _Envelope(self, ref, families)
-            self._refs[ref] = node
             # The envelope's own keys (module, registered_name, ...) keep their schemas; the
             # class_name dispatch is done through the catalog instead of if/then.
             self._fill(node, {k: v for k, v in schema.items() if k != "allOf"}, ref)
             return node
-        node = _Node(self, ref)
-        self._refs[ref] = node
-        self._fill(node, schema, ref)
-        return node
+        return self.compile(schema, ref)
 
     def compile(self, schema: Any, where: str) -> _Node:
         node = _Node(self, where)
@@ -777,7 +791,12 @@ class _Validator:
 
     def config_node(self, entry: Entry) -> _Node:
         node = self._configs.get(entry["id"])
-        if node is None:
+        if node is not None:
+            return node
+        with self._lock:
+            node = self._configs.get(entry["id"])
+            if node is not None:
+                return node
             schema = self.catalog.schema_for(entry)
             layers = schema.get("properties", {}).get("layers")
             if entry["family"] == "model" and isinstance(layers, dict) and "items" not in layers:
@@ -1122,12 +1141,16 @@ def _deref_items(node: _Node | None) -> _Node | None:
 
 
 _validators: weakref.WeakKeyDictionary[Catalog, _Validator] = weakref.WeakKeyDictionary()
+_validators_lock = threading.Lock()
 
 
 def _validator(catalog: Catalog) -> _Validator:
     validator = _validators.get(catalog)
     if validator is None:
-        validator = _validators[catalog] = _Validator(catalog)
+        with _validators_lock:
+            validator = _validators.get(catalog)
+            if validator is None:
+                validator = _validators[catalog] = _Validator(catalog)
     return validator
 
 
@@ -1279,35 +1302,41 @@ def _model_links(value: Any, path: JsonPath, out: list[Finding], depth: int) -> 
     )
     if not functional and value.get("class_name") != "Sequential":
         return
+    # Links use the entries' names; Keras's uniqueness check is on the layers' own (config)
+    # names. Both are checked, one finding per layer.
     names: dict[str, JsonPath] = {}
+    config_names: dict[str, JsonPath] = {}
     layers_path = path + ("config", "layers")
     for index, layer in enumerate(layers):
         if type(layer) is not dict:
             continue
         layer_path = layers_path + (index,)
+        candidates: list[tuple[dict[str, JsonPath], Any, JsonPath]] = []
         if functional and "name" in layer:
-            name, name_path = layer["name"], layer_path + ("name",)
-        else:
-            layer_config = layer.get("config")
-            if type(layer_config) is not dict or "name" not in layer_config:
+            candidates.append((names, layer["name"], layer_path + ("name",)))
+        layer_config = layer.get("config")
+        if type(layer_config) is dict and "name" in layer_config:
+            seen = names if not candidates else config_names
+            candidates.append((seen, layer_config["name"], layer_path + ("config", "name")))
+        reported = False
+        for seen, name, name_path in candidates:
+            if type(name) is not str:
                 continue
-            name, name_path = layer_config["name"], layer_path + ("config", "name")
-        if type(name) is not str:
-            continue
-        first = names.get(name)
-        if first is None:
-            names[name] = name_path
-        else:
-            out.append(
-                Finding(
-                    name_path,
-                    "value",
-                    "LCF201",
-                    f"Duplicate layer name {_quote(name)}: layer names in a model are unique.",
-                    data={"name": name},
-                    related=((first, "value", f"{_quote(name)} is first used here"),),
+            first = seen.get(name)
+            if first is None:
+                seen[name] = name_path
+            elif not reported:
+                reported = True
+                out.append(
+                    Finding(
+                        name_path,
+                        "value",
+                        "LCF201",
+                        f"Duplicate layer name {_quote(name)}: layer names in a model are unique.",
+                        data={"name": name},
+                        related=((first, "value", f"{_quote(name)} is first used here"),),
+                    )
                 )
-            )
         _model_links(layer, layer_path, out, depth + 1)
     if not functional:
         return
