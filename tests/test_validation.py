@@ -629,6 +629,14 @@ def test_duplicate_config_names_under_distinct_entry_names(cat, tiny):
     assert found == [("LCF201", path + ("config", "name"))]
 
 
+def test_functional_entries_need_their_name_and_nodes(cat, tiny):
+    document = copy.deepcopy(tiny)
+    path, dense = _layer(document, "dense")
+    del dense["inbound_nodes"]
+    found = [(f.code, f.path, f.part, f.data) for f in validate(document, cat)]
+    assert found == [("LCF103", path, "open", {"key": "inbound_nodes"})]
+
+
 def test_sequential_duplicate_names(cat, stack):
     document = copy.deepcopy(stack)
     _layer(document, "out")[1]["config"]["name"] = "bi"

@@ -1285,6 +1285,13 @@ _KEYWORDS: dict[str, Callable[[_Validator, _Node, Any, str], None]] = {
 # -- model links ---------------------------------------------------------------------------------
 
 
+@dataclass
+class _Graph:
+    """The layers of one model: where each name is defined."""
+
+    paths: dict[str, JsonPath]
+
+
 def _model_links(value: Any, path: JsonPath, out: list[Finding], depth: int) -> None:
     if type(value) is not dict or depth > 64:
         return
@@ -1304,19 +1311,24 @@ def _model_links(value: Any, path: JsonPath, out: list[Finding], depth: int) -> 
         return
     # Links use the entries' names; Keras's uniqueness check is on the layers' own (config)
     # names. Both are checked, one finding per layer.
-    names: dict[str, JsonPath] = {}
+    graph = _Graph({})
     config_names: dict[str, JsonPath] = {}
     layers_path = path + ("config", "layers")
     for index, layer in enumerate(layers):
         if type(layer) is not dict:
             continue
         layer_path = layers_path + (index,)
+        if functional:
+            for key in ("name", "inbound_nodes"):
+                if key not in layer:
+                    message = f"Missing required key {_quote(key)} of a Functional model's layer."
+                    out.append(Finding(layer_path, "open", "LCF103", message, data={"key": key}))
         candidates: list[tuple[dict[str, JsonPath], Any, JsonPath]] = []
         if functional and "name" in layer:
-            candidates.append((names, layer["name"], layer_path + ("name",)))
+            candidates.append((graph.paths, layer["name"], layer_path + ("name",)))
         layer_config = layer.get("config")
         if type(layer_config) is dict and "name" in layer_config:
-            seen = names if not candidates else config_names
+            seen = graph.paths if not candidates else config_names
             candidates.append((seen, layer_config["name"], layer_path + ("config", "name")))
         reported = False
         for seen, name, name_path in candidates:
@@ -1344,10 +1356,10 @@ def _model_links(value: Any, path: JsonPath, out: list[Finding], depth: int) -> 
         if type(layer) is dict and type(layer.get("inbound_nodes")) is list:
             nodes_path = layers_path + (index, "inbound_nodes")
             for node_index, node in enumerate(layer["inbound_nodes"]):
-                _node_links(node, nodes_path + (node_index,), names, out, 0)
+                _node_links(node, nodes_path + (node_index,), graph, out, 0)
     for key in ("input_layers", "output_layers"):
         if key in config:
-            _reference_links(config[key], path + ("config", key), names, out, 0)
+            _reference_links(config[key], path + ("config", key), graph, out, 0)
 
 
 def _wrapped_links(config: dict[str, Any], path: JsonPath, out: list[Finding], depth: int) -> None:
@@ -1358,9 +1370,7 @@ def _wrapped_links(config: dict[str, Any], path: JsonPath, out: list[Finding], d
             _model_links(inner, path + ("config", key), out, depth + 1)
 
 
-def _node_links(
-    node: Any, path: JsonPath, names: dict[str, JsonPath], out: list[Finding], depth: int
-) -> None:
+def _node_links(node: Any, path: JsonPath, graph: _Graph, out: list[Finding], depth: int) -> None:
     if depth > 64:
         return
     if type(node) is dict:
@@ -1368,52 +1378,59 @@ def _node_links(
             config = node.get("config")
             history = config.get("keras_history") if type(config) is dict else None
             if type(history) is list and history and type(history[0]) is str:
-                history_path = path + ("config", "keras_history", 0)
-                _check_name(history[0], history_path, names, out)
+                _check_reference(history, path + ("config", "keras_history"), graph, out)
             return
         for key, item in node.items():
-            _node_links(item, path + (key,), names, out, depth + 1)
+            _node_links(item, path + (key,), graph, out, depth + 1)
     elif type(node) is list:
         # Keras 2 nodes: [[layer_name, node_index, tensor_index, kwargs], ...]
         if len(node) >= 3 and type(node[0]) is str and type(node[1]) is int:
-            _check_name(node[0], path + (0,), names, out)
+            _check_reference(node, path, graph, out)
             if len(node) > 3:
-                _node_links(node[3], path + (3,), names, out, depth + 1)
+                _node_links(node[3], path + (3,), graph, out, depth + 1)
             return
         for index, item in enumerate(node):
-            _node_links(item, path + (index,), names, out, depth + 1)
+            _node_links(item, path + (index,), graph, out, depth + 1)
 
 
 def _reference_links(
-    value: Any, path: JsonPath, names: dict[str, JsonPath], out: list[Finding], depth: int
+    value: Any, path: JsonPath, graph: _Graph, out: list[Finding], depth: int
 ) -> None:
     if depth > 64:
         return
     if type(value) is list:
         if len(value) == 3 and type(value[0]) is str and type(value[1]) is int:
-            _check_name(value[0], path + (0,), names, out)
+            _check_reference(value, path, graph, out)
             return
         for index, item in enumerate(value):
-            _reference_links(item, path + (index,), names, out, depth + 1)
+            _reference_links(item, path + (index,), graph, out, depth + 1)
     elif type(value) is dict:
         for key, item in value.items():
-            _reference_links(item, path + (key,), names, out, depth + 1)
+            _reference_links(item, path + (key,), graph, out, depth + 1)
 
 
-def _check_name(name: str, path: JsonPath, names: dict[str, JsonPath], out: list[Finding]) -> None:
-    if name in names:
-        return
-    candidates = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
-    hint = f" Did you mean {_or_list(candidates)}?" if candidates else ""
-    out.append(
-        Finding(
-            path,
-            "value",
-            "LCF202",
-            f"No layer named {_quote(name)} in this model.{hint}",
-            data={"name": name, "candidates": candidates},
+def _check_reference(
+    reference: list[Any], path: JsonPath, graph: _Graph, out: list[Finding]
+) -> None:
+    """``[layer_name, node_index, tensor_index]`` names a layer of the model.
+
+    Node indices are not checked: a nested model has a node of its own that its
+    ``inbound_nodes`` do not list, so Keras writes indices one past them.
+    """
+    name = reference[0]
+    if name not in graph.paths:
+        candidates = difflib.get_close_matches(name, list(graph.paths), n=3, cutoff=0.6)
+        hint = f" Did you mean {_or_list(candidates)}?" if candidates else ""
+        out.append(
+            Finding(
+                path + (0,),
+                "value",
+                "LCF202",
+                f"No layer named {_quote(name)} in this model.{hint}",
+                data={"name": name, "candidates": candidates},
+            )
         )
-    )
+        return
 
 
 # -- findings ------------------------------------------------------------------------------------
