@@ -1,4 +1,4 @@
-"""Command-line entry point: ``layercfg schema | new`` (SPEC §4).
+"""Command-line entry point: ``layercfg schema | new | lsp | check`` (SPEC §4).
 
 Exit codes: 0 success, 1 problems found, 2 usage or internal error.
 """
@@ -10,8 +10,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments: one line on stderr and exit code 2."""
 
 
 def _modules(value: str | None) -> tuple[str, ...]:
@@ -59,6 +64,58 @@ def cmd_new(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    from layercfg.server.server import create_server
+
+    server = create_server()
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            raise UsageError(f"--tcp expects HOST:PORT, got {args.tcp!r}")
+        server.start_tcp(host, int(port))
+    else:
+        server.start_io()
+    return EXIT_OK
+
+
+def _files(paths: list[str]) -> list[str]:
+    found: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found += [os.path.join(root, n) for n in sorted(names)
+                          if n.endswith(".layercfg.json")]
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise UsageError(f"no such file or directory: {path}")
+    return found
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from layercfg.server import engine, report
+    from layercfg.server.catalog import Catalog
+    from layercfg.server.document import Document
+    from layercfg.server.settings import Settings
+
+    files = _files(args.paths)
+    catalog = Catalog.from_json(_catalog(args))
+    settings = Settings(modules=_modules(args.modules), trustWorkspace=True)
+    results = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc}") from None
+        document = Document.parse(Path(path).resolve().as_uri(), text)
+        results.append((path, document, engine.check(document, catalog, settings)))
+    sys.stdout.write(report.render(results, args.format))
+    errors = any(c.problem.severity == 1 for _, _, checked in results for c in checked)
+    return EXIT_PROBLEMS if errors else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="layercfg", description="Editors and CI that understand Keras layer and model configs."
@@ -86,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="constructor arguments; values are parsed as JSON where they parse",
     )
     new.set_defaults(func=cmd_new)
+
+    lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
+    lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP socket instead")
+    lsp.set_defaults(func=cmd_lsp)
+
+    check = sub.add_parser("check", help="validate files; directories are searched for "
+                           "*.layercfg.json")
+    keras_options(check)
+    check.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.set_defaults(func=cmd_check)
     return parser
 
 
@@ -103,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args))
-    except (GenerateError, ModuleImportError) as exc:
+    except (GenerateError, ModuleImportError, UsageError) as exc:
         print(f"layercfg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# One catalog cache per test session, known before any server or worker process is spawned.
+_SESSION_CACHE = tempfile.mkdtemp(prefix="layercfg-test-cache-")
+os.environ["LAYERCFG_CACHE_DIR"] = _SESSION_CACHE
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 CUSTOM_MODULES = ("custom.good_layers", "custom.registered_layers", "custom.defective_layers")
 
 
@@ -28,12 +36,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A catalog cache for this session only; subprocesses get it through the environment."""
-    path = tmp_path_factory.mktemp("layercfg-cache")
-    os.environ["LAYERCFG_CACHE_DIR"] = str(path)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return path
+def cache_dir() -> Iterator[Path]:
+    """The catalog cache of this session; subprocesses get it through the environment."""
+    yield Path(_SESSION_CACHE)
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +55,14 @@ def catalog(cache_dir: Path, fixtures_on_path: Path) -> dict:
     from layercfg.schema_builder.catalog import load_or_build
 
     return load_or_build(CUSTOM_MODULES)
+
+
+@pytest.fixture(scope="session")
+def plain_catalog(cache_dir: Path) -> dict:
+    """The catalog without custom modules: what a server in an untrusted workspace uses."""
+    from layercfg.schema_builder.catalog import load_or_build
+
+    return load_or_build(())
 
 
 @pytest.fixture(scope="session")

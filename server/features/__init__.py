@@ -1,1 +1,15 @@
 """Thin LSP glue: one module per LSP area, each with ``register(server)``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..server import LayercfgServer
+
+
+def register_all(server: LayercfgServer) -> None:
+    from . import commands, completion, diagnostics, hover, lifecycle, navigation
+
+    for module in (lifecycle, diagnostics, completion, hover, navigation, commands):
+        module.register(server)

@@ -1,0 +1,136 @@
+"""The fast checks of one document: syntax findings plus schema and model findings, located.
+
+One engine, two front ends: the language server and ``layercfg check`` both call ``check``.
+Problems stay as offsets here; ``to_diagnostic`` converts them once, at the LSP boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+
+from .catalog import Catalog
+from .document import Document, Problem
+from .services.validation import Finding, validate
+from .settings import Settings
+
+SOURCE = "layercfg"
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A located problem and the JSON path it is about."""
+
+    problem: Problem
+    path: Path
+    source: str = SOURCE
+
+
+def _locate(document: Document, finding: Finding) -> tuple[int, int]:
+    """The span of a finding; where its exact place is gone, the nearest enclosing one."""
+    path = finding.path
+    span = document.locate(path, finding.part)
+    while span is None and path:
+        path = path[:-1]
+        span = document.locate(path, "value")
+    if span is None:
+        return 0, min(len(document.text), 1)
+    return span
+
+
+def locate_finding(document: Document, finding: Finding) -> Problem:
+    start, end = _locate(document, finding)
+    related = []
+    for path, part, message in finding.related:
+        span = document.locate(path, part)
+        if span is not None:
+            related.append((span[0], span[1], message))
+    return Problem(
+        start=start,
+        end=end,
+        code=finding.code,
+        message=finding.message,
+        severity=finding.severity,
+        data=finding.data,
+        related=tuple(related),
+    )
+
+
+def check(document: Document, catalog: Catalog | None, settings: Settings) -> list[Checked]:
+    """Every fast finding of the document, after the user's severity overrides."""
+    results: list[Checked] = []
+    for problem in document.problems:
+        results.append(Checked(problem, tuple(document.node_at(problem.start).path)))
+    if catalog is not None and _worth_validating(document):
+        for finding in validate(document.value, catalog):
+            results.append(Checked(locate_finding(document, finding), finding.path))
+    out = []
+    for item in results:
+        severity = settings.severity_for(item.problem.code, item.problem.severity)
+        if severity is None:
+            continue
+        if severity != item.problem.severity:
+            problem = item.problem
+            item = Checked(
+                Problem(problem.start, problem.end, problem.code, problem.message, severity,
+                        problem.data, problem.related),
+                item.path,
+                item.source,
+            )
+        out.append(item)
+    out.sort(key=lambda c: (c.problem.start, c.problem.code))
+    return out
+
+
+def _worth_validating(document: Document) -> bool:
+    value = document.value
+    return isinstance(value, dict)
+
+
+def to_diagnostic(
+    document: Document, checked: Checked, encoding: str = "utf-16"
+) -> types.Diagnostic:
+    problem = checked.problem
+    lines = document.lines
+    related = [
+        types.DiagnosticRelatedInformation(
+            location=types.Location(uri=document.uri,
+                                    range=lines.range_of(start, end, encoding)),
+            message=message,
+        )
+        for start, end, message in problem.related
+    ]
+    return types.Diagnostic(
+        range=lines.range_of(problem.start, problem.end, encoding),
+        message=problem.message,
+        severity=types.DiagnosticSeverity(problem.severity),
+        code=problem.code,
+        source=checked.source,
+        data=problem.data,
+        related_information=related or None,
+    )
+
+
+def json_pointer(path: Path) -> str:
+    """RFC 6901."""
+    return "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path)
+
+
+def to_json(document: Document, checked: Checked) -> dict[str, Any]:
+    """The ``check --format json`` shape of SPEC §4."""
+    problem = checked.problem
+    rng = document.lines.range_of(problem.start, problem.end)
+    return {
+        "code": problem.code,
+        "severity": {1: "error", 2: "warning", 3: "information", 4: "hint"}[problem.severity],
+        "message": problem.message,
+        "pointer": json_pointer(checked.path),
+        "range": {
+            "start": {"line": rng.start.line, "character": rng.start.character},
+            "end": {"line": rng.end.line, "character": rng.end.character},
+        },
+        "source": checked.source,
+    }

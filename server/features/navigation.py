@@ -1,0 +1,54 @@
+"""Go to definition, references, document symbols and folding ranges."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..server import safe
+from ..services import navigation
+
+if TYPE_CHECKING:
+    from ..server import LayercfgServer
+
+
+def register(server: LayercfgServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    @safe([])
+    def definition(ls: LayercfgServer, params: types.DefinitionParams) -> list[types.Location]:
+        document = ls.document(params.text_document.uri)
+        if document is None or ls.catalog is None or ls.walker is None:
+            return []
+        offset = document.lines.offset_at(params.position, ls.encoding)
+        return navigation.definition(document, offset, ls.catalog, ls.walker, ls.encoding)
+
+    @server.feature(types.TEXT_DOCUMENT_REFERENCES)
+    @safe([])
+    def references(ls: LayercfgServer, params: types.ReferenceParams) -> list[types.Location]:
+        document = ls.document(params.text_document.uri)
+        if document is None:
+            return []
+        offset = document.lines.offset_at(params.position, ls.encoding)
+        return navigation.references(document, offset, ls.encoding,
+                                     params.context.include_declaration)
+
+    @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @safe([])
+    def document_symbol(
+        ls: LayercfgServer, params: types.DocumentSymbolParams
+    ) -> list[types.DocumentSymbol]:
+        document = ls.document(params.text_document.uri)
+        if document is None:
+            return []
+        return navigation.document_symbols(document, ls.encoding)
+
+    @server.feature(types.TEXT_DOCUMENT_FOLDING_RANGE)
+    @safe([])
+    def folding_range(
+        ls: LayercfgServer, params: types.FoldingRangeParams
+    ) -> list[types.FoldingRange]:
+        document = ls.document(params.text_document.uri)
+        if document is None:
+            return []
+        return navigation.folding_ranges(document)

@@ -1,0 +1,371 @@
+"""The layercfg language server: state, the catalog's life cycle, and diagnostics scheduling.
+
+Only this module and ``features/`` know pygls. The server never imports TensorFlow or Keras:
+the catalog comes from the cache or from the Keras worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from layercfg.schema_builder import cachekey
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.uris import to_fs_path
+
+from layercfg import __version__
+
+from . import engine
+from .catalog import Catalog
+from .document import Document
+from .services.completion import ClientSupport, Completer
+from .services.hover import Hoverer
+from .services.schema_path import SchemaWalker
+from .settings import Settings, resolve
+from .worker import WorkerClient, WorkerError
+
+log = logging.getLogger("layercfg")
+
+DEBOUNCE_SECONDS = 0.15
+STATUS_NOTIFICATION = "layercfg/status"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Protocol(LanguageServerProtocol):
+    """Document sync without pygls's own text store: the server keeps parsed Documents."""
+
+    def lsp_text_document__did_open(self, params):  # type: ignore[override]
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    def lsp_text_document__did_change(self, params):  # type: ignore[override]
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    def lsp_text_document__did_close(self, params):  # type: ignore[override]
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+
+# pygls finds built-in handlers through this marker; the overrides keep it.
+for _name in ("lsp_text_document__did_open", "lsp_text_document__did_change",
+              "lsp_text_document__did_close"):
+    _base = getattr(LanguageServerProtocol, _name)
+    getattr(Protocol, _name).method_name = _base.method_name  # type: ignore[attr-defined]
+
+
+def safe(default: Any = None) -> Callable[[F], F]:
+    """A handler that logs its failure with the traceback and answers ``default``."""
+
+    def wrap(handler: F) -> F:
+        if asyncio.iscoroutinefunction(handler):
+
+            @functools.wraps(handler)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await handler(*args, **kwargs)
+                except Exception:
+                    log.error("%s failed:\n%s", handler.__name__, traceback.format_exc())
+                    return default
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(handler)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except Exception:
+                log.error("%s failed:\n%s", handler.__name__, traceback.format_exc())
+                return default
+
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+@dataclass
+class Status:
+    catalog: str = "missing"  # missing | building | ready | failed
+    kerasVersion: str | None = None  # noqa: N815 - the notification's field names
+    backend: str | None = None
+    message: str | None = None
+    deepCheck: str = "idle"  # noqa: N815
+
+
+@dataclass
+class Published:
+    version: int | None
+    diagnostics: list[types.Diagnostic] = field(default_factory=list)
+
+
+class LayercfgServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("layercfg", __version__, protocol_cls=Protocol)
+        self.documents: dict[str, Document] = {}
+        self.settings = Settings()
+        self.support = ClientSupport()
+        self.pull_diagnostics = False
+        self.workspace_root: Path | None = None
+        self.init_options: Any = None
+        self.catalog: Catalog | None = None
+        self.walker: SchemaWalker | None = None
+        self.completer: Completer | None = None
+        self.hoverer: Hoverer | None = None
+        self.status = Status()
+        self.worker: WorkerClient | None = None
+        self._catalog_task: asyncio.Task[None] | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._results: dict[str, Published] = {}
+        self._reported_failure = False
+        # Set once the cached catalog was loaded or found missing: the first diagnostics wait
+        # for it (a cached load takes tens of milliseconds), not for a build.
+        self.catalog_settled = asyncio.Event()
+
+    # -- documents ----------------------------------------------------------------------------
+    def document(self, uri: str) -> Document | None:
+        return self.documents.get(uri)
+
+    @property
+    def encoding(self) -> str:
+        return self.support.encoding
+
+    # -- status -------------------------------------------------------------------------------
+    def send_status(self) -> None:
+        try:
+            self.protocol.notify(STATUS_NOTIFICATION, self.status.__dict__.copy())
+        except Exception:
+            log.debug("status notification not sent", exc_info=True)
+
+    # -- catalog --------------------------------------------------------------------------------
+    def use_catalog(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.walker = SchemaWalker(catalog)
+        self.completer = Completer(catalog, self.walker)
+        self.hoverer = Hoverer(catalog, self.walker)
+        self.status.catalog = "ready"
+        self.status.kerasVersion = catalog.data.get("keras_version")
+        self.status.backend = catalog.data.get("backend")
+        self.status.message = None
+        self._results.clear()
+        self.send_status()
+        log.info("catalog ready: %d classes from %s %s", len(catalog.entries),
+                 catalog.data.get("implementation"), catalog.data.get("keras_version"))
+        self.revalidate_all()
+
+    def modules(self) -> tuple[str, ...]:
+        """Custom modules are imported only in a trusted workspace."""
+        return self.settings.modules if self.settings.trustWorkspace else ()
+
+    def cached_catalog_path(self) -> Path | None:
+        """The cache file for the current key, when the worker would use this interpreter."""
+        if self.settings.python not in (None, sys.executable):
+            return None
+        search = [str(self.workspace_root)] + sys.path if self.workspace_root else None
+        key = cachekey.compute(self.modules(), search_path=search)
+        path = cachekey.cache_dir() / key.filename
+        return path if path.is_file() else None
+
+    def start_catalog(self, rebuild: bool = False) -> None:
+        if self._catalog_task is not None and not self._catalog_task.done():
+            self._catalog_task.cancel()
+        self._catalog_task = asyncio.ensure_future(self._load_catalog(rebuild))
+
+    async def _load_catalog(self, rebuild: bool) -> None:
+        path = None if rebuild else self.cached_catalog_path()
+        if path is not None:
+            try:
+                catalog = await asyncio.to_thread(Catalog.load, path)
+            except (OSError, ValueError) as exc:
+                log.warning("cached catalog unreadable (%s); rebuilding", exc)
+            else:
+                self.use_catalog(catalog)
+                self.catalog_settled.set()
+                return
+        self.catalog_settled.set()
+        self.status.catalog = "building"
+        self.send_status()
+        token = f"layercfg-catalog-{id(self)}-{asyncio.get_running_loop().time()}"
+        progress = await self._begin_progress(token, "Building the Keras catalog")
+        try:
+            worker = self.ensure_worker()
+            params = {
+                "modules": list(self.settings.modules),
+                "trusted": self.settings.trustWorkspace,
+                "workspace": str(self.workspace_root) if self.workspace_root else None,
+                "rebuild": rebuild,
+            }
+            result = await worker.request("catalog", params, timeout=600,
+                                          progress=progress)
+            catalog = await asyncio.to_thread(Catalog.load, result["path"])
+        except (WorkerError, OSError, ValueError, KeyError) as exc:
+            self._end_progress(token, "failed")
+            self.catalog_failed(str(exc))
+            return
+        self._end_progress(token, "done")
+        for skipped in result.get("skipped", []):
+            log.info("catalog: skipped %s: %s", skipped.get("what"), skipped.get("reason"))
+        self.use_catalog(catalog)
+
+    def catalog_failed(self, reason: str) -> None:
+        self.status.catalog = "failed"
+        self.status.message = reason
+        self.send_status()
+        log.error("catalog failed: %s", reason)
+        if not self._reported_failure:
+            self._reported_failure = True
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Error,
+                message=f"layercfg: the Keras catalog could not be built: {reason}. "
+                "Syntax checks still work.",
+            ))
+
+    def ensure_worker(self) -> WorkerClient:
+        python = self.settings.python or sys.executable
+        if self.worker is None or self.worker.python != python:
+            self.worker = WorkerClient(python)
+        return self.worker
+
+    async def _begin_progress(self, token: str, title: str) -> Callable[[str, int], None] | None:
+        capabilities = self.client_capabilities.window
+        if not (capabilities and capabilities.work_done_progress):
+            return None
+        try:
+            await self.work_done_progress.create_async(token)
+        except Exception:
+            return None
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+            title=title, percentage=0, cancellable=False))
+
+        def report(message: str, percentage: int) -> None:
+            self.work_done_progress.report(token, types.WorkDoneProgressReport(
+                message=message, percentage=percentage))
+
+        return report
+
+    def _end_progress(self, token: str, message: str) -> None:
+        if token in self.work_done_progress.tokens:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    # -- settings -------------------------------------------------------------------------------
+    def apply_settings(self, init_options: Any, configuration: Any) -> None:
+        before = self.settings
+        self.settings, problems = resolve(init_options, configuration, self.workspace_root)
+        for problem in problems:
+            log.warning("settings: %s", problem)
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Warning, message=f"layercfg: {problem}"))
+        if before != self.settings:
+            self._results.clear()
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def diagnose(self, document: Document) -> list[types.Diagnostic]:
+        cached = self._results.get(document.uri)
+        if cached is not None and cached.version == document.version:
+            return cached.diagnostics
+        checked = engine.check(document, self.catalog, self.settings)
+        diagnostics = [engine.to_diagnostic(document, c, self.encoding) for c in checked]
+        if self.documents.get(document.uri) is document:
+            self._results[document.uri] = Published(document.version, diagnostics)
+        return diagnostics
+
+    def schedule(self, uri: str, delay: float = DEBOUNCE_SECONDS) -> None:
+        if self.pull_diagnostics:
+            return  # the client asks for them
+        timer = self._timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[uri] = loop.call_later(
+            delay, lambda: asyncio.ensure_future(self.publish(uri)))
+
+    async def settled(self) -> None:
+        try:
+            await asyncio.wait_for(self.catalog_settled.wait(), 5)
+        except asyncio.TimeoutError:
+            pass
+
+    async def publish(self, uri: str) -> None:
+        self._timers.pop(uri, None)
+        await self.settled()
+        document = self.documents.get(uri)
+        if document is None:
+            return
+        try:
+            diagnostics = await asyncio.to_thread(self.diagnose, document)
+        except Exception:
+            log.error("diagnostics failed for %s:\n%s", uri, traceback.format_exc())
+            return
+        # Never publish for a version that is no longer current.
+        if self.documents.get(uri) is not document:
+            return
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=uri, version=document.version, diagnostics=diagnostics))
+
+    def revalidate_all(self) -> None:
+        if self.pull_diagnostics:
+            try:
+                self.workspace_diagnostic_refresh(None)
+            except Exception:
+                log.debug("diagnostic refresh not sent", exc_info=True)
+            return
+        for uri in list(self.documents):
+            self.schedule(uri, 0)
+
+    def forget(self, uri: str) -> None:
+        self.documents.pop(uri, None)
+        self._results.pop(uri, None)
+        timer = self._timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+
+    def fs_path(self, uri: str) -> str | None:
+        return to_fs_path(uri)
+
+    async def shutdown_worker(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+
+
+class LogHandler(logging.Handler):
+    """Forwards log records to the client as window/logMessage; stdout carries the protocol."""
+
+    LEVELS = {
+        logging.ERROR: types.MessageType.Error,
+        logging.WARNING: types.MessageType.Warning,
+        logging.INFO: types.MessageType.Info,
+        logging.DEBUG: types.MessageType.Log,
+    }
+
+    def __init__(self, server: LayercfgServer):
+        super().__init__(logging.DEBUG)
+        self.server = server
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = self.LEVELS.get(record.levelno, types.MessageType.Log)
+            self.server.window_log_message(
+                types.LogMessageParams(type=level, message=self.format(record)))
+        except Exception:
+            pass  # logging must never take the server down
+
+
+def create_server() -> LayercfgServer:
+    from .features import register_all
+
+    server = LayercfgServer()
+    register_all(server)
+    return server
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,187 @@
+"""The language server end to end, through a real LSP client over stdio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from .conftest import SERVER, capabilities, start, wait_for_status
+
+URI = "file:///work/model.layercfg.json"
+
+
+def _open(client: LanguageClient, text: str, uri: str = URI, version: int = 1) -> None:
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="json", version=version,
+                                             text=text)))
+
+
+def _position(text: str, marker: str, shift: int = 0) -> types.Position:
+    offset = text.index(marker) + shift
+    line = text.count("\n", 0, offset)
+    return types.Position(line=line, character=offset - (text.rfind("\n", 0, offset) + 1))
+
+
+async def test_initialize_advertises_the_features(vscode: LanguageClient):
+    caps = vscode.init_result.capabilities  # type: ignore[attr-defined]
+    assert (await wait_for_status(vscode, "ready"))["kerasVersion"]
+    assert caps.completion_provider is not None and caps.hover_provider
+    assert caps.definition_provider and caps.references_provider
+    assert caps.document_symbol_provider and caps.folding_range_provider
+    assert caps.diagnostic_provider is not None
+    assert set(caps.execute_command_provider.commands) >= {"layercfg.rebuildCatalog",
+                                                           "layercfg.showSchema"}
+
+
+async def test_pull_diagnostics_are_located(vscode: LanguageClient, bad_dense: str):
+    _open(vscode, bad_dense)
+    report = await vscode.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+        text_document=types.TextDocumentIdentifier(uri=URI)))
+    codes = {d.code for d in report.items}
+    assert codes >= {"LCF102", "LCF105"}
+    (unknown,) = [d for d in report.items if d.code == "LCF102" and "unitz" in d.message]
+    assert unknown.range.start == _position(bad_dense, '"unitz"')
+    assert unknown.range.end == _position(bad_dense, '"unitz"', len('"unitz"'))
+    assert unknown.source == "layercfg"
+    assert "units" in json.dumps(unknown.data)
+    (activation,) = [d for d in report.items if d.code == "LCF105"]
+    assert activation.range.start == _position(bad_dense, '"rleu"')
+    assert "relu" in json.dumps(activation.data)
+    again = await vscode.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+        text_document=types.TextDocumentIdentifier(uri=URI), previous_result_id=report.result_id))
+    assert again.kind == "unchanged"
+
+
+async def test_push_diagnostics_follow_edits_and_clear_on_close(neovim: LanguageClient,
+                                                                bad_dense: str):
+    _open(neovim, bad_dense)
+    await neovim.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    codes = {d.code for d in neovim.diagnostics[URI]}
+    assert {"LCF102", "LCF105"} <= codes
+    fixed = bad_dense.replace('"unitz"', '"units"').replace('"rleu"', '"relu"')
+    neovim.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)]))
+    await neovim.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert neovim.diagnostics[URI] == []
+    neovim.text_document_did_close(types.DidCloseTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=URI)))
+    await neovim.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert neovim.diagnostics[URI] == []
+
+
+async def test_a_stale_version_is_never_published(neovim: LanguageClient):
+    published: list[tuple[int | None, int]] = []
+    text = '{"class_name": "Dense", "config": {"units": 1}}'
+    _open(neovim, text)
+    await neovim.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+
+    @neovim.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def record(params: types.PublishDiagnosticsParams) -> None:
+        published.append((params.version, len(params.diagnostics)))
+
+    for version in range(2, 40):
+        units = '"x"' if version % 2 else str(version)
+        neovim.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(
+                text=text.replace('"units": 1', f'"units": {units}'))]))
+    await asyncio.sleep(1.5)
+    assert published, "nothing was published after the edits"
+    assert published[-1] == (39, 1)  # the last text has a string for units
+    versions = [v for v, _ in published]
+    assert versions == sorted(versions)
+
+
+async def test_completion_offers_the_class_keys(neovim: LanguageClient):
+    text = '{"module": "keras.layers", "class_name": "Dense", "config": {"units": 3, }}'
+    _open(neovim, text)
+    result = await neovim.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=URI),
+        position=_position(text, ", }", 2)))
+    labels = [item.label for item in result.items]
+    assert "activation" in labels and "use_bias" in labels and "units" not in labels
+    assert all(item.insert_text_format != types.InsertTextFormat.Snippet for item in result.items)
+
+
+async def test_hover_on_a_key_and_a_class(vscode: LanguageClient):
+    text = '{"module": "keras.layers", "class_name": "Dense", "config": {"units": 3}}'
+    _open(vscode, text)
+    hover = await vscode.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=URI),
+        position=_position(text, '"units"', 2)))
+    assert "dimensionality of the output space" in hover.contents.value
+    hover = await vscode.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=URI),
+        position=_position(text, '"Dense"', 2)))
+    assert "densely-connected" in hover.contents.value and "Dense(units" in hover.contents.value
+
+
+async def test_definition_and_symbols(vscode: LanguageClient):
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples",
+                        "functional_classifier.layercfg.json")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    _open(vscode, text)
+    located = await vscode.text_document_definition_async(types.DefinitionParams(
+        text_document=types.TextDocumentIdentifier(uri=URI),
+        position=_position(text, '"class_name": "Dense"', 16)))
+    assert located and located[0].uri.endswith("dense.py")
+    symbols = await vscode.text_document_document_symbol_async(types.DocumentSymbolParams(
+        text_document=types.TextDocumentIdentifier(uri=URI)))
+    (model,) = symbols
+    assert model.name == "classifier"
+    assert [(c.name, c.detail) for c in model.children] == [
+        ("features", "InputLayer"), ("hidden", "Dense"), ("score", "Dense")]
+
+
+async def test_invalid_settings_are_reported(vscode: LanguageClient):
+    assert any("deepCheck" not in m.message for m in vscode.messages) or not vscode.messages
+    vscode.set_configuration({"deepCheck": "sometimes"}, section="layercfg")
+    vscode.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    for _ in range(50):
+        if any("deepCheck" in m.message for m in vscode.messages):
+            break
+        await asyncio.sleep(0.1)
+    assert any("deepCheck: expected one of onType, onSave, off" in m.message
+               for m in vscode.messages)
+
+
+COLD_CACHE = tempfile.mkdtemp(prefix="layercfg-cold-")
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=SERVER,
+    server_env={**os.environ, "LAYERCFG_CACHE_DIR": COLD_CACHE, "TF_CPP_MIN_LOG_LEVEL": "3"},
+))
+async def cold(lsp_client: LanguageClient):
+    """A server whose catalog cache is empty: it builds one and reports progress."""
+    params = types.InitializeParams(capabilities=capabilities("visual-studio-code", pull=True))
+    await start(lsp_client, params)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_a_missing_catalog_is_built_with_progress_while_syntax_is_served(
+    cold: LanguageClient,
+):
+    text = '{"class_name": "Dense", "config": {"unitz": 4,}}'
+    _open(cold, text)
+    report = await cold.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+        text_document=types.TextDocumentIdentifier(uri=URI)))
+    assert "LCF002" in {d.code for d in report.items}  # the trailing comma, before the catalog
+    status = await wait_for_status(cold, "ready", timeout=300)
+    assert status["kerasVersion"]
+    assert cold.progress_reports, "no work-done progress was reported"
+    (reports,) = cold.progress_reports.values()
+    assert reports[0].kind == "begin" and reports[-1].kind == "end"
+    assert cold.diagnostic_refresh_count >= 1
+    report = await cold.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+        text_document=types.TextDocumentIdentifier(uri=URI)))
+    assert {"LCF002", "LCF102"} <= {d.code for d in report.items}
