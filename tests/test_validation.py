@@ -566,7 +566,6 @@ def test_severities(cat, tiny):
     def severity(document: dict[str, Any]) -> list[tuple[str, int]]:
         return [(f.code, f.severity) for f in validate(document, cat)]
 
-    path, _ = _layer(tiny, "dense")
     mismatch = copy.deepcopy(tiny)
     _layer(mismatch, "dense")[1]["module"] = "keras.initializers"
     assert severity(mismatch) == [("LCF107", WARNING)]
@@ -766,12 +765,20 @@ def test_keras2_functional_markers(cat):
 def test_keras2_document_still_reports_real_mistakes(cat):
     document = json.loads((DATA / "keras2_sequential.json").read_text(encoding="utf-8"))
     document["config"]["layers"][2]["config"]["rate"] = 3
-    document["config"]["layers"][3]["config"]["nb_filter"] = 3
+    # a Keras 1 name of a key Dense has is part of the upgrade; one it does not have is not
+    document["config"]["layers"][3]["config"]["output_dim"] = document["config"]["layers"][3][
+        "config"
+    ].pop("units")
+    document["config"]["layers"][1]["config"]["nb_filter"] = 3
     found = [(f.code, f.path) for f in validate(document, cat)]
     assert found == [
         ("LCF108", ("class_name",)),
+        ("LCF102", ("config", "layers", 1, "config", "nb_filter")),
         ("LCF106", ("config", "layers", 2, "config", "rate")),
     ]
+    (legacy, *_) = validate(document, cat)
+    assert legacy.data is not None
+    assert "output_dim" in {marker["key"] for marker in legacy.data["markers"]}
 
 
 def test_keras2_links_are_checked(cat):
@@ -791,8 +798,7 @@ def test_keras3_documents_are_never_legacy(cat, application_config, tiny, stack)
 
 def test_validate_is_composed_of_the_cacheable_pieces(cat, tiny):
     document = _apply(tiny, _dangling_keras_history)
-    _apply_in_place = _layer(document, "conv")[1]["config"]
-    _apply_in_place["padding"] = "sme"
+    _padding_typo(document)
     pieces = validate_envelope(document, cat, (), shallow=True)
     for path, layer, kind in model_layers(document, cat):
         assert kind == "functional_layer"
@@ -1005,7 +1011,7 @@ def test_threads_share_one_compiled_catalog(catalog, application_config):
     from concurrent.futures import ThreadPoolExecutor
 
     fresh = Catalog.from_json(catalog)  # nothing compiled yet
-    document = _apply(application_config("MobileNetV2"), lambda doc: [])
+    document = copy.deepcopy(application_config("MobileNetV2"))
     _layer(document, "Conv1")[1]["config"]["padding"] = "sme"
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: validate(document, fresh), range(8)))

@@ -182,7 +182,9 @@ def validate_envelope(
 ) -> list[Finding]:
     """Findings for one envelope (a layer, a model, or the document), nested envelopes included.
 
-    Pure: the result depends on the arguments only, so it can be cached by the value's text.
+    Pure: the result depends on the arguments only. A server caches
+    ``validate_envelope(layer, catalog, (), kind=kind, top_level=False)`` by the layer's text
+    and moves the findings to where the layer is with ``Finding.prefixed(path)``.
     ``kind`` names the ``$defs`` entry it is checked against (default: the document's root,
     ``envelope.layer``; ``functional_layer`` for an entry of a Functional model's ``layers``).
     ``shallow`` leaves out the items of a model's ``layers`` (check them with ``model_layers``).
@@ -229,7 +231,7 @@ def fold_legacy(value: Any, findings: list[Finding]) -> list[Finding]:
     cannot load the document without it) and it carries a Keras 2 marker: ``keras_version`` /
     ``backend`` next to the config, ``batch_input_shape``, list-style ``inbound_nodes``, a
     one-item ``axis`` list, or Keras 2 Lambda keys. The markers, and the LCF102 findings of
-    Keras 1/2 key names (``KEY_RENAMES``), become the finding's related locations: the upgrade
+    Keras 1/2 names of the class's keys (``KEY_RENAMES``), become its related locations: the upgrade
     fixes them all, so they are not reported once per layer. The missing top-level ``module``
     is not reported twice either. String dtypes are no marker: Keras 3 writes them too.
     """
@@ -237,11 +239,7 @@ def fold_legacy(value: Any, findings: list[Finding]) -> list[Finding]:
         return findings
     # Keras 1/2 keys (batch_input_shape in a layer that has a module...) are part of the
     # upgrade too: folded rather than reported once per layer.
-    markers = [
-        f
-        for f in findings
-        if f.code == "LCF108" or (f.code == "LCF102" and _data(f, "key") in KEY_RENAMES)
-    ]
+    markers = [f for f in findings if f.code == "LCF108" or _renamed_key(f)]
     if not any(f.code == "LCF108" for f in markers):
         return findings
     missing_module = [
@@ -270,9 +268,15 @@ def fold_legacy(value: Any, findings: list[Finding]) -> list[Finding]:
     return [folded, *rest]
 
 
-# -- compiled schemas ----------------------------------------------------------------------------
+def _renamed_key(finding: Finding) -> bool:
+    """An unknown key that is the Keras 1/2 name of one this class has."""
+    if finding.code != "LCF102":
+        return False
+    candidates = _data(finding, "candidates") or []
+    return bool(candidates) and candidates[0] in KEY_RENAMES.get(_data(finding, "key"), ())
 
-_Check = Callable[[Any, JsonPath, list[Finding]], None]
+
+# -- compiled schemas ----------------------------------------------------------------------------
 
 
 class _Node:
