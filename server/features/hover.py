@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 def register(server: LayercfgServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     @safe(None)
-    def hover(ls: LayercfgServer, params: types.HoverParams) -> types.Hover | None:
+    async def hover(ls: LayercfgServer, params: types.HoverParams) -> types.Hover | None:
+        await ls.settled()
         document = ls.document(params.text_document.uri)
         if document is None or ls.hoverer is None:
             return None

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def register(server: LayercfgServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     @safe([])
-    def definition(ls: LayercfgServer, params: types.DefinitionParams) -> list[types.Location]:
+    async def definition(ls: LayercfgServer, params: types.DefinitionParams) -> list[types.Location]:
+        await ls.settled()
         document = ls.document(params.text_document.uri)
         if document is None or ls.catalog is None or ls.walker is None:
             return []

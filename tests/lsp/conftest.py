@@ -39,8 +39,35 @@ async def wait_for_status(client: LanguageClient, state: str, timeout: float = 1
     raise TimeoutError(f"no status {state!r}; got {client.statuses}")  # type: ignore[attr-defined]
 
 
+def record_publications(client: LanguageClient) -> None:
+    """Keep every publishDiagnostics as (uri, version, diagnostics) on ``client.published``."""
+    client.published = []  # type: ignore[attr-defined]
+    # Take over pytest-lsp's own handler; this one keeps its bookkeeping too.
+    client.protocol.fm._features.pop(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, None)
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def publish(params: types.PublishDiagnosticsParams) -> None:
+        client.diagnostics[params.uri] = params.diagnostics
+        client.published.append(  # type: ignore[attr-defined]
+            (params.uri, params.version, params.diagnostics))
+
+
+async def wait_for_publication(
+    client: LanguageClient, uri: str, version: int | None, timeout: float = 30
+) -> list[types.Diagnostic]:
+    """The diagnostics published for ``uri`` at ``version`` (None: after a close)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        for published_uri, published_version, diagnostics in client.published:  # type: ignore
+            if published_uri == uri and published_version == version:
+                return diagnostics
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"nothing published for {uri} version {version}")
+
+
 async def start(client: LanguageClient, params: types.InitializeParams) -> None:
     record_status(client)
+    record_publications(client)
     client.init_result = await client.initialize_session(params)  # type: ignore[attr-defined]
 
 
@@ -66,7 +93,7 @@ async def vscode(lsp_client: LanguageClient, plain_catalog):
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
 async def neovim(lsp_client: LanguageClient, plain_catalog):
     """Neovim 0.7's capabilities: push diagnostics, no snippets in completion items."""
-    params = types.InitializeParams(capabilities=capabilities("neovim"))
+    params = types.InitializeParams(capabilities=capabilities("neovim@v0.7.0"))
     await start(lsp_client, params)
     yield
     await lsp_client.shutdown_session()

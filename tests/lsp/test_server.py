@@ -11,7 +11,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from .conftest import SERVER, capabilities, start, wait_for_status
+from .conftest import SERVER, capabilities, start, wait_for_publication, wait_for_status
 
 URI = "file:///work/model.layercfg.json"
 
@@ -61,42 +61,35 @@ async def test_pull_diagnostics_are_located(vscode: LanguageClient, bad_dense: s
 async def test_push_diagnostics_follow_edits_and_clear_on_close(neovim: LanguageClient,
                                                                 bad_dense: str):
     _open(neovim, bad_dense)
-    await neovim.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    codes = {d.code for d in neovim.diagnostics[URI]}
-    assert {"LCF102", "LCF105"} <= codes
-    fixed = bad_dense.replace('"unitz"', '"units"').replace('"rleu"', '"relu"')
+    diagnostics = await wait_for_publication(neovim, URI, 1)
+    assert {"LCF102", "LCF105"} <= {d.code for d in diagnostics}
+    fixed = (bad_dense.replace('"unitz"', '"units"').replace('"rleu"', '"relu"')
+             .replace('"padding": "same"', '"use_bias": true'))
     neovim.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
         content_changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)]))
-    await neovim.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    assert neovim.diagnostics[URI] == []
+    assert list(await wait_for_publication(neovim, URI, 2)) == []
     neovim.text_document_did_close(types.DidCloseTextDocumentParams(
         text_document=types.TextDocumentIdentifier(uri=URI)))
-    await neovim.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    assert neovim.diagnostics[URI] == []
+    assert list(await wait_for_publication(neovim, URI, None)) == []
 
 
 async def test_a_stale_version_is_never_published(neovim: LanguageClient):
-    published: list[tuple[int | None, int]] = []
-    text = '{"class_name": "Dense", "config": {"units": 1}}'
+    text = '{"module": "keras.layers", "class_name": "Dense", "config": {"units": 1}}'
     _open(neovim, text)
-    await neovim.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-
-    @neovim.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    def record(params: types.PublishDiagnosticsParams) -> None:
-        published.append((params.version, len(params.diagnostics)))
-
+    await wait_for_publication(neovim, URI, 1)
     for version in range(2, 40):
         units = '"x"' if version % 2 else str(version)
         neovim.text_document_did_change(types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
             content_changes=[types.TextDocumentContentChangeWholeDocument(
                 text=text.replace('"units": 1', f'"units": {units}'))]))
-    await asyncio.sleep(1.5)
-    assert published, "nothing was published after the edits"
-    assert published[-1] == (39, 1)  # the last text has a string for units
-    versions = [v for v, _ in published]
-    assert versions == sorted(versions)
+    last = await wait_for_publication(neovim, URI, 39)
+    assert [d.code for d in last] == ["LCF104"]  # the last text has a string for units
+    await asyncio.sleep(0.5)
+    versions = [v for uri, v, _ in neovim.published if uri == URI]
+    assert versions == sorted(versions) and versions[-1] == 39
+    assert len(versions) < 10  # debounced: not one publication per keystroke
 
 
 async def test_completion_offers_the_class_keys(neovim: LanguageClient):
