@@ -45,8 +45,9 @@ print(json.dumps({"seconds": seconds, "bytes": path.stat().st_size}))
 
 
 def run(code: str, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -75,7 +76,9 @@ def main() -> None:
     print(f"catalog: {classes} classes, {size / 1e6:.1f} MB on disk")
     print(f"import keras (peer)         {summary(imports)}")
     print(f"full build, import included {summary(builds)}   target <= 15 s")
-    print(f"  build / import keras      {statistics.median(builds) / statistics.median(imports):.2f}x")
+    print(
+        f"  build / import keras      {statistics.median(builds) / statistics.median(imports):.2f}x"
+    )
     print(f"cached load, no Keras       {summary(loads)}   target <= 0.100 s")
 
 

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -104,7 +105,8 @@ class CatalogBuilder:
         for cls, names in by_class.items():
             info = self._add(cls, family, module=module)
             if info is not None:
-                info.aliases = [n for n in names if n != info.class_name]
+                known = set(info.aliases) | set(names)
+                info.aliases = sorted(known - {info.class_name})
 
     def gather(self) -> None:
         api = self.api
@@ -232,9 +234,40 @@ class CatalogBuilder:
                     param.description = text
                     param.description_from = owner[(name, text)]
 
+    def _loadable_minimal_configs(self) -> None:
+        """A minimal config must load with ``from_config``; where the signature's required
+        arguments are not enough (``Rescaling`` needs ``offset``), take what get_config wrote."""
+        for info in self.infos:
+            if info.family not in ("layer", "initializer", "regularizer", "constraint"):
+                continue
+            if info.custom or not info.instantiated or info.sample_config is None:
+                continue
+            if self._loads(info, info.minimal_config):
+                continue
+            base = ("name", "trainable", "dtype")
+            fuller = {**info.minimal_config,
+                      **{k: v for k, v in info.sample_config.items() if k not in base}}
+            if self._loads(info, fuller):
+                info.minimal_config = fuller
+            else:
+                info.notes.append("no minimal config that from_config accepts was found")
+
+    def _loads(self, info: ClassInfo, config: dict[str, Any]) -> bool:
+        envelope = {"module": info.module, "class_name": info.class_name, "config": config,
+                    "registered_name": info.registered_name}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.api.deserialize(json.loads(json.dumps(envelope)))
+        except Exception:
+            return False
+        return True
+
     def build(self) -> dict[str, Any]:
         self.gather()
         self._borrow_descriptions()
+        self.progress("checking minimal configs with from_config", 88)
+        self._loadable_minimal_configs()
         self.progress("emitting the schema", 90)
         names = self.names()
         families = {}
@@ -349,6 +382,7 @@ def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any
         },
     }
     functional.pop("defaultSnippets", None)
+    functional["required"] = [*functional["required"], "name", "inbound_nodes"]
     defs["functional_layer"] = functional
     defs["layer_reference"] = {
         "type": "array",

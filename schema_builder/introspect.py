@@ -340,6 +340,7 @@ class Introspector:
         instance = self._instantiate(info)
         if instance is not None:
             self._drop_refused_inherited(info)
+            self._identity(info, instance)
         if instance is not None:
             self._read_config(info, instance)
             info.instantiated = True
@@ -347,6 +348,21 @@ class Introspector:
             self._probe(info, instance)
         info.minimal_config = self._minimal_config(info)
         return info
+
+    def _identity(self, info: ClassInfo, instance: Any) -> None:
+        """Take class_name and module from what Keras writes: it can differ from the Python
+        class (``GroupQueryAttention`` is written for the class ``GroupedQueryAttention``)."""
+        try:
+            written = self.api.serialize(instance)
+        except Exception:
+            return
+        if not isinstance(written, dict) or not isinstance(written.get("class_name"), str):
+            return
+        if written["class_name"] != info.class_name:
+            info.aliases.append(info.class_name)
+            info.class_name = written["class_name"]
+        if not info.custom and isinstance(written.get("module"), str):
+            info.module = written["module"]
 
     def _drop_refused_inherited(self, info: ClassInfo) -> None:
         """A base class argument that the subclass passes itself cannot be given again."""

@@ -29,7 +29,8 @@ ENVELOPE_KEYS = (
 _TYPE_WORDS = [
     (re.compile(r"\bbool(ean)?s?\b", re.I), "boolean"),
     (re.compile(r"\bint(eger)?s?\b", re.I), "integer"),
-    (re.compile(r"\b(float|scalar|number)s?\b", re.I), "number"),
+    # "number" is left out: Keras says "the number of filters" far more often than it means a type
+    (re.compile(r"\b(float|scalar)s?\b", re.I), "number"),
     (re.compile(r"\bstr(ing)?s?\b", re.I), "string"),
     (re.compile(r"\b(tuple|list|tensor|shape|array)s?\b", re.I), "array"),
     (re.compile(r"\bdict(ionary|ionaries|s)?\b", re.I), "object"),
@@ -72,13 +73,14 @@ class SchemaEmitter:
         # families: class_name -> family, to tell what kind a nested envelope value is
         self.names = names
         self.families = families
+        self.family = ""  # of the class being emitted
 
     # -- kinds -------------------------------------------------------------------------------
     def kind(self, param: Param) -> str:
         name = param.name
         evidence = [v for v in self._evidence(param) if v is not None]
         if name == "name":
-            return "string"
+            return "dtype_name" if self.family == "dtype_policy" else "string"
         for suffix, family in FAMILY_OF_SUFFIX.items():
             if name.endswith(suffix) or name == suffix[1:]:
                 return family
@@ -181,6 +183,8 @@ class SchemaEmitter:
         observed = {json_type(v) for v in self._evidence(param)}
         lead = param.description.split(".")[0][:120]
         documented = {jtype for pattern, jtype in _TYPE_WORDS if pattern.search(lead)}
+        if re.search(r"\b(tuple|list)s?\b", param.description, re.I):
+            documented.add("array")  # "also supports a tuple of 2 integers", late in the text
         types = (observed | documented) - {"null"}
         if not types:
             return {}
@@ -204,6 +208,7 @@ class SchemaEmitter:
 
     # -- class schemas ---------------------------------------------------------------------------
     def config_schema(self, info: ClassInfo) -> dict[str, Any]:
+        self.family = info.family
         properties = {name: self.param_schema(p) for name, p in info.params.items()}
         schema: dict[str, Any] = {
             "type": "object",
@@ -247,6 +252,7 @@ _KIND_SCHEMAS: dict[str, Callable[[SchemaEmitter, Param], dict[str, Any]]] = {
     "int_or_tuple": SchemaEmitter._int_or_tuple,
     "scalar": SchemaEmitter._scalar,
     "string": lambda self, param: {"type": ["string", "null"]},
+    "dtype_name": lambda self, param: {"$ref": "#/$defs/dtype"},
     "any": SchemaEmitter._any,
 }
 

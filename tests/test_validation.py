@@ -288,10 +288,6 @@ def test_every_application_model_is_clean(cat, application_config, name):
     assert _loud(validate(application_config(name), cat)) == []
 
 
-@pytest.mark.xfail(
-    reason="the schema builder types Hashing.salt from its docstring's first "
-    "sentence (integer or None); Keras also takes and writes a list of two integers"
-)
 def test_hashing_with_a_salt_pair_is_clean(cat):
     document = _roundtrip(keras.layers.Hashing(num_bins=3, salt=[1, 2]))
     assert _loud(validate(document, cat)) == []

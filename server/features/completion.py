@@ -20,7 +20,9 @@ def register(server: LayercfgServer) -> None:
         types.CompletionOptions(trigger_characters=['"', ":", "{", ",", "["]),
     )
     @safe(_EMPTY)
-    async def completion(ls: LayercfgServer, params: types.CompletionParams) -> types.CompletionList:
+    async def completion(
+        ls: LayercfgServer, params: types.CompletionParams
+    ) -> types.CompletionList:
         await ls.settled()
         document = ls.document(params.text_document.uri)
         if document is None or ls.completer is None:

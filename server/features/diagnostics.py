@@ -34,7 +34,8 @@ def register(server: LayercfgServer) -> None:
         if document is None:
             return  # a change for a document never opened: nothing to apply it to
         ls.documents[uri] = document.apply_changes(
-            list(params.content_changes), params.text_document.version, ls.encoding)
+            list(params.content_changes), params.text_document.version, ls.encoding
+        )
         ls.schedule(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
@@ -49,12 +50,14 @@ def register(server: LayercfgServer) -> None:
         ls.forget(uri)
         if not ls.pull_diagnostics:
             ls.text_document_publish_diagnostics(
-                types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+            )
 
     @server.feature(
         types.TEXT_DOCUMENT_DIAGNOSTIC,
-        types.DiagnosticOptions(identifier="layercfg", inter_file_dependencies=False,
-                                workspace_diagnostics=False),
+        types.DiagnosticOptions(
+            identifier="layercfg", inter_file_dependencies=False, workspace_diagnostics=False
+        ),
     )
     async def diagnostic(
         ls: LayercfgServer, params: types.DocumentDiagnosticParams

@@ -21,8 +21,9 @@ log = logging.getLogger("layercfg")
 def _support(params: types.InitializeParams, encoding: str) -> ClientSupport:
     """Client capabilities decide behaviour here, once."""
     caps = params.capabilities
-    snippets = bool(get_capability(
-        caps, "text_document.completion.completion_item.snippet_support", False))
+    snippets = bool(
+        get_capability(caps, "text_document.completion.completion_item.snippet_support", False)
+    )
     formats = get_capability(caps, "text_document.hover.content_format", None) or []
     markdown = not formats or types.MarkupKind.Markdown in formats
     return ClientSupport(snippets=snippets, markdown=markdown, encoding=encoding)
@@ -41,8 +42,9 @@ def register(server: LayercfgServer) -> None:
         root.propagate = False
         encoding = str(ls.workspace.position_encoding or "utf-16")
         ls.support = _support(params, encoding)
-        ls.pull_diagnostics = get_capability(
-            params.capabilities, "text_document.diagnostic", None) is not None
+        ls.pull_diagnostics = (
+            get_capability(params.capabilities, "text_document.diagnostic", None) is not None
+        )
         if params.root_uri:
             ls.workspace_root = Path(to_fs_path(params.root_uri) or ".")
         elif params.root_path:
@@ -78,8 +80,9 @@ async def _pull_configuration(ls: LayercfgServer) -> bool:
     if not get_capability(ls.client_capabilities, "workspace.configuration", False):
         return False
     try:
-        answer = await ls.workspace_configuration_async(types.ConfigurationParams(
-            items=[types.ConfigurationItem(section="layercfg")]))
+        answer = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section="layercfg")])
+        )
     except Exception as exc:
         log.warning("workspace/configuration failed: %s", exc)
         return False

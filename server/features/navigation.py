@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 def register(server: LayercfgServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     @safe([])
-    async def definition(ls: LayercfgServer, params: types.DefinitionParams) -> list[types.Location]:
+    async def definition(
+        ls: LayercfgServer, params: types.DefinitionParams
+    ) -> list[types.Location]:
         await ls.settled()
         document = ls.document(params.text_document.uri)
         if document is None or ls.catalog is None or ls.walker is None:
@@ -31,8 +33,9 @@ def register(server: LayercfgServer) -> None:
         if document is None:
             return []
         offset = document.lines.offset_at(params.position, ls.encoding)
-        return navigation.references(document, offset, ls.encoding,
-                                     params.context.include_declaration)
+        return navigation.references(
+            document, offset, ls.encoding, params.context.include_declaration
+        )
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     @safe([])
