@@ -1120,6 +1120,26 @@ def _locate(root: _Value | None, path: JsonPath, part: str) -> Span | None:
     return node.start, node.end
 
 
+def _item_spans(root: _Value | None, path: JsonPath) -> list[Span] | None:
+    node = root
+    for step in path:
+        if node is None:
+            return None
+        if node.kind == "object" and isinstance(step, str):
+            member = node.member_named(step)  # type: ignore[union-attr]
+            node = member.value if member is not None else None
+        elif node.kind == "array" and isinstance(step, int) and not isinstance(step, bool):
+            node = node.item(step)  # type: ignore[union-attr]
+        else:
+            return None
+    if node is None or node.kind != "array":
+        return None
+    if isinstance(node, _TsValue):
+        to_str = node.ctx.offsets.to_str
+        return [(to_str(c.start_byte), to_str(c.end_byte)) for c in node._values()]
+    return [(item.start, item.end) for item in node.items or ()]  # type: ignore[union-attr]
+
+
 # --------------------------------------------------------------------------------------
 
 
@@ -1246,6 +1266,10 @@ class Document:
         or of the opening bracket of the container at `path`, or of the one holding it
         when `path` leads to a scalar or to nothing ("open")."""
         return _locate(self._root_view(), tuple(path), part)
+
+    def item_spans(self, path: JsonPath) -> list[Span] | None:
+        """The spans of every item of the array at `path`, in one pass (None: no array)."""
+        return _item_spans(self._root_view(), tuple(path))
 
     def changed_spans(self) -> list[Span] | None:
         """Spans of this text that differ from the previous version (edited text and

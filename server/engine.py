@@ -13,7 +13,14 @@ from lsprotocol import types
 
 from .catalog import Catalog
 from .document import Document, Problem
-from .services.validation import Finding, validate
+from .services.validation import (
+    Finding,
+    fold_legacy,
+    model_layers,
+    validate,
+    validate_envelope,
+    validate_model_links,
+)
 from .settings import Settings
 
 SOURCE = "layercfg"
@@ -59,13 +66,53 @@ def locate_finding(document: Document, finding: Finding) -> Problem:
     )
 
 
-def check(document: Document, catalog: Catalog | None, settings: Settings) -> list[Checked]:
+class LayerCache:
+    """Findings of each layer of a document's model, kept by the layer's text: after an edit
+    only the layers whose text changed are validated again. One per document."""
+
+    def __init__(self) -> None:
+        self.catalog: Catalog | None = None
+        self._entries: dict[tuple[str, str], list[Finding]] = {}
+
+    def validate(self, document: Document, catalog: Catalog) -> list[Finding]:
+        if catalog is not self.catalog:
+            self.catalog, self._entries = catalog, {}
+        value = document.value
+        layers = list(model_layers(value, catalog))
+        spans = document.item_spans(("config", "layers")) if layers else None
+        if not layers or spans is None or len(spans) != len(layers):
+            return validate(value, catalog)
+        findings = validate_envelope(value, catalog, (), shallow=True)
+        kept: dict[tuple[str, str], list[Finding]] = {}
+        text = document.text
+        for (path, layer, kind), (start, end) in zip(layers, spans):
+            key = (kind, text[start:end])
+            cached = kept.get(key) or self._entries.get(key)
+            if cached is None:
+                cached = validate_envelope(layer, catalog, (), kind=kind, top_level=False)
+            kept[key] = cached
+            findings.extend(f.prefixed(path) for f in cached)
+        self._entries = kept  # what this version no longer has is dropped
+        findings.extend(validate_model_links(value, ()))
+        return fold_legacy(value, findings)
+
+
+def check(
+    document: Document,
+    catalog: Catalog | None,
+    settings: Settings,
+    cache: LayerCache | None = None,
+) -> list[Checked]:
     """Every fast finding of the document, after the user's severity overrides."""
     results: list[Checked] = []
     for problem in document.problems:
         results.append(Checked(problem, tuple(document.node_at(problem.start).path)))
     if catalog is not None and _worth_validating(document):
-        for finding in validate(document.value, catalog):
+        if cache is not None:
+            findings = cache.validate(document, catalog)
+        else:
+            findings = validate(document.value, catalog)
+        for finding in findings:
             results.append(Checked(locate_finding(document, finding), finding.path))
     out = []
     for item in results:
@@ -75,8 +122,15 @@ def check(document: Document, catalog: Catalog | None, settings: Settings) -> li
         if severity != item.problem.severity:
             problem = item.problem
             item = Checked(
-                Problem(problem.start, problem.end, problem.code, problem.message, severity,
-                        problem.data, problem.related),
+                Problem(
+                    problem.start,
+                    problem.end,
+                    problem.code,
+                    problem.message,
+                    severity,
+                    problem.data,
+                    problem.related,
+                ),
                 item.path,
                 item.source,
             )
@@ -97,8 +151,7 @@ def to_diagnostic(
     lines = document.lines
     related = [
         types.DiagnosticRelatedInformation(
-            location=types.Location(uri=document.uri,
-                                    range=lines.range_of(start, end, encoding)),
+            location=types.Location(uri=document.uri, range=lines.range_of(start, end, encoding)),
             message=message,
         )
         for start, end, message in problem.related

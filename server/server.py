@@ -126,6 +126,7 @@ class LayercfgServer(LanguageServer):
         self._catalog_task: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._results: dict[str, Published] = {}
+        self._layer_caches: dict[str, engine.LayerCache] = {}
         self._reported_failure = False
         # Set once the cached catalog was loaded or found missing: the first diagnostics wait
         # for it (a cached load takes tens of milliseconds), not for a build.
@@ -272,7 +273,8 @@ class LayercfgServer(LanguageServer):
         cached = self._results.get(document.uri)
         if cached is not None and cached.version == document.version:
             return cached.diagnostics
-        checked = engine.check(document, self.catalog, self.settings)
+        cache = self._layer_caches.setdefault(document.uri, engine.LayerCache())
+        checked = engine.check(document, self.catalog, self.settings, cache)
         diagnostics = [engine.to_diagnostic(document, c, self.encoding) for c in checked]
         if self.documents.get(document.uri) is document:
             self._results[document.uri] = Published(document.version, diagnostics)
@@ -324,6 +326,7 @@ class LayercfgServer(LanguageServer):
     def forget(self, uri: str) -> None:
         self.documents.pop(uri, None)
         self._results.pop(uri, None)
+        self._layer_caches.pop(uri, None)
         timer = self._timers.pop(uri, None)
         if timer is not None:
             timer.cancel()

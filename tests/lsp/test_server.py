@@ -178,3 +178,32 @@ async def test_a_missing_catalog_is_built_with_progress_while_syntax_is_served(
     report = await cold.text_document_diagnostic_async(types.DocumentDiagnosticParams(
         text_document=types.TextDocumentIdentifier(uri=URI)))
     assert {"LCF002", "LCF102"} <= {d.code for d in report.items}
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def utf8(lsp_client: LanguageClient, plain_catalog):
+    """A client that negotiates UTF-8 positions and pulls diagnostics."""
+    caps = capabilities("visual-studio-code", pull=True)
+    caps.general = types.GeneralClientCapabilities(
+        position_encodings=[types.PositionEncodingKind.Utf8])
+    await start(lsp_client, types.InitializeParams(capabilities=caps))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_negotiated_utf8_positions_with_non_ascii_names(utf8: LanguageClient):
+    assert utf8.init_result.capabilities.position_encoding == "utf-8"  # type: ignore
+    text = ('{"module": "keras.layers", "class_name": "Dense",\r\n'
+            ' "config": {"name": "çouche_😀", "units": 2, "unitz": 4}}')
+    _open(utf8, text)
+    report = await utf8.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+        text_document=types.TextDocumentIdentifier(uri=URI)))
+    (unknown,) = [d for d in report.items if d.code == "LCF102"]
+    line = text.split("\r\n")[1]
+    column = len(line[: line.index('"unitz"')].encode("utf-8"))
+    assert unknown.range.start == types.Position(line=1, character=column)
+    hover = await utf8.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=URI),
+        position=types.Position(line=1, character=len(line[: line.index('"units"')
+                                                            ].encode("utf-8")) + 2)))
+    assert "dimensionality" in hover.contents.value
