@@ -55,6 +55,9 @@ _BY_NAME: dict[str, list[Factory]] = {
     "layers": [lambda keras: [keras.layers.Rescaling(0.5)]],
     "function": [_const(abs)],
     "value": [_const(1.0)],
+    "init_values": [_const(1e-6)],
+    "projection_dim": [_const(4)],
+    "drop_path_rate": [_const(0.1)],
 }
 
 # Generic fallbacks by the docstring's type word, when the name is not known.

@@ -85,7 +85,7 @@ class LayerCache:
         findings = validate_envelope(value, catalog, (), shallow=True)
         kept: dict[tuple[str, str], list[Finding]] = {}
         text = document.text
-        for (path, layer, kind), (start, end) in zip(layers, spans):
+        for (path, layer, kind), (start, end) in zip(layers, spans, strict=True):
             key = (kind, text[start:end])
             cached = kept.get(key) or self._entries.get(key)
             if cached is None:
