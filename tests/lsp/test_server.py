@@ -207,3 +207,27 @@ async def test_negotiated_utf8_positions_with_non_ascii_names(utf8: LanguageClie
         position=types.Position(line=1, character=len(line[: line.index('"units"')
                                                             ].encode("utf-8")) + 2)))
     assert "dimensionality" in hover.contents.value
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def broken(lsp_client: LanguageClient, plain_catalog):
+    """A server told to run the Keras worker with an interpreter that does not exist."""
+    caps = capabilities("visual-studio-code", pull=True)
+    await start(lsp_client, types.InitializeParams(
+        capabilities=caps, initialization_options={"python": "/nonexistent/python3"}))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_a_failing_worker_is_reported_once_and_syntax_still_served(broken: LanguageClient):
+    status = await wait_for_status(broken, "failed")
+    assert "nonexistent" in status["message"]
+    _open(broken, '{"class_name": "Dense", "config": {"units": 3,}}')
+    report = await broken.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+        text_document=types.TextDocumentIdentifier(uri=URI)))
+    assert [d.code for d in report.items] == ["LCF002"]
+    broken.workspace_execute_command(types.ExecuteCommandParams(
+        command="layercfg.rebuildCatalog"))
+    await asyncio.sleep(1)
+    errors = [m for m in broken.messages if m.type == types.MessageType.Error]
+    assert len(errors) == 1 and "could not be built" in errors[0].message
