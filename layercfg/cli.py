@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 problems found, 2 usage or internal error.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -101,7 +102,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     files = _files(args.paths)
     catalog = Catalog.from_json(_catalog(args))
-    settings = Settings(modules=_modules(args.modules), trustWorkspace=True)
+    settings = Settings(modules=_modules(args.modules), trustWorkspace=True,
+                        deepCheckTimeout=args.timeout, deepCheckMemoryMB=args.memory_mb)
     results = []
     for path in files:
         try:
@@ -111,9 +113,30 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read {path}: {exc}") from None
         document = Document.parse(Path(path).resolve().as_uri(), text)
         results.append((path, document, engine.check(document, catalog, settings)))
+    if args.deep:
+        results = asyncio.run(_deep(results, settings, args))
     sys.stdout.write(report.render(results, args.format))
     errors = any(c.problem.severity == 1 for _, _, checked in results for c in checked)
     return EXIT_PROBLEMS if errors else EXIT_OK
+
+
+async def _deep(results: list, settings, args: argparse.Namespace) -> list:
+    """Keras's own check of every file that parses, in one worker, with the usual limits."""
+    from layercfg.server.deepcheck import run_check, to_checked
+    from layercfg.server.worker import WorkerClient
+
+    worker = WorkerClient()
+    out = []
+    try:
+        for path, document, checked in results:
+            if document.syntax_ok and isinstance(document.value, dict):
+                deep = await run_check(worker, document, settings, os.getcwd())
+                checked = sorted(checked + to_checked(document, deep.findings),
+                                 key=lambda c: (c.problem.start, c.problem.code))
+            out.append((path, document, checked))
+    finally:
+        await worker.stop()
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "*.layercfg.json")
     keras_options(check)
     check.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    check.add_argument("--deep", action="store_true",
+                       help="also run Keras's own from_config and build in the worker")
+    check.add_argument("--timeout", type=float, default=20.0, metavar="S",
+                       help="time limit of one deep check (default 20)")
+    check.add_argument("--memory-mb", type=int, default=2048, metavar="MB",
+                       help="memory cap of the deep-check worker (default 2048)")
     check.add_argument("paths", nargs="+", metavar="PATH")
     check.set_defaults(func=cmd_check)
     return parser

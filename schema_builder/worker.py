@@ -4,7 +4,8 @@ Requests ``{"id", "method", "params"}`` arrive on stdin, one per line; answers
 ``{"id", "result"}`` or ``{"id", "error": {"message", "kind"}}`` and notifications
 ``{"method": "progress", "params": {"id", "message", "percentage"}}`` leave on the original
 stdout. Anything Keras, TensorFlow or user code prints goes to stderr, never into the protocol.
-Methods: ``ping``, ``catalog``, ``new``, ``shutdown``.
+Methods: ``ping``, ``catalog``, ``new``, ``deep_check``, ``shutdown``. The worker never opens
+a network connection: ``disable_network`` refuses every attempt.
 """
 
 from __future__ import annotations
@@ -89,6 +90,20 @@ class Worker:
         path = catalog.cache_path(modules, params.get("implementation", "keras"))
         return {"path": str(path), "key": data["key"], "skipped": data["skipped"]}
 
+    def do_deep_check(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """Keras's own loading of a document (``params["value"]``), located; see deep.py."""
+        from .deep import DeepChecker
+        from .keras_api import KerasAPI
+
+        modules = self._modules(params)
+        for module in modules:
+            __import__(module)
+        if self.api is None:
+            self.api = KerasAPI(params.get("implementation", "keras"))
+        memory = int(params.get("memory_mb") or 2048) * 2**20
+        checker = DeepChecker(self.api, memory_bytes=memory)
+        return checker.check(params.get("value"))
+
     def do_new(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         from . import catalog, generate
 
@@ -99,7 +114,26 @@ class Worker:
         return generate.new_config(data, params["class_name"], params.get("config") or {})
 
 
+class NetworkDisabled(OSError):
+    """Raised by every attempt to open a network connection in the worker."""
+
+
+def disable_network() -> None:
+    """Configs are data: nothing a check loads may reach the network."""
+    import socket
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise NetworkDisabled("network access is disabled in the layercfg Keras worker")
+
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign]
+    socket.socket.sendto = refuse  # type: ignore[method-assign]
+    socket.create_connection = refuse  # type: ignore[assignment]
+    socket.getaddrinfo = refuse  # type: ignore[assignment]
+
+
 def main() -> int:
+    disable_network()
     # Keep the protocol on a private copy of stdout; fd 1 now leads to stderr.
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from layercfg.schema_builder import cachekey
 from lsprotocol import types
+from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
@@ -27,6 +28,7 @@ from layercfg import __version__
 
 from . import engine
 from .catalog import Catalog
+from .deepcheck import DeepChecks
 from .document import Document
 from .services.completion import ClientSupport, Completer
 from .services.hover import Hoverer
@@ -131,6 +133,7 @@ class LayercfgServer(LanguageServer):
         # Set once the cached catalog was loaded or found missing: the first diagnostics wait
         # for it (a cached load takes tens of milliseconds), not for a build.
         self.catalog_settled = asyncio.Event()
+        self.deep = DeepChecks(self)
 
     # -- documents ----------------------------------------------------------------------------
     def document(self, uri: str) -> Document | None:
@@ -276,6 +279,13 @@ class LayercfgServer(LanguageServer):
         cache = self._layer_caches.setdefault(document.uri, engine.LayerCache())
         checked = engine.check(document, self.catalog, self.settings, cache)
         diagnostics = [engine.to_diagnostic(document, c, self.encoding) for c in checked]
+        deep = self.deep.result_for(document)
+        if deep is not None:
+            for diagnostic in deep.diagnostics:
+                severity = self.settings.severity_for(str(diagnostic.code), diagnostic.severity)
+                if severity is not None:
+                    diagnostic.severity = types.DiagnosticSeverity(severity)
+                    diagnostics.append(diagnostic)
         if self.documents.get(document.uri) is document:
             self._results[document.uri] = Published(document.version, diagnostics)
         return diagnostics
@@ -313,6 +323,31 @@ class LayercfgServer(LanguageServer):
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=uri, version=document.version, diagnostics=diagnostics))
 
+    def deep_result_arrived(self, uri: str) -> None:
+        """A deep result for the current version: show it with the fast findings."""
+        self._results.pop(uri, None)
+        if self.pull_diagnostics:
+            try:
+                self.workspace_diagnostic_refresh(None)
+            except Exception:
+                log.debug("diagnostic refresh not sent", exc_info=True)
+        else:
+            self.schedule(uri, 0)
+        if get_capability(self.client_capabilities, "workspace.inlay_hint.refresh_support",
+                          False):
+            try:
+                self.workspace_inlay_hint_refresh(None)
+            except Exception:
+                log.debug("inlay hint refresh not sent", exc_info=True)
+
+    def schedule_deep(self, uri: str, trigger: str) -> None:
+        """Start a deep check when the ``deepCheck`` setting asks for one on this trigger."""
+        mode = self.settings.deepCheck
+        if (mode == "onType" and trigger in ("open", "change")) or (
+            mode == "onSave" and trigger in ("open", "save")
+        ):
+            self.deep.schedule(uri, 0.6 if trigger == "change" else 0.1)
+
     def revalidate_all(self) -> None:
         if self.pull_diagnostics:
             try:
@@ -327,6 +362,7 @@ class LayercfgServer(LanguageServer):
         self.documents.pop(uri, None)
         self._results.pop(uri, None)
         self._layer_caches.pop(uri, None)
+        self.deep.forget(uri)
         timer = self._timers.pop(uri, None)
         if timer is not None:
             timer.cancel()

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,25 @@ class WorkerError(Exception):
         super().__init__(message)
         self.kind = kind
         self.details = details
+
+
+def resident_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (0 when it is gone)."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            with open(f"/proc/{current}/task/{current}/children", encoding="ascii") as handle:
+                pids += [int(child) for child in handle.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total / 1024
 
 
 class WorkerClient:
@@ -54,6 +74,7 @@ class WorkerClient:
             stderr=asyncio.subprocess.PIPE,
             env=env,
             limit=64 * 1024 * 1024,
+            cwd=tempfile.gettempdir(),  # never the workspace: the worker writes nothing there
         )
         self._reader = asyncio.create_task(self._read(self._process))
         asyncio.create_task(self._drain_stderr(self._process))
@@ -110,10 +131,14 @@ class WorkerClient:
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
         progress: Progress | None = None,
+        memory_mb: int | None = None,
     ) -> Any:
         async with self._lock:
             if not self.running:
                 await self.start()
+        watcher = None
+        if memory_mb is not None and self._process is not None:
+            watcher = asyncio.create_task(self._watch_memory(self._process, memory_mb))
         assert self._process is not None and self._process.stdin is not None
         ident = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -130,9 +155,26 @@ class WorkerClient:
             raise WorkerError(f"{method} took longer than {timeout:g} s", kind="timeout") from None
         except (BrokenPipeError, ConnectionResetError):
             raise WorkerError("the Keras worker is not running", kind="died") from None
+        except WorkerError as exc:
+            if watcher is not None and watcher.done() and watcher.result():
+                raise WorkerError(f"{method} used more than {memory_mb} MB",
+                                  kind="memory") from exc
+            raise
         finally:
+            if watcher is not None:
+                watcher.cancel()
             self._pending.pop(ident, None)
             self._progress.pop(ident, None)
+
+    async def _watch_memory(self, process: asyncio.subprocess.Process, limit_mb: int) -> bool:
+        """Kill the worker when its resident memory (children included) passes the cap."""
+        while process.returncode is None:
+            if resident_mb(process.pid) > limit_mb:
+                log.warning("the Keras worker passed %d MB; stopping it", limit_mb)
+                process.kill()
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
     async def kill(self) -> None:
         process, self._process = self._process, None

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register_all(server: LayercfgServer) -> None:
-    from . import commands, completion, diagnostics, hover, lifecycle, navigation
+    from . import commands, completion, deepcheck, diagnostics, hover, lifecycle, navigation
 
-    for module in (lifecycle, diagnostics, completion, hover, navigation, commands):
+    for module in (lifecycle, diagnostics, completion, hover, navigation, commands, deepcheck):
         module.register(server)

@@ -25,6 +25,7 @@ def register(server: LayercfgServer) -> None:
         item = params.text_document
         ls.documents[item.uri] = Document.parse(item.uri, item.text, item.version)
         ls.schedule(item.uri, 0)
+        ls.schedule_deep(item.uri, "open")
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @safe()
@@ -37,11 +38,12 @@ def register(server: LayercfgServer) -> None:
             list(params.content_changes), params.text_document.version, ls.encoding
         )
         ls.schedule(uri)
+        ls.schedule_deep(uri, "change")
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     @safe()
     def did_save(ls: LayercfgServer, params: types.DidSaveTextDocumentParams) -> None:
-        return None
+        ls.schedule_deep(params.text_document.uri, "save")
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @safe()
