@@ -4,8 +4,8 @@ Requests ``{"id", "method", "params"}`` arrive on stdin, one per line; answers
 ``{"id", "result"}`` or ``{"id", "error": {"message", "kind"}}`` and notifications
 ``{"method": "progress", "params": {"id", "message", "percentage"}}`` leave on the original
 stdout. Anything Keras, TensorFlow or user code prints goes to stderr, never into the protocol.
-Methods: ``ping``, ``catalog``, ``new``, ``deep_check``, ``shutdown``. The worker never opens
-a network connection: ``disable_network`` refuses every attempt.
+Methods: ``ping``, ``catalog``, ``new``, ``deep_check``, ``canonical``, ``shutdown``. The
+worker never opens a network connection: ``disable_network`` refuses every attempt.
 """
 
 from __future__ import annotations
@@ -103,6 +103,17 @@ class Worker:
         memory = int(params.get("memory_mb") or 2048) * 2**20
         checker = DeepChecker(self.api, memory_bytes=memory)
         return checker.check(params.get("value"))
+
+    def do_canonical(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """The document with its defaults filled in or removed; see canonical.py."""
+        from .canonical import canonical
+        from .keras_api import KerasAPI
+
+        for module in self._modules(params):
+            __import__(module)
+        if self.api is None:
+            self.api = KerasAPI(params.get("implementation", "keras"))
+        return canonical(params.get("value"), str(params.get("mode")), self.api)
 
     def do_new(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         from . import catalog, generate
