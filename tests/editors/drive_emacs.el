@@ -144,6 +144,8 @@
 (cl-defun drive--run ()
   (find-file (drive--param :file))
   (drive--put 'mode (symbol-name major-mode))
+  ;; eglot asks for markdown hovers only when it can render them.
+  (drive--put 'markdown_mode (if (fboundp 'gfm-view-mode) t :json-false))
   ;; layercfg-json-mode called eglot-ensure, which connects when the command loop runs
   ;; post-command-hook; batch Emacs has no command loop, so run the hook as it would.
   (run-hooks 'post-command-hook)

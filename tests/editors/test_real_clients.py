@@ -102,7 +102,7 @@ def _edit(name: str, before: list[str], line: int, old: str, new: str, unit: str
 
 ATTACH_SECONDS = 60
 # The cache is warm (plain_catalog), so "ready" takes well under a second; a cold cache would
-# have the server build the catalog in its worker, which takes minutes on a loaded machine.
+# have the server build the catalog in its worker: seconds when idle, far longer under load.
 READY_SECONDS = 240
 DIAGNOSTICS_SECONDS = 60
 REQUEST_SECONDS = 30
@@ -462,7 +462,8 @@ def test_emacs_hover(emacs: Observed) -> None:
     hover = emacs.seen["hover"]
     assert hover, f"eldoc got no hover\n{emacs.explain()}"
     assert "Activation function to use" in hover
-    assert "**" not in hover, "eglot without markdown-mode asks for plain text"
+    if not emacs.seen["markdown_mode"]:
+        assert "**" not in hover, "eglot without markdown-mode asks for plain text"
 
 
 def test_emacs_diagnostics_follow_edits(emacs: Observed) -> None:
