@@ -1,4 +1,4 @@
-"""Command-line entry point: ``layercfg schema | new | lsp | check`` (SPEC §4).
+"""Command-line entry point: ``layercfg schema | new | lsp | check | upgrade`` (SPEC §4).
 
 Exit codes: 0 success, 1 problems found, 2 usage or internal error.
 """
@@ -105,6 +105,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = Settings(modules=_modules(args.modules), trustWorkspace=True,
                         deepCheckTimeout=args.timeout, deepCheckMemoryMB=args.memory_mb)
     results = []
+    diffs: list[str] = []
     for path in files:
         try:
             with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
@@ -112,12 +113,91 @@ def cmd_check(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc}") from None
         document = Document.parse(Path(path).resolve().as_uri(), text)
+        if args.fix or args.diff:
+            document = _fix(path, document, catalog, settings, args, diffs)
         results.append((path, document, engine.check(document, catalog, settings)))
+    if args.diff:
+        sys.stdout.write("".join(diffs))
+        return EXIT_PROBLEMS if diffs else EXIT_OK
     if args.deep:
         results = asyncio.run(_deep(results, settings, args))
     sys.stdout.write(report.render(results, args.format))
     errors = any(c.problem.severity == 1 for _, _, checked in results for c in checked)
     return EXIT_PROBLEMS if errors else EXIT_OK
+
+
+def _fix(path: str, document, catalog, settings, args: argparse.Namespace, diffs: list[str]):
+    """Apply the fixes that have exactly one safe choice (``--fix``), or note their diff
+    (``--diff``); the document to report on."""
+    from layercfg.server.document import Document
+    from layercfg.server.services.code_actions import fix_all
+
+    text, applied = fix_all(document, catalog, settings)
+    if text == document.text:
+        return document
+    if args.diff:
+        diffs.append(_unified_diff(path, document.text, text))
+        return document
+    _write(path, text)
+    print(f"layercfg: {path}: applied {len(applied)} fix{'es' if len(applied) != 1 else ''}",
+          file=sys.stderr)
+    return Document.parse(document.uri, text)
+
+
+def _unified_diff(path: str, old: str, new: str) -> str:
+    import difflib
+
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 fromfile=f"a/{path}", tofile=f"b/{path}")
+    return "".join(line if line.endswith(("\n", "\r")) else line + "\n" for line in lines)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc}") from None
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from layercfg.server.catalog import Catalog
+    from layercfg.server.document import Document
+    from layercfg.server.services.code_actions import rewrite_whole
+    from layercfg.server.services.formatting import apply_edits
+    from layercfg.server.services.upgrade import upgrade
+
+    files = _files(args.paths)
+    catalog = Catalog.from_json(_catalog(args))
+    failed = False
+    diffs = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc}") from None
+        document = Document.parse(Path(path).resolve().as_uri(), text)
+        if any(p.code == "LCF001" for p in document.problems) or not isinstance(
+            document.value, dict
+        ):
+            print(f"layercfg: {path}: not a JSON object that parses; not upgraded",
+                  file=sys.stderr)
+            failed = True
+            continue
+        result = upgrade(document.value, catalog)
+        for note in result.notes:
+            print(f"layercfg: {path}: note: {note}", file=sys.stderr)
+        new_text = apply_edits(text, rewrite_whole(document, result.value))
+        if new_text == text:
+            print(f"layercfg: {path}: already in the Keras 3 format", file=sys.stderr)
+        elif args.diff:
+            diffs.append(_unified_diff(path, text, new_text))
+        else:
+            _write(path, new_text)
+            print(f"layercfg: {path}: upgraded to the Keras 3 format", file=sys.stderr)
+    sys.stdout.write("".join(diffs))
+    return EXIT_PROBLEMS if failed else EXIT_OK
 
 
 async def _deep(results: list, settings, args: argparse.Namespace) -> list:
@@ -181,8 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time limit of one deep check (default 20)")
     check.add_argument("--memory-mb", type=int, default=2048, metavar="MB",
                        help="memory cap of the deep-check worker (default 2048)")
+    check.add_argument("--fix", action="store_true",
+                       help="apply the fixes that have exactly one safe choice, in place")
+    check.add_argument("--diff", action="store_true",
+                       help="print those fixes as a unified diff instead of applying them "
+                       "(exit 1 when there is one)")
     check.add_argument("paths", nargs="+", metavar="PATH")
     check.set_defaults(func=cmd_check)
+
+    upgrade = sub.add_parser("upgrade", help="convert Keras 2 / tf_keras documents to the "
+                             "Keras 3 format, in place")
+    keras_options(upgrade)
+    upgrade.add_argument("--diff", action="store_true",
+                         help="print the changes as a unified diff instead of writing them")
+    upgrade.add_argument("paths", nargs="+", metavar="FILE")
+    upgrade.set_defaults(func=cmd_upgrade)
     return parser
 
 

@@ -9,7 +9,20 @@ if TYPE_CHECKING:
 
 
 def register_all(server: LayercfgServer) -> None:
-    from . import commands, completion, deepcheck, diagnostics, hover, lifecycle, navigation
+    from . import (
+        code_actions,
+        commands,
+        completion,
+        deepcheck,
+        diagnostics,
+        formatting,
+        hover,
+        lifecycle,
+        navigation,
+        rename,
+    )
 
     for module in (lifecycle, diagnostics, completion, hover, navigation, commands, deepcheck):
+        module.register(server)
+    for module in (code_actions, rename, formatting):
         module.register(server)

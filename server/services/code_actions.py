@@ -1,0 +1,634 @@
+"""Quick fixes for the fast checks' findings, ``source.fixAll.layercfg``, and the canonical
+form actions.
+
+A fix is computed from a located problem and its JSON path (``Checked``), as offsets; the LSP
+glue turns it into a CodeAction tied to its diagnostic. A fix is *safe* when it is the one
+obvious choice and keeps what the user meant (a lossless conversion, the one close spelling,
+removing a comment): ``fix_all`` and ``layercfg check --fix`` apply exactly those.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+
+from .. import engine
+from ..catalog import Catalog
+from ..document import Document, Problem
+from ..settings import Settings
+from . import rename, upgrade
+from .formatting import (
+    Edit,
+    apply_edits,
+    dumps,
+    dumps_like,
+    insert_member,
+    overlaps,
+    remove_member,
+    remove_span,
+    rename_key,
+    replace_value,
+    rewrite_edits,
+    snippet_escape,
+    to_text_edits,
+)
+from .schema_path import SchemaWalker, missing, value_at
+from .validation import CLASS_RENAMES, SPECIAL_CLASS_NAMES
+
+Path = tuple[str | int, ...]
+
+FIX_ALL = "source.fixAll.layercfg"
+FILL_DEFAULTS = "source.layercfg.fillDefaults"
+REMOVE_DEFAULTS = "source.layercfg.removeDefaults"
+CANONICAL_MODES = {FILL_DEFAULTS: "fill", REMOVE_DEFAULTS: "prune"}
+CANONICAL_TITLES = {
+    "fill": "Fill in defaults (as Keras writes the config)",
+    "prune": "Remove keys equal to their defaults",
+}
+MAX_CHOICES = 5
+MAX_ROUNDS = 8
+# Keys of an envelope in the order Keras writes them.
+ENVELOPE_ORDER = (
+    "module",
+    "class_name",
+    "config",
+    "registered_name",
+    "build_config",
+    "compile_config",
+    "name",
+    "inbound_nodes",
+)
+
+
+@dataclass(frozen=True)
+class Fix:
+    title: str
+    code: str
+    edits: tuple[Edit, ...]
+    preferred: bool = False
+    safe: bool = False
+    snippet: bool = False  # the edits' texts are snippets
+
+
+class Fixer:
+    """Fixes for one catalog (None: only the syntax fixes)."""
+
+    def __init__(self, catalog: Catalog | None, walker: SchemaWalker | None = None):
+        self.catalog = catalog
+        self.walker = walker or (SchemaWalker(catalog) if catalog is not None else None)
+        self._builders: dict[str, Callable[[Document, Problem, Path, bool], list[Fix]]] = {
+            "LCF002": self._syntax,
+            "LCF101": self._unknown_class,
+            "LCF102": self._unknown_key,
+            "LCF103": self._missing_key,
+            "LCF104": self._wrong_type,
+            "LCF105": self._not_allowed,
+            "LCF107": self._envelope,
+            "LCF108": self._legacy,
+            "LCF201": self._duplicate_name,
+            "LCF202": self._missing_reference,
+        }
+
+    def fixes(
+        self, document: Document, problem: Problem, path: Path, snippets: bool = False
+    ) -> list[Fix]:
+        builder = self._builders.get(problem.code)
+        if builder is None:
+            return []
+        return [fix for fix in builder(document, problem, tuple(path), snippets) if fix.edits]
+
+    # -- LCF002 -----------------------------------------------------------------------------------
+    def _syntax(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        kind = (problem.data or {}).get("kind")
+        text = document.text
+        if kind == "comment":
+            edit = remove_span(text, problem.start, problem.end)
+            return [Fix("Remove the comment", problem.code, (edit,), True, True)]
+        if kind == "trailing_comma":
+            edit = Edit(problem.start, problem.end, "")
+            return [Fix("Remove the trailing comma", problem.code, (edit,), True, True)]
+        if kind == "bom":
+            edit = Edit(problem.start, problem.end, "")
+            return [Fix("Remove the byte order mark", problem.code, (edit,), True, True)]
+        return []
+
+    # -- LCF101 -----------------------------------------------------------------------------------
+    def _unknown_class(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        data = problem.data or {}
+        name = data.get("class_name")
+        candidates = [c for c in data.get("candidates") or [] if isinstance(c, dict)]
+        if not isinstance(name, str) or not candidates or path[-1:] != ("class_name",):
+            return []
+        envelope_path = path[:-1]
+        envelope = value_at(document.value, envelope_path)
+        if not isinstance(envelope, dict):
+            return []
+        obvious = len(candidates) == 1 or (
+            candidates[0]["class_name"].lower() == name.lower()
+            or CLASS_RENAMES.get(name) == candidates[0]["class_name"]
+        )
+        fixes = []
+        for index, candidate in enumerate(candidates[:MAX_CHOICES]):
+            edits = list(replace_value(document, path, dumps(candidate["class_name"])))
+            edits += self._identity_edits(document, envelope_path, envelope, candidate)
+            where = candidate.get("registered_name") or candidate.get("module")
+            title = f"Change to '{candidate['class_name']}'" + (f" ({where})" if where else "")
+            chosen = obvious and index == 0
+            fixes.append(Fix(title, problem.code, tuple(edits), chosen, chosen))
+        return fixes
+
+    def _identity_edits(
+        self, document: Document, path: Path, envelope: dict[str, Any], candidate: dict[str, Any]
+    ) -> list[Edit]:
+        """``module`` and ``registered_name`` that go with a class."""
+        edits: list[Edit] = []
+        keras3 = "module" in envelope or "registered_name" in envelope or not path
+        for key in ("module", "registered_name"):
+            wanted = candidate.get(key)
+            if key in envelope:
+                if envelope[key] != wanted:
+                    edits += replace_value(document, (*path, key), dumps(wanted))
+            elif keras3 and wanted is not None:
+                edits += insert_member(document, path, key, dumps(wanted), ENVELOPE_ORDER)
+        return edits
+
+    # -- LCF102 -----------------------------------------------------------------------------------
+    def _unknown_key(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        data = problem.data or {}
+        key = data.get("key")
+        if not path or path[-1] != key:
+            return []
+        container = value_at(document.value, path[:-1])
+        present = container if isinstance(container, dict) else {}
+        usable = [c for c in data.get("candidates") or [] if c not in present]
+        one = len(usable) == 1
+        fixes = [
+            Fix(
+                f"Change to '{candidate}'",
+                problem.code,
+                tuple(rename_key(document, path, candidate)),
+                one,
+                one,
+            )
+            for candidate in usable[:MAX_CHOICES]
+        ]
+        fixes.append(Fix(f"Remove '{key}'", problem.code, tuple(remove_member(document, path))))
+        return fixes
+
+    # -- LCF103 -----------------------------------------------------------------------------------
+    def _missing_key(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        key = (problem.data or {}).get("key")
+        target = value_at(document.value, path)
+        if not isinstance(key, str) or not isinstance(target, dict) or key in target:
+            return []
+        value, order = self._new_member(document, path, key, target)
+        text = dumps(value)
+        if snippets:
+            text = "${1:" + snippet_escape(text) + "}"
+        edits = insert_member(document, path, key, text, order, snippet=snippets)
+        title = f"Insert '{key}'" + ("" if snippets else f" with {_short(dumps(value))} to fill in")
+        return [Fix(title, problem.code, tuple(edits), True, False, snippets)]
+
+    def _new_member(
+        self, document: Document, path: Path, key: str, target: dict[str, Any]
+    ) -> tuple[Any, Sequence[str]]:
+        """A placeholder value for a missing key, and the order keys go in there."""
+        if key in ("class_name", "config", "module", "registered_name") or (
+            key in ("name", "inbound_nodes") and "class_name" in target
+        ):
+            config = target.get("config")
+            placeholder: dict[str, Any] = {
+                "class_name": "",
+                "config": {},
+                "module": None,
+                "registered_name": None,
+                "inbound_nodes": [],
+                "name": config.get("name", "") if isinstance(config, dict) else "",
+            }
+            return placeholder[key], ENVELOPE_ORDER
+        if self.walker is None:
+            return None, ()
+        match = self.walker.match(document.value, path)
+        params = (match.entry or {}).get("params", {}) if path[-1:] == ("config",) else {}
+        order = ["name", "trainable", "dtype", *params]
+        param = params.get(key) or {}
+        for field in ("sample", "config_default", "default"):
+            if field in param:
+                return param[field], order
+        for schema in match.schemas:
+            sub = self.walker.resolve(schema.get("properties", {}).get(key, {}))
+            if "default" in sub:
+                return sub["default"], order
+            found = _placeholder(sub)
+            if found is not missing():
+                return found, order
+        return None, order
+
+    # -- LCF104 -----------------------------------------------------------------------------------
+    def _wrong_type(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        data = problem.data or {}
+        expected = data.get("expected") or []
+        if "suggestion" in data:
+            new = data["suggestion"]
+            if isinstance(new, float) and new.is_integer() and _integer_text(data.get("value")):
+                new = int(new)  # "8" for a number is 8, as written, not 8.0
+            edits = replace_value(document, path, dumps(new))
+            return [Fix(f"Convert to {_short(dumps(new))}", problem.code, tuple(edits), True, True)]
+        current = value_at(document.value, path)
+        if isinstance(current, bool):
+            return []
+        if isinstance(current, float) and current.is_integer() and "integer" in expected:
+            new_int = int(current)
+            edits = replace_value(document, path, dumps(new_int))
+            return [Fix(f"Convert to {new_int}", problem.code, tuple(edits), True, True)]
+        if isinstance(current, (int, float)) and "array" in expected:
+            size = self._tuple_size(document, path, current)
+            if size:
+                new_list = [current] * size
+                edits = replace_value(document, path, dumps(new_list))
+                return [
+                    Fix(f"Convert to {dumps(new_list)}", problem.code, tuple(edits), True, True)
+                ]
+        return []
+
+    def _tuple_size(self, document: Document, path: Path, number: float) -> int | None:
+        """The length of the fixed-size number tuple the schema wants at ``path``."""
+        if self.walker is None or not path:
+            return None
+        parent = self.walker.match(document.value, path[:-1])
+        raw = []
+        for schema in parent.schemas:
+            if isinstance(path[-1], str):
+                sub = schema.get("properties", {}).get(path[-1])
+            else:
+                sub = schema.get("items")
+            if isinstance(sub, dict):
+                raw.append(sub)
+        sizes = set()
+        for schema in self.walker.expand(raw, missing()):
+            if schema.get("type") != "array":
+                continue
+            low, high = schema.get("minItems"), schema.get("maxItems")
+            items = self.walker.resolve(schema.get("items") or {})
+            item_types = items.get("type")
+            item_types = item_types if isinstance(item_types, list) else [item_types]
+            fits = "number" in item_types or ("integer" in item_types and isinstance(number, int))
+            if low is not None and low == high and fits:
+                sizes.add(low)
+        return sizes.pop() if len(sizes) == 1 else None
+
+    # -- LCF105 -----------------------------------------------------------------------------------
+    def _not_allowed(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        data = problem.data or {}
+        allowed = data.get("allowed")
+        current = value_at(document.value, path)
+        if not isinstance(allowed, list) or not allowed or isinstance(current, (dict, list)):
+            return []
+        close: list[Any] = []
+        if isinstance(current, str):
+            strings = [a for a in allowed if isinstance(a, str)]
+            close = [a for a in strings if a.lower() == current.lower()]
+            close += difflib.get_close_matches(current, strings, n=3, cutoff=0.6)
+            close = list(dict.fromkeys(close))
+        exact_case = bool(close) and close[0].lower() == str(current).lower()
+        obvious = exact_case or len(close) == 1
+        choices = list(dict.fromkeys([*close, *allowed]))[:MAX_CHOICES]
+        fixes = []
+        for index, option in enumerate(choices):
+            chosen = obvious and index == 0
+            edits = replace_value(document, path, dumps(option))
+            fixes.append(
+                Fix(
+                    f"Change to {_short(dumps(option))}", problem.code, tuple(edits), chosen, chosen
+                )
+            )
+        return fixes
+
+    # -- LCF107 -----------------------------------------------------------------------------------
+    def _envelope(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        data = problem.data or {}
+        if "candidates" in data and path and path[-1] == data.get("key"):
+            # An unknown envelope key: like an unknown config key.
+            return self._unknown_key(document, problem, path, snippets)
+        if "module" not in data:
+            return []
+        envelope_path = path[:-1] if path and path[-1] in ("module", "registered_name") else path
+        envelope = value_at(document.value, envelope_path)
+        if not isinstance(envelope, dict):
+            return []
+        edits: list[Edit] = []
+        changed = []
+        for key in ("module", "registered_name"):
+            wanted = data.get(key)
+            if key in envelope:
+                if envelope[key] != wanted and (path[-1:] == (key,) or wanted is not None):
+                    edits += replace_value(document, (*envelope_path, key), dumps(wanted))
+                    changed.append(key)
+            elif wanted is not None and data.get("key") == key:
+                edits += insert_member(document, envelope_path, key, dumps(wanted), ENVELOPE_ORDER)
+                changed.append(key)
+        if not edits:
+            return []
+        title = "Set " + " and ".join(f"'{k}' to {dumps(data.get(k))}" for k in changed)
+        return [Fix(title, problem.code, tuple(edits), True, True)]
+
+    # -- LCF108 -----------------------------------------------------------------------------------
+    def _legacy(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        data = problem.data or {}
+        fixes = []
+        if "markers" not in data and data.get("key"):
+            key = data["key"]
+            if "rename" in data and path and path[-1] == key:
+                container = value_at(document.value, path[:-1])
+                if isinstance(container, dict) and data["rename"] not in container:
+                    edits = rename_key(document, path, data["rename"])
+                    fixes.append(Fix(f"Change to '{data['rename']}'", problem.code, tuple(edits)))
+            elif "value" in data and path and path[-1] == key:
+                edits = replace_value(document, path, dumps(data["value"]))
+                fixes.append(
+                    Fix(f"Change to {dumps(data['value'])}", problem.code, tuple(edits), True, True)
+                )
+            elif key in ("keras_version", "backend") and path == (key,):
+                edits = remove_member(document, path)
+                fixes.append(Fix(f"Remove '{key}'", problem.code, tuple(edits), True, True))
+        edits = self.upgrade_edits(document)
+        if edits:
+            whole = "markers" in data
+            fixes.append(Fix("Upgrade to Keras 3 format", problem.code, tuple(edits), whole, whole))
+        return fixes
+
+    def upgrade_edits(self, document: Document) -> list[Edit]:
+        if not _rewritable(document):
+            return []
+        result = upgrade.upgrade(document.value, self.catalog)
+        return rewrite_whole(document, result.value)
+
+    # -- LCF201 / LCF202 --------------------------------------------------------------------------
+    def _duplicate_name(self, document: Document, problem: Problem, path: Path, snippets: bool):
+        found = rename.rename_duplicate(document, path)
+        if found is None:
+            return []
+        new_name, edits = found
+        return [Fix(f"Rename this layer to '{new_name}'", problem.code, tuple(edits), True, False)]
+
+    def _missing_reference(self, document: Document, problem: Problem, path: Path, snippets):
+        candidates = (problem.data or {}).get("candidates") or []
+        one = len(candidates) == 1
+        return [
+            Fix(
+                f"Change to '{name}'",
+                problem.code,
+                tuple(replace_value(document, path, dumps(name))),
+                one,
+                one,
+            )
+            for name in candidates[:MAX_CHOICES]
+        ]
+
+
+# -- whole documents ---------------------------------------------------------------------------
+
+
+def _rewritable(document: Document) -> bool:
+    """A document whose value is all there: no syntax error dropped a piece of it."""
+    return isinstance(document.value, dict) and not any(
+        p.code == "LCF001" for p in document.problems
+    )
+
+
+def rewrite_whole(document: Document, value: Any) -> list[Edit]:
+    """Minimal edits that turn the document into ``value``, laid out like the file."""
+    span = document.locate((), "value")
+    new_text = dumps_like(value, document.text, span, document.value)
+    return rewrite_edits(document.text, new_text)
+
+
+def safe_fixes(fixer: Fixer, document: Document, checked: Iterable[engine.Checked]) -> list[Fix]:
+    """The one safe fix of each finding that has exactly one, without overlaps."""
+    chosen: list[Fix] = []
+    taken: list[Edit] = []
+    for item in checked:
+        safe = [f for f in fixer.fixes(document, item.problem, item.path) if f.safe]
+        if len(safe) != 1:
+            continue
+        fix = safe[0]
+        if overlaps(fix.edits, taken):
+            continue  # the next round, on the text after this one
+        chosen.append(fix)
+        taken.extend(fix.edits)
+    return chosen
+
+
+def fix_all(
+    document: Document,
+    catalog: Catalog | None,
+    settings: Settings,
+    fixer: Fixer | None = None,
+) -> tuple[str, list[Fix]]:
+    """The text after every fix that has exactly one safe choice, applied round after round
+    (a fix may make another one possible), and the fixes applied."""
+    fixer = fixer or Fixer(catalog)
+    applied: list[Fix] = []
+    current = document
+    for _ in range(MAX_ROUNDS):
+        checked = engine.check(current, catalog, settings)
+        fixes = safe_fixes(fixer, current, checked)
+        if not fixes:
+            break
+        text = apply_edits(current.text, [e for fix in fixes for e in fix.edits])
+        if text == current.text:
+            break
+        applied.extend(fixes)
+        current = Document.parse(document.uri, text, document.version)
+    return current.text, applied
+
+
+def canonical_refusal(document: Document, diagnostics: Sequence[types.Diagnostic]) -> str | None:
+    """Why the canonical form cannot be computed now (None: it can)."""
+    if not isinstance(document.value, dict) or "class_name" not in document.value:
+        return "The document is not a serialized Keras object."
+    if document.value.get("class_name") in SPECIAL_CLASS_NAMES:
+        return "The document is not a serialized Keras object."
+    errors = [d for d in diagnostics if d.severity == types.DiagnosticSeverity.Error]
+    if errors:
+        first = errors[0]
+        line = first.range.start.line + 1
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return f"Fix the errors first: line {line}: {first.message}{more}"
+    return None
+
+
+# -- diagnostics from the client ----------------------------------------------------------------
+
+
+def problem_of(
+    document: Document, diagnostic: types.Diagnostic, encoding: str
+) -> tuple[Problem, Path]:
+    """The problem and JSON path a diagnostic of this document stands for."""
+    lines = document.lines
+    start = lines.offset_at(diagnostic.range.start, encoding)
+    end = lines.offset_at(diagnostic.range.end, encoding)
+    code = str(diagnostic.code)
+    data = diagnostic.data if isinstance(diagnostic.data, dict) else None
+    problem = Problem(start, end, code, diagnostic.message, int(diagnostic.severity or 1), data)
+    location = document.node_at(start)
+    if location.kind == "key" and location.key is not None:
+        path: Path = (*location.path, location.key)
+    else:
+        path = tuple(location.path)
+    return problem, path
+
+
+def same_diagnostic(a: types.Diagnostic, b: types.Diagnostic) -> bool:
+    """Whether the client's diagnostic is one the current version still has."""
+    return (
+        a.range == b.range
+        and str(a.code) == str(b.code)
+        and a.message == b.message
+        and (a.source is None or b.source is None or a.source == b.source)
+    )
+
+
+def _placeholder(schema: dict[str, Any]) -> Any:
+    if schema.get("enum"):
+        return schema["enum"][0]
+    declared = schema.get("type")
+    first = declared[0] if isinstance(declared, list) else declared
+    return {
+        "integer": 1,
+        "number": 0.0,
+        "string": "",
+        "boolean": False,
+        "array": [],
+        "object": {},
+        "null": None,
+    }.get(first, missing())
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _integer_text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lstrip("+-").isdigit()
+
+
+# -- LSP values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionSupport:
+    """What the client takes in code actions, decided from its capabilities."""
+
+    snippet_edits: bool = False  # SnippetTextEdit in a TextDocumentEdit (LSP 3.18)
+    document_changes: bool = False  # versioned TextDocumentEdits
+    resolve_edits: bool = False  # codeAction/resolve fills in ``edit``
+    disabled: bool = False  # actions shown greyed out with a reason
+
+
+def workspace_edit(
+    document: Document,
+    edits: Sequence[Edit],
+    encoding: str,
+    support: ActionSupport,
+    snippet: bool = False,
+) -> types.WorkspaceEdit:
+    """Edits of this version of the document: versioned where the client can check it."""
+    lines = document.lines
+    if not support.document_changes:
+        return types.WorkspaceEdit(changes={document.uri: to_text_edits(document, edits, encoding)})
+    items: list[types.TextEdit | types.AnnotatedTextEdit | types.SnippetTextEdit] = []
+    for edit in sorted(edits):
+        edit_range = lines.range_of(edit.start, edit.end, encoding)
+        if snippet and "$" in edit.new_text:
+            items.append(
+                types.SnippetTextEdit(
+                    range=edit_range, snippet=types.StringValue(value=edit.new_text)
+                )
+            )
+        else:
+            items.append(types.TextEdit(range=edit_range, new_text=edit.new_text))
+    return types.WorkspaceEdit(
+        document_changes=[
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=document.uri, version=document.version
+                ),
+                edits=items,
+            )
+        ]
+    )
+
+
+def wanted(kind: str, only: Sequence[str] | None) -> bool:
+    """Whether a kind is asked for: ``only`` lists kinds and their parents (LSP 3.17)."""
+    if not only:
+        return True
+    return any(kind == k or kind.startswith(k + ".") for k in only)
+
+
+def _overlap(a: types.Range, b: types.Range) -> bool:
+    def key(p: types.Position) -> tuple[int, int]:
+        return p.line, p.character
+
+    return key(a.start) <= key(b.end) and key(b.start) <= key(a.end)
+
+
+def quick_fixes(
+    document: Document,
+    fixer: Fixer,
+    requested: Sequence[types.Diagnostic],
+    current: Sequence[types.Diagnostic],
+    request_range: types.Range,
+    support: ActionSupport,
+    encoding: str,
+) -> list[types.CodeAction]:
+    """A CodeAction per fix of each diagnostic the client asked about that the current
+    version still has (a diagnostic of an older text is not fixed in this one). A client
+    that sends no diagnostics gets the fixes of the current ones in the range."""
+    mine = [d for d in current if d.source == engine.SOURCE]
+    if requested:
+        pairs = [
+            (asked, found)
+            for asked in requested
+            if asked.source in (None, engine.SOURCE)
+            for found in [next((d for d in mine if same_diagnostic(asked, d)), None)]
+            if found is not None
+        ]
+    else:
+        pairs = [(d, d) for d in mine if _overlap(d.range, request_range)]
+    snippets = support.snippet_edits and support.document_changes
+    actions: list[types.CodeAction] = []
+    for asked, found in pairs:
+        problem, path = problem_of(document, found, encoding)
+        for fix in fixer.fixes(document, problem, path, snippets):
+            actions.append(
+                types.CodeAction(
+                    title=fix.title,
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[asked],
+                    is_preferred=fix.preferred or None,
+                    edit=workspace_edit(document, fix.edits, encoding, support, fix.snippet),
+                )
+            )
+    actions.sort(key=lambda a: not a.is_preferred)
+    return actions
+
+
+def has_safe_fix(
+    document: Document, fixer: Fixer, current: Sequence[types.Diagnostic], encoding: str
+) -> bool:
+    for diagnostic in current[:500]:
+        if diagnostic.source != engine.SOURCE:
+            continue
+        data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
+        if diagnostic.code == "LCF108" and "markers" in data:
+            return _rewritable(document)  # the upgrade, without computing it
+        problem, path = problem_of(document, diagnostic, encoding)
+        if sum(f.safe for f in fixer.fixes(document, problem, path)) == 1:
+            return True
+    return False

@@ -1,0 +1,432 @@
+"""Text edits kept as str offsets until the LSP boundary, the minimal-edit helpers every
+rewriting feature uses (quick fixes, upgrade, canonical form, formatting), and the formatter:
+Keras's own layout (``json.dumps(indent=2)``) with the file's tokens and line endings kept.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+
+from .schema_path import value_at
+
+INDENT = "  "  # what json.dumps(indent=2), and so Keras, writes
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.DOTALL)
+_JSON_SPACE = " \t\r\n"
+
+
+@dataclass(frozen=True, order=True)
+class Edit:
+    """Replace ``text[start:end]`` with ``new_text``."""
+
+    start: int
+    end: int
+    new_text: str
+
+
+class FormattingRefused(Exception):
+    """The document cannot be formatted; the message says why, for the user."""
+
+
+# -- edits ---------------------------------------------------------------------------------------
+
+
+def apply_edits(text: str, edits: Iterable[Edit]) -> str:
+    """The text after non-overlapping edits (any order)."""
+    out = []
+    position = 0
+    for edit in sorted(edits):
+        if edit.start < position:
+            raise ValueError(f"overlapping edits at offset {edit.start}")
+        out.append(text[position : edit.start])
+        out.append(edit.new_text)
+        position = edit.end
+    out.append(text[position:])
+    return "".join(out)
+
+
+def overlaps(a: Sequence[Edit], b: Sequence[Edit]) -> bool:
+    """Whether any edit of ``a`` touches any edit of ``b`` (two inserts at one place do)."""
+    for x in a:
+        for y in b:
+            if x.start < y.end and y.start < x.end:
+                return True
+            if x.start == y.start or x.end == y.end:
+                return True
+            if (x.start == x.end and y.start <= x.start <= y.end) or (
+                y.start == y.end and x.start <= y.start <= x.end
+            ):
+                return True
+    return False
+
+
+def to_text_edits(document: Any, edits: Iterable[Edit], encoding: str) -> list[types.TextEdit]:
+    lines = document.lines
+    return [
+        types.TextEdit(range=lines.range_of(e.start, e.end, encoding), new_text=e.new_text)
+        for e in sorted(edits)
+    ]
+
+
+def line_ending(text: str) -> str:
+    """The file's line ending: the most common one, "\\n" for a text without any."""
+    crlf = text.count("\r\n")
+    lf = text.count("\n") - crlf
+    cr = text.count("\r") - crlf
+    best = max((lf, "\n"), (crlf, "\r\n"), (cr, "\r"))
+    return best[1] if best[0] else "\n"
+
+
+def match_line_endings(new_text: str, ending: str) -> str:
+    """``new_text`` written with "\\n" turned into ``ending`` (JSON strings hold no raw
+    line breaks, so every "\\n" is a line break)."""
+    return new_text if ending == "\n" else new_text.replace("\n", ending)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines with their breaks, split where LSP splits them (not at U+2028 and the like)."""
+    out = []
+    start = 0
+    for match in _NEWLINE.finditer(text):
+        out.append(text[start : match.end()])
+        start = match.end()
+    if start < len(text):
+        out.append(text[start:])
+    return out
+
+
+def minimal_edits(old: str, new: str) -> list[Edit]:
+    """Edits that turn ``old`` into ``new`` replacing whole lines, and only the lines that
+    differ (ruff-lsp's ``_fixed_source_to_edits``). ``new`` must use the file's line endings
+    already (``match_line_endings``)."""
+    if old == new:
+        return []
+    a, b = _lines(old), _lines(new)
+    head = 0
+    while head < len(a) and head < len(b) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < len(a) - head and tail < len(b) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    starts = [0]
+    for line in a:
+        starts.append(starts[-1] + len(line))
+    middle_a, middle_b = a[head : len(a) - tail], b[head : len(b) - tail]
+    matcher = difflib.SequenceMatcher(None, middle_a, middle_b, autojunk=len(middle_a) > 2000)
+    edits = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        edits.append(Edit(starts[head + i1], starts[head + i2], "".join(middle_b[j1:j2])))
+    return edits
+
+
+def rewrite_edits(old: str, new: str) -> list[Edit]:
+    """Minimal edits for a text generated with "\\n" line breaks."""
+    return minimal_edits(old, match_line_endings(new, line_ending(old)))
+
+
+# -- edits of one member or value, in the file's layout -----------------------------------------
+
+
+def dumps(value: Any) -> str:
+    """A JSON value as one token or one line, as it goes into the text."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def snippet_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("$", "\\$").replace("}", "\\}")
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in _JSON_SPACE:
+        index += 1
+    return index
+
+
+def _skip_space_back(text: str, index: int) -> int:
+    """The index of the last non-space character before ``index`` (-1: none)."""
+    index -= 1
+    while index >= 0 and text[index] in _JSON_SPACE:
+        index -= 1
+    return index
+
+
+def _line_start(text: str, index: int) -> int:
+    return max(text.rfind("\n", 0, index), text.rfind("\r", 0, index)) + 1
+
+
+def _alone_on_line(text: str, start: int, end: int) -> bool:
+    before = text[_line_start(text, start) : start]
+    after_end = _skip_horizontal(text, end)
+    return not before.strip(" \t") and (after_end == len(text) or text[after_end] in "\r\n")
+
+
+def _skip_horizontal(text: str, index: int) -> int:
+    while index < len(text) and text[index] in " \t":
+        index += 1
+    return index
+
+
+def _line_after(text: str, index: int) -> int:
+    """The start of the line after the one holding ``index``."""
+    match = _NEWLINE.search(text, index)
+    return match.end() if match else len(text)
+
+
+def replace_value(document: Any, path: Sequence[str | int], new_text: str) -> list[Edit]:
+    span = document.locate(tuple(path), "value")
+    return [] if span is None else [Edit(span[0], span[1], new_text)]
+
+
+def rename_key(document: Any, path: Sequence[str | int], new_key: str) -> list[Edit]:
+    span = document.locate(tuple(path), "key")
+    return [] if span is None else [Edit(span[0], span[1], dumps(new_key))]
+
+
+def remove_span(text: str, start: int, end: int) -> Edit:
+    """Remove ``[start, end)``: its whole line when nothing else is on it, else with the
+    spaces before it."""
+    if _alone_on_line(text, start, end):
+        return Edit(_line_start(text, start), _line_after(text, end), "")
+    begin = start
+    while begin > 0 and text[begin - 1] in " \t":
+        begin -= 1
+    return Edit(begin, end, "")
+
+
+def remove_member(document: Any, path: Sequence[str | int]) -> list[Edit]:
+    """Remove the member at ``path`` with its comma, keeping the layout of the others."""
+    text = document.text
+    key_span = document.locate(tuple(path), "key")
+    if key_span is None:
+        return []
+    value_span = document.locate(tuple(path), "value")
+    start = key_span[0]
+    end = value_span[1] if value_span is not None else key_span[1]
+    after = _skip_space(text, end)
+    if after < len(text) and text[after] == ",":
+        following = _skip_space(text, after + 1)
+        line = _line_start(text, start)
+        if not text[line:start].strip(" \t") and _NEWLINE.search(text[after + 1 : following]):
+            return [Edit(line, _line_start(text, following), "")]
+        return [Edit(start, following, "")]
+    before = _skip_space_back(text, start)
+    if before >= 0 and text[before] == ",":
+        return [Edit(before, end, "")]
+    if before >= 0 and text[before] == "{" and after < len(text) and text[after] == "}":
+        return [Edit(before + 1, after, "")]
+    return [Edit(start, end, "")]
+
+
+def insert_member(
+    document: Any,
+    path: Sequence[str | int],
+    key: str,
+    value_text: str,
+    order: Sequence[str] = (),
+    snippet: bool = False,
+) -> list[Edit]:
+    """Insert ``"key": value_text`` into the object at ``path``: after the last present key that
+    comes before ``key`` in ``order`` (first when none does), on its own line with the
+    members' indentation when they are on lines of their own. ``value_text`` is already a
+    snippet when ``snippet`` is set; the rest is escaped for it."""
+    path = tuple(path)
+    text = document.text
+    target = value_at(document.value, path)
+    opening = document.locate(path, "value")
+    if not isinstance(target, dict) or opening is None or text[opening[0]] != "{":
+        return []
+    escape = snippet_escape if snippet else (lambda t: t)
+    member = escape(dumps(key) + ": ") + value_text
+    ending = line_ending(text)
+    keys = [k for k in target if document.locate((*path, k), "key") is not None]
+    if not keys:
+        close = opening[1] - 1
+        inner = text[opening[0] + 1 : close]
+        if "\n" in inner or "\r" in inner:
+            indent = _indent_of(text, opening[0])
+            return [
+                Edit(
+                    opening[0] + 1,
+                    close,
+                    escape(ending + indent + INDENT) + member + escape(ending + indent),
+                )
+            ]
+        return [Edit(opening[0] + 1, close, member)]
+    first_start = document.locate((*path, keys[0]), "key")[0]
+    multiline = bool(_NEWLINE.search(text, opening[0], first_start))
+    indent = text[_line_start(text, first_start) : first_start] if multiline else ""
+    if indent.strip(" \t"):
+        indent = ""
+    rank = {name: index for index, name in enumerate(order)}
+    after = None
+    if key in rank:
+        before = [k for k in keys if rank.get(k, len(rank)) < rank[key]]
+        after = before[-1] if before else None
+        if after is None and not any(k in rank for k in keys):
+            after = keys[-1]
+    else:
+        after = keys[-1]
+    if after is None:
+        separator = ending + indent if multiline else " "
+        return [Edit(first_start, first_start, member + escape("," + separator))]
+    span = document.locate((*path, after), "value") or document.locate((*path, after), "key")
+    end = span[1]
+    comma = _skip_space(text, end)
+    if comma < len(text) and text[comma] == ",":
+        lead = ending + indent if multiline else " "
+        return [Edit(comma + 1, comma + 1, escape(lead) + member + escape(","))]
+    lead = "," + (ending + indent if multiline else " ")
+    return [Edit(end, end, escape(lead) + member)]
+
+
+def _indent_of(text: str, index: int) -> str:
+    start = _line_start(text, index)
+    end = _skip_horizontal(text, start)
+    return text[start:end]
+
+
+# -- whole-document serialization in the file's style ---------------------------------------------
+
+
+def dumps_like(
+    value: Any,
+    original: str,
+    value_span: tuple[int, int] | None,
+    original_value: Any = None,
+) -> str:
+    """``value`` as JSON text laid out like ``original``: on one line when it is on one line,
+    else as ``json.dumps(indent=2)`` writes it (Keras's layout), or with the file's own indent
+    unit when the file is ``json.dumps`` output with that unit; what surrounds the value (a
+    final newline) is kept; "\\n" line breaks."""
+    start, end = value_span if value_span is not None else (0, len(original))
+    body = original[start:end]
+    ensure_ascii = original.isascii()
+    if "\n" in body or "\r" in body:
+        indent: str | int = _indent_unit(body)
+        if indent != 2 and (
+            original_value is None
+            or json.dumps(original_value, indent=indent, ensure_ascii=ensure_ascii)
+            != body.replace("\r\n", "\n").replace("\r", "\n")
+        ):
+            indent = 2
+        text = json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+    else:
+        text = json.dumps(value, ensure_ascii=ensure_ascii)
+    prefix = original[:start].replace("\r\n", "\n").replace("\r", "\n")
+    suffix = original[end:].replace("\r\n", "\n").replace("\r", "\n")
+    return prefix + text + suffix
+
+
+def _indent_unit(body: str) -> str | int:
+    for line in _NEWLINE.split(body)[1:]:
+        stripped = line.lstrip(" \t")
+        if not stripped:
+            continue
+        lead = line[: len(line) - len(stripped)]
+        if lead.startswith("\t"):
+            return "\t"
+        return len(lead) or 2
+    return 2
+
+
+# -- formatting ------------------------------------------------------------------------------------
+
+
+def _tokens(text: str, start: int) -> Iterator[tuple[int, int, str]]:
+    for match in _TOKEN.finditer(text, start):
+        yield match.start(), match.end(), match.group()
+
+
+def format_edits(document: Any) -> list[Edit]:
+    """Edits that lay the document out as ``json.dumps(indent=2)`` does, changing only the
+    whitespace between tokens (strings and numbers are kept as written) and only where it
+    differs. Raises FormattingRefused on a document that is not strict JSON."""
+    refusal = _refusal(document)
+    if refusal:
+        raise FormattingRefused(refusal)
+    text = document.text
+    ending = line_ending(text)
+    start = 1 if text.startswith("\ufeff") else 0
+    edits: list[Edit] = []
+    depth = 0
+    previous: str | None = None
+    gap_start = start
+    for token_start, token_end, token in _tokens(text, start):
+        if token in "}]" and len(token) == 1:
+            depth -= 1
+            gap = "" if previous in ("{", "[") else ending + INDENT * depth
+        elif previous is None:
+            gap = ""
+        elif previous in ("{", "[", ","):
+            gap = ending + INDENT * depth
+        elif previous == ":":
+            gap = " "
+        else:
+            gap = ""
+        if token in ("{", "["):
+            depth += 1
+        if text[gap_start:token_start] != gap:
+            edits.append(_trimmed(gap_start, text[gap_start:token_start], gap))
+        previous = token
+        gap_start = token_end
+    # What follows the value: a final line break stays (in the file's style), nothing else.
+    trailing = text[gap_start:]
+    wanted = ending if trailing and ("\n" in trailing or "\r" in trailing) else ""
+    if trailing != wanted:
+        edits.append(_trimmed(gap_start, trailing, wanted))
+    return edits
+
+
+def _trimmed(start: int, old: str, new: str) -> Edit:
+    """The edit replacing ``old`` (at ``start``) with ``new``, without the parts they share:
+    a re-indented line gets an edit at its start, the line before it none. A "\\r\\n" pair
+    is never split: LSP positions cannot point between its two characters."""
+    limit = min(len(old), len(new))
+    head = 0
+    while head < limit and old[head] == new[head]:
+        head += 1
+    if 0 < head < len(old) and old[head - 1] == "\r" and old[head] == "\n":
+        head -= 1
+    tail = 0
+    while tail < limit - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    if 0 < tail < len(old) - head and old[-1 - tail] == "\r" and old[len(old) - tail] == "\n":
+        tail -= 1
+    return Edit(start + head, start + len(old) - tail, new[head : len(new) - tail])
+
+
+def range_format_edits(document: Any, start: int, end: int) -> list[Edit]:
+    """The formatting edits that touch the lines of ``[start, end]``."""
+    lines = document.lines
+    first = lines.line_start(lines.line_at(start))
+    last_line = lines.line_at(end)
+    last = lines.line_end(last_line)
+    return [e for e in format_edits(document) if e.end >= first and e.start <= last]
+
+
+def _refusal(document: Any) -> str | None:
+    for problem in document.problems:
+        if problem.code == "LCF001":
+            return "the document has syntax errors; fix them before formatting"
+        if problem.code == "LCF002" and (problem.data or {}).get("kind") in (
+            "comment",
+            "trailing_comma",
+        ):
+            what = "comments" if problem.data["kind"] == "comment" else "trailing commas"
+            return f"the document has {what}, which JSON does not allow; remove them first"
+    return None
+
+
+def formatted_text(document: Any) -> str:
+    """The whole formatted text (used by tests and the command line)."""
+    return apply_edits(document.text, format_edits(document))
