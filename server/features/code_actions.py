@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -46,11 +47,14 @@ def action_support(ls: LayercfgServer) -> ActionSupport:
     )
 
 
+_fixers: weakref.WeakKeyDictionary[LayercfgServer, Fixer] = weakref.WeakKeyDictionary()
+
+
 def _fixer(ls: LayercfgServer) -> Fixer:
-    fixer = getattr(ls, "_layercfg_fixer", None)
+    """One Fixer per server and catalog (a new catalog, a new Fixer)."""
+    fixer = _fixers.get(ls)
     if fixer is None or fixer.catalog is not ls.catalog:
-        fixer = Fixer(ls.catalog, ls.walker)
-        ls._layercfg_fixer = fixer  # type: ignore[attr-defined]
+        fixer = _fixers[ls] = Fixer(ls.catalog, ls.walker)
     return fixer
 
 

@@ -364,8 +364,11 @@ class Fixer:
     def upgrade_edits(self, document: Document) -> list[Edit]:
         if not _rewritable(document):
             return []
-        result = upgrade.upgrade(document.value, self.catalog)
-        return rewrite_whole(document, result.value)
+        try:
+            result = upgrade.upgrade(document.value, self.catalog)
+            return rewrite_whole(document, result.value)
+        except RecursionError:
+            return []  # nested past what Python's json (and so Keras) reads anyway
 
     # -- LCF201 / LCF202 --------------------------------------------------------------------------
     def _duplicate_name(self, document: Document, problem: Problem, path: Path, snippets: bool):
