@@ -344,7 +344,7 @@ class LayercfgServer(LanguageServer):
         """Start a deep check when the ``deepCheck`` setting asks for one on this trigger."""
         mode = self.settings.deepCheck
         if (mode == "onType" and trigger in ("open", "change")) or (
-            mode == "onSave" and trigger in ("open", "save")
+            mode == "onSave" and trigger == "save"
         ):
             self.deep.schedule(uri, 0.6 if trigger == "change" else 0.1)
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
 from ..deepcheck import inlay_hints
-from ..server import safe
-
-if TYPE_CHECKING:
-    from ..server import LayercfgServer
+from ..server import LayercfgServer, safe  # pygls reads the command's annotations at runtime
 
 DEEP_CHECK = "layercfg.deepCheck"
 

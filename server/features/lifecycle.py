@@ -10,6 +10,7 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.uris import to_fs_path
 
+from ..positions import normalize_encoding
 from ..services.completion import ClientSupport
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def register(server: LayercfgServer) -> None:
         root.handlers = [h for h in root.handlers if not isinstance(h, LogHandler)] + [handler]
         root.setLevel(logging.INFO)
         root.propagate = False
-        encoding = str(ls.workspace.position_encoding or "utf-16")
+        # pygls hands over an enum member; str() of it is not the encoding's name.
+        encoding = normalize_encoding(ls.workspace.position_encoding)
         ls.support = _support(params, encoding)
         ls.pull_diagnostics = (
             get_capability(params.capabilities, "text_document.diagnostic", None) is not None

@@ -4,6 +4,7 @@ what a value means."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -42,7 +43,7 @@ class Hoverer:
             return None
         start, end = location.span
         if not support.markdown:
-            text = text.replace("`", "").replace("**", "")
+            text = _plain(text)
         kind = types.MarkupKind.Markdown if support.markdown else types.MarkupKind.PlainText
         return types.Hover(
             contents=types.MarkupContent(kind=kind, value=text),
@@ -84,7 +85,7 @@ class Hoverer:
         label = next((_type_label(s) for s in schemas if _type_label(s)), "")
         head = f"**{path[-1]}**"
         if label:
-            head += f" `{label}`"
+            head += f": `{label}`"
         if param.get("required"):
             head += " (required)"
         parts = [head]
@@ -149,6 +150,14 @@ class Hoverer:
 
 
 _NONE = object()
+
+
+def _plain(markdown: str) -> str:
+    """What a client that asked for plain text should see of the markdown."""
+    text = re.sub(r"```\w*\n?", "", markdown)
+    text = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 <\2>", text)
+    text = re.sub(r"(?<!\w)_([^_\n]+)_(?!\w)", r"\1", text)
+    return text.replace("**", "").replace("`", "")
 
 
 def _default(param: dict[str, Any], schemas: list[dict[str, Any]]) -> Any:

@@ -109,10 +109,6 @@ REQUEST_SECONDS = 30
 # The whole editor run: more than the waits that a healthy run can reach.
 RUN_SECONDS = 480
 
-UTF16_BUG = (
-    "the server sends columns in code points and reads the client's as UTF-8 bytes, "
-    "instead of the negotiated UTF-16 (wrong after a non-ASCII character on the line)"
-)
 
 
 @dataclass
@@ -344,7 +340,6 @@ def test_neovim_diagnostics_follow_edits(neovim: Observed) -> None:
     ), neovim.explain()
 
 
-@pytest.mark.xfail(strict=True, reason=UTF16_BUG)
 def test_neovim_columns_after_non_ascii_text(neovim: Observed) -> None:
     result = neovim.edit("non-ASCII name")
     assert result["line"] == NON_ASCII[6]
@@ -474,7 +469,6 @@ def test_emacs_diagnostics_follow_edits(emacs: Observed) -> None:
     ), emacs.explain()
 
 
-@pytest.mark.xfail(strict=True, reason=UTF16_BUG)
 def test_emacs_columns_after_non_ascii_text(emacs: Observed) -> None:
     result = emacs.edit("non-ASCII name")
     assert result["line"] == NON_ASCII[6]

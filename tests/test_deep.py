@@ -1,0 +1,180 @@
+"""The deep check in the worker's own code: Keras's loading, located; shapes; custom classes;
+things it must refuse without running them."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+from pathlib import Path
+
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from layercfg.schema_builder.deep import DeepChecker  # noqa: E402
+from layercfg.schema_builder.keras_api import KerasAPI  # noqa: E402
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def checker(fixtures_on_path):
+    import custom.defective_layers  # noqa: F401  (registers the classes)
+    import custom.registered_layers  # noqa: F401
+
+    return DeepChecker(KerasAPI())
+
+
+def dense(**config):
+    return {"module": "keras.layers", "class_name": "Dense", "config": {"units": 3, **config},
+            "registered_name": None}
+
+
+def only(result, code=None):
+    findings = [f for f in result["findings"] if code is None or f["code"] == code]
+    assert len(findings) == 1, result["findings"]
+    return findings[0]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.layercfg.json")))
+def test_examples_load_cleanly(checker, name):
+    result = checker.check(json.loads((EXAMPLES / name).read_text()))
+    assert result["findings"] == []
+
+
+def test_shapes_and_parameter_counts_come_back(checker):
+    result = checker.check(json.loads((EXAMPLES / "mnist_cnn.layercfg.json").read_text()))
+    by_name = {layer["name"]: layer for layer in result["layers"]}
+    assert by_name["conv2d"]["output_shape"] == "(None, 26, 26, 32)"
+    assert by_name["conv2d"]["params"] == 320
+    assert result["total_params"] == 54410
+    assert by_name["conv2d"]["path"] == ("config", "layers", 1)
+
+
+@pytest.mark.parametrize(
+    "document, path, part, words",
+    [
+        (dense(unitz=4), ("config", "unitz"), "key", "unitz"),
+        (dense(kernel_initializer="glorot_unifrom"), ("config", "kernel_initializer"), "value",
+         "glorot_unifrom"),
+        (dense(kernel_initializer={"module": "keras.initializers", "class_name": "GlorotUniform",
+                                   "config": {"seedd": 1}}),
+         ("config", "kernel_initializer", "config", "seedd"), "key", "seedd"),
+        (dense(activation="rleu"), ("config", "activation"), "value", "rleu"),
+        ({"module": "keras.layers", "class_name": "Dropout", "config": {"rate": 1.5}},
+         ("config", "rate"), "value", "rate"),
+    ],
+)
+def test_keras_refusals_land_on_the_key_or_value(checker, document, path, part, words):
+    finding = only(checker.check(document))
+    assert finding["code"] == "LCF301"
+    assert (finding["path"], finding["part"]) == (path, part)
+    assert words in finding["message"]
+    assert "Full object config" not in finding["message"]
+
+
+def test_a_sequential_shape_mistake_is_found_at_its_layer(checker):
+    document = json.loads((EXAMPLES / "mnist_cnn.layercfg.json").read_text())
+    document["config"]["layers"].insert(3, {"module": "keras.layers", "class_name": "Reshape",
+                                            "config": {"target_shape": [7, 7]},
+                                            "registered_name": None})
+    finding = only(checker.check(document))
+    assert finding["code"] == "LCF302"
+    assert finding["path"] == ("config", "layers", 3, "class_name")
+    assert "(None, 13, 13, 32)" in finding["message"] and "total size" in finding["message"]
+
+
+def test_a_functional_rank_mistake_is_found_at_its_layer(checker):
+    document = json.loads((EXAMPLES / "functional_classifier.layercfg.json").read_text())
+    document["config"]["layers"][0]["config"]["batch_shape"] = [None]
+    finding = only(checker.check(document))
+    assert finding["code"] == "LCF302"
+    assert finding["path"] == ("config", "layers", 1, "class_name")
+    assert "min_ndim=2" in finding["message"]
+
+
+def test_huge_units_is_a_clear_diagnostic_not_an_allocation(checker):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    document = dense(units=1_000_000_000_000)
+    document["build_config"] = {"input_shape": [None, 1000]}
+    finding = only(checker.check(document), "LCF302")
+    assert "1,001,000,000,000,000 parameters" in finding["message"]
+    assert finding["severity"] == 2
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200
+
+
+def test_custom_class_defects_point_at_the_users_code(checker):
+    forgetful = {"module": "custom.defective_layers", "class_name": "ForgetfulConfig",
+                 "config": {"units": 2, "alpha": 0.1}, "registered_name": "defects>ForgetfulConfig"}
+    finding = only(checker.check(forgetful))
+    assert finding["code"] == "LCF401" and finding["path"] == ("class_name",)
+    assert "'alpha'" in finding["message"]
+    (related,) = finding["related"]
+    assert related["file"].endswith("defective_layers.py")
+    source = Path(related["file"]).read_text().splitlines()
+    assert "def get_config" in source[related["line"] - 1]
+
+    pops = {"module": "custom.defective_layers", "class_name": "PopsMissingKey",
+            "config": {"width": 2}, "registered_name": "defects>PopsMissingKey"}
+    finding = only(checker.check(pops))
+    assert finding["code"] == "LCF401" and "depth" in finding["message"]
+    line = Path(finding["related"][0]["file"]).read_text().splitlines()[
+        finding["related"][0]["line"] - 1]
+    assert 'config.pop("depth")' in line
+
+
+def test_a_well_formed_custom_layer_is_clean(checker):
+    gated = {"module": "custom.registered_layers", "class_name": "Gated",
+             "config": {"units": 3}, "registered_name": "acme>Gated"}
+    assert checker.check(gated)["findings"] == []
+
+
+def test_lambda_bytecode_is_reported_and_never_run(checker, tmp_path):
+    marker = str(tmp_path / "ran.txt")
+    layer = keras.layers.Lambda(lambda x: (open(marker, "w").close(), x)[1])
+    document = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
+    assert "__lambda__" in json.dumps(document)
+    finding = only(checker.check(document))
+    assert finding["code"] == "LCF303" and "bytecode" in finding["message"]
+    assert not os.path.exists(marker)
+
+
+def test_non_modeling_apis_are_refused(checker):
+    document = dense(activation={"module": "keras.utils", "class_name": "function",
+                                 "config": "get_file", "registered_name": "function"})
+    finding = only(checker.check(document))
+    assert finding["code"] == "LCF303" and "get_file" in finding["message"]
+
+
+def test_tfsm_layer_and_handles(checker, tmp_path):
+    tfsm = {"module": "keras.layers", "class_name": "TFSMLayer",
+            "config": {"filepath": str(tmp_path / "missing")}, "registered_name": None}
+    codes = {f["code"]: f for f in checker.check(tfsm)["findings"]}
+    assert set(codes) == {"LCF303", "LCF306"}
+    assert codes["LCF306"]["path"] == ("config", "filepath")
+    saved = tmp_path / "model"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    tfsm["config"]["filepath"] = str(saved)
+    assert {f["code"] for f in checker.check(tfsm)["findings"]} == {"LCF303"}
+
+    hub = {"module": "tensorflow_hub.keras_layer", "class_name": "KerasLayer",
+           "config": {"handle": "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/"
+                                "feature_vector/5"},
+           "registered_name": "tensorflow_hub>KerasLayer"}
+    finding = only(checker.check(hub))
+    assert finding["code"] == "LCF306" and "never downloads" in finding["message"]
+    assert "TFSMLayer" in finding["message"]
+    assert finding["data"]["replacement"]["class_name"] == "TFSMLayer"
+    hub["config"]["handle"] = "https://"
+    assert "Malformed URL" in only(checker.check(hub))["message"]
+
+
+def test_deferred_variables_do_not_leak_between_checks(checker):
+    from keras.src.backend.common import global_state
+
+    checker.check(json.loads((EXAMPLES / "mnist_cnn.layercfg.json").read_text()))
+    assert not global_state.get_global_attribute("uninitialized_variables", [])
+    assert os.environ.get("LAYERCFG_CACHE_DIR")  # the session's, untouched

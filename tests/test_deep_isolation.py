@@ -1,0 +1,105 @@
+"""Deep checks through the real worker process: time limit, memory cap, crashes, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+from layercfg.server.deepcheck import run_check
+from layercfg.server.document import Document
+from layercfg.server.settings import Settings
+from layercfg.server.worker import WorkerClient
+
+pytest.importorskip("keras")
+
+GOOD = ('{"module": "keras.layers", "class_name": "Dense", "config": {"units": 3},'
+        ' "registered_name": null}')
+
+
+def hostile(class_name: str, **config) -> Document:
+    import json
+
+    text = json.dumps({"module": "custom.hostile_layers", "class_name": class_name,
+                       "config": config, "registered_name": f"hostile>{class_name}"})
+    return Document.parse("file:///h.layercfg.json", text, 1)
+
+
+@pytest.fixture
+def settings(fixtures_on_path) -> Settings:
+    return Settings(modules=("custom.hostile_layers",), trustWorkspace=True,
+                    deepCheckTimeout=60, deepCheckMemoryMB=2048)
+
+
+@pytest.fixture
+async def worker(subprocess_env):
+    client = WorkerClient(env=subprocess_env)
+    yield client
+    await client.kill()  # in the test's own loop, which owns the process
+
+
+def codes(result) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+async def _good_afterwards(worker, settings, fixtures_on_path):
+    result = await run_check(worker, Document.parse("file:///g", GOOD, 1), settings,
+                             str(fixtures_on_path))
+    assert codes(result) == []
+
+
+async def test_time_limit_ends_the_check_and_a_fresh_worker_goes_on(
+        worker, settings, fixtures_on_path):
+    await _good_afterwards(worker, settings, fixtures_on_path)  # warm: Keras imported
+    first_pid = worker._process.pid
+    slow = Settings(**{**settings.__dict__, "deepCheckTimeout": 2.0})
+    result = await run_check(worker, hostile("Slow", seconds=30), slow, str(fixtures_on_path))
+    assert codes(result) == ["LCF304"]
+    assert "longer than 2 s" in result.diagnostics[0].message
+    await _good_afterwards(worker, settings, fixtures_on_path)
+    assert worker._process.pid != first_pid
+
+
+async def test_memory_cap_ends_the_check(worker, settings, fixtures_on_path):
+    await _good_afterwards(worker, settings, fixtures_on_path)
+    from layercfg.server.worker import resident_mb
+
+    cap = int(resident_mb(worker._process.pid)) + 300
+    capped = Settings(**{**settings.__dict__, "deepCheckMemoryMB": cap})
+    result = await run_check(worker, hostile("Hungry", megabytes=1500), capped,
+                             str(fixtures_on_path))
+    assert codes(result) == ["LCF304"]
+    assert f"more than {cap} MB" in result.diagnostics[0].message
+    await _good_afterwards(worker, settings, fixtures_on_path)
+
+
+async def test_a_killed_worker_is_restarted_and_the_check_not_lost(
+        worker, settings, fixtures_on_path):
+    await _good_afterwards(worker, settings, fixtures_on_path)
+    victim = worker._process.pid
+
+    async def kill_soon():
+        await asyncio.sleep(1.0)
+        os.kill(victim, signal.SIGKILL)
+
+    killer = asyncio.ensure_future(kill_soon())
+    result = await run_check(worker, hostile("Slow", seconds=2), settings,
+                             str(fixtures_on_path))
+    await killer
+    assert worker._process.pid != victim
+    assert "LCF304" not in codes(result)  # checked again on the fresh worker
+
+
+async def test_no_network_from_a_deep_check(worker, settings, fixtures_on_path):
+    result = await run_check(worker, hostile("Caller", port=9), settings, str(fixtures_on_path))
+    assert result.diagnostics, "the connection attempt was not reported"
+    assert any("network access is disabled" in d.message for d in result.diagnostics)
+
+
+async def test_untrusted_modules_are_not_imported(worker, settings, fixtures_on_path):
+    untrusted = Settings(**{**settings.__dict__, "trustWorkspace": False})
+    result = await run_check(worker, hostile("Slow", seconds=0), untrusted,
+                             str(fixtures_on_path))
+    assert codes(result) == ["LCF301"]
+    assert "Slow" in result.diagnostics[0].message
