@@ -178,3 +178,26 @@ def test_deferred_variables_do_not_leak_between_checks(checker):
     checker.check(json.loads((EXAMPLES / "mnist_cnn.layercfg.json").read_text()))
     assert not global_state.get_global_attribute("uninitialized_variables", [])
     assert os.environ.get("LAYERCFG_CACHE_DIR")  # the session's, untouched
+
+
+def test_a_nested_layer_left_a_dict_is_a_custom_class_defect(checker):
+    document = {"module": "custom.defective_layers", "class_name": "KeepsDict",
+                "config": {"inner": {"module": "keras.layers", "class_name": "Dense",
+                                     "config": {"units": 2}, "registered_name": None}},
+                "registered_name": "defects>KeepsDict"}
+    finding = only(checker.check(document))
+    assert finding["code"] == "LCF401" and "still a config dict" in finding["message"]
+    assert finding["related"][0]["file"].endswith("defective_layers.py")
+
+
+def test_a_build_config_keras_only_warns_about_is_reported(checker):
+    document = json.loads((EXAMPLES / "mnist_cnn.layercfg.json").read_text())
+    document["build_config"] = {"input_shape": [None, 5]}
+    document["config"]["layers"].pop(0)
+    document["config"].pop("build_input_shape", None)
+    for layer in document["config"]["layers"]:
+        layer.pop("build_config", None)
+    finding = only(checker.check(document))
+    assert finding["code"] == "LCF305" and finding["severity"] == 2
+    assert finding["path"] == ("build_config",)
+    assert "cannot be built" in finding["message"]
