@@ -270,6 +270,8 @@ class LayercfgServer(LanguageServer):
                 type=types.MessageType.Warning, message=f"layercfg: {problem}"))
         if before != self.settings:
             self._results.clear()
+        if self.status.deepCheck != "running":
+            self.status.deepCheck = "off" if self.settings.deepCheck == "off" else "idle"
 
     # -- diagnostics ----------------------------------------------------------------------------
     def diagnose(self, document: Document) -> list[types.Diagnostic]:
