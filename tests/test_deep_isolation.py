@@ -103,3 +103,34 @@ async def test_untrusted_modules_are_not_imported(worker, settings, fixtures_on_
                              str(fixtures_on_path))
     assert codes(result) == ["LCF301"]
     assert "Slow" in result.diagnostics[0].message
+
+
+async def test_output_from_user_code_never_reaches_the_protocol(
+        worker, settings, fixtures_on_path):
+    result = await run_check(worker, hostile("Chatty", words='{"id": 1, "result": "garbage"'),
+                             settings, str(fixtures_on_path))
+    assert codes(result) == []
+    await _good_afterwards(worker, settings, fixtures_on_path)
+
+
+async def test_garbage_lines_on_the_pipe_are_ignored():
+    """A worker that prints lines which are not JSON: the answer after them still arrives."""
+
+    class FakeProcess:
+        def __init__(self, stream):
+            self.stdout = stream
+            self.returncode = None
+
+        async def wait(self):
+            return 0
+
+    stream = asyncio.StreamReader()
+    stream.feed_data(b"not json at all\n\x00\xff\xfe garbage\n")
+    stream.feed_data(b'{"method": "progress", "params": {"id": 99}}\n')
+    stream.feed_data(b'{"id": 5, "result": {"ok": true}}\n')
+    stream.feed_eof()
+    client = WorkerClient()
+    future = asyncio.get_running_loop().create_future()
+    client._pending[5] = future
+    await client._read(FakeProcess(stream))
+    assert future.result() == {"ok": True}
