@@ -223,7 +223,7 @@ class Fixer:
             sub = self.walker.resolve(schema.get("properties", {}).get(key, {}))
             if "default" in sub:
                 return sub["default"], order
-            found = _placeholder(sub)
+            found = placeholder(sub)
             if found is not missing():
                 return found, order
         return None, order
@@ -495,21 +495,6 @@ def same_diagnostic(a: types.Diagnostic, b: types.Diagnostic) -> bool:
         and (a.source is None or b.source is None or a.source == b.source)
     )
 
-
-def _placeholder(schema: dict[str, Any]) -> Any:
-    if schema.get("enum"):
-        return schema["enum"][0]
-    declared = schema.get("type")
-    first = declared[0] if isinstance(declared, list) else declared
-    return {
-        "integer": 1,
-        "number": 0.0,
-        "string": "",
-        "boolean": False,
-        "array": [],
-        "object": {},
-        "null": None,
-    }.get(first, missing())
 
 
 def _short(text: str, limit: int = 40) -> str:

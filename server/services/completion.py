@@ -123,7 +123,7 @@ class Completer:
         required: bool,
         support: ClientSupport,
     ) -> tuple[str, types.InsertTextFormat]:
-        value = default if default is not missing() else _placeholder(schema)
+        value = default if default is not missing() else placeholder(schema)
         text = _dumps(value) if value is not missing() else ""
         if support.snippets:
             body = _snippet_escape(text) if text else ""
@@ -326,7 +326,8 @@ def _default_of(schema: dict[str, Any], param: dict[str, Any]) -> Any:
     return missing()
 
 
-def _placeholder(schema: dict[str, Any]) -> Any:
+def placeholder(schema: dict[str, Any]) -> Any:
+    """A value of the schema's first type for the user to replace (missing() if none)."""
     if schema.get("enum"):
         return schema["enum"][0]
     declared = schema.get("type")
@@ -338,6 +339,7 @@ def _placeholder(schema: dict[str, Any]) -> Any:
         "boolean": False,
         "array": [],
         "object": {},
+        "null": None,
     }.get(first, missing())
 
 

@@ -94,17 +94,35 @@ def references(value: Any, model: ModelLayers, name: str) -> list[Path]:
             config = layer.get("config")
             if isinstance(config, dict) and config.get("name") == name:
                 found.append((*base, "config", "name"))
-            for ref_path, ref in _history(layer.get("inbound_nodes"), (*base, "inbound_nodes")):
+            for ref_path, ref in node_refs(layer.get("inbound_nodes"), (*base, "inbound_nodes")):
                 if ref == name:
                     found.append(ref_path)
     for key in REFERENCE_KEYS:
-        for ref_path, ref in _reference_strings(root.get(key), (*model.config_path, key)):
+        for ref_path, ref in reference_strings(root.get(key), (*model.config_path, key)):
             if ref == name:
                 found.append(ref_path)
     return found
 
 
-def _history(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
+def node_refs(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    """Layer names in a layer's ``inbound_nodes``: Keras 3 ``keras_history`` and Keras 2 lists."""
+    yield from history_refs(node, path)
+    yield from legacy_refs(node, path)
+
+
+def legacy_refs(nodes: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    """Keras 2 nodes: ``[[name, node_index, tensor_index, kwargs], ...]``."""
+    if not isinstance(nodes, list):
+        return
+    for node_index, node in enumerate(nodes):
+        if not isinstance(node, list):
+            continue
+        for item_index, item in enumerate(node):
+            if isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str):
+                yield (*path, node_index, item_index, 0), item[0]
+
+
+def history_refs(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
     """``keras_history[0]`` strings anywhere under inbound_nodes."""
     stack: list[tuple[Any, Path]] = [(node, path)]
     while stack:
@@ -122,11 +140,11 @@ def _history(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
                     stack.append((child, (*here, index)))
 
 
-def _reference_strings(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
+def reference_strings(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
     """``[name, node, tensor]`` triples, alone or nested in lists."""
     if isinstance(node, list):
         if node and isinstance(node[0], str):
             yield (*path, 0), node[0]
         else:
             for index, child in enumerate(node):
-                yield from _reference_strings(child, (*path, index))
+                yield from reference_strings(child, (*path, index))

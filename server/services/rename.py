@@ -6,7 +6,6 @@ item that names the layer (and Keras 2 ``inbound_nodes`` lists)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +98,7 @@ def reference_paths(value: Any, model: models.ModelLayers, name: str) -> list[Pa
     for index, layer in enumerate(layers if isinstance(layers, list) else ()):
         if isinstance(layer, dict):
             base = (*model.config_path, "layers", index, "inbound_nodes")
-            for path, ref in _legacy_refs(layer.get("inbound_nodes"), base):
+            for path, ref in models.legacy_refs(layer.get("inbound_nodes"), base):
                 if ref == name:
                     found.append(path)
     return list(dict.fromkeys(found))
@@ -163,7 +162,7 @@ def rename_duplicate(document: Any, path: Path) -> tuple[str, list[Edit]] | None
         if not isinstance(other, dict):
             continue
         base = (*layers_path, later, "inbound_nodes")
-        for ref_path, ref in _all_refs(other.get("inbound_nodes"), base):
+        for ref_path, ref in models.node_refs(other.get("inbound_nodes"), base):
             if ref == name:
                 paths.append(ref_path)
         if other.get("name") == name:
@@ -173,50 +172,9 @@ def rename_duplicate(document: Any, path: Path) -> tuple[str, list[Edit]] | None
         config_node = value_at(value, model.config_path)
         for key in models.REFERENCE_KEYS:
             if isinstance(config_node, dict):
-                for ref_path, ref in _triples(config_node.get(key), (*model.config_path, key)):
+                for ref_path, ref in models.reference_strings(
+                    config_node.get(key), (*model.config_path, key)
+                ):
                     if ref == name:
                         paths.append(ref_path)
     return new_name, _edits(document, paths, new_name)
-
-
-def _all_refs(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    yield from _history_refs(node, path)
-    yield from _legacy_refs(node, path)
-
-
-def _history_refs(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    stack: list[tuple[Any, Path]] = [(node, path)]
-    while stack:
-        item, here = stack.pop()
-        if isinstance(item, dict):
-            history = item.get("keras_history")
-            if isinstance(history, list) and history and isinstance(history[0], str):
-                yield (*here, "keras_history", 0), history[0]
-            for key, child in item.items():
-                if isinstance(child, (dict, list)) and key != "keras_history":
-                    stack.append((child, (*here, key)))
-        elif isinstance(item, list):
-            for position, child in enumerate(item):
-                if isinstance(child, (dict, list)):
-                    stack.append((child, (*here, position)))
-
-
-def _legacy_refs(nodes: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    """Keras 2 nodes: ``[[name, node_index, tensor_index, kwargs], ...]``."""
-    if not isinstance(nodes, list):
-        return
-    for node_index, node in enumerate(nodes):
-        if not isinstance(node, list):
-            continue
-        for item_index, item in enumerate(node):
-            if isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str):
-                yield (*path, node_index, item_index, 0), item[0]
-
-
-def _triples(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    if isinstance(node, list):
-        if node and isinstance(node[0], str):
-            yield (*path, 0), node[0]
-        else:
-            for index, child in enumerate(node):
-                yield from _triples(child, (*path, index))
