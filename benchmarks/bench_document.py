@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from layercfg.server.document import Document
 from lsprotocol import types
+
+from layercfg.server.document import Document
 
 _GENERATE = (
     "import json, sys, keras\n"

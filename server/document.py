@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import tree_sitter_json
-from layercfg.server.positions import UTF16, LineIndex, Utf8Offsets, normalize_encoding, utf8_length
 from lsprotocol import types
 from tree_sitter import Language, Node, Parser, Point, Tree
+
+from layercfg.server.positions import UTF16, LineIndex, Utf8Offsets, normalize_encoding, utf8_length
 
 JsonPath = tuple[str | int, ...]
 Span = tuple[int, int]

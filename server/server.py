@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from layercfg.schema_builder import cachekey
 from lsprotocol import types
 from pygls.capabilities import get_capability
+from pygls.exceptions import JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import RPCRequest
 from pygls.uris import to_fs_path
 
 from layercfg import __version__
+from layercfg.schema_builder import cachekey
 
 from . import engine
 from .catalog import Catalog
@@ -44,7 +46,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Protocol(LanguageServerProtocol):
-    """Document sync without pygls's own text store: the server keeps parsed Documents."""
+    """Document sync without pygls's own text store: the server keeps parsed Documents.
+    Requests after ``shutdown`` get the InvalidRequest error LSP asks for."""
+
+    def handle_message(self, message):  # type: ignore[override]
+        if (
+            self._shutdown
+            and isinstance(message, RPCRequest)
+            and getattr(message, "method", "") != types.EXIT
+        ):
+            error = JsonRpcInvalidRequest("the server is shutting down")
+            self._send_response(message.id, None, error.to_response_error())
+            return
+        super().handle_message(message)
 
     def lsp_text_document__did_open(self, params):  # type: ignore[override]
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:

@@ -10,6 +10,9 @@ import warnings
 
 import keras
 import pytest
+from lsprotocol import types
+
+from layercfg.cli import main
 from layercfg.schema_builder.canonical import CanonicalError, canonical
 from layercfg.schema_builder.keras_api import KerasAPI
 from layercfg.server import engine
@@ -19,9 +22,6 @@ from layercfg.server.services import code_actions
 from layercfg.server.services.code_actions import ActionSupport, Fixer, fix_all
 from layercfg.server.services.formatting import apply_edits
 from layercfg.server.settings import Settings
-from lsprotocol import types
-
-from layercfg.cli import main
 
 URI = "file:///model.layercfg.json"
 SETTINGS = Settings()

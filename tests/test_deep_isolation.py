@@ -7,6 +7,7 @@ import os
 import signal
 
 import pytest
+
 from layercfg.server.deepcheck import run_check
 from layercfg.server.document import Document
 from layercfg.server.settings import Settings

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lsprotocol import types
+
 from layercfg.server.document import (
     DUPLICATE_KEY,
     ERROR,
@@ -22,7 +24,6 @@ from layercfg.server.document import (
     Problem,
 )
 from layercfg.server.positions import ENCODINGS, UTF8, UTF16, LineIndex
-from lsprotocol import types
 
 URI = "file:///model.layercfg.json"
 

@@ -9,12 +9,13 @@ import sys
 import warnings
 
 import pytest
+from lsprotocol import types
+
 from layercfg.server import engine
 from layercfg.server.catalog import Catalog
 from layercfg.server.document import Document
 from layercfg.server.services.validation import validate
 from layercfg.server.settings import Settings
-from lsprotocol import types
 
 keras = pytest.importorskip("keras")
 

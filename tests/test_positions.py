@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lsprotocol import types
+
 from layercfg.server.positions import (
     ENCODINGS,
     UTF8,
@@ -17,7 +19,6 @@ from layercfg.server.positions import (
     utf8_length,
     utf16_length,
 )
-from lsprotocol import types
 
 
 def pos(line: int, character: int) -> types.Position:

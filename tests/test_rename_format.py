@@ -8,6 +8,7 @@ import warnings
 
 import keras
 import pytest
+
 from layercfg.server import engine
 from layercfg.server.catalog import Catalog
 from layercfg.server.document import Document

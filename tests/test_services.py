@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from layercfg.server.catalog import Catalog
 from layercfg.server.document import Document
 from layercfg.server.services import navigation

@@ -13,6 +13,8 @@ from typing import Any
 
 import keras
 import pytest
+
+from layercfg.cli import main
 from layercfg.server import engine
 from layercfg.server.catalog import Catalog
 from layercfg.server.document import Document
@@ -21,8 +23,6 @@ from layercfg.server.services.formatting import apply_edits
 from layercfg.server.services.upgrade import is_legacy, upgrade
 from layercfg.server.services.validation import validate
 from layercfg.server.settings import Settings
-
-from layercfg.cli import main
 
 DATA = Path(__file__).parent / "data" / "validation"
 URI = "file:///legacy.layercfg.json"

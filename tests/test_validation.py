@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 import pytest
+
 from layercfg.server.catalog import Catalog
 from layercfg.server.services import validation
 from layercfg.server.services.validation import (

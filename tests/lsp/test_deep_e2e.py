@@ -76,7 +76,7 @@ async def test_results_for_an_old_version_are_not_published(deep: LanguageClient
     assert result["checked"] and result["version"] == 2 and result["problems"] == 0
     assert result["totalParams"] == 54410
     await asyncio.sleep(1)
-    for uri, version, diagnostics in deep.published:
+    for _uri, version, diagnostics in deep.published:
         if any(d.source == "keras" for d in diagnostics):
             assert version == 1  # a deep result is only ever shown with its own version
     hints = await deep.text_document_inlay_hint_async(types.InlayHintParams(

@@ -268,9 +268,6 @@ async def test_requests_after_shutdown_do_not_crash(bare: LanguageClient):
         future.cancel()
 
 
-@pytest.mark.xfail(strict=True, reason="requests after shutdown are dropped without any "
-                   "response (pygls logs 'Server shutting down. No more requests!'); LSP "
-                   "wants an InvalidRequest error")
 async def test_requests_after_shutdown_are_errors(bare: LanguageClient):
     _open(bare, BASE)
     await wait_for_publication(bare, URI, 1)
