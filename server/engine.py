@@ -24,6 +24,7 @@ from .services.validation import (
 from .settings import Settings
 
 SOURCE = "layercfg"
+MAX_PATHS = 200
 Path = tuple[str | int, ...]
 
 
@@ -80,8 +81,13 @@ class LayerCache:
         value = document.value
         layers = list(model_layers(value, catalog))
         spans = document.item_spans(("config", "layers")) if layers else None
-        if not layers or spans is None or len(spans) != len(layers):
-            return validate(value, catalog)
+        if (
+            not layers
+            or spans is None
+            or len(spans) != len(layers)
+            or not all(isinstance(layer, dict) for _, layer, _ in layers)
+        ):
+            return validate(value, catalog)  # the rare shapes are worded by the whole check
         findings = validate_envelope(value, catalog, (), shallow=True)
         kept: dict[tuple[str, str], list[Finding]] = {}
         text = document.text
@@ -105,8 +111,11 @@ def check(
 ) -> list[Checked]:
     """Every fast finding of the document, after the user's severity overrides."""
     results: list[Checked] = []
-    for problem in document.problems:
-        results.append(Checked(problem, tuple(document.node_at(problem.start).path)))
+    for index, problem in enumerate(document.problems):
+        # Finding the path costs a walk through the object; thousands of findings in one
+        # object (duplicate keys) would make that quadratic, so only the first ones get one.
+        path = tuple(document.node_at(problem.start).path) if index < MAX_PATHS else ()
+        results.append(Checked(problem, path))
     if catalog is not None and _worth_validating(document):
         if cache is not None:
             findings = cache.validate(document, catalog)

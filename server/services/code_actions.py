@@ -21,6 +21,7 @@ from ..catalog import Catalog
 from ..document import Document, Problem
 from ..settings import Settings
 from . import rename, upgrade
+from .completion import placeholder
 from .formatting import (
     Edit,
     apply_edits,
@@ -201,7 +202,7 @@ class Fixer:
             key in ("name", "inbound_nodes") and "class_name" in target
         ):
             config = target.get("config")
-            placeholder: dict[str, Any] = {
+            envelope_values: dict[str, Any] = {
                 "class_name": "",
                 "config": {},
                 "module": None,
@@ -209,7 +210,7 @@ class Fixer:
                 "inbound_nodes": [],
                 "name": config.get("name", "") if isinstance(config, dict) else "",
             }
-            return placeholder[key], ENVELOPE_ORDER
+            return envelope_values[key], ENVELOPE_ORDER
         if self.walker is None:
             return None, ()
         match = self.walker.match(document.value, path)
