@@ -79,6 +79,18 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_document(path: str):
+    """The parsed file; bytes that are not UTF-8 survive as surrogates, so nothing is lost."""
+    from layercfg.server.document import Document
+
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    return Document.parse(Path(path).resolve().as_uri(), text)
+
+
 def _files(paths: list[str]) -> list[str]:
     found: list[str] = []
     for path in paths:
@@ -97,7 +109,6 @@ def _files(paths: list[str]) -> list[str]:
 def cmd_check(args: argparse.Namespace) -> int:
     from layercfg.server import engine, report
     from layercfg.server.catalog import Catalog
-    from layercfg.server.document import Document
     from layercfg.server.settings import Settings
 
     files = _files(args.paths)
@@ -107,12 +118,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = []
     diffs: list[str] = []
     for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc}") from None
-        document = Document.parse(Path(path).resolve().as_uri(), text)
+        document = _read_document(path)
         if args.fix or args.diff:
             document = _fix(path, document, catalog, settings, args, diffs)
         results.append((path, document, engine.check(document, catalog, settings)))
@@ -162,7 +168,6 @@ def _write(path: str, text: str) -> None:
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from layercfg.server.catalog import Catalog
-    from layercfg.server.document import Document
     from layercfg.server.services.code_actions import rewrite_whole
     from layercfg.server.services.formatting import apply_edits
     from layercfg.server.services.upgrade import upgrade
@@ -172,12 +177,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     failed = False
     diffs = []
     for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc}") from None
-        document = Document.parse(Path(path).resolve().as_uri(), text)
+        document = _read_document(path)
+        text = document.text
         if any(p.code == "LCF001" for p in document.problems) or not isinstance(
             document.value, dict
         ):

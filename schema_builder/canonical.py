@@ -16,6 +16,7 @@ import json
 import warnings
 from typing import Any
 
+from .generate import one_line as _one_line
 from .keras_api import KerasAPI
 
 MODES = ("fill", "prune")
@@ -170,13 +171,3 @@ def _without_name(config: Any, user: dict[str, Any]) -> Any:
     if isinstance(config, dict) and "name" not in user:
         return {k: v for k, v in config.items() if k != "name"}
     return config
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    marker = "Exception encountered:"
-    if marker in text:
-        text = text.rsplit(marker, 1)[1].strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    message = lines[-1] if lines else type(exc).__name__
-    return f"{type(exc).__name__}: {message}"[:400]

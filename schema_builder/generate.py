@@ -78,11 +78,11 @@ def new_config(
     except GenerateError:
         raise
     except Exception as exc:
-        raise GenerateError(_one_line(exc)) from None
+        raise GenerateError(one_line(exc)) from None
     return written
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """Keras wraps the useful message; keep its last meaningful line."""
     text = str(exc).strip()
     marker = "Exception encountered:"

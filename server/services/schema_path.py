@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog
+from .validation import json_type
 
 Path = tuple[str | int, ...]
 Schema = dict[str, Any]
@@ -36,21 +37,6 @@ class Match:
     def has_value(self) -> bool:
         return self.value is not _MISSING
 
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _type_fits(schema: Schema, value: Any) -> bool:

@@ -18,7 +18,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from .conftest import SERVER, capabilities, start, wait_for_status
 
-URI = "file:///work/actions.layercfg.json"
+URI = "file:///project/actions.layercfg.json"
 
 HAND_WRITTEN = (
     '{\n  "module": "keras.layers",\n  "class_name": "Conv2D",\n  "config": {\n'

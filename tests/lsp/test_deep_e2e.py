@@ -13,7 +13,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from .conftest import SERVER, capabilities, start, wait_for_publication
 
-URI = "file:///work/deep.layercfg.json"
+URI = "file:///project/deep.layercfg.json"
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 
 

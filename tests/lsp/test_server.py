@@ -13,7 +13,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from .conftest import SERVER, capabilities, start, wait_for_publication, wait_for_status
 
-URI = "file:///work/model.layercfg.json"
+URI = "file:///project/model.layercfg.json"
 
 
 def _open(client: LanguageClient, text: str, uri: str = URI, version: int = 1) -> None:
