@@ -112,10 +112,12 @@ def document_symbols(document: Any, encoding: str) -> list[types.DocumentSymbol]
     return [symbol]
 
 
-def _symbol(document, envelope, path: Path, encoding, budget) -> types.DocumentSymbol | None:
+def _symbol(
+    document, envelope, path: Path, encoding, budget, span: tuple[int, int] | None = None
+) -> types.DocumentSymbol | None:
     if budget[0] <= 0 or not isinstance(envelope, dict):
         return None
-    span = document.locate(path, "value")
+    span = span or document.locate(path, "value")
     if span is None:
         return None
     budget[0] -= 1
@@ -123,13 +125,21 @@ def _symbol(document, envelope, path: Path, encoding, budget) -> types.DocumentS
     class_name = envelope.get("class_name")
     name = envelope.get("name") or config.get("name")
     label = str(name) if isinstance(name, str) and name else str(class_name or "object")
-    selection_path = (*path, "class_name") if "class_name" in envelope else path
-    selection = document.locate(selection_path, "value") or span
+    selection = _class_name_span(document.text, span) if "class_name" in envelope else None
+    if selection is None:
+        selection_path = (*path, "class_name") if "class_name" in envelope else path
+        selection = document.locate(selection_path, "value") or span
     children = []
     layers = config.get("layers")
     if isinstance(layers, list):
-        for index, layer in enumerate(layers):
-            child = _symbol(document, layer, (*path, "config", "layers", index), encoding, budget)
+        # One pass over the array for every item's span: locating item i on its own walks the
+        # i items before it, which is quadratic on a model of thousands of layers.
+        spans = document.item_spans((*path, "config", "layers"))
+        if spans is None or len(spans) != len(layers):
+            spans = [None] * len(layers)
+        for index, (layer, item_span) in enumerate(zip(layers, spans, strict=True)):
+            child = _symbol(document, layer, (*path, "config", "layers", index), encoding,
+                            budget, item_span)
             if child is not None:
                 children.append(child)
     for key in ("layer", "backward_layer", "cell"):
@@ -147,6 +157,27 @@ def _symbol(document, envelope, path: Path, encoding, budget) -> types.DocumentS
         selection_range=document.lines.range_of(selection[0], selection[1], encoding),
         children=children or None,
     )
+
+
+_CLASS_NAME = re.compile(r'"class_name"\s*:\s*("(?:[^"\\\n]|\\.)*")')
+
+
+def _class_name_span(text: str, span: tuple[int, int]) -> tuple[int, int] | None:
+    """The ``class_name`` value of the object at ``span``, found in its own text: the first
+    such key directly inside that object (not in a nested one)."""
+    start, end = span
+    for match in _CLASS_NAME.finditer(text, start, end):
+        depth = 0
+        for token in _TOKENS.finditer(text, start, match.start()):
+            value = token.group()
+            if value in "{[":
+                depth += 1
+            elif value in "}]":
+                depth -= 1
+        if depth == 1:
+            return match.start(1), match.end(1)
+        return None  # the first one is nested: let the document say where the key is
+    return None
 
 
 # -- folding ------------------------------------------------------------------------------------
