@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 problems found, 2 usage or internal error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -66,16 +65,23 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
-    from layercfg.server.server import create_server
-
-    server = create_server()
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         if not host or not port.isdigit():
             raise UsageError(f"--tcp expects HOST:PORT, got {args.tcp!r}")
-        server.start_tcp(host, int(port))
-    else:
-        server.start_io()
+        from layercfg.server.server import create_server
+
+        create_server().start_tcp(host, int(port))
+        return EXIT_OK
+    # Over stdio, ``initialize`` is answered before the server's libraries are imported.
+    from layercfg.server import handshake
+
+    stream, answered = handshake.answer_initialize(sys.stdin.buffer, sys.stdout.buffer)
+    from layercfg.server.server import create_server
+
+    server = create_server()
+    server.protocol.answered_early = answered
+    server.start_io(stream)  # type: ignore[arg-type]
     return EXIT_OK
 
 
@@ -126,6 +132,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         sys.stdout.write("".join(diffs))
         return EXIT_PROBLEMS if diffs else EXIT_OK
     if args.deep:
+        import asyncio
+
         results = asyncio.run(_deep(results, settings, args))
     sys.stdout.write(report.render(results, args.format))
     errors = any(c.problem.severity == 1 for _, _, checked in results for c in checked)
@@ -289,15 +297,21 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from layercfg.schema_builder.catalog import ModuleImportError
-    from layercfg.schema_builder.generate import GenerateError
-
     try:
         return int(args.func(args))
-    except (GenerateError, ModuleImportError, UsageError) as exc:
+    except UsageError as exc:
         print(f"layercfg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        return EXIT_USAGE
+    except Exception as exc:
+        # Imported here: the catalog module is not needed to start the language server.
+        from layercfg.schema_builder.catalog import ModuleImportError
+        from layercfg.schema_builder.generate import GenerateError
+
+        if not isinstance(exc, (GenerateError, ModuleImportError)):
+            raise
+        print(f"layercfg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -49,6 +49,30 @@ class Protocol(LanguageServerProtocol):
     """Document sync without pygls's own text store: the server keeps parsed Documents.
     Requests after ``shutdown`` get the InvalidRequest error LSP asks for."""
 
+    # The id of the ``initialize`` request that ``handshake`` answered before this server
+    # existed: its response is checked against the one sent, and not sent again.
+    answered_early: Any = None
+
+    def _send_response(self, msg_id, result=None, error=None):  # type: ignore[override]
+        if self.answered_early is None or msg_id != self.answered_early:
+            super()._send_response(msg_id, result, error)
+            return
+        self.answered_early = None
+        self._result_types.pop(msg_id, None)
+        from .handshake import initialize_result
+
+        expected = initialize_result(self._initialize_params)
+        sent = None if error is not None else self._converter.unstructure(result)
+        if sent != expected:
+            log.error(
+                "the capabilities sent early differ from the server's: %s",
+                json.dumps({"server": sent, "sent": expected, "error": repr(error)}),
+            )
+
+    def lsp_initialize(self, params):  # type: ignore[override]
+        self._initialize_params = self._converter.unstructure(params)
+        return (yield from super().lsp_initialize(params))
+
     def handle_message(self, message):  # type: ignore[override]
         if (
             self._shutdown
@@ -74,7 +98,7 @@ class Protocol(LanguageServerProtocol):
 
 
 # pygls finds built-in handlers through this marker; the overrides keep it.
-for _name in ("lsp_text_document__did_open", "lsp_text_document__did_change",
+for _name in ("lsp_initialize", "lsp_text_document__did_open", "lsp_text_document__did_change",
               "lsp_text_document__did_close"):
     _base = getattr(LanguageServerProtocol, _name)
     getattr(Protocol, _name).method_name = _base.method_name  # type: ignore[attr-defined]
