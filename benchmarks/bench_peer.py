@@ -1,8 +1,9 @@
 """layercfg side by side with Microsoft's JSON language server given layercfg's JSON Schema.
 
-    python benchmarks/bench_peer.py [--runs N] [--edits N] [--positions N] [--skip-huge]
+    python benchmarks/bench_peer.py [--runs N] [--edits N] [--positions N] [--outlines N]
+                                    [--skip-huge]
 
-A full run with the defaults takes about 10 minutes on a 2-core machine, most of it the peer
+A full run with the defaults takes about 15 minutes on a 2-core machine, most of it the peer
 on the huge document (about 5 s per request there).
 
 The peer is ``vscode-json-language-server`` from the npm package
@@ -11,21 +12,30 @@ The peer is ``vscode-json-language-server`` from the npm package
 is ``$LAYERCFG_BENCH_CACHE``, default the temp folder); Node and npm must be on the PATH. The
 peer gets the schema that ``layercfg schema -o FILE`` writes, through
 ``workspace/didChangeConfiguration`` ``json.schemas`` (``fileMatch: ["*.layercfg.json"]``, the
-schema as a ``file://`` URL). Every session first opens a document with three deliberate
-schema mistakes and fails the run if the server reports no diagnostic for it: that proves the
-peer really validates against the schema, and gives the diagnostics counts of both servers.
+schema as a ``file://`` URL), and the result limits VS Code gives it by default (5,000 document
+symbols and 5,000 folding ranges, sent as 5,001 so that a client can tell the limit was hit).
+
+First, one pull session per server opens a set of small documents, each with one deliberate
+mistake, and the script prints how many diagnostics each server reported for each of them:
+the rules both servers check through the schema, and the mistakes only layercfg can find
+(layer references, duplicate layer names, ...). Then every measured session first opens a
+document with three deliberate schema mistakes and fails the run if the server reports no
+diagnostic for it: that proves the peer really validates against the schema.
 
 layercfg runs with ``initializationOptions: {"deepCheck": "off"}``: its fast path is what is
-compared. The JSON-RPC client, the documents' generator, the edit and position choice and the
-memory reading (VmHWM of the server's process tree, from /proc) come from ``bench_server.py``.
+compared. The JSON-RPC client, the documents' generator, the edit and position choice, the
+memory reading (VmHWM of the server's process tree, from /proc) and the reading of the CPU
+that other processes used (from /proc/stat) come from ``bench_server.py``.
 
 Documents: a single Dense layer, ResNet50 and NASNetLarge (``weights=None``, generated with
 Keras in a child process and cached), and a synthetic ~10 MB Functional model of 5,000 layers
 (an InputLayer and a chain of Dense layers linked through ``inbound_nodes``/``keras_history``,
 generated without Keras). In each run every document gets four sessions, one at a time:
 layercfg and the peer, pull and push diagnostics, interleaved, the order reversed every other
-run. Push timings include each server's own delay before it validates (layercfg's debounce,
-the peer's 500 ms); pull timings include none.
+run. A pull session opens the measured document right after ``initialized`` (spawn -> first
+diagnostics, start-up included), then the three-mistake document, then closes the measured
+document and opens it again for the didOpen timing. Push timings include each server's own
+delay before it validates (layercfg's debounce, the peer's 500 ms); pull timings include none.
 """
 
 from __future__ import annotations
@@ -42,6 +52,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +67,13 @@ HUGE_LAYERS = 5000
 # The peer takes about 5 s per request on the huge document: fewer of them there.
 HUGE_EDITS = 4
 HUGE_POSITIONS = 6  # at least 6: bench_server.prepare splits them in three kinds
+HUGE_OUTLINES = 2
+# VS Code's defaults for the JSON server (json.maxItemsComputed, editor.foldingMaximumRegions).
+# VS Code sends one more than each, trims what comes back and shows the note itself: the
+# server's answer carries no mark.
+PEER_SYMBOL_LIMIT = 5000
+PEER_FOLDING_LIMIT = 5000
+LIMITED = "limited"  # what layercfg's root symbol says when the outline was cut
 
 _GENERATE_RESNET = """
 import json, sys, keras
@@ -64,7 +83,19 @@ with open(sys.argv[1], "w", encoding="utf-8") as handle:
 """
 
 
-# -- the peer -------------------------------------------------------------------------------
+# -- the clients ----------------------------------------------------------------------------
+
+
+class OutlineClient(bs.Client):
+    """bench_server's client, also announcing hierarchical symbols and folding ranges."""
+
+    def capabilities(self) -> dict[str, Any]:
+        capabilities = super().capabilities()
+        capabilities["textDocument"].update({
+            "documentSymbol": {"hierarchicalDocumentSymbolSupport": True},
+            "foldingRange": {"lineFoldingOnly": True},
+        })
+        return capabilities
 
 
 def cache_root() -> Path:
@@ -103,7 +134,7 @@ def write_schema(folder: Path) -> Path:
     return path
 
 
-class PeerClient(bs.Client):
+class PeerClient(OutlineClient):
     """The same client, starting the peer and giving it the schema."""
 
     def __init__(self, pull: bool, workspace: Path, log_path: Path, command: list[str],
@@ -131,10 +162,22 @@ class PeerClient(bs.Client):
         await self.notify("workspace/didChangeConfiguration", {"settings": {
             "json": {"validate": {"enable": True},
                      "schemas": [{"fileMatch": ["*.layercfg.json"],
-                                  "url": self.schema.resolve().as_uri()}]},
+                                  "url": self.schema.resolve().as_uri()}],
+                     "resultLimit": PEER_SYMBOL_LIMIT + 1,
+                     "jsonFoldingLimit": PEER_FOLDING_LIMIT + 1},
             "http": {"proxyStrictSSL": False},
         }})
         return (received - start) * 1000
+
+
+def make_client(server: str, pull: bool, ctx: dict[str, Any]) -> bs.Client:
+    if server == "layercfg":
+        return OutlineClient(pull, ctx["workspace"], ctx["log"])
+    return PeerClient(pull, ctx["workspace"], ctx["log"], ctx["peer"], ctx["schema"])
+
+
+def language_id(server: str) -> str:
+    return "layercfg-json" if server == "layercfg" else "json"
 
 
 # -- documents ------------------------------------------------------------------------------
@@ -152,35 +195,45 @@ def resnet(folder: Path) -> Path:
     return path
 
 
-def synthetic(folder: Path, dense_path: Path, nasnet_path: Path) -> Path:
-    """A Functional model: an InputLayer and a chain of Dense layers, about 10 MB."""
-    path = folder / f"huge-{HUGE_LAYERS}.layercfg.json"
-    if path.is_file():
-        return path
-    print(f"generating {path.name}...", file=sys.stderr)
-    dense = json.loads(dense_path.read_text(encoding="utf-8"))
-    model = json.loads(nasnet_path.read_text(encoding="utf-8"))
+def chain(dense: dict[str, Any], functional: dict[str, Any], count: int,
+          name: str) -> dict[str, Any]:
+    """A Functional model of ``count`` layers: an InputLayer and a chain of Dense layers,
+    made from a serialized Dense layer and a serialized Functional model (for its envelope
+    and its InputLayer)."""
+    model = copy.deepcopy(functional)
     config = model["config"]
     width = 64
     input_layer = copy.deepcopy(config["layers"][0])  # the InputLayer
     input_layer["config"]["batch_shape"] = [None, width]
     layers = [input_layer]
     previous = input_layer["name"]
-    for index in range(1, HUGE_LAYERS):
+    for index in range(1, count):
         layer = copy.deepcopy(dense)
-        name = f"dense_{index}"
-        layer["config"]["name"] = name
+        layer_name = f"dense_{index}"
+        layer["config"]["name"] = layer_name
         layer["config"]["units"] = width
         layer["build_config"] = {"input_shape": [None, width]}
-        layer["name"] = name
+        layer["name"] = layer_name
         layer["inbound_nodes"] = [{"args": [{"class_name": "__keras_tensor__", "config": {
             "shape": [None, width], "dtype": "float32", "keras_history": [previous, 0, 0]}}],
             "kwargs": {}}]
         layers.append(layer)
-        previous = name
-    config["name"] = "synthetic_chain"
+        previous = layer_name
+    config["name"] = name
     config["layers"] = layers
     config["output_layers"] = [previous, 0, 0]
+    return model
+
+
+def synthetic(folder: Path, dense_path: Path, nasnet_path: Path) -> Path:
+    """The huge document: a chain of HUGE_LAYERS layers, about 10 MB."""
+    path = folder / f"huge-{HUGE_LAYERS}.layercfg.json"
+    if path.is_file():
+        return path
+    print(f"generating {path.name}...", file=sys.stderr)
+    dense = json.loads(dense_path.read_text(encoding="utf-8"))
+    nasnet = json.loads(nasnet_path.read_text(encoding="utf-8"))
+    model = chain(dense, nasnet, HUGE_LAYERS, "synthetic_chain")
     part = path.with_suffix(".partial")
     part.write_text(json.dumps(model, indent=2), encoding="utf-8")
     part.replace(path)
@@ -196,6 +249,183 @@ def mistakes(folder: Path, dense_path: Path) -> Path:
     dense["config"]["activation"] = "relux"  # not one of the activations
     path.write_text(json.dumps(dense, indent=2), encoding="utf-8")
     return path
+
+
+# -- one mistake per document ---------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """A small document with one deliberate mistake."""
+
+    name: str  # the file's stem
+    base: str  # the valid document it was made from
+    mistake: str
+    text: str
+    shared: bool = True  # False: a mistake JSON Schema cannot express (layercfg only)
+
+
+def _standalone(layer: dict[str, Any]) -> dict[str, Any]:
+    """A layer of a Functional model as a document of its own."""
+    keys = ("module", "class_name", "config", "registered_name", "build_config")
+    return {key: copy.deepcopy(layer[key]) for key in keys if key in layer}
+
+
+def bases(dense_path: Path, resnet_path: Path, nasnet_path: Path) -> dict[str, dict[str, Any]]:
+    """Valid documents to put the mistakes in: Dense, Conv2D, Dropout and a small Functional."""
+    dense = json.loads(dense_path.read_text(encoding="utf-8"))
+    resnet_model = json.loads(resnet_path.read_text(encoding="utf-8"))
+    conv = next(layer for layer in resnet_model["config"]["layers"]
+                if layer["class_name"] == "Conv2D")
+    dropout = copy.deepcopy(dense)
+    dropout["class_name"] = "Dropout"
+    dropout["config"] = {"name": "dropout", "trainable": True,
+                         "dtype": copy.deepcopy(dense["config"]["dtype"]),
+                         "rate": 0.5, "seed": None, "noise_shape": None}
+    functional = chain(dense, json.loads(nasnet_path.read_text(encoding="utf-8")), 3,
+                       "small_chain")
+    return {"dense": dense, "conv2d": _standalone(conv), "dropout": dropout,
+            "functional": functional}
+
+
+def cases(documents: dict[str, dict[str, Any]]) -> list[Case]:
+    out: list[Case] = []
+
+    def add(name: str, base: str, mistake: str, change: Callable[[dict[str, Any]], Any],
+            shared: bool = True) -> None:
+        value = copy.deepcopy(documents[base])
+        change(value)
+        out.append(Case(name, base, mistake, json.dumps(value, indent=2), shared))
+
+    def add_text(name: str, base: str, mistake: str, old: str, new: str,
+                 shared: bool = True) -> None:
+        text = json.dumps(documents[base], indent=2)
+        if old not in text:
+            raise SystemExit(f"{name}: {old!r} not in the {base} document")
+        out.append(Case(name, base, mistake, text.replace(old, new, 1), shared))
+
+    def setter(*path_and_value: Any) -> Callable[[dict[str, Any]], None]:
+        *path, key, value = path_and_value
+
+        def change(document: dict[str, Any]) -> None:
+            target = document
+            for part in path:
+                target = target[part]
+            target[key] = value
+        return change
+
+    def remover(*path: Any) -> Callable[[dict[str, Any]], None]:
+        def change(document: dict[str, Any]) -> None:
+            target = document
+            for part in path[:-1]:
+                target = target[part]
+            del target[path[-1]]
+        return change
+
+    for base in documents:
+        add(f"{base}-valid", base, "none (the valid document)", lambda _: None)
+    add("dense-unknown-key", "dense", "unknown key: config.unitz",
+        setter("config", "unitz", 16))
+    add("dense-type-boolean", "dense", 'wrong type: use_bias "yes" (boolean)',
+        setter("config", "use_bias", "yes"))
+    add("dense-type-integer", "dense", 'wrong type: units "16" (integer)',
+        setter("config", "units", "16"))
+    add("dense-type-string", "dense", "wrong type: config.name 5 (string)",
+        setter("config", "name", 5))
+    add("functional-type-array", "functional",
+        'wrong type: InputLayer batch_shape "64" (array)',
+        setter("config", "layers", 0, "config", "batch_shape", "64"))
+    add("dense-enum-activation", "dense", 'not in the enum: activation "relux"',
+        setter("config", "activation", "relux"))
+    add("conv2d-enum-padding", "conv2d", 'not in the enum: padding "sme"',
+        setter("config", "padding", "sme"))
+    add("conv2d-enum-data-format", "conv2d", 'not in the enum: data_format "channels_middle"',
+        setter("config", "data_format", "channels_middle"))
+    add("dense-bound-units", "dense", "below the minimum: units -1",
+        setter("config", "units", -1))
+    add("dropout-bound-rate", "dropout", "above the maximum: rate 1.5",
+        setter("config", "rate", 1.5))
+    add("conv2d-tuple-length", "conv2d", "tuple of the wrong length: kernel_size [3, 3, 3]",
+        setter("config", "kernel_size", [3, 3, 3]))
+    add("dense-unknown-class", "dense", 'unknown layer class: class_name "Dence"',
+        setter("class_name", "Dence"))
+    add("dense-initializer-key", "dense", "nested initializer, unknown key: config.sed",
+        setter("config", "kernel_initializer", "config", "sed", 1))
+    add("dense-initializer-class", "dense",
+        'nested initializer, unknown class: "GlorotUniformm"',
+        setter("config", "kernel_initializer", "class_name", "GlorotUniformm"))
+    add("dense-regularizer-bound", "dense", "nested regularizer: L2 with l2 -0.01",
+        setter("config", "kernel_regularizer", {
+            "module": "keras.regularizers", "class_name": "L2", "config": {"l2": -0.01},
+            "registered_name": None}))
+    add("dense-null-units", "dense", "null where not allowed: units null",
+        setter("config", "units", None))
+    add("dense-null-use-bias", "dense", "null where not allowed: use_bias null",
+        setter("config", "use_bias", None))
+    add("dense-missing-units", "dense", "missing required key: config.units",
+        remover("config", "units"))
+    add("conv2d-missing-kernel-size", "conv2d", "missing required key: config.kernel_size",
+        remover("config", "kernel_size"))
+    add("dense-missing-config", "dense", "missing required key: the envelope's config",
+        remover("config"))
+    add_text("dense-trailing-comma", "dense", "JSON: trailing comma",
+             '"quantization_config": null\n', '"quantization_config": null,\n')
+    add_text("dense-comment", "dense", "JSON: a // comment",
+             '"units": 16,', '"units": 16, // the width')
+    add_text("dense-duplicate-key", "dense", "JSON: duplicate key units",
+             '"units": 16,', '"units": 16,\n    "units": 32,')
+    add("functional-broken-reference", "functional",
+        "keras_history names a layer that does not exist",
+        setter("config", "layers", 2, "inbound_nodes", 0, "args", 0, "config",
+               "keras_history", ["dense_9", 0, 0]), shared=False)
+    add("functional-broken-output", "functional",
+        "output_layers names a layer that does not exist",
+        setter("config", "output_layers", ["dense_9", 0, 0]), shared=False)
+
+    def duplicate_name(document: dict[str, Any]) -> None:
+        layer = document["config"]["layers"][2]
+        layer["name"] = layer["config"]["name"] = "dense_1"
+        layer["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["input_layer", 0, 0]
+        document["config"]["output_layers"] = ["dense_1", 0, 0]
+
+    add("functional-duplicate-name", "functional", "two layers named dense_1", duplicate_name,
+        shared=False)
+    add("dense-module-mismatch", "dense", 'module "keras.initializers" for a Dense layer',
+        setter("module", "keras.initializers"), shared=False)
+    return out
+
+
+def write_cases(folder: Path, found: list[Case]) -> dict[str, Path]:
+    target = folder / "agreement"
+    target.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for case in found:
+        path = target / f"{case.name}.layercfg.json"
+        path.write_text(case.text, encoding="utf-8")
+        paths[case.name] = path
+    return paths
+
+
+async def agreement(found: list[Case], paths: dict[str, Path],
+                    ctx: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    """Each case opened in turn, in one pull session per server: its diagnostics."""
+    results: dict[str, dict[str, list[Any]]] = {server: {} for server in SERVERS}
+    for server in SERVERS:
+        client = make_client(server, True, ctx)
+        try:
+            await client.start()
+            if server == "layercfg":
+                await client.wait_ready(timeout=300)
+            for case in found:
+                uri = paths[case.name].resolve().as_uri()
+                items, _, _ = await diagnostics(client, uri, "textDocument/didOpen", {
+                    "textDocument": {"uri": uri, "languageId": language_id(server),
+                                     "version": 1, "text": case.text}}, 1)
+                results[server][case.name] = items
+                await client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        finally:
+            await client.stop()
+    return results
 
 
 # -- sessions -------------------------------------------------------------------------------
@@ -218,38 +448,84 @@ def published(uri: str, version: int | None) -> Any:
 
 
 async def diagnostics(client: bs.Client, uri: str, method: str, params: Any,
-                      version: int) -> tuple[list[Any], float]:
-    """Send ``method`` and wait for the diagnostics of ``version``: (items, elapsed ms)."""
+                      version: int) -> tuple[list[Any], float, float]:
+    """Send ``method`` and wait for the diagnostics of ``version``:
+    (items, send time, receipt time)."""
     if client.pull:
         sent = await client.notify(method, params)
         report, received, _ = await client.timed_request(
             "textDocument/diagnostic", {"textDocument": {"uri": uri}}, timeout=300)
-        return report.get("items", []), (received - sent) * 1000
+        return report.get("items", []), sent, received
     since = len(client.notes)
     sent = await client.notify(method, params)
     message, received = await client.wait_note(published(uri, version), since, timeout=300)
-    return message["params"]["diagnostics"], (received - sent) * 1000
+    return message["params"]["diagnostics"], sent, received
+
+
+def ready_at(client: bs.Client) -> float | None:
+    """When layercfg's status said the catalog was ready (None: not yet)."""
+    for message, received in client.notes:
+        if (message["method"] == bs.STATUS
+                and (message.get("params") or {}).get("catalog") == "ready"):
+            return received
+    return None
+
+
+def count_symbols(symbols: list[dict[str, Any]] | None) -> int:
+    return sum(1 + count_symbols(s.get("children")) for s in symbols or [])
+
+
+def limit_marked(symbols: list[dict[str, Any]] | None) -> bool:
+    return any(LIMITED in str(s.get("detail") or "") or limit_marked(s.get("children"))
+               for s in symbols or [])
+
+
+async def outlines(client: bs.Client, bench: bs.Bench, key: str, rounds: int,
+                   samples: Samples, ctx: dict[str, Any]) -> None:
+    """documentSymbol then foldingRange, ``rounds`` times; timings and what came back."""
+    document = {"textDocument": {"uri": bench.uri}}
+    for _ in range(rounds):
+        symbols, received, sent = await client.timed_request(
+            "textDocument/documentSymbol", document, timeout=300)
+        samples[f"{key}:symbols"].append((received - sent) * 1000)
+        folds, received, sent = await client.timed_request(
+            "textDocument/foldingRange", document, timeout=300)
+        samples[f"{key}:folding"].append((received - sent) * 1000)
+    ctx["outline"][key] = {"top": len(symbols or []), "symbols": count_symbols(symbols),
+                           "marked": limit_marked(symbols), "folding": len(folds or [])}
 
 
 async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: dict[str, Any],
                   samples: Samples) -> None:
     mode = "pull" if pull else "push"
-    language = "layercfg-json" if server == "layercfg" else "json"
-    if server == "layercfg":
-        client = bs.Client(pull, ctx["workspace"], ctx["log"])
-    else:
-        client = PeerClient(pull, ctx["workspace"], ctx["log"], ctx["peer"], ctx["schema"])
+    language = language_id(server)
+    client = make_client(server, pull, ctx)
     key = f"{server}:{bench.label}"
+    # The reading of other processes' CPU starts before the spawn; the server's own ticks
+    # are subtracted once its pid is known (/proc counts them from its start).
+    memory = bs.Memory(0)
+    load = bs.OtherLoad(memory)
+    open_params = {"textDocument": {"uri": bench.uri, "languageId": language, "version": 1,
+                                    "text": bench.text}}
     try:
+        spawned = time.perf_counter()
         samples[f"{key}:spawn"].append(await client.start())
+        memory.root = client.pid
+        if pull:
+            # Start-up as a whole: the measured document first, diagnostics pulled at once.
+            _, _, received = await diagnostics(client, bench.uri, "textDocument/didOpen",
+                                               open_params, 1)
+            samples[f"{key}:first"].append((received - spawned) * 1000)
         if server == "layercfg":
             await client.wait_ready(timeout=300)
-        memory = bs.Memory(client.pid)
+            if pull:
+                ready = ready_at(client)
+                ctx["ready-first"].append(ready is not None and ready <= received)
         memory.checkpoint()
 
-        # The document with known mistakes first: it proves the schema is in use.
+        # The document with known mistakes: it proves the schema is in use.
         check_uri = check.resolve().as_uri()
-        items, _ = await diagnostics(client, check_uri, "textDocument/didOpen", {
+        items, _, _ = await diagnostics(client, check_uri, "textDocument/didOpen", {
             "textDocument": {"uri": check_uri, "languageId": language, "version": 1,
                              "text": check.read_text(encoding="utf-8")}}, 1)
         if not items:
@@ -259,10 +535,11 @@ async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: di
         await client.notify("textDocument/didClose", {"textDocument": {"uri": check_uri}})
 
         version = 1
-        _, elapsed = await diagnostics(client, bench.uri, "textDocument/didOpen", {
-            "textDocument": {"uri": bench.uri, "languageId": language, "version": version,
-                             "text": bench.text}}, version)
-        samples[f"{key}:open-{mode}"].append(elapsed)
+        if pull:  # opened already: close it, so that this open is one of a warm server
+            await client.notify("textDocument/didClose", {"textDocument": {"uri": bench.uri}})
+        _, sent, received = await diagnostics(client, bench.uri, "textDocument/didOpen",
+                                              open_params, version)
+        samples[f"{key}:open-{mode}"].append((received - sent) * 1000)
 
         current, other = str(bench.edit_value), str(bench.edit_value + 1)
         if len(other) != len(current):
@@ -278,9 +555,9 @@ async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: di
                                     "end": {"line": line, "character": column + len(current)}},
                           "text": other}]}
             current, other = other, current
-            _, elapsed = await diagnostics(client, bench.uri, "textDocument/didChange", change,
-                                           version)
-            samples[f"{key}:edit-{mode}"].append(elapsed)
+            _, sent, received = await diagnostics(client, bench.uri, "textDocument/didChange",
+                                                  change, version)
+            samples[f"{key}:edit-{mode}"].append((received - sent) * 1000)
 
         for _, line, column in bench.positions:
             where = {"textDocument": {"uri": bench.uri},
@@ -292,7 +569,12 @@ async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: di
             _, received, sent = await client.timed_request("textDocument/hover", where,
                                                            timeout=300)
             samples[f"{key}:hover"].append((received - sent) * 1000)
+
+        rounds = ctx["args"].outlines
+        await outlines(client, bench, key, min(rounds, HUGE_OUTLINES)
+                       if bench.label == "huge" else rounds, samples, ctx)
         samples[f"{key}:memory"].append(memory.checkpoint())
+        ctx["load"][f"{key}:{mode}"].append(load.cores())
     finally:
         await client.stop()
 
@@ -306,24 +588,41 @@ def figure(values: list[float], stat: str) -> float:
     return bs.percentile(values, 0.95 if stat == "p95" else 0.5)
 
 
+def print_rows(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# (title, sample name, statistic, target ratio on nasnet and huge or None)
+MEASURES = [
+    ("spawn -> initialize", "spawn", "median", 1.0),
+    ("spawn -> first diagnostics, pull", "first", "median", 1.0),
+    ("didOpen -> diagnostics, pull", "open-pull", "median", 1.0),
+    ("didOpen -> diagnostics, push", "open-push", "median", 1.0),
+    ("edit -> diagnostics, pull p50", "edit-pull", "p50", 1 / 3),
+    ("edit -> diagnostics, pull p95", "edit-pull", "p95", 1 / 3),
+    ("edit -> diagnostics, push p50", "edit-push", "p50", 1 / 3),
+    ("edit -> diagnostics, push p95", "edit-push", "p95", 1 / 3),
+    ("completion p50", "completion", "p50", 1.0),
+    ("completion p95", "completion", "p95", 1.0),
+    ("hover p50", "hover", "p50", 1.0),
+    ("hover p95", "hover", "p95", 1.0),
+    ("documentSymbol p50", "symbols", "p50", None),
+    ("documentSymbol p95", "symbols", "p95", None),
+    ("foldingRange p50", "folding", "p50", None),
+    ("foldingRange p95", "folding", "p95", None),
+    ("peak memory, tree VmHWM (MB)", "memory", "median", 1.0),
+]
+
+
 def report(benches: list[bs.Bench], samples: Samples, args: argparse.Namespace) -> list[str]:
-    header = ["document", "measure", "layercfg", "peer", "ratio", "target"]
-    table = [header]
+    table = [["document", "measure", "layercfg", "peer", "ratio", "target"]]
     misses: list[str] = []
-    measures = [("spawn -> initialize", "spawn", "median", 1.0),
-                ("didOpen -> diagnostics, pull", "open-pull", "median", 1.0),
-                ("didOpen -> diagnostics, push", "open-push", "median", 1.0),
-                ("edit -> diagnostics, pull p50", "edit-pull", "p50", 1 / 3),
-                ("edit -> diagnostics, pull p95", "edit-pull", "p95", 1 / 3),
-                ("edit -> diagnostics, push p50", "edit-push", "p50", 1 / 3),
-                ("edit -> diagnostics, push p95", "edit-push", "p95", 1 / 3),
-                ("completion p50", "completion", "p50", 1.0),
-                ("completion p95", "completion", "p95", 1.0),
-                ("hover p50", "hover", "p50", 1.0),
-                ("hover p95", "hover", "p95", 1.0),
-                ("peak memory, tree VmHWM (MB)", "memory", "median", 1.0)]
     for bench in benches:
-        for title, name, stat, limit in measures:
+        for title, name, stat, limit in MEASURES:
             cells = [bench.label, title]
             figures = []
             for server in SERVERS:
@@ -333,7 +632,7 @@ def report(benches: list[bs.Bench], samples: Samples, args: argparse.Namespace) 
                 cells.append(f"{value:.1f} [{min(values):.1f}-{max(values):.1f}]")
             ratio = figures[0] / figures[1] if figures[1] else float("inf")
             cells.append(f"{ratio:.2f}")
-            if bench.label in LARGE:
+            if bench.label in LARGE and limit is not None:
                 verdict = "PASS" if ratio <= limit else "MISS"
                 cells.append(f"<= {limit:.2f} {verdict}")
                 if verdict == "MISS":
@@ -341,26 +640,134 @@ def report(benches: list[bs.Bench], samples: Samples, args: argparse.Namespace) 
             else:
                 cells.append("")
             table.append(cells)
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     print()
-    print(f"{args.runs} runs; per session {args.edits} edits and {len(benches[0].positions)} "
-          f"completion + hover positions ({min(HUGE_EDITS, args.edits)} and "
-          f"{min(HUGE_POSITIONS, args.positions)} on huge); times in ms as median or "
-          "percentile [min-max over all samples]; ratio = layercfg / peer")
-    for index, row in enumerate(table):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            print("  ".join("-" * w for w in widths))
+    print(f"{args.runs} runs; per session {args.edits} edits, {len(benches[0].positions)} "
+          f"completion + hover positions and {args.outlines} documentSymbol + foldingRange "
+          f"requests ({min(HUGE_EDITS, args.edits)}, {min(HUGE_POSITIONS, args.positions)} and "
+          f"{min(HUGE_OUTLINES, args.outlines)} on huge); times in ms as median or percentile "
+          "[min-max over all samples]; ratio = layercfg / peer")
+    print_rows(table)
     return misses
+
+
+def report_outlines(benches: list[bs.Bench], ctx: dict[str, Any]) -> None:
+    print()
+    print(f"What documentSymbol and foldingRange returned (layercfg caps both at 5,000 and "
+          f"marks a cut outline on its root symbol's detail; the peer was given VS Code's "
+          f"limits, {PEER_SYMBOL_LIMIT} + 1 symbols and {PEER_FOLDING_LIMIT} + 1 folding "
+          "ranges, and marks nothing):")
+    rows = [["document", "server", "symbols: top level / all", "outline marked limited",
+             "folding ranges"]]
+    for bench in benches:
+        for server in SERVERS:
+            seen = ctx["outline"].get(f"{server}:{bench.label}")
+            if seen is None:
+                continue
+            rows.append([bench.label, server, f"{seen['top']} / {seen['symbols']}",
+                         "yes" if seen["marked"] else "no", str(seen["folding"])])
+    print_rows(rows)
+
+
+def report_load(benches: list[bs.Bench], ctx: dict[str, Any]) -> None:
+    print()
+    print("CPU used by other processes while each session ran (cores, in session order):")
+    for bench in benches:
+        parts = []
+        for server in SERVERS:
+            for mode in ("pull", "push"):
+                values = ctx["load"].get(f"{server}:{bench.label}:{mode}", [])
+                parts.append(f"{server} {mode} " + " ".join(f"{x:.2f}" for x in values))
+        print(f"  {bench.label}: " + "; ".join(parts))
+    firsts = ctx["ready-first"]
+    print(f"layercfg's catalog was ready before its first diagnostics in {sum(firsts)} of "
+          f"{len(firsts)} pull sessions")
+
+
+def _codes(items: list[Any]) -> str:
+    codes = sorted({str(i.get("code")) for i in items if i.get("code") is not None})
+    return f"{len(items)} ({', '.join(codes)})" if codes else str(len(items))
+
+
+def _message(item: dict[str, Any]) -> str:
+    text = " ".join(str(item.get("message", "")).split())
+    text = text if len(text) <= 110 else text[:107] + "..."
+    severity = {1: "error", 2: "warning", 3: "info", 4: "hint"}.get(item.get("severity"), "?")
+    code = f"{item['code']} " if item.get("code") is not None else ""
+    return f"[{severity}] {code}{text}"
+
+
+def _lines(items: list[Any]) -> str:
+    """The 1-based lines the diagnostics start on."""
+    lines = sorted({int(i["range"]["start"]["line"]) + 1 for i in items if "range" in i})
+    return ",".join(map(str, lines)) or "-"
+
+
+def report_agreement(found: list[Case], results: dict[str, dict[str, list[Any]]]) -> list[str]:
+    """Tables of diagnostics counts; the shared rules on which the counts differ."""
+    disagreements = []
+    for shared in (True, False):
+        print()
+        if shared:
+            print("Diagnostics per document with one mistake, on rules both servers check "
+                  "(layercfg's count with its codes):")
+            rows = [["document", "mistake", "layercfg", "peer", "agree",
+                     "lines: layercfg / peer"]]
+        else:
+            print("Mistakes only layercfg can find (JSON Schema cannot express them; not "
+                  "counted as disagreements):")
+            rows = [["document", "mistake", "layercfg", "peer", "found by layercfg",
+                     "lines: layercfg / peer"]]
+        for case in (c for c in found if c.shared == shared):
+            ours, theirs = results["layercfg"][case.name], results["peer"][case.name]
+            if shared:
+                agree = len(ours) == len(theirs)
+                verdict = "yes" if agree else "NO"
+                if not agree:
+                    disagreements.append(case.name)
+            else:
+                verdict = "yes" if ours else "NO"
+            rows.append([case.name, case.mistake, _codes(ours), str(len(theirs)), verdict,
+                         f"{_lines(ours)} / {_lines(theirs)}"])
+        print_rows(rows)
+    print()
+    print("Messages:")
+    for case in found:
+        print(f"  {case.name}")
+        for server in SERVERS:
+            items = results[server][case.name] or [{"message": "(none)"}]
+            for item in items:
+                label = f"{server}:".ljust(10)
+                text = _message(item) if item.get("message") != "(none)" else "(none)"
+                print(f"    {label}{text}")
+    return disagreements
+
+
+def measured_commit() -> str:
+    """The commit of the server code, and whether the working tree differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "server", "layercfg",
+                                "schema_builder"], cwd=root, text=True, capture_output=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    if dirty:
+        return f"{head} with uncommitted changes in {len(dirty.splitlines())} server files"
+    return head
 
 
 async def main_async(args: argparse.Namespace) -> int:
     small_path, nasnet_path = bs.documents()
     folder = small_path.parent
-    paths = [("dense", small_path), ("resnet50", resnet(folder)), ("nasnet", nasnet_path)]
+    resnet_path = resnet(folder)
+    paths = [("dense", small_path), ("resnet50", resnet_path), ("nasnet", nasnet_path)]
     if not args.skip_huge:
         paths.append(("huge", synthetic(folder, small_path, nasnet_path)))
     check = mistakes(folder, small_path)
+    found = cases(bases(small_path, resnet_path, nasnet_path))
+    case_paths = write_cases(folder, found)
     benches = [bs.prepare(label, path, min(HUGE_POSITIONS, args.positions)
                           if label == "huge" else args.positions) for label, path in paths]
     for bench in benches:
@@ -370,12 +777,16 @@ async def main_async(args: argparse.Namespace) -> int:
     workspace = Path(tempfile.mkdtemp(prefix="layercfg-bench-peer-"))
     ctx: dict[str, Any] = {"args": args, "workspace": workspace, "peer": peer_command(),
                            "schema": write_schema(workspace), "check-messages": {},
-                           "log": Path(tempfile.gettempdir()) / "layercfg-bench-peer.log"}
+                           "log": Path(tempfile.gettempdir()) / "layercfg-bench-peer.log",
+                           "outline": {}, "load": defaultdict(list), "ready-first": []}
     ctx["log"].write_bytes(b"")
-    print(f"peer: vscode-langservers-extracted {peer_version()}", file=sys.stderr)
+    print(f"server code: {measured_commit()}; peer: vscode-langservers-extracted "
+          f"{peer_version()}")
     samples: Samples = defaultdict(list)
     try:
         await bs.warm_up(workspace, ctx["log"])
+        results = await agreement(found, case_paths, ctx)
+        print(f"agreement: {len(found)} documents checked", file=sys.stderr)
         plan = [(server, pull) for pull in (True, False) for server in SERVERS]
         for run in range(args.runs):
             for bench in benches:
@@ -390,16 +801,20 @@ async def main_async(args: argparse.Namespace) -> int:
         shutil.rmtree(workspace, ignore_errors=True)
 
     misses = report(benches, samples, args)
+    report_outlines(benches, ctx)
+    report_load(benches, ctx)
     print()
     for server in SERVERS:
         counts = sorted(set(int(x) for x in samples[f"{server}:check-count"]))
         print(f"{server}: diagnostics on {check.name} (3 mistakes: unknown key, wrong type, "
-              f"bad enum): {counts}")
-        for message in ctx["check-messages"].get(server, []):
-            print(f"    {message}")
+              f"bad enum) in every session: {counts}")
+    disagreements = report_agreement(found, results)
     print()
     print("targets on " + " and ".join(LARGE) + ": " + (
         "all PASS" if not misses else f"{len(misses)} MISS: " + "; ".join(misses)))
+    print("diagnostics counts: " + (
+        "the same on every shared rule" if not disagreements
+        else f"{len(disagreements)} disagreements: " + ", ".join(disagreements)))
     return 0
 
 
@@ -411,11 +826,16 @@ def main() -> int:
     parser.add_argument("--positions", type=int, default=12,
                         help="completion/hover positions per session "
                              f"(12; at most {HUGE_POSITIONS} on huge)")
+    parser.add_argument("--outlines", type=int, default=5,
+                        help="documentSymbol + foldingRange requests per session "
+                             f"(5; at most {HUGE_OUTLINES} on huge)")
     parser.add_argument("--skip-huge", action="store_true",
                         help="leave out the synthetic 10 MB document")
     args = parser.parse_args()
     if args.positions < 6:
         parser.error("--positions must be at least 6")
+    if args.outlines < 1:
+        parser.error("--outlines must be at least 1")
     return asyncio.run(main_async(args))
 
 
