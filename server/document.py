@@ -1145,6 +1145,97 @@ def _item_spans(root: _Value | None, path: JsonPath) -> list[Span] | None:
 
 
 @dataclass(slots=True)
+class _Splice:
+    """How to get a version's value from an earlier one's without decoding the whole text:
+    every edit since ``base`` lies inside the container at ``path``, which spans ``span`` of
+    this version's text. Decoding that span and putting it at ``path`` gives the value."""
+
+    base: Any
+    path: JsonPath
+    span: Span
+
+    def value(self, text: str) -> Any:
+        """The spliced value, or _NO_SPLICE when the span is not strict, duplicate-free JSON
+        (the whole text is then decoded as usual, which words the problem)."""
+        pairs = _Pairs()
+        try:
+            piece = _strict_loads(text[self.span[0] : self.span[1]], pairs)
+            if pairs.count:
+                return _NO_SPLICE
+            return _replaced(self.base, self.path, piece)
+        except (ValueError, _Rejected, RecursionError, KeyError, IndexError, TypeError):
+            return _NO_SPLICE
+
+
+_NO_SPLICE = object()
+
+
+def _replaced(value: Any, path: JsonPath, piece: Any) -> Any:
+    """`value` with `piece` at `path`; the containers on the way are copied, the rest shared."""
+    if not path:
+        return piece
+    head = path[0]
+    if isinstance(value, dict):
+        if head not in value:
+            raise KeyError(head)
+    elif not (isinstance(value, list) and isinstance(head, int)):
+        raise TypeError(head)
+    copy = value.copy()
+    copy[head] = _replaced(value[head], path[1:], piece)  # type: ignore[index]
+    return copy
+
+
+def _enclosing(root: Node, start_byte: int, end_byte: int, text: str,
+                offsets: Utf8Offsets) -> list[tuple[JsonPath, Span]] | None:
+    """The objects and arrays whose brackets enclose the bytes [start_byte, end_byte) without
+    touching them, innermost first, each with its path and str span; None when the text's
+    tree has errors or the edit touches the outermost brackets."""
+    if root.has_error:
+        return None
+    node: Node | None = root.descendant_for_byte_range(start_byte, end_byte)
+    while node is not None and not (
+        node.type in ("object", "array")
+        and node.start_byte < start_byte
+        and end_byte < node.end_byte
+    ):
+        node = node.parent
+    chain: list[Node] = []
+    steps: list[str | int] = []
+    while node is not None:
+        chain.append(node)
+        parent = node.parent
+        if parent is None or parent.type == "document":
+            break
+        if parent.type == "pair":
+            key = parent.child_by_field_name("key")
+            if key is None or parent.parent is None:
+                return None
+            key_start, key_end = offsets.to_str(key.start_byte), offsets.to_str(key.end_byte)
+            steps.append(json.loads(text[key_start:key_end]))
+            node = parent.parent
+        elif parent.type == "array":
+            index = 0
+            for child in parent.named_children:
+                if child == node:
+                    break
+                if not child.is_extra:
+                    index += 1
+            steps.append(index)
+            node = parent
+        else:
+            return None
+    if not chain:
+        return None
+    out = []
+    for depth, container in enumerate(chain):
+        # steps[i] leads from chain[i + 1] down to chain[i]
+        path = tuple(reversed(steps[depth:]))
+        span = (offsets.to_str(container.start_byte), offsets.to_str(container.end_byte))
+        out.append((path, span))
+    return out
+
+
+@dataclass(slots=True)
 class _Analysis:
     value: Any
     problems: list[Problem]
@@ -1155,7 +1246,9 @@ class Document:
     """One version of a document, parsed once. The value and the problems are computed on
     first use, so that an edit costs only an incremental tree-sitter parse."""
 
-    __slots__ = ("uri", "version", "text", "tree", "_offsets", "_lines", "_changed", "_analysis")
+    __slots__ = (
+        "uri", "version", "text", "tree", "_offsets", "_lines", "_changed", "_analysis", "_splice",
+    )
 
     def __init__(
         self,
@@ -1173,6 +1266,7 @@ class Document:
         self._lines: LineIndex | None = None
         self._changed = changed
         self._analysis: _Analysis | None = None
+        self._splice: _Splice | None = None
 
     @classmethod
     def parse(cls, uri: str, text: str, version: int | None = None) -> Document:
@@ -1216,6 +1310,12 @@ class Document:
         start = 1 if text.startswith("\ufeff") else 0
         root = self.tree.root_node
         too_deep = False
+        splice, self._splice = self._splice, None  # the base value is not kept any longer
+        if not root.has_error and splice is not None:
+            value = splice.value(text)
+            if value is not _NO_SPLICE:
+                problems = [Problem(0, 1, NOT_STRICT_JSON, _BOM_MESSAGE, ERROR, {"kind": "bom"})]
+                return _Analysis(value, problems if start else [], None)
         if not root.has_error:
             pairs = _Pairs()
             try:
@@ -1293,6 +1393,7 @@ class Document:
         offsets: Utf8Offsets | None = self._offsets
         tree: Tree | None = self.tree.copy()
         edited: list[Span] = []
+        single = None  # (start, end, start byte, end byte, inserted) of a lone ranged change
         for change in changes:
             change_range = getattr(change, "range", None)
             if change_range is None:
@@ -1310,22 +1411,28 @@ class Document:
                 if offsets is None:
                     offsets = Utf8Offsets(text)
                 start_byte, old_end_byte = offsets.to_byte(start), offsets.to_byte(end)
-                new_end = start + len(inserted)
+                start_point = _point(lines, start)
                 tree.edit(
                     start_byte=start_byte,
                     old_end_byte=old_end_byte,
                     new_end_byte=start_byte + utf8_length(inserted),
-                    start_point=_point(text, start),
-                    old_end_point=_point(text, end),
-                    new_end_point=_point(new_text, new_end),
+                    start_point=start_point,
+                    old_end_point=_point(lines, end),
+                    new_end_point=_point_after(start_point, inserted),
                 )
+                if len(changes) == 1:
+                    single = (start, end, start_byte, old_end_byte, len(inserted))
             edited = _shift_spans(edited, start, end, len(inserted))
             edited.append((start, start + len(inserted)))
-            text, lines, offsets = new_text, None, None
+            lines = lines.edited(start, end, inserted, new_text)
+            text, offsets = new_text, None
         if tree is None:
             return Document.parse(self.uri, text, version)
         new_tree = _parser().parse(_tree_sitter_bytes(text), tree)
         document = Document(self.uri, text, version, new_tree)
+        document._lines = lines
+        if single is not None:
+            document._splice = self._next_splice(*single)
         to_str = document._offsets.to_str
         spans = edited + [
             (to_str(r.start_byte), to_str(r.end_byte)) for r in tree.changed_ranges(new_tree)
@@ -1334,15 +1441,56 @@ class Document:
         return document
 
 
+    def _next_splice(
+        self, start: int, end: int, start_byte: int, end_byte: int, inserted: int
+    ) -> _Splice | None:
+        """How the next version, this one with [start, end) replaced, gets its value from the
+        last decoded one; None when it must decode its whole text."""
+        analysis, pending = self._analysis, self._splice
+        if analysis is not None:
+            if analysis.root is not None or any(
+                p.code == DUPLICATE_KEY for p in analysis.problems
+            ):
+                return None
+            base = analysis.value
+        elif pending is not None:
+            base = pending.base
+        else:
+            return None
+        chain = _enclosing(self.tree.root_node, start_byte, end_byte, self.text, self._offsets)
+        if not chain:
+            return None
+        for path, (container_start, container_end) in chain:
+            # Edits not yet decoded lie in the container at pending.path: this one must
+            # enclose it too.
+            if pending is None or analysis is not None or pending.path[: len(path)] == path:
+                delta = inserted - (end - start)
+                return _Splice(base, path, (container_start, container_end + delta))
+        return None
+
+
 def _sorted(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.start, p.end, p.code, p.message))
 
 
-def _point(text: str, offset: int) -> Point:
+def _point(lines: LineIndex, offset: int) -> Point:
     # tree-sitter counts rows at "\n" only and columns in bytes.
-    row = text.count("\n", 0, offset)
-    line_start = text.rfind("\n", 0, offset) + 1
+    text = lines.text
+    if lines.breaks_at_newline_only:
+        row = lines.line_at(offset)
+        line_start = lines.line_start(row)
+    else:
+        row = text.count("\n", 0, offset)
+        line_start = text.rfind("\n", 0, offset) + 1
     return Point(row, utf8_length(text[line_start:offset]))
+
+
+def _point_after(start: Point, inserted: str) -> Point:
+    """Where text inserted at `start` ends."""
+    newlines = inserted.count("\n")
+    if not newlines:
+        return Point(start.row, start.column + utf8_length(inserted))
+    return Point(start.row + newlines, utf8_length(inserted[inserted.rfind("\n") + 1 :]))
 
 
 def _shift_spans(spans: list[Span], start: int, end: int, inserted: int) -> list[Span]:

@@ -68,39 +68,69 @@ def locate_finding(document: Document, finding: Finding) -> Problem:
 
 
 class LayerCache:
-    """Findings of each layer of a document's model, kept by the layer's text: after an edit
-    only the layers whose text changed are validated again. One per document."""
+    """Findings of each layer of a document's model, kept across versions: after an edit only
+    the layers that changed are validated again. A layer is known by its object when the
+    document's value was spliced from the previous one (the layers outside the edit are the
+    same objects), else by its text. One per document."""
+
+    # Up to this many unknown layers are validated without looking for their text: finding
+    # the layers' spans costs more than validating a few of them.
+    FEW = 16
 
     def __init__(self) -> None:
         self.catalog: Catalog | None = None
-        self._entries: dict[tuple[str, str], list[Finding]] = {}
+        # id(layer) -> (layer, kind, findings); the layer is kept so that the id stays its own
+        self._by_object: dict[int, tuple[Any, str, list[Finding]]] = {}
+        self._by_text: dict[tuple[str, str], list[Finding]] = {}
 
     def validate(self, document: Document, catalog: Catalog) -> list[Finding]:
         if catalog is not self.catalog:
-            self.catalog, self._entries = catalog, {}
+            self.catalog, self._by_object, self._by_text = catalog, {}, {}
         value = document.value
         layers = list(model_layers(value, catalog))
-        spans = document.item_spans(("config", "layers")) if layers else None
-        if (
-            not layers
-            or spans is None
-            or len(spans) != len(layers)
-            or not all(isinstance(layer, dict) for _, layer, _ in layers)
-        ):
+        if not layers or not all(isinstance(layer, dict) for _, layer, _ in layers):
             return validate(value, catalog)  # the rare shapes are worded by the whole check
+        results: list[list[Finding] | None] = []
+        unknown = []
+        for index, (_, layer, kind) in enumerate(layers):
+            known = self._by_object.get(id(layer))
+            if known is not None and known[0] is layer and known[1] == kind:
+                results.append(known[2])
+            else:
+                results.append(None)
+                unknown.append(index)
+        by_text: dict[tuple[str, str], list[Finding]] = {}
+        if len(unknown) > self.FEW:
+            spans = document.item_spans(("config", "layers"))
+            if spans is None or len(spans) != len(layers):
+                return validate(value, catalog)
+            text = document.text
+            for index in unknown:
+                start, end = spans[index]
+                key = (layers[index][2], text[start:end])
+                results[index] = by_text.get(key) or self._by_text.get(key)
+                if results[index] is None:
+                    results[index] = self._one(layers[index])
+                by_text[key] = results[index]  # type: ignore[assignment]
+        else:
+            for index in unknown:
+                results[index] = self._one(layers[index])
         findings = validate_envelope(value, catalog, (), shallow=True)
-        kept: dict[tuple[str, str], list[Finding]] = {}
-        text = document.text
-        for (path, layer, kind), (start, end) in zip(layers, spans, strict=True):
-            key = (kind, text[start:end])
-            cached = kept.get(key) or self._entries.get(key)
-            if cached is None:
-                cached = validate_envelope(layer, catalog, (), kind=kind, top_level=False)
-            kept[key] = cached
-            findings.extend(f.prefixed(path) for f in cached)
-        self._entries = kept  # what this version no longer has is dropped
+        by_object = {}
+        for (path, layer, kind), cached in zip(layers, results, strict=True):
+            by_object[id(layer)] = (layer, kind, cached)
+            if cached:
+                findings.extend(f.prefixed(path) for f in cached)
+        # What this version no longer has is dropped; texts are kept from the last full look.
+        self._by_object = by_object
+        if by_text:
+            self._by_text = by_text
         findings.extend(validate_model_links(value, ()))
         return fold_legacy(value, findings)
+
+    def _one(self, item: tuple[Any, Any, str]) -> list[Finding]:
+        _, layer, kind = item
+        return validate_envelope(layer, self.catalog, (), kind=kind, top_level=False)
 
 
 def check(
