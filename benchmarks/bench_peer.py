@@ -471,11 +471,21 @@ def ready_at(client: bs.Client) -> float | None:
     return None
 
 
-def count_symbols(symbols: list[dict[str, Any]] | None) -> int:
+def well_formed(items: Any) -> bool:
+    """Whether an answer is a list of objects (symbols or folding ranges), as LSP says."""
+    return items is None or (isinstance(items, list)
+                             and all(isinstance(item, dict) for item in items))
+
+
+def count_symbols(symbols: Any) -> int:
+    if not well_formed(symbols):
+        return 0
     return sum(1 + count_symbols(s.get("children")) for s in symbols or [])
 
 
-def limit_marked(symbols: list[dict[str, Any]] | None) -> bool:
+def limit_marked(symbols: Any) -> bool:
+    if not well_formed(symbols):
+        return False
     return any(LIMITED in str(s.get("detail") or "") or limit_marked(s.get("children"))
                for s in symbols or [])
 
@@ -492,7 +502,8 @@ async def outlines(client: bs.Client, bench: bs.Bench, key: str, rounds: int,
             "textDocument/foldingRange", document, timeout=300)
         samples[f"{key}:folding"].append((received - sent) * 1000)
     ctx["outline"][key] = {"top": len(symbols or []), "symbols": count_symbols(symbols),
-                           "marked": limit_marked(symbols), "folding": len(folds or [])}
+                           "marked": limit_marked(symbols), "folding": len(folds or []),
+                           "well formed": well_formed(symbols) and well_formed(folds)}
 
 
 async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: dict[str, Any],
@@ -664,7 +675,8 @@ def report_outlines(benches: list[bs.Bench], ctx: dict[str, Any]) -> None:
             if seen is None:
                 continue
             rows.append([bench.label, server, f"{seen['top']} / {seen['symbols']}",
-                         "yes" if seen["marked"] else "no", str(seen["folding"])])
+                         "yes" if seen["marked"] else "no", str(seen["folding"])
+                         + ("" if seen["well formed"] else " (MALFORMED answer)")])
     print_rows(rows)
 
 
