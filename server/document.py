@@ -1211,7 +1211,15 @@ def _enclosing(root: Node, start_byte: int, end_byte: int, text: str,
             if key is None or parent.parent is None:
                 return None
             key_start, key_end = offsets.to_str(key.start_byte), offsets.to_str(key.end_byte)
-            steps.append(json.loads(text[key_start:key_end]))
+            try:
+                # Keys inside edits not yet decoded may be what tree-sitter accepts and
+                # json does not (a raw control character, a number).
+                name = json.loads(text[key_start:key_end])
+            except ValueError:
+                return None
+            if not isinstance(name, str):
+                return None
+            steps.append(name)
             node = parent.parent
         elif parent.type == "array":
             index = 0

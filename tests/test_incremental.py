@@ -23,7 +23,7 @@ from layercfg.server.services.validation import validate
 
 URI = "file:///edit.layercfg.json"
 CHECKS = settings(
-    max_examples=150,
+    max_examples=int(__import__("os").environ.get("INCREMENTAL_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,

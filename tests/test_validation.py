@@ -1043,3 +1043,17 @@ def test_the_server_side_never_imports_keras(catalog, tmp_path):
 def test_validation_module_does_not_mention_keras_imports():
     source = Path(validation.__file__).read_text(encoding="utf-8")
     assert "import keras" not in source and "import tensorflow" not in source
+
+
+@pytest.mark.parametrize("class_name", [[1, [2]], {"a": 1}, 3, None])
+def test_a_class_name_that_is_not_a_string_in_a_nested_object(cat, class_name):
+    """An initializer is one of several object branches; a list there used to raise."""
+    config = {
+        "module": "keras.layers", "class_name": "Dense",
+        "config": {"name": "d", "units": 3, "kernel_initializer": {
+            "module": "keras.initializers", "class_name": class_name, "config": {}}},
+    }
+    findings = validate(config, cat)
+    assert findings
+    assert all(f.path[:3] == ("config", "kernel_initializer", "class_name") or
+               f.path[:2] == ("config", "kernel_initializer") for f in findings), findings

@@ -530,6 +530,8 @@ class _Node:
         if jtype == "object" and len(branches) > 1:
             # An object naming its class_name picks the branch made for that class_name.
             name = value.get("class_name")
+            if not isinstance(name, str):
+                name = None  # a list or an object: no branch names it (and it is unhashable)
             exact = [b for b in branches if b.class_const is not None and name in b.class_const]
             branches = exact or [b for b in branches if b.class_const is None] or branches
         if len(branches) == 1:
