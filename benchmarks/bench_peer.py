@@ -45,6 +45,7 @@ import asyncio
 import copy
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -490,10 +491,30 @@ def limit_marked(symbols: Any) -> bool:
                for s in symbols or [])
 
 
+def limit_messages(notes: list[tuple[dict[str, Any], float]], topic: str) -> list[str]:
+    """The messages (layercfg's status aside) that speak of a limit on ``topic``."""
+    found = []
+    for message, _ in notes:
+        if message.get("method") == bs.STATUS:
+            continue
+        text = json.dumps(message.get("params"))
+        if re.search(r"limit", text, re.I) and re.search(topic, text, re.I):
+            params = message.get("params") or {}
+            words = params.get("message", text) if isinstance(params, dict) else text
+            found.append(f"{message['method']}: {' '.join(str(words).split())[:90]}")
+    # What the user sees first: a shown message before a logged one.
+    return sorted(found, key=lambda line: not line.startswith("window/showMessage"))
+
+
+SYMBOL_TOPIC = r"outline|symbol"
+FOLDING_TOPIC = r"fold"
+
+
 async def outlines(client: bs.Client, bench: bs.Bench, key: str, rounds: int,
                    samples: Samples, ctx: dict[str, Any]) -> None:
     """documentSymbol then foldingRange, ``rounds`` times; timings and what came back."""
     document = {"textDocument": {"uri": bench.uri}}
+    since = len(client.notes)
     for _ in range(rounds):
         symbols, received, sent = await client.timed_request(
             "textDocument/documentSymbol", document, timeout=300)
@@ -501,9 +522,12 @@ async def outlines(client: bs.Client, bench: bs.Bench, key: str, rounds: int,
         folds, received, sent = await client.timed_request(
             "textDocument/foldingRange", document, timeout=300)
         samples[f"{key}:folding"].append((received - sent) * 1000)
+    notes = client.notes[since:]
     ctx["outline"][key] = {"top": len(symbols or []), "symbols": count_symbols(symbols),
                            "marked": limit_marked(symbols), "folding": len(folds or []),
-                           "well formed": well_formed(symbols) and well_formed(folds)}
+                           "well formed": well_formed(symbols) and well_formed(folds),
+                           "symbol note": bool(limit_messages(notes, SYMBOL_TOPIC)),
+                           "folding note": bool(limit_messages(notes, FOLDING_TOPIC))}
 
 
 async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: dict[str, Any],
@@ -663,20 +687,23 @@ def report(benches: list[bs.Bench], samples: Samples, args: argparse.Namespace) 
 
 def report_outlines(benches: list[bs.Bench], ctx: dict[str, Any]) -> None:
     print()
-    print(f"What documentSymbol and foldingRange returned (layercfg caps both at 5,000 and "
-          f"marks a cut outline on its root symbol's detail; the peer was given VS Code's "
-          f"limits, {PEER_SYMBOL_LIMIT} + 1 symbols and {PEER_FOLDING_LIMIT} + 1 folding "
-          "ranges, and marks nothing):")
-    rows = [["document", "server", "symbols: top level / all", "outline marked limited",
-             "folding ranges"]]
+    print(f"What documentSymbol and foldingRange returned, and whether the server said the "
+          f"results were limited (in the root symbol's detail, or in a window message); the "
+          f"peer was given VS Code's limits, {PEER_SYMBOL_LIMIT} + 1 symbols and "
+          f"{PEER_FOLDING_LIMIT} + 1 folding ranges:")
+    rows = [["document", "server", "symbols: top level / all", "outline said limited",
+             "folding ranges", "folding said limited"]]
     for bench in benches:
         for server in SERVERS:
             seen = ctx["outline"].get(f"{server}:{bench.label}")
             if seen is None:
                 continue
+            said = [what for what, flag in (("root detail", seen["marked"]),
+                                             ("message", seen["symbol note"])) if flag]
             rows.append([bench.label, server, f"{seen['top']} / {seen['symbols']}",
-                         "yes" if seen["marked"] else "no", str(seen["folding"])
-                         + ("" if seen["well formed"] else " (MALFORMED answer)")])
+                         " + ".join(said) or "no", str(seen["folding"])
+                         + ("" if seen["well formed"] else " (MALFORMED answer)"),
+                         "message" if seen["folding note"] else "no"])
     print_rows(rows)
 
 

@@ -277,7 +277,7 @@ async def requests_session(bench: bs.Bench, places: Places, ctx: dict[str, Any],
             if report.get("kind") != "full":
                 raise bs.ServerError("a changed document was reported unchanged")
             samples["edit-pull"].append((received - sent) * 1000)
-            since = {}
+            since: dict[str, int] = {}
             for name in REQUESTS:
                 since[name] = len(client.notes)
                 result, received, sent = await client.timed_request(
@@ -288,8 +288,9 @@ async def requests_session(bench: bs.Bench, places: Places, ctx: dict[str, Any],
                 if name in ("documentSymbol", "foldingRange"):
                     ctx["last"][name] = result
             for name in ("documentSymbol", "foldingRange"):
-                # What the server said from the request on, to the end of the round.
-                ctx["notes"][name] = client.notes[since[name]:]
+                # What the server said from the request on, to the end of the round (a
+                # message shown once per document comes with the first round only).
+                ctx["notes"][name] += client.notes[since[name]:]
         samples["end-mem"].append(memory.checkpoint())
         ctx["load"]["requests (pull)"] = load.cores()
     finally:
@@ -402,16 +403,6 @@ def symbol_limit() -> tuple[int | None, int | None]:
             getattr(navigation, "MAX_FOLDING_RANGES", None))
 
 
-def limit_notes(notes: list[tuple[dict[str, Any], float]]) -> list[str]:
-    """Messages the server sent around a request that speak of a limit."""
-    found = []
-    for message, _ in notes:
-        text = json.dumps(message.get("params"))
-        if message["method"] != bs.STATUS and re.search(r"limit", text, re.I):
-            found.append(f"{message['method']}: {text[:100]}")
-    return found
-
-
 def cap_checks(bench: bs.Bench, ctx: dict[str, Any]) -> list[tuple[str, str, bool, bool]]:
     """(check, what was seen, passed, required) for the symbol and folding caps; the last
     check is not in the requirement but tells what a capped folding answer leaves out."""
@@ -435,20 +426,20 @@ def cap_checks(bench: bs.Bench, ctx: dict[str, Any]) -> list[tuple[str, str, boo
     root_detail = str(symbols[0].get("detail")) if symbols else "-"
     last_line = max((f["endLine"] for f in folds), default=0) + 1
     root_folds = any(f["startLine"] == 0 for f in folds)
-    fold_notes = limit_notes(ctx["notes"].get("foldingRange", []))
-    symbol_notes = limit_notes(ctx["notes"].get("documentSymbol", []))
+    fold_notes = bp.limit_messages(ctx["notes"]["foldingRange"], bp.FOLDING_TOPIC)
+    symbol_notes = bp.limit_messages(ctx["notes"]["documentSymbol"], bp.SYMBOL_TOPIC)
     return shapes + [
         ("documentSymbol capped",
          f"{total} symbols for {layers} layers + the model (cap {max_symbols})",
          max_symbols is not None and total <= max_symbols < layers + 1, True),
         ("documentSymbol cap marked",
-         f"root detail {root_detail!r}" + (f"; {symbol_notes}" if symbol_notes else ""),
-         marked, True),
+         f"root detail {root_detail!r}" + (f"; {symbol_notes[0]}" if symbol_notes else ""),
+         marked or bool(symbol_notes), True),
         ("foldingRange capped",
          f"{len(folds)} ranges of {containers} multi-line objects/arrays (cap {max_folds})",
          max_folds is not None and len(folds) <= max_folds < containers, True),
         ("foldingRange cap marked",
-         "; ".join(fold_notes) if fold_notes else
+         fold_notes[0] if fold_notes else
          "no mark in the answer and no message about a limit",
          bool(fold_notes), True),
         ("foldingRange keeps the outer ranges (extra)",
@@ -557,7 +548,8 @@ async def main_async(args: argparse.Namespace) -> int:
     workspace = Path(tempfile.mkdtemp(prefix="layercfg-bench-scale-"))
     ctx: dict[str, Any] = {"args": args, "workspace": workspace,
                            "log": Path(tempfile.gettempdir()) / "layercfg-bench-scale.log",
-                           "answered": defaultdict(int), "last": {}, "notes": {}, "load": {}}
+                           "answered": defaultdict(int), "last": {}, "notes": defaultdict(list),
+                           "load": {}}
     ctx["log"].write_bytes(b"")
     samples: Samples = defaultdict(list)
     deep: list[dict[str, Any]] = []
