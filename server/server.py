@@ -168,6 +168,7 @@ class LayercfgServer(LanguageServer):
         self._results: dict[str, Published] = {}
         self._layer_caches: dict[str, engine.LayerCache] = {}
         self._reported_failure = False
+        self._notices: set[tuple[str, str]] = set()
         # Set once the cached catalog was loaded or found missing: the first diagnostics wait
         # for it (a cached load takes tens of milliseconds), not for a build.
         self.catalog_settled = asyncio.Event()
@@ -180,6 +181,18 @@ class LayercfgServer(LanguageServer):
     @property
     def encoding(self) -> str:
         return self.support.encoding
+
+    def notice_once(self, uri: str, topic: str, message: str) -> None:
+        """An information message about a document, shown once while it is open."""
+        if (uri, topic) in self._notices:
+            return
+        self._notices.add((uri, topic))
+        log.info("%s", message)
+        try:
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Info, message=message))
+        except Exception:
+            log.debug("message not shown", exc_info=True)
 
     # -- status -------------------------------------------------------------------------------
     def send_status(self) -> None:
@@ -400,6 +413,7 @@ class LayercfgServer(LanguageServer):
 
     def forget(self, uri: str) -> None:
         self.documents.pop(uri, None)
+        self._notices = {notice for notice in self._notices if notice[0] != uri}
         self._results.pop(uri, None)
         self._layer_caches.pop(uri, None)
         self.deep.forget(uri)

@@ -170,8 +170,8 @@ def _exercise(s: Services, document: Document, offset: int) -> None:
     for include in (True, False):
         for location in navigation.references(document, offset, "utf-16", include):
             _assert_inside(document, location.range)
-    _symbols_inside(document, navigation.document_symbols(document, "utf-16"))
-    for fold in navigation.folding_ranges(document):
+    _symbols_inside(document, navigation.document_symbols(document, "utf-16")[0])
+    for fold in navigation.folding_ranges(document)[0]:
         assert 0 <= fold.start_line <= fold.end_line < document.lines.line_count, fold
     checked = engine.check(document, s.catalog, SETTINGS)
     for item in checked:

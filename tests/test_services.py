@@ -154,24 +154,51 @@ def test_definition_references_symbols_and_folding(services):
     (class_target,) = navigation.definition(
         document, text.index('"Dense"') + 2, cat, walker, "utf-16")
     assert class_target.uri.endswith("dense.py")
-    (model,) = navigation.document_symbols(document, "utf-16")
+    (model,), limited = navigation.document_symbols(document, "utf-16")
+    assert not limited
     assert model.detail == "Functional"
     assert [c.name for c in model.children] == ["features", "hidden", "score"]
-    folds = navigation.folding_ranges(document)
-    assert folds[0].start_line == 0 and len(folds) > 10
+    folds, limited = navigation.folding_ranges(document)
+    assert folds[0].start_line == 0 and len(folds) > 10 and not limited
 
 
 def test_symbols_nest_wrapped_layers(services):
     text = (EXAMPLES / "bidirectional_lstm.layercfg.json").read_text()
     document = Document.parse("file:///b", text, 1)
-    (root,) = navigation.document_symbols(document, "utf-16")
+    (root,), _ = navigation.document_symbols(document, "utf-16")
     assert root.detail == "Bidirectional"
     assert [c.detail for c in root.children] == ["LSTM", "LSTM"]
+
+
+def test_folding_past_the_limit_keeps_the_outer_ranges(services):
+    layers = [
+        {"module": "keras.layers", "class_name": "Dense",
+         "config": {"name": f"d{i}", "units": i + 1,
+                    "kernel_initializer": {"class_name": "Zeros", "config": {}}}}
+        for i in range(12)
+    ]
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": layers}}
+    document = Document.parse("file:///m", json.dumps(config, indent=2), 1)
+    everything, limited = navigation.folding_ranges(document)
+    assert not limited and len(everything) > 3 + len(layers)
+    # The model, its config, its layers array and each layer: the four outer levels.
+    kept, limited = navigation.folding_ranges(document, limit=3 + len(layers))
+    assert limited and len(kept) == 3 + len(layers)
+    assert kept == sorted(kept, key=lambda fold: fold.start_line)
+    layer_lines = {
+        document.lines.line_at(start) for start, _ in document.item_spans(("config", "layers"))
+    }
+    assert {fold.start_line for fold in kept} == {0, 2, 4} | layer_lines
+    exact, limited = navigation.folding_ranges(document, limit=len(everything))
+    assert exact == everything and not limited
 
 
 def test_outline_is_capped_with_a_note(services, monkeypatch):
     monkeypatch.setattr(navigation, "MAX_SYMBOLS", 2)
     text = (EXAMPLES / "mnist_cnn.layercfg.json").read_text()
     document = Document.parse("file:///m", text, 1)
-    (root,) = navigation.document_symbols(document, "utf-16")
-    assert "limited to 2" in root.detail
+    (root,), limited = navigation.document_symbols(document, "utf-16")
+    assert "limited to 2" in root.detail and limited
+    count = 1 + len(document.value["config"]["layers"])
+    (root,), limited = navigation.document_symbols(document, "utf-16", limit=count)
+    assert not limited and "limited" not in root.detail

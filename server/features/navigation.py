@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
+from pygls.capabilities import get_capability
 
 from ..server import safe
 from ..services import navigation
@@ -45,7 +46,12 @@ def register(server: LayercfgServer) -> None:
         document = ls.document(params.text_document.uri)
         if document is None:
             return []
-        return navigation.document_symbols(document, ls.encoding)
+        symbols, limited = navigation.document_symbols(document, ls.encoding)
+        if limited:
+            ls.notice_once(document.uri, "outline", (
+                f"The outline of {_name(document.uri)} shows its first "
+                f"{navigation.MAX_SYMBOLS} entries (results limited)."))
+        return symbols
 
     @server.feature(types.TEXT_DOCUMENT_FOLDING_RANGE)
     @safe([])
@@ -55,4 +61,17 @@ def register(server: LayercfgServer) -> None:
         document = ls.document(params.text_document.uri)
         if document is None:
             return []
-        return navigation.folding_ranges(document)
+        limit = navigation.MAX_FOLDING_RANGES
+        asked = get_capability(ls.client_capabilities, "text_document.folding_range.range_limit")
+        if isinstance(asked, int) and asked > 0:
+            limit = min(limit, asked)
+        ranges, limited = navigation.folding_ranges(document, limit)
+        if limited:
+            ls.notice_once(document.uri, "folding", (
+                f"Folding in {_name(document.uri)} is limited to {limit} ranges; the most "
+                "deeply nested ones are left out (results limited)."))
+        return ranges
+
+
+def _name(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1] or uri
