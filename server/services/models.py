@@ -124,20 +124,31 @@ def legacy_refs(nodes: Any, path: Path) -> Iterator[tuple[Path, str]]:
 
 def history_refs(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
     """``keras_history[0]`` strings anywhere under inbound_nodes."""
-    stack: list[tuple[Any, Path]] = [(node, path)]
+    # Paths are kept as (parent, step) links and spelled out only for what is found: most
+    # of what the walk visits is no reference.
+    stack: list[tuple[Any, Any]] = [(node, None)]
     while stack:
-        item, here = stack.pop()
+        item, link = stack.pop()
         if isinstance(item, dict):
             history = item.get("keras_history")
             if isinstance(history, list) and history and isinstance(history[0], str):
-                yield (*here, "keras_history", 0), history[0]
+                yield (*_spelled(path, link), "keras_history", 0), history[0]
+                continue  # a tensor's other keys (shape, dtype) name no layer
             for key, child in item.items():
                 if isinstance(child, (dict, list)) and key != "keras_history":
-                    stack.append((child, (*here, key)))
+                    stack.append((child, (link, key)))
         elif isinstance(item, list):
             for index, child in enumerate(item):
                 if isinstance(child, (dict, list)):
-                    stack.append((child, (*here, index)))
+                    stack.append((child, (link, index)))
+
+
+def _spelled(path: Path, link: Any) -> Path:
+    steps = []
+    while link is not None:
+        link, step = link
+        steps.append(step)
+    return (*path, *reversed(steps))
 
 
 def reference_strings(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
