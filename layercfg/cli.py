@@ -258,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
     lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP socket instead")
+    # vscode-languageclient adds --stdio to a server it starts over stdio.
+    lsp.add_argument("--stdio", action="store_true", help="use stdin and stdout (the default)")
     lsp.set_defaults(func=cmd_lsp)
 
     check = sub.add_parser("check", help="validate files; directories are searched for "

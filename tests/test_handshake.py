@@ -186,12 +186,13 @@ def _frame_reader(pipe):
     return json.loads(pipe.read(length))
 
 
-def test_server_process_answers_initialize_early_then_serves(tmp_path):
+@pytest.mark.parametrize("flags", [[], ["--stdio"]])  # VS Code's client adds --stdio
+def test_server_process_answers_initialize_early_then_serves(tmp_path, flags):
     """The real command: the early answer, then the full server, which logs no mismatch and
     answers the requests that were waiting in the pipe, in order."""
     env = {**os.environ, "LAYERCFG_CACHE_DIR": str(tmp_path / "cache")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "layercfg", "lsp"], stdin=subprocess.PIPE,
+        [sys.executable, "-m", "layercfg", "lsp", *flags], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, env=env, cwd=tmp_path,
     )
     try:
