@@ -59,6 +59,26 @@ REQUESTS = ("completion", "hover", "definition", "references", "prepareRename",
             "rangeFormatting")
 
 
+class TreeLoad(bs.OtherLoad):
+    """bench_server's reading of other processes' CPU, remembering the ticks of every process
+    of the server's tree while it lived: a worker stopped at a limit is gone from /proc by
+    the end, and its CPU must not count as another process's."""
+
+    def __init__(self, memory: bs.Memory):
+        self.seen: dict[int, int] = {}
+        super().__init__(memory)
+
+    def note(self) -> None:
+        for pid in self.memory.hwm_kb:
+            self.seen[pid] = max(self.seen.get(pid, 0), bs._process_ticks(pid))
+
+    def _sample(self) -> tuple[float, int]:
+        self.note()
+        own = sum(os.times()[:2]) * os.sysconf("SC_CLK_TCK")
+        tree = sum(self.seen.values())
+        return time.perf_counter(), bs._machine_busy_ticks() - tree - int(own)
+
+
 class ScaleClient(bp.OutlineClient):
     """The benchmark client with the given settings, and the capabilities a code editor has
     for code actions and rename; it also records the requests the server sends."""
@@ -239,10 +259,10 @@ def edit_values(bench: bs.Bench) -> tuple[str, str]:
 
 
 async def open_session(pull: bool, options: dict[str, Any],
-                       ctx: dict[str, Any]) -> tuple[ScaleClient, bs.Memory, bs.OtherLoad]:
+                       ctx: dict[str, Any]) -> tuple[ScaleClient, bs.Memory, TreeLoad]:
     client = ScaleClient(pull, ctx["workspace"], ctx["log"], options)
     memory = bs.Memory(0)
-    load = bs.OtherLoad(memory)
+    load = TreeLoad(memory)
     await client.start()
     memory.root = client.pid
     await client.wait_ready(timeout=300)
@@ -332,7 +352,7 @@ async def deep_session(label: str, bench: bs.Bench, places: Places, options: dic
     """Open with the deep check on; follow it to its end, timing requests meanwhile."""
     client, memory, load = await open_session(False, {"deepCheck": "onType", **options}, ctx)
     outcome: dict[str, Any] = {"label": label, "options": options, "completion": [],
-                               "hover": []}
+                               "hover": [], "probes": []}
     try:
         since = len(client.notes)
         opened = await client.notify("textDocument/didOpen", {"textDocument": {
@@ -353,6 +373,7 @@ async def deep_session(label: str, bench: bs.Bench, places: Places, options: dic
                 elif state in ("idle", "off") and started is not None:
                     finished = received
             memory.checkpoint()
+            load.note()
             if finished is not None:
                 break
             if started is not None:
@@ -366,6 +387,8 @@ async def deep_session(label: str, bench: bs.Bench, places: Places, options: dic
                     _, received, sent = await client.timed_request(
                         f"textDocument/{name}", params, timeout=60)
                     outcome[name].append((received - sent) * 1000)
+                    outcome["probes"].append(((received - sent) * 1000, name,
+                                              sent - started))
             await asyncio.sleep(SAMPLE_SECONDS)
         # What the deep check left: the publish that follows its end, and the inlay hints.
         message, _ = await client.wait_note(bs.published(bench.uri, 1), index, timeout=30)
@@ -519,6 +542,11 @@ def report(bench: bs.Bench, samples: Samples, deep: list[dict[str, Any]],
                           f"{outcome['worker-mb']:.0f} MB", f"{outcome['server-mb']:.0f} MB",
                           str(outcome["hints"])])
         bp.print_rows(table)
+        for outcome in deep:
+            slowest = sorted(outcome["probes"], reverse=True)[:3]
+            print(f"  slowest requests while the check ran ({outcome['label']}): " + ", ".join(
+                f"{name} {ms:.0f} ms sent {at:.2f} s after it started"
+                for ms, name, at in slowest))
 
     print()
     loads = [f"{k} {v:.2f}" for k, v in ctx["load"].items()]
