@@ -3,7 +3,7 @@
     python benchmarks/bench_peer.py [--runs N] [--edits N] [--positions N] [--outlines N]
                                     [--skip-huge]
 
-A full run with the defaults takes about 15 minutes on a 2-core machine, most of it the peer
+A full run with the defaults takes about 11 minutes on a 2-core machine, most of it the peer
 on the huge document (about 5 s per request there).
 
 The peer is ``vscode-json-language-server`` from the npm package
@@ -70,8 +70,8 @@ HUGE_EDITS = 4
 HUGE_POSITIONS = 6  # at least 6: bench_server.prepare splits them in three kinds
 HUGE_OUTLINES = 2
 # VS Code's defaults for the JSON server (json.maxItemsComputed, editor.foldingMaximumRegions).
-# VS Code sends one more than each, trims what comes back and shows the note itself: the
-# server's answer carries no mark.
+# VS Code sends one more than each, so that its client can tell from the answer that the
+# outline was cut and say so in the status bar: the server's answer carries no mark.
 PEER_SYMBOL_LIMIT = 5000
 PEER_FOLDING_LIMIT = 5000
 LIMITED = "limited"  # what layercfg's root symbol says when the outline was cut

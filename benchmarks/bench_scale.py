@@ -23,8 +23,8 @@ folder). The server is started over stdio as in bench_server.py, whose client th
    ``layercfg/status`` notifications until the deep check stops running; the time from the
    start of the check to its end must be within the time limit (plus 1 s), its outcome is
    what was published (deep findings, or LCF304 when a limit stopped it), and the worker's
-   peak memory (VmHWM, read every 100 ms) is set against the cap. Completion and hover are
-   timed while the check runs.
+   peak memory (VmHWM, last read before it ended; read about every 100 ms) is printed.
+   Completion and hover are timed while the check runs.
 
 It also checks that documentSymbol and foldingRange are capped and say so, and prints the
 server's VmHWM (the kernel's resident high-water mark; process tree summed, from /proc).
