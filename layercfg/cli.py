@@ -71,7 +71,9 @@ def cmd_lsp(args: argparse.Namespace) -> int:
             raise UsageError(f"--tcp expects HOST:PORT, got {args.tcp!r}")
         from layercfg.server.server import create_server
 
-        create_server().start_tcp(host, int(port))
+        server = create_server()
+        server.idle_gc.install()
+        server.start_tcp(host, int(port))
         return EXIT_OK
     # Over stdio, ``initialize`` is answered before the server's libraries are imported.
     from layercfg.server import handshake
@@ -81,6 +83,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
     server = create_server()
     server.protocol.answered_early = answered
+    server.idle_gc.install()
     server.start_io(stream)  # type: ignore[arg-type]
     return EXIT_OK
 

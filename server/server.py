@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import logging
 import sys
@@ -45,6 +46,52 @@ STATUS_NOTIFICATION = "layercfg/status"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class IdleCollector:
+    """Python's full garbage collections, run when the editor is quiet instead of when the
+    allocator decides. With a 10 MB document open the heap holds millions of objects, and a
+    full collection takes 25-40 ms: left to the allocator it lands inside requests (it was most
+    of their p95). Installed, automatic collections cover the young generations only; a full
+    one runs after ``IDLE_SECONDS`` without a message. The parsed values hold no cycles, so
+    nothing waits long for it."""
+
+    IDLE_SECONDS = 2.0
+    _NEVER = 1 << 30
+
+    def __init__(self) -> None:
+        self.installed = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._saved: tuple[int, int, int] | None = None
+
+    def install(self) -> None:
+        self._saved = gc.get_threshold()
+        gc.set_threshold(self._saved[0], self._saved[1], self._NEVER)
+        self.installed = True
+
+    def uninstall(self) -> None:
+        if self._saved is not None:
+            gc.set_threshold(*self._saved)
+        self.installed = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def activity(self) -> None:
+        """A message arrived: the full collection waits for the next quiet moment."""
+        if not self.installed:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.call_later(self.IDLE_SECONDS, self._collect)
+
+    def _collect(self) -> None:
+        self._timer = None
+        gc.collect()
+
+
 class Protocol(LanguageServerProtocol):
     """Document sync without pygls's own text store: the server keeps parsed Documents.
     Requests after ``shutdown`` get the InvalidRequest error LSP asks for."""
@@ -74,6 +121,9 @@ class Protocol(LanguageServerProtocol):
         return (yield from super().lsp_initialize(params))
 
     def handle_message(self, message):  # type: ignore[override]
+        collector = getattr(self._server, "idle_gc", None)
+        if collector is not None:
+            collector.activity()
         if (
             self._shutdown
             and isinstance(message, RPCRequest)
@@ -169,6 +219,7 @@ class LayercfgServer(LanguageServer):
         self._layer_caches: dict[str, engine.LayerCache] = {}
         self._reported_failure = False
         self._notices: set[tuple[str, str]] = set()
+        self.idle_gc = IdleCollector()
         # Set once the cached catalog was loaded or found missing: the first diagnostics wait
         # for it (a cached load takes tens of milliseconds), not for a build.
         self.catalog_settled = asyncio.Event()

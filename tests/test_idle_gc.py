@@ -1,0 +1,45 @@
+"""Full garbage collections wait for a quiet moment in the server."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from layercfg.server import server as server_module
+from layercfg.server.server import IdleCollector
+
+
+async def test_full_collections_run_once_the_editor_is_quiet(monkeypatch):
+    collected = []
+    monkeypatch.setattr(server_module.gc, "collect", lambda *a: collected.append(a))
+    monkeypatch.setattr(IdleCollector, "IDLE_SECONDS", 0.05)
+    before = gc.get_threshold()
+    collector = IdleCollector()
+    collector.activity()  # not installed: nothing scheduled
+    assert collector._timer is None
+    collector.install()
+    try:
+        assert gc.get_threshold()[:2] == before[:2]
+        assert gc.get_threshold()[2] > 10**8  # no automatic full collection
+        for _ in range(5):  # a burst of messages: the collection keeps waiting
+            collector.activity()
+            await asyncio.sleep(0.02)
+        assert collected == []
+        await asyncio.sleep(0.1)
+        assert collected == [()]  # one, after the burst
+    finally:
+        collector.uninstall()
+    assert gc.get_threshold() == before
+
+
+async def test_the_server_counts_every_message_as_activity(monkeypatch):
+    from layercfg.server.server import create_server
+
+    server = create_server()
+    seen = []
+    monkeypatch.setattr(server.idle_gc, "activity", lambda: seen.append(1))
+    from lsprotocol import types
+
+    message = types.SetTraceNotification(params=types.SetTraceParams(value=types.TraceValue.Off))
+    server.protocol.handle_message(message)
+    assert seen == [1]
