@@ -257,3 +257,60 @@ def test_minimal_edits_replace_only_changed_lines():
     edits = formatting.rewrite_edits(old, new)
     assert apply_edits(old, edits) == "a\r\nB\r\nc\r\nd\r\ne\r\n"
     assert [(e.start, e.end) for e in edits] == [(3, 6), (12, 12)]
+
+
+MESSY = [
+    '{"a":1,"b":[1,2,{"c":{}}],"d":[]}',
+    '\ufeff{\n    "a" :\t1 ,\n"b": [ [ ], {"x": "y, {[ ]}:"} ]\n\n}\n\n',
+    '{\r\n  "a": [\r\n1,\r\n      2],\r\n  "b": {"c": null}\r\n}\r\n',
+    '[\n{"class_name": "Dense", "config": {"units": 3, "name": "d"}},\n'
+    '  {"class_name":"ReLU","config":{}}]',
+    '  {"é": "😀", "k": [1e5,-0.5,true]}  ',
+]
+
+
+@pytest.mark.parametrize("text", MESSY)
+def test_range_formatting_walks_only_its_lines_but_agrees_with_the_whole(text):
+    """Every range: the edits of the range walk equal the whole document's edits that touch
+    those lines."""
+    document = Document.parse("file:///r", text, 1)
+    whole = formatting.format_edits(document)
+    lines = document.lines
+    for first in range(lines.line_count):
+        for last in range(first, lines.line_count):
+            start, end = lines.line_start(first), lines.line_end(last)
+            low, high = lines.line_start(first), lines.line_end(last)
+            expected = [e for e in whole if e.end >= low and e.start <= high]
+            assert formatting.range_format_edits(document, start, end) == expected, (first, last)
+    # And ranges that start or end inside a line.
+    for start in range(0, len(text), 3):
+        end = min(len(text), start + 7)
+        low = lines.line_start(lines.line_at(start))
+        high = lines.line_end(lines.line_at(end))
+        expected = [e for e in whole if e.end >= low and e.start <= high]
+        assert formatting.range_format_edits(document, start, end) == expected, (start, end)
+
+
+def test_range_formatting_of_one_layer_does_not_walk_the_model():
+    layers = [{"class_name": "Dense", "config": {"name": f"d{i}", "units": i}}
+              for i in range(3000)]
+    text = json.dumps({"class_name": "Sequential", "config": {"layers": layers}}, indent=2)
+    at = text.index('"name": "d1500"')
+    text = text[:at] + '"name":"d1500"' + text[at + len('"name": "d1500"'):]
+    document = Document.parse("file:///r", text, 1)
+    walked = []
+    original = formatting._TOKEN
+
+    class Counting:
+        def finditer(self, text, start):
+            for match in original.finditer(text, start):
+                walked.append(match)
+                yield match
+
+    formatting._TOKEN = Counting()
+    try:
+        edits = formatting.range_format_edits(document, at, at + 5)
+    finally:
+        formatting._TOKEN = original
+    assert [e.new_text for e in edits] == [" "]
+    assert len(walked) < 20  # the layer's line and the token after it, not the model

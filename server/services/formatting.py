@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -342,11 +342,6 @@ def _indent_unit(body: str) -> str | int:
 # -- formatting ------------------------------------------------------------------------------------
 
 
-def _tokens(text: str, start: int) -> Iterator[tuple[int, int, str]]:
-    for match in _TOKEN.finditer(text, start):
-        yield match.start(), match.end(), match.group()
-
-
 def format_edits(document: Any) -> list[Edit]:
     """Edits that lay the document out as ``json.dumps(indent=2)`` does, changing only the
     whitespace between tokens (strings and numbers are kept as written) and only where it
@@ -355,30 +350,39 @@ def format_edits(document: Any) -> list[Edit]:
     if refusal:
         raise FormattingRefused(refusal)
     text = document.text
-    ending = line_ending(text)
     start = 1 if text.startswith("\ufeff") else 0
+    return _layout(text, start, None, 0, None, line_ending(text))
+
+
+def _layout(
+    text: str, gap_start: int, stop: int | None, depth: int, previous: str | None, ending: str
+) -> list[Edit]:
+    """The layout edits from ``gap_start`` on, where the text has ``depth`` brackets open and
+    ``previous`` is the token before (None: the document's start). With ``stop``, the walk ends
+    after the gap before the first token that starts past ``stop``."""
     edits: list[Edit] = []
-    depth = 0
-    previous: str | None = None
-    gap_start = start
-    for token_start, token_end, token in _tokens(text, start):
-        if token in "}]" and len(token) == 1:
+    for match in _TOKEN.finditer(text, gap_start):
+        token_start = match.start()
+        token = match.group()
+        if token == "}" or token == "]":
             depth -= 1
-            gap = "" if previous in ("{", "[") else ending + INDENT * depth
+            gap = "" if previous == "{" or previous == "[" else ending + INDENT * depth
         elif previous is None:
             gap = ""
-        elif previous in ("{", "[", ","):
+        elif previous == "{" or previous == "[" or previous == ",":
             gap = ending + INDENT * depth
         elif previous == ":":
             gap = " "
         else:
             gap = ""
-        if token in ("{", "["):
+        if token == "{" or token == "[":
             depth += 1
         if text[gap_start:token_start] != gap:
             edits.append(_trimmed(gap_start, text[gap_start:token_start], gap))
+        if stop is not None and token_start > stop:
+            return edits
         previous = token
-        gap_start = token_end
+        gap_start = match.end()
     # What follows the value: a final line break stays (in the file's style), nothing else.
     trailing = text[gap_start:]
     wanted = ending if trailing and ("\n" in trailing or "\r" in trailing) else ""
@@ -406,12 +410,40 @@ def _trimmed(start: int, old: str, new: str) -> Edit:
 
 
 def range_format_edits(document: Any, start: int, end: int) -> list[Edit]:
-    """The formatting edits that touch the lines of ``[start, end]``."""
+    """The formatting edits that touch the lines of ``[start, end]``. Only those lines are
+    walked: the depth where they begin comes from the syntax tree, so formatting one layer of
+    a 10 MB model costs what the layer costs."""
+    refusal = _refusal(document)
+    if refusal:
+        raise FormattingRefused(refusal)
+    text = document.text
     lines = document.lines
     first = lines.line_start(lines.line_at(start))
-    last_line = lines.line_at(end)
-    last = lines.line_end(last_line)
-    return [e for e in format_edits(document) if e.end >= first and e.start <= last]
+    last = lines.line_end(lines.line_at(end))
+    # A line never starts inside a string of strict JSON: what precedes ``first`` is
+    # whitespace after a whole token, or the document's start.
+    head = 1 if text.startswith("\ufeff") else 0
+    gap_start = len(text[:first].rstrip(_JSON_SPACE))
+    if gap_start <= head:
+        gap_start, previous = head, None
+    else:
+        before = text[gap_start - 1]
+        previous = before if before in "{[,:" else "value"
+    depth = _depth_at(document, gap_start)
+    edits = _layout(text, gap_start, last, depth, previous, line_ending(text))
+    return [e for e in edits if e.end >= first and e.start <= last]
+
+
+def _depth_at(document: Any, offset: int) -> int:
+    """How many objects and arrays are open at ``offset`` (a str offset between tokens)."""
+    byte = document._offsets.to_byte(offset)
+    node = document.tree.root_node.descendant_for_byte_range(byte, byte)
+    depth = 0
+    while node is not None:
+        if node.type in ("object", "array") and node.start_byte < byte < node.end_byte:
+            depth += 1
+        node = node.parent
+    return depth
 
 
 def _refusal(document: Any) -> str | None:
