@@ -314,3 +314,35 @@ def test_range_formatting_of_one_layer_does_not_walk_the_model():
         formatting._TOKEN = original
     assert [e.new_text for e in edits] == [" "]
     assert len(walked) < 20  # the layer's line and the token after it, not the model
+
+
+def test_whole_document_formatting_by_layer_equals_one_walk():
+    """A model with many layers is laid out layer by layer, reusing the layers laid out before:
+    the edits are the same as one walk over the whole text, first time and after an edit."""
+    import random
+
+    rng = random.Random(3)
+    layers = [{"class_name": "Dense", "config": {"name": f"d{i}", "units": i, "a": [1, {}]}}
+              for i in range(formatting._FEW_LAYERS + 40)]
+    text = json.dumps({"class_name": "Sequential", "config": {"layers": layers}}, indent=2)
+    # Disturb the layout in some places, around layers and inside them.
+    pieces = text.split("\n")
+    for index in rng.sample(range(1, len(pieces)), 60):
+        pieces[index] = rng.choice(["", "\t", "    "]) + pieces[index].strip()
+    text = rng.choice(["\n", "\r\n"]).join(pieces).replace('": ', '":', 7) + "\n"
+    document = Document.parse("file:///w", text, 1)
+    ending = formatting.line_ending(text)
+
+    def one_walk(doc):
+        return formatting._layout(doc.text, 0, None, 0, None, ending)
+
+    assert formatting._model_layer_spans(document) is not None
+    first = formatting.format_edits(document)
+    assert first == one_walk(document) and first
+    assert formatting.format_edits(document) == first  # from the kept layers
+    at = text.index('"d50"')
+    edited = Document.parse("file:///w", text[:at] + '"d50" ,\n"x":  2' + text[at + 5:], 2)
+    assert formatting.format_edits(edited) == one_walk(edited)
+    formatted = apply_edits(edited.text, formatting.format_edits(edited))
+    assert json.loads(formatted) == json.loads(edited.text)
+    assert formatted == json.dumps(json.loads(edited.text), indent=2).replace("\n", ending) + ending

@@ -351,7 +351,84 @@ def format_edits(document: Any) -> list[Edit]:
         raise FormattingRefused(refusal)
     text = document.text
     start = 1 if text.startswith("\ufeff") else 0
-    return _layout(text, start, None, 0, None, line_ending(text))
+    ending = line_ending(text)
+    spans = _model_layer_spans(document)
+    if spans is None:
+        return _layout(text, start, None, 0, None, ending)
+    return _layout_by_layer(text, start, spans, ending)
+
+
+# A model's layers, laid out before: (the text from the gap before a layer to its end, the
+# token before, the depth, the line ending) -> that text's edits, relative to its start. Kept
+# from one whole-document formatting to the next, for the layers met in the last one: after an
+# edit only the edited layer is walked again.
+_LAYER_EDITS: dict[tuple[str, str | None, int, str], list[Edit]] = {}
+_FEW_LAYERS = 64
+
+
+def _model_layer_spans(document: Any) -> list[tuple[int, int]] | None:
+    value = document.value
+    config = value.get("config") if isinstance(value, dict) else None
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or len(layers) < _FEW_LAYERS:
+        return None
+    spans = document.item_spans(("config", "layers"))
+    return spans if spans and len(spans) == len(layers) else None
+
+
+def _layout_by_layer(
+    text: str, start: int, spans: list[tuple[int, int]], ending: str
+) -> list[Edit]:
+    """``_layout`` of the whole text, with each layer's part taken from ``_LAYER_EDITS`` when
+    the same text was laid out before in the same place."""
+    global _LAYER_EDITS
+    edits: list[Edit] = []
+    kept: dict[tuple[str, str | None, int, str], list[Edit]] = {}
+    state = (start, 0, None)
+    for item_start, item_end in spans:
+        state = _layout_span(text, state, item_start, ending, edits)
+        gap_start, depth, previous = state
+        key = (text[gap_start:item_end], previous, depth, ending)
+        relative = kept.get(key) or _LAYER_EDITS.get(key)
+        if relative is None:
+            relative = []
+            _layout_span(text[gap_start:item_end], (0, depth, previous), item_end - gap_start,
+                         ending, relative)
+        kept[key] = relative
+        edits.extend(Edit(e.start + gap_start, e.end + gap_start, e.new_text) for e in relative)
+        last = text[item_end - 1]
+        state = (item_end, depth, last if last in "{[,:" else "value")
+    _LAYER_EDITS = kept
+    return edits + _layout(text, state[0], None, state[1], state[2], ending)
+
+
+def _layout_span(
+    text: str, state: tuple[int, int, str | None], end: int, ending: str, edits: list[Edit]
+) -> tuple[int, int, str | None]:
+    """Lay out the tokens that start before ``end``; the state (where the gap before the next
+    token starts, the depth, the token before it) is handed back for the rest."""
+    gap_start, depth, previous = state
+    for match in _TOKEN.finditer(text, gap_start, end):
+        token_start = match.start()
+        token = match.group()
+        if token == "}" or token == "]":
+            depth -= 1
+            gap = "" if previous == "{" or previous == "[" else ending + INDENT * depth
+        elif previous is None:
+            gap = ""
+        elif previous == "{" or previous == "[" or previous == ",":
+            gap = ending + INDENT * depth
+        elif previous == ":":
+            gap = " "
+        else:
+            gap = ""
+        if token == "{" or token == "[":
+            depth += 1
+        if text[gap_start:token_start] != gap:
+            edits.append(_trimmed(gap_start, text[gap_start:token_start], gap))
+        previous = token
+        gap_start = match.end()
+    return gap_start, depth, previous
 
 
 def _layout(
