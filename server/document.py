@@ -387,6 +387,29 @@ def _duplicate(key: str, span: Span, first: Span) -> Problem:
     )
 
 
+def _with_first_occurrences(problems: list[Problem]) -> list[Problem]:
+    """LCF003 on the first occurrence of each duplicated key too, pointing at its first
+    repetition: every place a key is written twice is marked, as JSON editors do."""
+    firsts: dict[Span, Problem] = {}
+    for problem in problems:
+        if problem.code != DUPLICATE_KEY or not problem.related:
+            continue
+        first = (problem.related[0][0], problem.related[0][1])
+        if first in firsts:
+            continue
+        key = (problem.data or {}).get("key", "")
+        firsts[first] = Problem(
+            first[0],
+            first[1],
+            DUPLICATE_KEY,
+            problem.message,
+            problem.severity,
+            {"key": key},
+            ((problem.start, problem.end, f'"{_short(key)}" is written again here'),),
+        )
+    return problems + list(firsts.values()) if firsts else problems
+
+
 def _object_duplicates(node: Node, ctx: _Context) -> list[Problem]:
     """LCF003 for the keys of one error-free object node."""
     text, to_str = ctx.text, ctx.offsets.to_str
@@ -1344,7 +1367,7 @@ class Document:
                     )
                 if pairs.count:
                     problems.extend(_find_duplicates(root, self._context(), pairs))
-                return _Analysis(value, _sorted(problems), None)
+                return _Analysis(value, _sorted(_with_first_occurrences(problems)), None)
         parser = _Tolerant(text, start, self.tree, self._context())
         parser.run()
         problems = parser.problems
@@ -1352,7 +1375,7 @@ class Document:
             problems.append(Problem(
                 start, start + 1, INVALID_JSON, "Nested too deeply: Python's json cannot read it"
             ))
-        return _Analysis(parser.value, _sorted(problems), parser.root)
+        return _Analysis(parser.value, _sorted(_with_first_occurrences(problems)), parser.root)
 
     def _root_view(self) -> _Value | None:
         root = self.tree.root_node

@@ -157,7 +157,7 @@ def test_nan_and_infinity_are_read_as_python_does() -> None:
         ('{"a": 1,}', [(NOT_STRICT_JSON, ",")]),
         ('{"a": NaN}', [(NOT_STRICT_JSON, "NaN")]),
         ('[-Infinity]', [(NOT_STRICT_JSON, "-Infinity")]),
-        ('{"a": 1, "a": 2}', [(DUPLICATE_KEY, '"a"')]),
+        ('{"a": 1, "a": 2}', [(DUPLICATE_KEY, '"a"'), (DUPLICATE_KEY, '"a"')]),
     ],
 )
 def test_syntax_findings(text: str, expected: list[tuple[str, str]]) -> None:
@@ -209,17 +209,21 @@ def test_bom_is_reported_and_the_rest_still_read() -> None:
     assert doc.locate(("a",)) == (7, 8)
 
 
-def test_duplicate_key_points_at_the_first() -> None:
+def test_duplicate_key_marks_every_occurrence() -> None:
     text = '{"a": {"units": 1, "x": 2, "units": 3}}'
     doc = parse(text)
-    [problem] = doc.problems
-    assert problem.code == DUPLICATE_KEY
-    assert text[problem.start : problem.end] == '"units"'
-    assert problem.start == text.rindex('"units"')
-    assert problem.data == {"key": "units"}
-    [(start, end, message)] = problem.related
-    assert (start, end) == (7, 14)
-    assert "units" in message
+    first, again = doc.problems
+    for problem in (first, again):
+        assert problem.code == DUPLICATE_KEY
+        assert text[problem.start : problem.end] == '"units"'
+        assert problem.data == {"key": "units"}
+        assert "only its last value is used" in problem.message
+    assert first.start == text.index('"units"') and again.start == text.rindex('"units"')
+    # Each points at the other.
+    [(start, end, message)] = again.related
+    assert (start, end) == (first.start, first.end) and "units" in message
+    [(start, end, message)] = first.related
+    assert (start, end) == (again.start, again.end) and "written again" in message
     assert doc.value == {"a": {"units": 3, "x": 2}}
     assert doc.syntax_ok  # json.loads reads it; only the duplicate is reported
 
@@ -229,20 +233,22 @@ def test_duplicate_keys_in_broken_text_and_in_skipped_containers() -> None:
     text = '[{"k": 1, "k": 2}, {"k": 1, "k": 2, "bad": }]'
     doc = parse(text)
     duplicates = [p for p in doc.problems if p.code == DUPLICATE_KEY]
-    assert [text[p.start : p.end] for p in duplicates] == ['"k"', '"k"']
-    assert [p.related[0][:2] for p in duplicates] == [(2, 5), (20, 23)]
+    assert [p.start for p in duplicates] == [2, 10, 20, 28]
+    assert [p.related[0][:2] for p in duplicates] == [(10, 13), (2, 5), (28, 31), (20, 23)]
 
 
 def test_duplicate_keys_with_escapes() -> None:
     text = '{"a": 1, "\\u0061": 2}'
-    [problem] = parse(text).problems
-    assert problem.code == DUPLICATE_KEY
-    assert text[problem.start : problem.end] == '"\\u0061"'
+    first, again = parse(text).problems
+    assert first.code == again.code == DUPLICATE_KEY
+    assert text[first.start : first.end] == '"a"'
+    assert text[again.start : again.end] == '"\\u0061"'
 
 
 def test_three_times_the_same_key() -> None:
     problems = parse('{"a": 1, "a": 2, "a": 3}').problems
-    assert [(p.start, p.related[0][:2]) for p in problems] == [(9, (1, 4)), (17, (1, 4))]
+    assert [(p.start, p.related[0][:2]) for p in problems] == [
+        (1, (9, 12)), (9, (1, 4)), (17, (1, 4))]
 
 
 def test_unclosed_bracket_error_names_where_it_opened() -> None:
