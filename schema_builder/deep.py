@@ -13,6 +13,7 @@ import inspect
 import json
 import os
 import re
+import sys
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -108,6 +109,13 @@ class DeepChecker:
 
     # -- entry point -----------------------------------------------------------------------------
     def check(self, value: Any) -> dict[str, Any]:
+        try:
+            return self._check(value)
+        except Exception:
+            self._reset()  # the next check starts from a clean Keras, as after a finding
+            raise
+
+    def _check(self, value: Any) -> dict[str, Any]:
         findings: list[DeepFinding] = []
         layers: list[LayerInfo] = []
         unsafe = self._scan(value, findings)
@@ -123,6 +131,14 @@ class DeepChecker:
                 findings += self._custom_defects(value)
                 total = sum(info.params for info in layers) if layers else _params(model)
                 return self._result(findings, layers, total)
+            too_deep = self._too_deep(value, error)
+            if too_deep is not None:
+                # Loading each layer alone would not fail, and would take minutes on a model
+                # this deep: the reason is known, so say it now.
+                error = None
+                findings.append(too_deep)
+                findings += self._custom_defects(value)
+                return self._result(findings, layers, None)
         else:
             error = None
         located = self._locate(value, unsafe)
@@ -161,6 +177,27 @@ class DeepChecker:
             except Exception as exc:  # Keras's refusal is the finding
                 return None, exc, list(caught)
         return obj, None, list(caught)
+
+    def _too_deep(self, value: dict[str, Any], error: BaseException) -> DeepFinding | None:
+        """The finding for a model whose graph Keras itself recurses through too deeply."""
+        recursion = _recursion_error(error)
+        if recursion is None:
+            return None
+        where = _recursing_function(recursion)
+        package = self.keras.__name__
+        if where is None or not (where == package or where.startswith(f"{package}.")):
+            return None  # a recursion in user code: the locating pass finds its layer
+        limit = sys.getrecursionlimit()
+        config = value.get("config") if isinstance(value.get("config"), dict) else {}
+        entries = config.get("layers")
+        count = len(entries) if isinstance(entries, list) else None
+        size = f"; it has {count:,} layers" if count is not None else ""
+        message = (f"Keras cannot load this model: its layer graph is deeper than Python's "
+                   f"recursion limit ({limit:,}) lets Keras walk (RecursionError in {where}"
+                   f"{size}). A program that loads it must raise sys.setrecursionlimit first, "
+                   "or the model must have fewer layers in a chain.")
+        return DeepFinding(("class_name",), "value", "LCF301", message,
+                           data={"recursionLimit": limit, "function": where, "layers": count})
 
     def _warnings(self, value: dict[str, Any], caught: list) -> list[DeepFinding]:
         out = []
@@ -598,6 +635,34 @@ class DeepChecker:
             break
         self._reset()
         return out
+
+
+def _recursion_error(error: BaseException) -> RecursionError | None:
+    """The RecursionError behind ``error``: Keras sometimes wraps what it caught."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RecursionError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _recursing_function(error: BaseException) -> str | None:
+    """The dotted name of the function that appears most often in the traceback."""
+    counts: dict[str, int] = {}
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        function = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)  # 3.11+
+        name = f"{frame.f_globals.get('__name__', '?')}.{function}"
+        counts[name] = counts.get(name, 0) + 1
+        tb = tb.tb_next
+    if not counts:
+        return None
+    name, count = max(counts.items(), key=lambda item: item[1])
+    return name if count > 1 else None
 
 
 def _inside(value: Any, path: Path) -> Any:

@@ -52,7 +52,11 @@ class Worker:
                 }
             )
             return True
-        self.send({"id": ident, "result": result})
+        try:
+            self.send({"id": ident, "result": result})
+        except (TypeError, ValueError, RecursionError) as exc:  # a result JSON cannot carry
+            self.send({"id": ident, "error": {"kind": type(exc).__name__,
+                                              "message": f"the answer could not be sent: {exc}"}})
         return method != "shutdown"
 
     def do_ping(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +162,7 @@ def main() -> int:
             request = json.loads(line)
             if not isinstance(request, dict):
                 raise ValueError("a request is a JSON object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested too deeply for json
             worker.send({"id": None, "error": {"kind": "protocol", "message": str(exc)}})
             continue
         if not worker.handle(request):

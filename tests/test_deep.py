@@ -3,9 +3,11 @@ things it must refuse without running them."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ keras = pytest.importorskip("keras")
 
 from layercfg.schema_builder.deep import DeepChecker  # noqa: E402
 from layercfg.schema_builder.keras_api import KerasAPI  # noqa: E402
+from layercfg.schema_builder.worker import Worker  # noqa: E402
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -201,3 +204,95 @@ def test_a_build_config_keras_only_warns_about_is_reported(checker):
     assert finding["code"] == "LCF305" and finding["severity"] == 2
     assert finding["path"] == ("build_config",)
     assert "cannot be built" in finding["message"]
+
+
+def chain(count: int) -> dict:
+    """A Functional model: an InputLayer, then ``count`` Dense layers, each fed by the last."""
+    layers = [{"module": "keras.layers", "class_name": "InputLayer",
+               "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "input"},
+               "registered_name": None, "name": "input", "inbound_nodes": []}]
+    previous = "input"
+    for index in range(count):
+        name = f"dense_{index}"
+        tensor = {"class_name": "__keras_tensor__",
+                  "config": {"shape": [None, 4], "dtype": "float32",
+                             "keras_history": [previous, 0, 0]}}
+        layers.append({"module": "keras.layers", "class_name": "Dense",
+                       "config": {"name": name, "units": 4}, "registered_name": None,
+                       "name": name, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
+        previous = name
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": {"name": "chain", "trainable": True, "layers": layers,
+                       "input_layers": ["input", 0, 0], "output_layers": [previous, 0, 0]},
+            "registered_name": "Functional"}
+
+
+def _stack_depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
+def test_a_model_too_deep_for_keras_to_walk_is_reported_at_once(checker, monkeypatch):
+    # Keras walks a Functional graph recursively, a frame per layer of a chain: at the default
+    # limit that fails at about 3,000 layers; a lowered limit makes the same failure quick.
+    monkeypatch.setattr(checker, "_locate", lambda *args: pytest.fail("located layer by layer"))
+    old = sys.getrecursionlimit()
+    limit = _stack_depth() + 150
+    sys.setrecursionlimit(limit)
+    try:
+        result = checker.check(chain(200))
+    finally:
+        sys.setrecursionlimit(old)
+    finding = only(result)
+    assert (finding["code"], finding["path"], finding["part"]) == ("LCF301", ("class_name",),
+                                                                   "value")
+    message = finding["message"]
+    assert message.startswith("Keras cannot load this model")
+    assert f"recursion limit ({limit:,})" in message
+    assert "keras.src.ops.function._build_map_helper" in message
+    assert "201 layers" in message
+    assert finding["data"] == {"recursionLimit": limit, "layers": 201,
+                               "function": "keras.src.ops.function._build_map_helper"}
+    after = checker.check(dense())  # Keras was reset: nothing left over, names start afresh
+    assert after["findings"] == [] and after["layers"][0]["name"] == "dense"
+
+
+def test_a_chain_within_the_limit_loads(checker):
+    result = checker.check(chain(30))
+    assert result["findings"] == [] and len(result["layers"]) == 31
+
+
+def _answers(out: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_the_worker_answers_a_model_too_deep_and_goes_on_with_a_clean_keras(checker):
+    out = io.StringIO()
+    worker = Worker(out)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(_stack_depth() + 150)
+    try:
+        going_on = worker.handle({"id": 1, "method": "deep_check",
+                                  "params": {"value": chain(200)}})
+    finally:
+        sys.setrecursionlimit(old)
+    assert going_on
+    assert worker.handle({"id": 2, "method": "deep_check", "params": {"value": dense()}})
+    first, second = _answers(out)
+    (finding,) = first["result"]["findings"]
+    assert finding["code"] == "LCF301" and "recursion limit" in finding["message"]
+    assert second["result"]["findings"] == []
+    assert second["result"]["layers"][0]["name"] == "dense"
+
+
+def test_an_answer_json_cannot_carry_comes_back_as_an_error(monkeypatch):
+    out = io.StringIO()
+    worker = Worker(out)
+    monkeypatch.setattr(worker, "do_ping", lambda ident, params: {"pids": {1, 2}})
+    assert worker.handle({"id": 7, "method": "ping"})
+    assert worker.handle({"id": 8, "method": "shutdown"}) is False
+    first, second = _answers(out)
+    assert first["id"] == 7 and first["error"]["kind"] == "TypeError"
+    assert second == {"id": 8, "result": None}

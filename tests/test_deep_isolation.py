@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -20,8 +23,6 @@ GOOD = ('{"module": "keras.layers", "class_name": "Dense", "config": {"units": 3
 
 
 def hostile(class_name: str, **config) -> Document:
-    import json
-
     text = json.dumps({"module": "custom.hostile_layers", "class_name": class_name,
                        "config": config, "registered_name": f"hostile>{class_name}"})
     return Document.parse("file:///h.layercfg.json", text, 1)
@@ -135,3 +136,21 @@ async def test_garbage_lines_on_the_pipe_are_ignored():
     client._pending[5] = future
     await client._read(FakeProcess(stream))
     assert future.result() == {"ok": True}
+
+
+def test_a_request_nested_too_deeply_for_json_leaves_the_worker_running(subprocess_env):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "layercfg.schema_builder.worker"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, env=subprocess_env,
+    )
+    try:
+        deep = '{"id": 1, "method": "ping", "params": ' + "[" * 100_000 + "]" * 100_000 + "}"
+        process.stdin.write(deep + "\n" + '{"id": 2, "method": "ping"}\n')
+        process.stdin.flush()
+        error = json.loads(process.stdout.readline())
+        assert error["id"] is None and error["error"]["kind"] == "protocol"
+        assert json.loads(process.stdout.readline())["id"] == 2
+    finally:
+        process.kill()
+        process.wait()
