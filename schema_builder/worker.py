@@ -147,7 +147,28 @@ def disable_network() -> None:
     socket.getaddrinfo = refuse  # type: ignore[assignment]
 
 
+def die_with_parent() -> None:
+    """End with the process that started this worker, even when that one is killed: nobody
+    else would enforce the check's time limit and memory cap (Linux; elsewhere a no-op)."""
+    parent = os.environ.pop("LAYERCFG_WORKER_PARENT", "")
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        set_parent_death_signal = 1  # PR_SET_PDEATHSIG
+        if libc.prctl(set_parent_death_signal, int(signal.SIGKILL), 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):  # it ended before the request above was made
+        os._exit(1)
+
+
 def main() -> int:
+    die_with_parent()
     disable_network()
     # Keep the protocol on a private copy of stdout; fd 1 now leads to stderr.
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)

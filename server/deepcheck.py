@@ -119,6 +119,8 @@ async def run_check(
                 "deep_check", params, timeout=settings.deepCheckTimeout,
                 memory_mb=settings.deepCheckMemoryMB)
         except WorkerError as exc:
+            if exc.kind == "stopped" or worker.stopped:
+                raise  # the server is shutting down: nothing to check again, nothing to show
             if exc.kind == "died" and attempt == 1:
                 log.warning("the Keras worker died during a deep check; checking again")
                 continue
@@ -210,6 +212,10 @@ class DeepChecks:
                 server.ensure_worker(), document, server.settings,
                 str(server.workspace_root) if server.workspace_root else None,
                 server.encoding)
+        except WorkerError as exc:
+            if exc.kind != "stopped":
+                raise
+            return None
         finally:
             self._running_uri = None
             server.status.deepCheck = "idle" if server.settings.deepCheck != "off" else "off"

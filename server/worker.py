@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -19,6 +20,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
+
+# The worker asks the kernel to end it when the process that started it ends (Linux), unless
+# that process is already gone by then: its pid travels in this variable.
+PARENT_VARIABLE = "LAYERCFG_WORKER_PARENT"
 
 
 class WorkerError(Exception):
@@ -49,6 +54,19 @@ def resident_mb(pid: int) -> float:
     return total / 1024
 
 
+def _terminate(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the worker and whatever it started (it leads its own process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if process.returncode is None:
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass
+
+
 class WorkerClient:
     def __init__(self, python: str | None = None, env: dict[str, str] | None = None):
         self.python = python or sys.executable
@@ -59,6 +77,7 @@ class WorkerClient:
         self._progress: dict[int, Progress] = {}
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.stopped = False  # set by stop(): no request and no new worker after it
 
     @property
     def running(self) -> bool:
@@ -67,6 +86,7 @@ class WorkerClient:
     async def start(self) -> None:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        env[PARENT_VARIABLE] = str(os.getpid())
         self._process = await asyncio.create_subprocess_exec(
             self.python, "-m", "layercfg.schema_builder.worker",
             stdin=asyncio.subprocess.PIPE,
@@ -75,6 +95,7 @@ class WorkerClient:
             env=env,
             limit=64 * 1024 * 1024,
             cwd=tempfile.gettempdir(),  # never the workspace: the worker writes nothing there
+            start_new_session=True,  # its own process group: killed with all it started
         )
         self._reader = asyncio.create_task(self._read(self._process))
         asyncio.create_task(self._drain_stderr(self._process))
@@ -97,8 +118,15 @@ class WorkerClient:
                     log.warning("worker wrote a line that is not JSON: %r", line[:200])
                     continue
                 self._dispatch(message)
+        except asyncio.CancelledError:
+            # The loop is closing (the server's client went away): the worker ends with it,
+            # or the wait below would keep the loop, and the server, from ending.
+            _terminate(process)
+            raise
         finally:
             code = await process.wait()
+            if code != 0:
+                _terminate(process)  # anything the worker started and left behind
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(
@@ -133,13 +161,28 @@ class WorkerClient:
         progress: Progress | None = None,
         memory_mb: int | None = None,
     ) -> Any:
+        if self.stopped:
+            raise WorkerError("the Keras worker was stopped", kind="stopped")
+        return await self._call(method, params, timeout, progress, memory_mb)
+
+    async def _call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+        memory_mb: int | None = None,
+    ) -> Any:
         async with self._lock:
+            if self.stopped and method != "shutdown":
+                raise WorkerError("the Keras worker was stopped", kind="stopped")
             if not self.running:
                 await self.start()
+        process = self._process
+        assert process is not None and process.stdin is not None
         watcher = None
-        if memory_mb is not None and self._process is not None:
-            watcher = asyncio.create_task(self._watch_memory(self._process, memory_mb))
-        assert self._process is not None and self._process.stdin is not None
+        if memory_mb is not None:
+            watcher = asyncio.create_task(self._watch_memory(process, memory_mb))
         ident = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
@@ -147,15 +190,18 @@ class WorkerClient:
             self._progress[ident] = progress
         line = json.dumps({"id": ident, "method": method, "params": params or {}}) + "\n"
         try:
-            self._process.stdin.write(line.encode())
-            await self._process.stdin.drain()
+            process.stdin.write(line.encode())
+            await process.stdin.drain()
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             await self.kill()
             raise WorkerError(f"{method} took longer than {timeout:g} s", kind="timeout") from None
         except (BrokenPipeError, ConnectionResetError):
-            raise WorkerError("the Keras worker is not running", kind="died") from None
+            kind = "stopped" if self.stopped else "died"
+            raise WorkerError("the Keras worker is not running", kind=kind) from None
         except WorkerError as exc:
+            if self.stopped:
+                raise WorkerError("the Keras worker was stopped", kind="stopped") from exc
             if watcher is not None and watcher.done() and watcher.result():
                 raise WorkerError(f"{method} used more than {memory_mb} MB",
                                   kind="memory") from exc
@@ -171,7 +217,7 @@ class WorkerClient:
         while process.returncode is None:
             if resident_mb(process.pid) > limit_mb:
                 log.warning("the Keras worker passed %d MB; stopping it", limit_mb)
-                process.kill()
+                _terminate(process)
                 return True
             await asyncio.sleep(0.05)
         return False
@@ -179,13 +225,19 @@ class WorkerClient:
     async def kill(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
-            process.kill()
+            _terminate(process)
             await process.wait()
 
     async def stop(self) -> None:
-        if self.running:
+        """End the worker for good: asked to when it is idle, killed at once when it is busy
+        (a check can take minutes). Requests waiting on it fail with kind "stopped"; none
+        starts a new worker afterwards."""
+        self.stopped = True
+        process = self._process
+        if process is not None and process.returncode is None and not self._pending:
             try:
-                await self.request("shutdown", timeout=5)
-            except WorkerError:
+                await self._call("shutdown", timeout=1)
+                await asyncio.wait_for(process.wait(), 1)
+            except (WorkerError, asyncio.TimeoutError):
                 pass
         await self.kill()

@@ -14,7 +14,7 @@ import pytest
 from layercfg.server.deepcheck import run_check
 from layercfg.server.document import Document
 from layercfg.server.settings import Settings
-from layercfg.server.worker import WorkerClient
+from layercfg.server.worker import WorkerClient, WorkerError
 
 pytest.importorskip("keras")
 
@@ -154,3 +154,32 @@ def test_a_request_nested_too_deeply_for_json_leaves_the_worker_running(subproce
     finally:
         process.kill()
         process.wait()
+
+
+async def test_stopping_a_busy_worker_ends_it_at_once_and_starts_no_other(
+        worker, settings, fixtures_on_path):
+    await _good_afterwards(worker, settings, fixtures_on_path)
+    busy = worker._process
+    check = asyncio.ensure_future(run_check(worker, hostile("Slow", seconds=30), settings,
+                                            str(fixtures_on_path)))
+    await asyncio.sleep(1.0)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await worker.stop()
+    assert loop.time() - began < 1
+    with pytest.raises(WorkerError) as stopped:
+        await asyncio.wait_for(check, 5)
+    assert stopped.value.kind == "stopped"  # not "died": nothing is checked again
+    assert busy.returncode is not None and worker._process is None
+    with pytest.raises(WorkerError):
+        await worker.request("ping")
+    assert worker._process is None
+
+
+async def test_stopping_an_idle_worker_asks_it_to_leave(worker, settings, fixtures_on_path):
+    await _good_afterwards(worker, settings, fixtures_on_path)
+    idle = worker._process
+    began = asyncio.get_running_loop().time()
+    await worker.stop()
+    assert idle.returncode == 0  # it answered shutdown and ended by itself
+    assert asyncio.get_running_loop().time() - began < 2
