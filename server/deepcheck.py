@@ -202,8 +202,11 @@ class DeepChecks:
 
     async def _check(self, document: Document) -> DeepResult | None:
         server = self.server
-        if not document.syntax_ok or not isinstance(document.value, dict):
+        # Parsing a large document strictly takes a while: not on the event loop.
+        if not await asyncio.to_thread(_checkable, document):
             return None
+        if server.documents.get(document.uri) is not document:
+            return None  # changed meanwhile: the newer version is the one to check
         server.status.deepCheck = "running"
         server.send_status()
         self._running_uri = document.uri
@@ -226,6 +229,10 @@ class DeepChecks:
         self.results[document.uri] = result
         server.deep_result_arrived(document.uri)
         return result
+
+
+def _checkable(document: Document) -> bool:
+    return document.syntax_ok and isinstance(document.value, dict)
 
 
 def inlay_hints(

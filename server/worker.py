@@ -67,6 +67,39 @@ def _terminate(process: asyncio.subprocess.Process) -> None:
             pass
 
 
+def encode_request(ident: int, method: str, params: dict[str, Any]) -> bytes:
+    """One request line, the same bytes as ``json.dumps``. Large containers are encoded a piece
+    at a time, so a thread doing this lets the event loop run in between: json's C encoder
+    holds the GIL for the whole of one call (about 135 ms on a 10 MB model)."""
+    pieces = [f'{{"id": {json.dumps(ident)}, "method": {json.dumps(method)}, "params": ']
+    pieces += _pieces(params, 0)
+    pieces.append("}\n")
+    return "".join(pieces).encode()
+
+
+def _pieces(value: Any, depth: int) -> list[str]:
+    items = value.values() if isinstance(value, dict) else value
+    if (depth >= 4 or not isinstance(value, (dict, list))
+            or not any(isinstance(item, (dict, list)) for item in items)
+            or isinstance(value, dict) and not all(isinstance(key, str) for key in value)):
+        return [json.dumps(value)]
+    out: list[str] = []
+    if isinstance(value, dict):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            out.append(f"{', ' if index else ''}{json.dumps(key)}: ")
+            out += _pieces(item, depth + 1)
+        out.append("}")
+    else:
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(", ")
+            out += _pieces(item, depth + 1)
+        out.append("]")
+    return out
+
+
 class WorkerClient:
     def __init__(self, python: str | None = None, env: dict[str, str] | None = None):
         self.python = python or sys.executable
@@ -173,6 +206,9 @@ class WorkerClient:
         progress: Progress | None = None,
         memory_mb: int | None = None,
     ) -> Any:
+        ident = next(self._ids)
+        # Encoding a large document takes long: off the event loop (and before the time limit).
+        line = await asyncio.to_thread(encode_request, ident, method, params or {})
         async with self._lock:
             if self.stopped and method != "shutdown":
                 raise WorkerError("the Keras worker was stopped", kind="stopped")
@@ -183,14 +219,12 @@ class WorkerClient:
         watcher = None
         if memory_mb is not None:
             watcher = asyncio.create_task(self._watch_memory(process, memory_mb))
-        ident = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
         if progress is not None:
             self._progress[ident] = progress
-        line = json.dumps({"id": ident, "method": method, "params": params or {}}) + "\n"
         try:
-            process.stdin.write(line.encode())
+            process.stdin.write(line)
             await process.stdin.drain()
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
