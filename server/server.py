@@ -315,6 +315,8 @@ class LayercfgServer(LanguageServer):
             catalog = await asyncio.to_thread(Catalog.load, result["path"])
         except (WorkerError, OSError, ValueError, KeyError) as exc:
             self._end_progress(token, "failed")
+            if isinstance(exc, WorkerError) and exc.kind == "stopped":
+                return  # the server is shutting down: no failure to report
             self.catalog_failed(str(exc))
             return
         self._end_progress(token, "done")

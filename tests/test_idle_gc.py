@@ -43,3 +43,34 @@ async def test_the_server_counts_every_message_as_activity(monkeypatch):
     message = types.SetTraceNotification(params=types.SetTraceParams(value=types.TraceValue.Off))
     server.protocol.handle_message(message)
     assert seen == [1]
+
+
+async def test_a_catalog_build_stopped_by_shutdown_is_no_failure(monkeypatch):
+    from layercfg.server.server import create_server
+    from layercfg.server.worker import WorkerError
+
+    server = create_server()
+    failures = []
+
+    class Stopped:
+        async def request(self, *args, **kwargs):
+            raise WorkerError("the Keras worker was stopped", kind="stopped")
+
+    async def no_progress(*args):
+        return None
+
+    monkeypatch.setattr(server, "ensure_worker", lambda: Stopped())
+    monkeypatch.setattr(server, "send_status", lambda: None)
+    monkeypatch.setattr(server, "_begin_progress", no_progress)
+    monkeypatch.setattr(server, "_end_progress", lambda *args: None)
+    monkeypatch.setattr(server, "catalog_failed", failures.append)
+    await server._load_catalog(rebuild=True)
+    assert failures == []
+
+    class Died(Stopped):
+        async def request(self, *args, **kwargs):
+            raise WorkerError("the Keras worker exited (code 1)", kind="died")
+
+    monkeypatch.setattr(server, "ensure_worker", lambda: Died())
+    await server._load_catalog(rebuild=True)
+    assert failures == ["the Keras worker exited (code 1)"]
