@@ -386,8 +386,9 @@ def _layout_by_layer(
     kept: dict[tuple[str, str | None, int, str], list[Edit]] = {}
     state = (start, 0, None)
     for item_start, item_end in spans:
-        state = _layout_span(text, state, item_start, ending, edits)
-        gap_start, depth, previous = state
+        walked = _layout_span(text, state, item_start, ending, edits)
+        assert walked is not None  # no stop given
+        gap_start, depth, previous = walked
         key = (text[gap_start:item_end], previous, depth, ending)
         relative = kept.get(key) or _LAYER_EDITS.get(key)
         if relative is None:
@@ -403,10 +404,16 @@ def _layout_by_layer(
 
 
 def _layout_span(
-    text: str, state: tuple[int, int, str | None], end: int, ending: str, edits: list[Edit]
-) -> tuple[int, int, str | None]:
+    text: str,
+    state: tuple[int, int, str | None],
+    end: int,
+    ending: str,
+    edits: list[Edit],
+    stop: int | None = None,
+) -> tuple[int, int, str | None] | None:
     """Lay out the tokens that start before ``end``; the state (where the gap before the next
-    token starts, the depth, the token before it) is handed back for the rest."""
+    token starts, the depth, the token before it) is handed back for the rest. With ``stop``,
+    the walk ends after the gap before the first token that starts past it (None back)."""
     gap_start, depth, previous = state
     for match in _TOKEN.finditer(text, gap_start, end):
         token_start = match.start()
@@ -426,6 +433,8 @@ def _layout_span(
             depth += 1
         if text[gap_start:token_start] != gap:
             edits.append(_trimmed(gap_start, text[gap_start:token_start], gap))
+        if stop is not None and token_start > stop:
+            return None
         previous = token
         gap_start = match.end()
     return gap_start, depth, previous
@@ -438,33 +447,14 @@ def _layout(
     ``previous`` is the token before (None: the document's start). With ``stop``, the walk ends
     after the gap before the first token that starts past ``stop``."""
     edits: list[Edit] = []
-    for match in _TOKEN.finditer(text, gap_start):
-        token_start = match.start()
-        token = match.group()
-        if token == "}" or token == "]":
-            depth -= 1
-            gap = "" if previous == "{" or previous == "[" else ending + INDENT * depth
-        elif previous is None:
-            gap = ""
-        elif previous == "{" or previous == "[" or previous == ",":
-            gap = ending + INDENT * depth
-        elif previous == ":":
-            gap = " "
-        else:
-            gap = ""
-        if token == "{" or token == "[":
-            depth += 1
-        if text[gap_start:token_start] != gap:
-            edits.append(_trimmed(gap_start, text[gap_start:token_start], gap))
-        if stop is not None and token_start > stop:
-            return edits
-        previous = token
-        gap_start = match.end()
+    state = _layout_span(text, (gap_start, depth, previous), len(text), ending, edits, stop)
+    if state is None:
+        return edits
     # What follows the value: a final line break stays (in the file's style), nothing else.
-    trailing = text[gap_start:]
+    trailing = text[state[0]:]
     wanted = ending if trailing and ("\n" in trailing or "\r" in trailing) else ""
     if trailing != wanted:
-        edits.append(_trimmed(gap_start, trailing, wanted))
+        edits.append(_trimmed(state[0], trailing, wanted))
     return edits
 
 
