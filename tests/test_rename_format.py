@@ -302,8 +302,8 @@ def test_range_formatting_of_one_layer_does_not_walk_the_model():
     original = formatting._TOKEN
 
     class Counting:
-        def finditer(self, text, start):
-            for match in original.finditer(text, start):
+        def finditer(self, text, *where):
+            for match in original.finditer(text, *where):
                 walked.append(match)
                 yield match
 
