@@ -14,6 +14,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from chains import chain  # noqa: E402
+
 from layercfg.schema_builder.deep import DeepChecker  # noqa: E402
 from layercfg.schema_builder.keras_api import KerasAPI  # noqa: E402
 from layercfg.schema_builder.worker import Worker  # noqa: E402
@@ -204,27 +206,6 @@ def test_a_build_config_keras_only_warns_about_is_reported(checker):
     assert finding["code"] == "LCF305" and finding["severity"] == 2
     assert finding["path"] == ("build_config",)
     assert "cannot be built" in finding["message"]
-
-
-def chain(count: int) -> dict:
-    """A Functional model: an InputLayer, then ``count`` Dense layers, each fed by the last."""
-    layers = [{"module": "keras.layers", "class_name": "InputLayer",
-               "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "input"},
-               "registered_name": None, "name": "input", "inbound_nodes": []}]
-    previous = "input"
-    for index in range(count):
-        name = f"dense_{index}"
-        tensor = {"class_name": "__keras_tensor__",
-                  "config": {"shape": [None, 4], "dtype": "float32",
-                             "keras_history": [previous, 0, 0]}}
-        layers.append({"module": "keras.layers", "class_name": "Dense",
-                       "config": {"name": name, "units": 4}, "registered_name": None,
-                       "name": name, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
-        previous = name
-    return {"module": "keras.src.models.functional", "class_name": "Functional",
-            "config": {"name": "chain", "trainable": True, "layers": layers,
-                       "input_layers": ["input", 0, 0], "output_layers": [previous, 0, 0]},
-            "registered_name": "Functional"}
 
 
 def _stack_depth() -> int:

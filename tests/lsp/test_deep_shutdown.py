@@ -10,6 +10,7 @@ import signal
 
 import pytest
 import pytest_lsp
+from chains import chain
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
@@ -23,24 +24,7 @@ WORKER = b"layercfg.schema_builder.worker"
 
 def chain_text(count: int) -> str:
     """A Functional model of ``count`` Dense layers in a chain: Keras takes seconds to load it."""
-    layers = [{"module": "keras.layers", "class_name": "InputLayer",
-               "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "input"},
-               "registered_name": None, "name": "input", "inbound_nodes": []}]
-    previous = "input"
-    for index in range(count):
-        name = f"dense_{index}"
-        tensor = {"class_name": "__keras_tensor__",
-                  "config": {"shape": [None, 4], "dtype": "float32",
-                             "keras_history": [previous, 0, 0]}}
-        layers.append({"module": "keras.layers", "class_name": "Dense",
-                       "config": {"name": name, "units": 4}, "registered_name": None,
-                       "name": name, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
-        previous = name
-    return json.dumps({"module": "keras.src.models.functional", "class_name": "Functional",
-                       "config": {"name": "chain", "trainable": True, "layers": layers,
-                                  "input_layers": ["input", 0, 0],
-                                  "output_layers": [previous, 0, 0]},
-                       "registered_name": "Functional"}, indent=2)
+    return json.dumps(chain(count), indent=2)
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
