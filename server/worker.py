@@ -194,18 +194,9 @@ class WorkerClient:
         progress: Progress | None = None,
         memory_mb: int | None = None,
     ) -> Any:
-        if self.stopped:
+        """One request; after ``stop()`` only ``shutdown`` (which ``stop()`` sends) goes out."""
+        if self.stopped and method != "shutdown":
             raise WorkerError("the Keras worker was stopped", kind="stopped")
-        return await self._call(method, params, timeout, progress, memory_mb)
-
-    async def _call(
-        self,
-        method: str,
-        params: dict[str, Any] | None = None,
-        timeout: float | None = None,
-        progress: Progress | None = None,
-        memory_mb: int | None = None,
-    ) -> Any:
         ident = next(self._ids)
         # Encoding a large document takes long: off the event loop (and before the time limit).
         line = await asyncio.to_thread(encode_request, ident, method, params or {})
@@ -270,7 +261,7 @@ class WorkerClient:
         process = self._process
         if process is not None and process.returncode is None and not self._pending:
             try:
-                await self._call("shutdown", timeout=1)
+                await self.request("shutdown", timeout=1)
                 await asyncio.wait_for(process.wait(), 1)
             except (WorkerError, asyncio.TimeoutError):
                 pass
