@@ -117,7 +117,8 @@ class Protocol(LanguageServerProtocol):
             )
 
     def lsp_initialize(self, params):  # type: ignore[override]
-        self._initialize_params = self._converter.unstructure(params)
+        if self.answered_early is not None:  # kept only to check the early answer
+            self._initialize_params = self._converter.unstructure(params)
         return (yield from super().lsp_initialize(params))
 
     def handle_message(self, message):  # type: ignore[override]
