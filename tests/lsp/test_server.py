@@ -174,6 +174,11 @@ async def test_a_missing_catalog_is_built_with_progress_while_syntax_is_served(
     assert cold.progress_reports, "no work-done progress was reported"
     (reports,) = cold.progress_reports.values()
     assert reports[0].kind == "begin" and reports[-1].kind == "end"
+    # The refresh follows the "ready" status: give it the time to arrive.
+    for _ in range(100):
+        if cold.diagnostic_refresh_count >= 1:
+            break
+        await asyncio.sleep(0.05)
     assert cold.diagnostic_refresh_count >= 1
     report = await cold.text_document_diagnostic_async(types.DocumentDiagnosticParams(
         text_document=types.TextDocumentIdentifier(uri=URI)))
