@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import tree_sitter_json
@@ -37,6 +39,9 @@ ATOM_DEPTH = 64
 # stopping keeps a 50 MB binary from costing seconds per keystroke.
 MAX_ERRORS = 100
 MAX_NOTES = 1000
+# Characters the search for duplicated keys reads (each name is searched for through the
+# text); past that, the syntax tree is walked once instead.
+MAX_SEARCHED = 20_000_000
 # Tokens the tolerant parser reads one by one (containers tree-sitter parsed cleanly are
 # skipped whole): bounds a broken multi-megabyte flat array to about a second.
 MAX_TOKENS = 250_000
@@ -148,18 +153,39 @@ class _Object:
     members: list[_Member] | None = None
     kind: str = "object"
     string: bool = False
+    # (member count, start offsets, key -> last member) of a large object, built on first use
+    index: tuple[int, list[int], dict[str, _Member]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def _index(self) -> tuple[int, list[int], dict[str, _Member]]:
+        members = self.members or []
+        if self.index is None or self.index[0] != len(members):
+            self.index = (
+                len(members),
+                [member.start for member in members],
+                {member.key: member for member in members if member.key is not None},
+            )
+        return self.index
 
     def member_at(self, offset: int) -> _Member | None:
         """The last member that starts at or before `offset`."""
+        members = self.members or []
+        if len(members) > INDEX_AT:
+            position = bisect_right(self._index()[1], offset) - 1
+            return members[position] if position >= 0 else None
         found = None
-        for member in self.members or ():
+        for member in members:
             if member.start > offset:
                 break
             found = member
         return found
 
     def member_named(self, key: str) -> _Member | None:
-        for member in reversed(self.members or ()):
+        members = self.members or []
+        if len(members) > INDEX_AT:
+            return self._index()[2].get(key)
+        for member in reversed(members):
             if member.key == key:
                 return member
         return None
@@ -173,9 +199,17 @@ class _Array:
     items: list[_Value] | None = None
     kind: str = "array"
     string: bool = False
+    # (item count, start offsets) of a large array, built on first use
+    index: tuple[int, list[int]] | None = field(default=None, repr=False, compare=False)
 
     def item_at(self, offset: int) -> tuple[int, _Value] | None:
-        for index, item in enumerate(self.items or ()):
+        items = self.items or []
+        if len(items) > INDEX_AT:
+            if self.index is None or self.index[0] != len(items):
+                self.index = (len(items), [item.start for item in items])
+            position = _touching(items, bisect_right(self.index[1], offset) - 1, offset)
+            return (position, items[position]) if position is not None else None
+        for index, item in enumerate(items):
             if item.start <= offset <= item.end:
                 return index, item
             if item.start > offset:
@@ -187,14 +221,81 @@ class _Array:
         return items[index] if 0 <= index < len(items) else None
 
 
-class _Context:
-    """What a tree-sitter view needs to turn byte offsets into str offsets and text."""
+def _touching(items: Sequence[Any], last: int, offset: int) -> int | None:
+    """Of the items up to ``last`` (the last one starting at or before ``offset``; the items
+    are in text order and do not overlap), the first whose span holds ``offset``."""
+    if last < 0:
+        return None
+    if last > 0 and items[last - 1].end >= offset:
+        return last - 1  # two items that touch: the one that ends there, as a walk finds
+    return last if offset <= items[last].end else None
 
-    __slots__ = ("text", "offsets")
+
+# Containers with more children than this are looked into through an index built on first
+# use, so that locating each of thousands of findings in one object or array is not a walk
+# through all its children (that made the checks quadratic).
+INDEX_AT = 32
+
+
+class _Context:
+    """What a tree-sitter view needs to turn byte offsets into str offsets and text, and the
+    indexes of the large containers of one version's tree."""
+
+    __slots__ = ("text", "offsets", "_children", "_starts", "_pairs")
 
     def __init__(self, text: str, offsets: Utf8Offsets) -> None:
         self.text = text
         self.offsets = offsets
+        # by Node.id (unique within the tree, which lives as long as its Document)
+        self._children: dict[int, list[Node]] = {}
+        self._starts: dict[int, list[int]] = {}
+        self._pairs: dict[int, dict[str, Node]] = {}
+
+    def children(self, node: Node) -> list[Node]:
+        """The items of an array node, the pairs of an object node (comments left out)."""
+        if node.named_child_count <= INDEX_AT:
+            return [child for child in node.named_children if not child.is_extra]
+        found = self._children.get(node.id)
+        if found is None:
+            found = [child for child in node.named_children if not child.is_extra]
+            self._children[node.id] = found
+        return found
+
+    def starts(self, node: Node) -> list[int]:
+        """The start bytes of ``children(node)`` of a large node."""
+        found = self._starts.get(node.id)
+        if found is None:
+            found = self._starts[node.id] = [child.start_byte for child in self.children(node)]
+        return found
+
+    def pair_named(self, node: Node, key: str) -> Node | None:
+        """The last pair of an object node whose key is ``key``."""
+        if node.named_child_count <= INDEX_AT:
+            found = None
+            quoted = f'"{key}"'
+            for pair in self.children(node):
+                raw = self._raw_key(pair)
+                if raw is not None and (
+                    raw == quoted or ("\\" in raw and _decode_string(raw) == key)
+                ):
+                    found = pair
+            return found
+        pairs = self._pairs.get(node.id)
+        if pairs is None:
+            pairs = {}
+            for pair in self.children(node):
+                raw = self._raw_key(pair)
+                if raw is not None and raw.startswith('"'):
+                    pairs[_decode_string(raw)] = pair
+            self._pairs[node.id] = pairs
+        return pairs.get(key)
+
+    def _raw_key(self, pair: Node) -> str | None:
+        key_node = pair.child_by_field_name("key")
+        if key_node is None:
+            return None
+        to_str = self.offsets.to_str
+        return self.text[to_str(key_node.start_byte) : to_str(key_node.end_byte)]
 
 
 class _TsValue:
@@ -212,10 +313,8 @@ class _TsValue:
         self.string = node_type == "string"
         self.closed = True
 
-    def _values(self) -> Iterator[Node]:
-        for child in self.node.named_children:
-            if not child.is_extra:
-                yield child
+    def _values(self) -> list[Node]:
+        return self.ctx.children(self.node)
 
     def _member(self, pair: Node) -> _Member:
         ctx = self.ctx
@@ -241,47 +340,40 @@ class _TsValue:
             value=_TsValue(value_node, ctx) if value_node is not None else None,
         )
 
-    def member_at(self, offset: int) -> _Member | None:
-        if self.kind != "object":
+    def _child_at(self, byte: int) -> tuple[int, Node] | None:
+        """The child whose span holds ``byte`` (its ends included), with its index."""
+        children = self._values()
+        if len(children) > INDEX_AT:
+            last = bisect_right(self.ctx.starts(self.node), byte) - 1
+            if last > 0 and children[last - 1].end_byte >= byte:
+                last -= 1
+            if last >= 0 and byte <= children[last].end_byte:
+                return last, children[last]
             return None
-        byte = self.ctx.offsets.to_byte(offset)
-        for pair in self._values():
-            if pair.end_byte < byte:
-                continue
-            if pair.start_byte > byte:
-                break
-            return self._member(pair)
-        return None
-
-    def member_named(self, key: str) -> _Member | None:
-        found = None
-        text, to_str = self.ctx.text, self.ctx.offsets.to_str
-        quoted = f'"{key}"'
-        for pair in self._values():
-            key_node = pair.child_by_field_name("key")
-            if key_node is None:
-                continue
-            raw = text[to_str(key_node.start_byte) : to_str(key_node.end_byte)]
-            if raw == quoted or ("\\" in raw and _decode_string(raw) == key):
-                found = pair
-        return self._member(found) if found is not None else None
-
-    def item_at(self, offset: int) -> tuple[int, _Value] | None:
-        byte = self.ctx.offsets.to_byte(offset)
-        for index, child in enumerate(self._values()):
+        for index, child in enumerate(children):
             if child.start_byte > byte:
                 break
             if byte <= child.end_byte:
-                return index, _TsValue(child, self.ctx)
+                return index, child
         return None
 
-    def item(self, index: int) -> _Value | None:
-        if index < 0:
+    def member_at(self, offset: int) -> _Member | None:
+        if self.kind != "object":
             return None
-        for position, child in enumerate(self._values()):
-            if position == index:
-                return _TsValue(child, self.ctx)
-        return None
+        found = self._child_at(self.ctx.offsets.to_byte(offset))
+        return self._member(found[1]) if found is not None else None
+
+    def member_named(self, key: str) -> _Member | None:
+        found = self.ctx.pair_named(self.node, key)
+        return self._member(found) if found is not None else None
+
+    def item_at(self, offset: int) -> tuple[int, _Value] | None:
+        found = self._child_at(self.ctx.offsets.to_byte(offset))
+        return (found[0], _TsValue(found[1], self.ctx)) if found is not None else None
+
+    def item(self, index: int) -> _Value | None:
+        children = self._values()
+        return _TsValue(children[index], self.ctx) if 0 <= index < len(children) else None
 
 
 _Value = _Scalar | _Object | _Array | _TsValue
@@ -438,7 +530,9 @@ def _find_duplicates(top: Node, ctx: _Context, pairs: _Pairs) -> list[Problem]:
     start, end = offsets.to_str(top.start_byte), offsets.to_str(top.end_byte)
     problems: list[Problem] = []
     done: set[int] = set()
-    for name in pairs.names:
+    # Each name costs a search through the subtree: with many names, one walk is cheaper.
+    names = pairs.names if len(pairs.names) * (end - start) <= MAX_SEARCHED else ()
+    for name in names:
         for needle in {json.dumps(name), json.dumps(name, ensure_ascii=False)}:
             found = text.find(needle, start, end)
             while found != -1:
@@ -718,7 +812,15 @@ class _Tolerant:
             return _LITERALS[word], True
         if _NUMBER.fullmatch(word):
             # What json.loads does with a number token.
-            return (float(word) if any(c in word for c in ".eE") else int(word)), True
+            if any(c in word for c in ".eE"):
+                return float(word), True
+            try:
+                return int(word), True
+            except ValueError:
+                # More digits than Python's int conversion takes (sys.set_int_max_str_digits):
+                # json.loads, and so Keras's loader, refuses the whole document.
+                self.big_int(word, start, end)
+                return None, False
         if word in _CONSTANTS:
             # Python's json (and so Keras) reads these, and json.dumps writes them, but no
             # other JSON tool accepts them: a warning, never an error on Keras's own output.
@@ -736,7 +838,12 @@ class _Tolerant:
             return _LITERALS[json_word], True
         if _LOOSE_NUMBER.fullmatch(word):
             self.error(start, end, f"Invalid number '{_short(word)}'")
-            return (float(word) if any(c in word for c in ".eE") else int(word)), True
+            if any(c in word for c in ".eE"):
+                return float(word), True
+            try:
+                return int(word), True
+            except ValueError:  # too many digits, as above
+                return None, False
         if any(literal.startswith(word) for literal in _LITERALS):
             self.error(start, end, f"Invalid value '{_short(word)}'")
         elif _IDENTIFIER.fullmatch(word):
@@ -744,6 +851,14 @@ class _Tolerant:
         else:
             self.error(start, end, f"Invalid value '{_short(word)}'")
         return None, False
+
+    def big_int(self, word: str, start: int, end: int) -> None:
+        digits = len(word.lstrip("-"))
+        self.note(
+            start, end, "big_int",
+            f"Integer of {digits:,} digits: Python's json, and so Keras's loader, reads "
+            f"integers of at most {sys.get_int_max_str_digits():,} digits",
+        )
 
     def string_errors(self, raw: str, start: int, closed: bool) -> None:
         found = False
@@ -1086,7 +1201,9 @@ def _node_at(text: str, root: _Value | None, offset: int) -> Location:
     key: str | None = None
     while True:
         inside = node.start < offset and (offset < node.end or not node.closed)
-        if node.kind == "scalar" or not inside:
+        if node.kind == "scalar" or not inside or len(path) >= MAX_DEPTH:
+            # Past MAX_DEPTH a container is one value (it is not in the JSON value either):
+            # every finding down there would otherwise cost a walk through all the levels.
             return _value_location(text, tuple(path), node, key, offset)
         if node.kind == "object":
             member = node.member_at(offset)
@@ -1279,6 +1396,7 @@ class Document:
 
     __slots__ = (
         "uri", "version", "text", "tree", "_offsets", "_lines", "_changed", "_analysis", "_splice",
+        "_ctx",
     )
 
     def __init__(
@@ -1298,6 +1416,7 @@ class Document:
         self._changed = changed
         self._analysis: _Analysis | None = None
         self._splice: _Splice | None = None
+        self._ctx: _Context | None = None
 
     @classmethod
     def parse(cls, uri: str, text: str, version: int | None = None) -> Document:
@@ -1328,7 +1447,10 @@ class Document:
         return not any(p.code != DUPLICATE_KEY for p in self._analyse().problems)
 
     def _context(self) -> _Context:
-        return _Context(self.text, self._offsets)
+        ctx = self._ctx
+        if ctx is None:
+            ctx = self._ctx = _Context(self.text, self._offsets)
+        return ctx
 
     def _analyse(self) -> _Analysis:
         analysis = self._analysis
