@@ -13,6 +13,7 @@ from lsprotocol import types
 
 from .catalog import Catalog
 from .document import Document, Problem
+from .services import security
 from .services.validation import (
     Finding,
     fold_legacy,
@@ -82,6 +83,7 @@ class LayerCache:
         # id(layer) -> (layer, kind, findings); the layer is kept so that the id stays its own
         self._by_object: dict[int, tuple[Any, str, list[Finding]]] = {}
         self._by_text: dict[tuple[str, str], list[Finding]] = {}
+        self.security = security.Cache()
 
     def validate(self, document: Document, catalog: Catalog) -> list[Finding]:
         if catalog is not self.catalog:
@@ -146,13 +148,18 @@ def check(
         # object (duplicate keys) would make that quadratic, so only the first ones get one.
         path = tuple(document.node_at(problem.start).path) if index < MAX_PATHS else ()
         results.append(Checked(problem, path))
+    findings: list[Finding] = []
     if catalog is not None and _worth_validating(document):
         if cache is not None:
             findings = cache.validate(document, catalog)
         else:
             findings = validate(document.value, catalog)
-        for finding in findings:
-            results.append(Checked(locate_finding(document, finding), finding.path))
+    if isinstance(document.value, dict):  # the security rules need no catalog
+        scanner = cache.security if cache is not None else security
+        found = scanner.scan(document.value, catalog, settings.modules)
+        findings = security.merged(findings, found)
+    for finding in findings:
+        results.append(Checked(locate_finding(document, finding), finding.path))
     out = []
     for item in results:
         severity = settings.severity_for(item.problem.code, item.problem.severity)
