@@ -8,6 +8,8 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,6 +49,50 @@ class Finding:
 
 class SchemaError(Exception):
     """The catalog's schema uses something this validator does not interpret."""
+
+
+class Superseded(Exception):
+    """Raised inside ``checking(current)`` once ``current()`` is false: the document changed,
+    and nobody will see the findings of this version."""
+
+
+# Did-you-mean lookups one document's check makes, and the candidates they compare in all
+# (lookups remembered from before compare none): past either, findings keep their plain
+# message, so that the suggestions of a hostile document cost a bounded time.
+MAX_SUGGESTIONS = 200
+MAX_COMPARED = 200_000
+# Longer words get no suggestion: no key, class or value name is that long.
+MAX_SUGGESTED_LENGTH = 100
+# Strings shown in messages are cut to this many characters.
+MAX_SHOWN = 80
+
+
+@dataclass
+class _Scope:
+    current: Callable[[], bool] | None
+    suggestions: int = MAX_SUGGESTIONS
+    compared: int = MAX_COMPARED
+
+
+_scope: ContextVar[_Scope | None] = ContextVar("layercfg_check", default=None)
+
+
+@contextmanager
+def checking(current: Callable[[], bool] | None = None) -> Iterator[None]:
+    """The check of one document: its did-you-mean work is bounded, and with ``current``,
+    it ends with ``Superseded`` at the next envelope after ``current()`` turned false."""
+    token = _scope.set(_Scope(current))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def checkpoint() -> None:
+    """Raise ``Superseded`` when the check in progress is for a version no longer current."""
+    scope = _scope.get()
+    if scope is not None and scope.current is not None and not scope.current():
+        raise Superseded
 
 
 # Envelopes Keras writes for values that are not classes (serialization_lib.py).
@@ -164,6 +210,9 @@ def validate(value: Any, catalog: Catalog) -> list[Finding]:
     layers, each layer on its own (``model_layers``), the cross-layer links, and the folding
     of Keras 2 markers into one LCF108 finding.
     """
+    if _scope.get() is None:
+        with checking():
+            return validate(value, catalog)
     findings = validate_envelope(value, catalog, (), shallow=True)
     for path, layer, kind in model_layers(value, catalog):
         findings.extend(validate_envelope(layer, catalog, path, kind=kind, top_level=False))
@@ -182,7 +231,8 @@ def validate_envelope(
 ) -> list[Finding]:
     """Findings for one envelope (a layer, a model, or the document), nested envelopes included.
 
-    Pure: the result depends on the arguments only. A server caches
+    Pure: the result depends on the arguments only (inside ``checking``, findings past its
+    did-you-mean budget keep their plain message). A server caches
     ``validate_envelope(layer, catalog, (), kind=kind, top_level=False)`` by the layer's text
     and moves the findings to where the layer is with ``Finding.prefixed(path)``.
     ``kind`` names the ``$defs`` entry it is checked against (default: the document's root,
@@ -311,6 +361,7 @@ class _Node:
         "else_",
         "class_const",
         "_possible",
+        "_keys",
     )
 
     def __init__(self, validator: _Validator, where: str):
@@ -342,6 +393,14 @@ class _Node:
         self.else_: _Node | None = None
         self.class_const: frozenset[str] | None = None  # class_name values an object branch takes
         self._possible: frozenset[str] | None | object = _MISSING
+        self._keys: _Keys | None = None
+
+    def keys(self) -> _Keys:
+        """The names of ``properties``, for did-you-mean."""
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = _Keys(tuple(self.properties or ()))
+        return keys
 
     # What JSON types can pass at all: lets anyOf pick its branch by the value's type.
     def possible_types(self, visiting: frozenset[int] = frozenset()) -> frozenset[str] | None:
@@ -507,8 +566,7 @@ class _Node:
         return f" in the config of {self.title}" if self.title else ""
 
     def _unknown_key(self, key: str, path: JsonPath) -> Finding:
-        valid = list(self.properties or ())
-        candidates = _closest_keys(key, valid)
+        candidates = _closest_keys(key, self.keys())
         hint = f" Did you mean {_or_list(candidates)}?" if candidates else ""
         return Finding(
             path + (key,),
@@ -601,6 +659,7 @@ class _Envelope(_Node):
             return
         if len(path) > MAX_DEPTH:
             return
+        checkpoint()
         properties = self.properties or {}
         for key, item in value.items():
             if key == "class_name" or key == "config":
@@ -612,7 +671,7 @@ class _Envelope(_Node):
                 message = f"{key!r} is written by Keras 2's to_json(); Keras 3 ignores it."
                 out.append(_legacy_marker(path + (key,), key, message))
             else:
-                candidates = _closest_keys(key, list(properties))
+                candidates = _closest_keys(key, self.keys())
                 hint = f" Did you mean {_or_list(candidates)}?" if candidates else ""
                 out.append(
                     Finding(
@@ -743,7 +802,8 @@ class _Validator:
                 self._enum_labels.setdefault(frozenset(names), label)
         root = catalog.schema.get("$ref", _PREFIX + "envelope.layer")
         self.root = self.ref(root)
-        self._class_lists: dict[frozenset[str] | None, list[str]] = {}
+        self._class_lists: dict[frozenset[str] | None, tuple[_Keys, dict[str, Entry]]] = {}
+        self._module_families: dict[str, frozenset[str]] = {}
         self._covered_packages = frozenset(
             package for package in map(_keras_package, catalog.modules) if package is not None
         )
@@ -867,7 +927,11 @@ class _Validator:
         # Optimizers, losses, metrics... are not in the catalog; only a module the catalog
         # covers tells that the class should have been found.
         if isinstance(module, str) and module in self.catalog.modules:
-            families = frozenset(e["family"] for e in self.catalog.entries if e["module"] == module)
+            families = self._module_families.get(module)
+            if families is None:
+                families = self._module_families[module] = frozenset(
+                    e["family"] for e in self.catalog.entries if e["module"] == module
+                )
             label = "layer" if families & LAYER_FAMILIES else _words(min(families))
             out.append(self.unknown_class(value, path, families, label))
 
@@ -932,20 +996,29 @@ class _Validator:
             data={"class_name": name, "candidates": candidates, "module": module},
         )
 
+    def _class_names(self, group: frozenset[str] | None) -> tuple[_Keys, dict[str, Entry]]:
+        """The class names (aliases included) of a group of families (None: all), and the
+        class of each."""
+        found = self._class_lists.get(group)
+        if found is None:
+            entries = self.catalog.entries if group is None else self.catalog.in_families(group)
+            by_name: dict[str, Entry] = {}
+            for entry in entries:
+                for alias in class_names(entry):
+                    by_name.setdefault(alias, entry)
+            found = self._class_lists[group] = (_Keys(tuple(by_name)), by_name)
+        return found
+
     def _class_candidates(self, name: str, families: frozenset[str]) -> list[dict[str, Any]]:
         ranked: list[Entry] = []
         renamed = CLASS_RENAMES.get(name)
         if renamed:
             ranked.extend(self.catalog.find(renamed, families) or self.catalog.find(renamed))
         for group in (families, None):
-            entries = self.catalog.entries if group is None else self.catalog.in_families(group)
-            by_name: dict[str, Entry] = {}
-            for entry in entries:
-                for alias in class_names(entry):
-                    by_name.setdefault(alias, entry)
-            lowered = {n.lower(): n for n in by_name}
-            close = [lowered[name.lower()]] if name.lower() in lowered else []
-            close += difflib.get_close_matches(name, list(by_name), n=5, cutoff=0.6)
+            names, by_name = self._class_names(group)
+            same = names.lowered.get(name.lower())
+            close = [same] if same is not None else []
+            close += _close_matches(name, names.names, 5)
             ranked.extend(by_name[n] for n in close)
         seen: set[str] = set()
         candidates = []
@@ -1296,6 +1369,13 @@ class _Graph:
     """The layers of one model: where each name is defined."""
 
     paths: dict[str, JsonPath]
+    _names: tuple[str, ...] | None = None
+
+    def names(self) -> tuple[str, ...]:
+        """The layer names, once the graph is complete."""
+        if self._names is None or len(self._names) != len(self.paths):
+            self._names = tuple(self.paths)
+        return self._names
 
 
 def _model_links(value: Any, path: JsonPath, out: list[Finding], depth: int) -> None:
@@ -1425,7 +1505,7 @@ def _check_reference(
     """
     name = reference[0]
     if name not in graph.paths:
-        candidates = difflib.get_close_matches(name, list(graph.paths), n=3, cutoff=0.6)
+        candidates = _close_matches(name, graph.names(), 3) if type(name) is str else []
         hint = f" Did you mean {_or_list(candidates)}?" if candidates else ""
         out.append(
             Finding(
@@ -1464,14 +1544,13 @@ def _wrong_type(value: Any, path: JsonPath, expected: list[str]) -> Finding:
 
 def _not_allowed(value: Any, path: JsonPath, allowed: list[Any], label: str | None) -> Finding:
     ordered = _closest_values(value, allowed)
-    close = (
-        difflib.get_close_matches(value, [a for a in allowed if isinstance(a, str)], 3, 0.6)
-        if isinstance(value, str)
-        else []
-    )
-    for lowered in (a for a in allowed if isinstance(a, str) and isinstance(value, str)):
-        if lowered.lower() == value.lower() and lowered not in close:
-            close.insert(0, lowered)
+    close = []
+    if isinstance(value, str):
+        strings = tuple(a for a in allowed if isinstance(a, str))
+        close = _close_matches(value, strings, 3)
+        for same in _same_but_case(value, strings):
+            if same not in close:
+                close.insert(0, same)
     hint = f" Did you mean {_or_list(close)}?" if close else ""
     if label:
         message = f"Unknown {label} {_quote(value)}.{hint}"
@@ -1539,23 +1618,85 @@ def _legacy_marker(
     return Finding(path, "key", "LCF108", message, severity=WARNING, data=data)
 
 
-def _closest_keys(key: str, valid: list[str]) -> list[str]:
-    candidates = [r for r in KEY_RENAMES.get(key, ()) if r in valid]
-    lowered = {k.lower(): k for k in valid}
-    if key.lower() in lowered:
-        candidates.append(lowered[key.lower()])
-    candidates += difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+class _Keys:
+    """Names to suggest from (keys of a schema, classes of a family), with their lower-case
+    spellings; made once per schema node or family."""
+
+    __slots__ = ("names", "lowered", "known")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.lowered = {name.lower(): name for name in names}
+        self.known = frozenset(names)
+
+
+def _closest_keys(key: str, valid: _Keys) -> list[str]:
+    candidates = [r for r in KEY_RENAMES.get(key, ()) if r in valid.known]
+    same = valid.lowered.get(key.lower()) if len(key) <= MAX_SUGGESTED_LENGTH else None
+    if same is not None:
+        candidates.append(same)
+    candidates += _close_matches(key, valid.names, 3)
     return list(dict.fromkeys(candidates))[:4]
 
 
 def _closest_values(value: Any, allowed: list[Any]) -> list[Any]:
     if not isinstance(value, str):
         return list(allowed)
-    strings = [a for a in allowed if isinstance(a, str)]
-    first = [a for a in strings if a.lower() == value.lower()]
-    first += difflib.get_close_matches(value, strings, n=len(strings), cutoff=0.0)
+    strings = tuple(a for a in allowed if isinstance(a, str))
+    first = _same_but_case(value, strings)
+    first += _close_matches(value, strings, len(strings), cutoff=0.0)
     ordered = list(dict.fromkeys(first))
     return ordered + [a for a in allowed if a not in ordered]
+
+
+def _same_but_case(value: str, strings: tuple[str, ...]) -> list[str]:
+    lowered = value.lower() if len(value) <= MAX_SUGGESTED_LENGTH else None
+    return [a for a in strings if len(a) == len(value) and a.lower() == lowered]
+
+
+_memo: dict[tuple[str, tuple[str, ...], int, float], list[str]] = {}
+_MEMO_SIZE = 4096
+# Candidate sets larger than this (a model's layer names) are not remembered: hashing them
+# would cost as much as the lookup.
+_MEMO_CANDIDATES = 2048
+
+
+def _close_matches(
+    word: str, candidates: tuple[str, ...], n: int, cutoff: float = 0.6
+) -> list[str]:
+    """``difflib.get_close_matches``, within the did-you-mean budget of the check in progress
+    (see ``checking``), remembered per (word, candidates)."""
+    if not candidates or len(word) > MAX_SUGGESTED_LENGTH:
+        return []
+    scope = _scope.get()
+    if scope is not None:
+        # Remembered lookups count too, so that which findings get one does not depend on
+        # what was checked before.
+        if scope.suggestions <= 0:
+            return []
+        scope.suggestions -= 1
+    remembered = len(candidates) <= _MEMO_CANDIDATES
+    key = (word, candidates, n, cutoff)
+    if remembered:
+        found = _memo.get(key)
+        if found is not None:
+            return list(found)
+    if scope is not None:
+        if scope.compared < len(candidates):
+            return []
+        scope.compared -= len(candidates)
+    pool: Any = candidates
+    if cutoff > 0:
+        # difflib's ratio is at most 2 * min(len) / (sum of lengths): a cheap filter first
+        # (it is the test difflib starts with, done here without a matcher per candidate).
+        low, high = cutoff * len(word) / (2 - cutoff), len(word) * (2 - cutoff) / cutoff
+        pool = [c for c in candidates if low <= len(c) <= high]
+    found = difflib.get_close_matches(word, pool, n, cutoff) if pool else []
+    if remembered:
+        if len(_memo) >= _MEMO_SIZE:
+            _memo.clear()
+        _memo[key] = found
+    return list(found)
 
 
 def _coerce(value: Any, expected: list[str]) -> Any:
@@ -1564,7 +1705,10 @@ def _coerce(value: Any, expected: list[str]) -> Any:
         return _MISSING
     text = value.strip()
     if "integer" in expected and re.fullmatch(r"[-+]?\d+", text):
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python converts (sys.set_int_max_str_digits)
+            return _MISSING
     if "number" in expected and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", text):
         return float(text)
     if "boolean" in expected and text.lower() in ("true", "false"):
@@ -1602,12 +1746,17 @@ def _of(path: JsonPath) -> str:
 
 def _quote(value: Any) -> str:
     if isinstance(value, str):
+        if len(value) > MAX_SHOWN:
+            value = value[: MAX_SHOWN - 1] + "…"
         return "'" + value.replace("'", "\\'") + "'"
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value)
+    if isinstance(value, (dict, list)) and len(value) > 8:
+        return f"{_a(json_type(value))} of {len(value):,} items"
+    shown = repr(value)
+    return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 1] + "…"
 
 
 def _number(value: float) -> str:
