@@ -167,6 +167,7 @@ def test_builtin_gadget_message_judges_the_installed_version(cat):
         ("builtins", "/config/kernel_initializer/module"),
         ("importlib.util", "/config/kernel_initializer/module"),
         ("tensorflow.python.keras.initializers", "/config/kernel_initializer/module"),
+        ("dill", "/config/kernel_initializer/module"),
     ],
 )
 def test_stdlib_and_internal_module_roots_are_errors(cat, module, pointer):
@@ -181,6 +182,13 @@ def test_stdlib_function_in_compile_config(cat):
     assert (code, pointer, severity, text) == (
         "LCF503", "/compile_config/loss/module", ERROR, '"subprocess"')
     assert "`subprocess.check_output`" in message and "CVE-2025-1550" in message
+
+
+def test_configuring_a_stdlib_module_does_not_let_it_through(cat):
+    # A workspace's pyproject.toml may set `modules`.
+    document = layer("Dense", units=1, activation=function("os", "system"))
+    assert only(document, cat, Settings(modules=("os",)))[:3] == (
+        "LCF503", "/config/activation/module", ERROR)
 
 
 def test_an_unknown_module_root_is_a_warning_until_configured(cat):

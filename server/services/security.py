@@ -111,15 +111,18 @@ _NON_MODELING_NAMES = frozenset(api.rsplit(".", 1)[1] for api in _ALL_NON_MODELI
 KERAS_ROOTS = frozenset(
     {"keras", "keras_hub", "keras_cv", "keras_nlp", "tf_keras", "tensorflow_hub"}
 )
-# No Keras class lives in these; before Keras 3.9 a config could import any of them.
-DANGEROUS_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(
+# No Keras class lives in these; before Keras 3.9 a config could import any of them. Not even
+# the `modules` setting lets them through: a workspace could set it.
+STDLIB_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(
     {
         "os", "posix", "nt", "subprocess", "builtins", "sys", "importlib", "pickle", "marshal",
-        "ctypes", "shutil", "socket", "runpy", "code", "pty", "dill", "cloudpickle", "joblib",
+        "ctypes", "shutil", "socket", "runpy", "code", "pty",
     }
 )  # fmt: skip
+PICKLER_ROOTS = frozenset({"dill", "cloudpickle", "joblib"})
+DANGEROUS_ROOTS = STDLIB_ROOTS | PICKLER_ROOTS
 # TensorFlow's frozen internal copy of Keras 2, which has no safe mode.
-_TF_INTERNAL_KERAS = ("tensorflow.python.keras", "tensorflow.keras")
+_TF_INTERNAL_KERAS = "tensorflow.python.keras"
 
 # Python built-ins that are gadgets when a config can name them: Keras before 3.9 resolved a
 # ``builtins`` function envelope it did not know by importing ``builtins``.
@@ -321,11 +324,10 @@ class _Scanner:
         self.path: list[str | int] = []
         self.out: list[Finding] = []
         # id(dict) -> keys whose values are not looked into (bytecode, pickles, handles a
-        # rule has already reported).
+        # rule has already reported). Ids are safe keys: the value walked holds its objects.
         self.opaque: dict[int, frozenset[str]] = {}
         # id(layer envelope) -> the channel size of its input, from the layer before it.
         self.input_sizes: dict[int, int] = {}
-        self._keep: list[Any] = []  # the objects whose ids are keys above stay alive
 
     def run(self, value: Any) -> list[Finding]:
         if not isinstance(value, (dict, list)):
@@ -399,7 +401,6 @@ class _Scanner:
     def hide(self, node: dict[str, Any], *keys: str) -> None:
         """Leave the values of ``keys`` in ``node`` out of the walk."""
         self.opaque[id(node)] = self.opaque.get(id(node), frozenset()) | frozenset(keys)
-        self._keep.append(node)
 
     # -- strings ---------------------------------------------------------------------------------
 
@@ -538,10 +539,8 @@ class _Scanner:
             return False  # Keras writes the module of a tf.TypeSpec class
         if module == "builtins" and class_name == "builtin_function_or_method":
             return False  # what Keras writes for a Python built-in (Lambda(abs)); never resolved
-        if self._configured(module):
-            return False
         what = f"`{module}.{names[0]}`" if names else f"Module '{module}'"
-        if module.startswith(_TF_INTERNAL_KERAS):
+        if module == _TF_INTERNAL_KERAS or module.startswith(_TF_INTERNAL_KERAS + "."):
             self._add(
                 ("module",),
                 "value",
@@ -553,6 +552,9 @@ class _Scanner:
             )
             return True
         if root in DANGEROUS_ROOTS:
+            library = (
+                "a pickling library" if root in PICKLER_ROOTS else "the Python standard library"
+            )
             verdict = self.keras.verdict(
                 (3, 9),
                 good="imports only from Keras packages",
@@ -562,12 +564,14 @@ class _Scanner:
                 ("module",),
                 "value",
                 FOREIGN_MODULE,
-                f"{what} is from the Python standard library, not Keras: Keras before 3.9 "
+                f"{what} is from {library}, not Keras: Keras before 3.9 "
                 f"imported any module a config named (CVE-2025-1550).{verdict}",
                 ERROR,
                 {"module": module},
             )
             return True
+        if self._configured(module):
+            return False
         self._add(
             ("module",),
             "value",
@@ -650,7 +654,7 @@ class _Scanner:
     # -- layers ----------------------------------------------------------------------------------
 
     def _layer(self, node: dict[str, Any], config: dict[str, Any]) -> None:
-        """LCF507 on a layer name that is a path (Keras 2 and HDF5 files use names as paths)."""
+        """LCF507 on a layer name that is a path."""
         seen = set()
         for where, name in (
             (("config", "name"), config.get("name")),
@@ -669,9 +673,10 @@ class _Scanner:
                     where,
                     "value",
                     PATH_LIKE_NAME,
-                    f"Layer name {name!r} contains {' and '.join(bad)}: layer names become "
-                    "paths in HDF5 weight files (Keras 2, tf_keras, Keras 3's .h5 format), so "
-                    "such a name reads or writes somewhere else. Keras 3 refuses '/' in names.",
+                    f"Layer name {name!r} contains {' and '.join(bad)}: layer names are used "
+                    "as paths (HDF5 weight files group weights by layer name, '/' nesting the "
+                    "groups), so a path-like name can reach weights or files that are not its "
+                    "own. Keras 3 refuses '/' in names.",
                     ERROR,
                     {"name": name},
                 )
@@ -763,7 +768,6 @@ class _Scanner:
                 continue
             if size is not None:
                 self.input_sizes[id(layer)] = size
-                self._keep.append(layer)
             size = _output_size(layer, size)
 
     def _wrapper(self, node: dict[str, Any], config: dict[str, Any]) -> None:
@@ -774,7 +778,6 @@ class _Scanner:
             inner = config.get(key)
             if size is not None and isinstance(inner, dict):
                 self.input_sizes[id(inner)] = size
-                self._keep.append(inner)
 
     # -- messages --------------------------------------------------------------------------------
 
