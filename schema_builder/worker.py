@@ -1,11 +1,16 @@
-"""The Keras worker: a subprocess that speaks line-delimited JSON on its pipes.
+"""The Keras worker: a subprocess that speaks line-delimited JSON on private pipes.
 
-Requests ``{"id", "method", "params"}`` arrive on stdin, one per line; answers
-``{"id", "result"}`` or ``{"id", "error": {"message", "kind"}}`` and notifications
-``{"method": "progress", "params": {"id", "message", "percentage"}}`` leave on the original
-stdout. Anything Keras, TensorFlow or user code prints goes to stderr, never into the protocol.
-Methods: ``ping``, ``catalog``, ``new``, ``deep_check``, ``canonical``, ``shutdown``. The
-worker never opens a network connection: ``disable_network`` refuses every attempt.
+Requests ``{"id", "nonce", "method", "params"}`` arrive on stdin, one per line. Answers
+``{"id", "nonce", "result"}`` or ``{"id", "nonce", "error": {"message", "kind"}}`` and
+notifications ``{"method": "progress", "nonce", "params": {"id", "message", "percentage"}}``
+leave on the answer pipe, a file descriptor the client passes (``--answer-fd``) that nothing
+else writes to: fd 1 and fd 2 both lead to the client's log. Each answer carries its
+request's nonce, so the client tells its answers from anything else.
+
+Before it imports anything, the worker contains itself (``sandbox.contain``): no network, no
+new processes, no writes outside its private temp dir and the catalog cache. It never enables
+unsafe deserialization. Methods: ``ping``, ``catalog``, ``new``, ``deep_check``,
+``canonical``, ``shutdown``.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ from typing import Any, TextIO
 
 
 class Worker:
-    def __init__(self, out: TextIO):
+    def __init__(self, out: TextIO, containment: dict[str, Any] | None = None):
         self.out = out
         self.api: Any = None
+        self.containment = containment or {}
+        self.nonce: str | None = None  # of the request being answered
+        self._folders: set[str] = set()
 
     def send(self, message: dict[str, Any]) -> None:
+        message = {**message, "nonce": self.nonce}
         self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
         self.out.flush()
 
@@ -31,6 +40,8 @@ class Worker:
         ident = request.get("id")
         method = request.get("method")
         params = request.get("params") or {}
+        nonce = request.get("nonce")
+        self.nonce = nonce if isinstance(nonce, str) else None
         handler = getattr(self, f"do_{method}", None) if isinstance(method, str) else None
         if handler is None:
             self.send(
@@ -41,6 +52,8 @@ class Worker:
             result = handler(ident, params)
         except Exception as exc:
             kind = getattr(exc, "kind", type(exc).__name__)
+            if not isinstance(kind, str):
+                kind = type(exc).__name__
             self.send(
                 {
                     "id": ident,
@@ -60,18 +73,35 @@ class Worker:
         return method != "shutdown"
 
     def do_ping(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
-        return {"pid": os.getpid()}
+        return {"pid": os.getpid(), "containment": self.containment}
 
     def do_shutdown(self, ident: Any, params: dict[str, Any]) -> None:
         return None
 
     def _modules(self, params: dict[str, Any]) -> tuple[str, ...]:
-        from .catalog import workspace_on_path
+        """The configured modules, when the workspace is trusted; none otherwise. Only the
+        folders they are found in go on ``sys.path``, and after everything else, so that a
+        file of the workspace never stands in for a module of Keras, TensorFlow or Python."""
+        from .catalog import module_folders
 
-        if params.get("trusted") and params.get("workspace"):
-            workspace_on_path(params["workspace"])
-            return tuple(params.get("modules") or ())
-        return ()
+        if not params.get("trusted"):
+            return ()
+        modules = tuple(m for m in params.get("modules") or () if isinstance(m, str) and m)
+        workspace = params.get("workspace")
+        if modules and isinstance(workspace, str) and workspace:
+            self._keras(params)  # imported before any workspace folder is on the path
+            for folder in module_folders(modules, workspace):
+                if folder not in self._folders and folder not in sys.path:
+                    sys.path.append(folder)
+                self._folders.add(folder)
+        return modules
+
+    def _keras(self, params: dict[str, Any]) -> Any:
+        from .keras_api import KerasAPI
+
+        if self.api is None:
+            self.api = KerasAPI(params.get("implementation", "keras"))
+        return self.api
 
     def do_catalog(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         from . import catalog
@@ -97,27 +127,27 @@ class Worker:
     def do_deep_check(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         """Keras's own loading of a document (``params["value"]``), located; see deep.py."""
         from .deep import DeepChecker
-        from .keras_api import KerasAPI
+        from .sandbox import cap_address_space
 
         modules = self._modules(params)
         for module in modules:
             __import__(module)
-        if self.api is None:
-            self.api = KerasAPI(params.get("implementation", "keras"))
-        memory = int(params.get("memory_mb") or 2048) * 2**20
-        checker = DeepChecker(self.api, memory_bytes=memory)
-        return checker.check(params.get("value"))
+        api = self._keras(params)
+        memory = _memory_bytes(params)
+        checker = DeepChecker(api, memory_bytes=memory, modules=modules)
+        with cap_address_space(2 * memory):
+            return checker.check(params.get("value"))
 
     def do_canonical(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         """The document with its defaults filled in or removed; see canonical.py."""
         from .canonical import canonical
-        from .keras_api import KerasAPI
+        from .sandbox import cap_address_space
 
         for module in self._modules(params):
             __import__(module)
-        if self.api is None:
-            self.api = KerasAPI(params.get("implementation", "keras"))
-        return canonical(params.get("value"), str(params.get("mode")), self.api)
+        api = self._keras(params)
+        with cap_address_space(2 * _memory_bytes(params)):
+            return canonical(params.get("value"), str(params.get("mode")), api)
 
     def do_new(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         from . import catalog, generate
@@ -127,6 +157,12 @@ class Worker:
         for module in modules:
             __import__(module)
         return generate.new_config(data, params["class_name"], params.get("config") or {})
+
+
+def _memory_bytes(params: dict[str, Any]) -> int:
+    from .limits import clamp_memory_mb
+
+    return clamp_memory_mb(params.get("memory_mb")) * 2**20
 
 
 class NetworkDisabled(OSError):
@@ -167,14 +203,35 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def main() -> int:
+def _arguments(argv: list[str]) -> tuple[int, str]:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="layercfg-worker")
+    parser.add_argument("--answer-fd", type=int, required=True)
+    parser.add_argument("--private", required=True, help="the worker's own temp dir")
+    args = parser.parse_args(argv)
+    return args.answer_fd, args.private
+
+
+def main(argv: list[str] | None = None) -> int:
+    answer_fd, private = _arguments(sys.argv[1:] if argv is None else argv)
     die_with_parent()
-    disable_network()
-    # Keep the protocol on a private copy of stdout; fd 1 now leads to stderr.
-    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
-    os.dup2(2, 1)
+    from .cachekey import cache_dir
+    from .sandbox import contain
+
+    cache = cache_dir()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # the catalog is then built but not cached
+    os.chdir(private)
+    containment = contain([private, str(cache)])
+    disable_network()  # and in Python too, where the platform offers no containment
+    protocol = os.fdopen(answer_fd, "w", encoding="utf-8", buffering=1)
+    os.set_inheritable(answer_fd, False)
+    os.dup2(2, 1)  # whatever Keras, TensorFlow or other code prints goes to the log
     sys.stdout = sys.stderr
-    worker = Worker(protocol)
+    worker = Worker(protocol, containment.summary())
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -188,7 +245,10 @@ def main() -> int:
             continue
         if not worker.handle(request):
             break
-    return 0
+    # Everything is answered and flushed; TensorFlow's own teardown takes a second or more
+    # and has nothing left to do.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

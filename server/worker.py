@@ -1,7 +1,11 @@
 """The server's side of the Keras worker: an asyncio subprocess speaking JSON lines.
 
-The worker runs with the interpreter of the ``python`` setting, is restarted after it dies,
-and every request can carry a time limit. Nothing here imports Keras.
+The worker runs with the interpreter of the ``python`` setting, isolated (``-I``: no current
+directory, no user site, no ``PYTHON*`` variables) in a private temp dir, and answers on a
+pipe of its own. It is restarted after it dies, and every request can carry a time limit.
+Anything on the answer pipe that is not the answer to a pending request, with that request's
+nonce, is a fault: the worker is killed and the request fails (kind ``protocol``). Nothing
+here imports Keras.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import itertools
 import json
 import logging
 import os
+import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -54,12 +60,36 @@ def resident_mb(pid: int) -> float:
     return total / 1024
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid``, children first (Linux; empty elsewhere)."""
+    out: list[int] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/task/{current}/children", encoding="ascii") as handle:
+                children = [int(child) for child in handle.read().split()]
+        except (OSError, ValueError):
+            continue
+        out += children
+        pending += children
+    return out
+
+
 def _terminate(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL the worker and whatever it started (it leads its own process group)."""
+    """SIGKILL the worker and whatever it started: its process group, and any descendant
+    that left the group (the worker's seccomp filter stops it from starting any at all,
+    where the platform has one)."""
+    below = descendants(process.pid)
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    for pid in below:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     if process.returncode is None:
         try:
             process.kill()
@@ -67,11 +97,12 @@ def _terminate(process: asyncio.subprocess.Process) -> None:
             pass
 
 
-def encode_request(ident: int, method: str, params: dict[str, Any]) -> bytes:
+def encode_request(ident: int, method: str, params: dict[str, Any], nonce: str = "") -> bytes:
     """One request line, the same bytes as ``json.dumps``. Large containers are encoded a piece
     at a time, so a thread doing this lets the event loop run in between: json's C encoder
     holds the GIL for the whole of one call (about 135 ms on a 10 MB model)."""
-    pieces = [f'{{"id": {json.dumps(ident)}, "method": {json.dumps(method)}, "params": ']
+    pieces = [f'{{"id": {json.dumps(ident)}, "nonce": {json.dumps(nonce)}, '
+              f'"method": {json.dumps(method)}, "params": ']
     pieces += _pieces(params, 0)
     pieces.append("}\n")
     return "".join(pieces).encode()
@@ -107,7 +138,9 @@ class WorkerClient:
         self._process: asyncio.subprocess.Process | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._nonces: dict[int, str] = {}
         self._progress: dict[int, Progress] = {}
+        self._private: str | None = None  # the worker's own temp dir
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.stopped = False  # set by stop(): no request and no new worker after it
@@ -117,39 +150,85 @@ class WorkerClient:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
-        env = dict(os.environ if self.env is None else self.env)
+        env = {k: v for k, v in (os.environ if self.env is None else self.env).items()
+               if not k.startswith("PYTHON")}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         env[PARENT_VARIABLE] = str(os.getpid())
-        self._process = await asyncio.create_subprocess_exec(
-            self.python, "-m", "layercfg.schema_builder.worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            limit=64 * 1024 * 1024,
-            cwd=tempfile.gettempdir(),  # never the workspace: the worker writes nothing there
-            start_new_session=True,  # its own process group: killed with all it started
-        )
-        self._reader = asyncio.create_task(self._read(self._process))
-        asyncio.create_task(self._drain_stderr(self._process))
+        # The shared temp dir, where a default hub cache would be (the worker's is private).
+        env.setdefault("LAYERCFG_SYSTEM_TMPDIR", tempfile.gettempdir())
+        self._private = tempfile.mkdtemp(prefix="layercfg-worker-")
+        for name in ("TMPDIR", "TEMP", "TMP"):
+            env[name] = self._private
+        answers, answer_end = os.pipe()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                self.python, "-I", "-m", "layercfg.schema_builder.worker",
+                "--answer-fd", str(answer_end), "--private", self._private,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                cwd=self._private,  # never the workspace: the worker writes nothing there
+                start_new_session=True,  # its own process group: killed with all it started
+                pass_fds=(answer_end,),
+            )
+        except BaseException:
+            os.close(answers)
+            raise
+        finally:
+            os.close(answer_end)
+        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+        await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(answers, "rb", buffering=0))
+        self._reader = asyncio.create_task(self._read(self._process, reader))
+        asyncio.create_task(self._drain_log(self._process))
         log.info("Keras worker started (pid %s, %s)", self._process.pid, self.python)
 
-    async def _drain_stderr(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stderr is not None
-        async for line in process.stderr:
+    async def _drain_log(self, process: asyncio.subprocess.Process) -> None:
+        """What the worker prints (fd 1 and 2 alike): the log, never the protocol."""
+        assert process.stdout is not None
+        while True:
+            try:
+                line = await process.stdout.readline()
+            except ValueError:  # a line longer than the stream's limit: drop it
+                continue
+            if not line:
+                return
             text = line.decode("utf-8", "replace").rstrip()
             if text:
                 log.debug("worker: %s", text)
 
-    async def _read(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
+    def _fault(self, process: asyncio.subprocess.Process, reason: str) -> None:
+        """The answer pipe carried something that is not an answer of ours: nothing more
+        from this worker is believed."""
+        log.warning("the Keras worker broke the protocol (%s); stopping it", reason)
+        _terminate(process)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(WorkerError(
+                    f"the Keras worker sent an answer that was not its own ({reason})",
+                    kind="protocol"))
+
+    async def _read(self, process: asyncio.subprocess.Process,
+                    answers: asyncio.StreamReader) -> None:
         try:
-            async for line in process.stdout:
+            while True:
+                try:
+                    line = await answers.readline()
+                except ValueError:
+                    self._fault(process, "an answer longer than 64 MB")
+                    break
+                if not line:
+                    break
                 try:
                     message = json.loads(line)
-                except ValueError:
-                    log.warning("worker wrote a line that is not JSON: %r", line[:200])
-                    continue
+                except (ValueError, RecursionError):
+                    self._fault(process, "a line that is not JSON")
+                    break
+                reason = self._foreign(message)
+                if reason is not None:
+                    self._fault(process, reason)
+                    break
                 self._dispatch(message)
         except asyncio.CancelledError:
             # The loop is closing (the server's client went away): the worker ends with it,
@@ -160,6 +239,7 @@ class WorkerClient:
             code = await process.wait()
             if code != 0:
                 _terminate(process)  # anything the worker started and left behind
+            self._remove_private()
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(
@@ -167,18 +247,41 @@ class WorkerClient:
                     )
             self._pending.clear()
 
+    def _foreign(self, message: Any) -> str | None:
+        """Why ``message`` is not an answer (or progress) of a pending request; None if it is."""
+        if not isinstance(message, dict):
+            return "not an object"
+        params = message.get("params")
+        if message.get("method") == "progress":
+            ident = params.get("id") if isinstance(params, dict) else None
+        else:
+            ident = message.get("id")
+        if not isinstance(ident, int) or ident not in self._pending:
+            return f"an answer to no pending request (id {ident!r})"
+        expected = self._nonces.get(ident)
+        if not expected or not secrets.compare_digest(str(message.get("nonce")), expected):
+            return f"the wrong nonce for request {ident}"
+        return None
+
+    def _remove_private(self) -> None:
+        private, self._private = self._private, None
+        if private:
+            shutil.rmtree(private, ignore_errors=True)
+
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("method") == "progress":
             params = message.get("params") or {}
             callback = self._progress.get(params.get("id"))
+            percentage = params.get("percentage")
             if callback is not None:
-                callback(str(params.get("message", "")), int(params.get("percentage", 0)))
+                callback(str(params.get("message", "")),
+                         int(percentage) if isinstance(percentage, (int, float)) else 0)
             return
         future = self._pending.pop(message.get("id"), None)
         if future is None or future.done():
             return
         if "error" in message:
-            error = message["error"] or {}
+            error = message["error"] if isinstance(message["error"], dict) else {}
             future.set_exception(
                 WorkerError(str(error.get("message")), str(error.get("kind", "error")),
                             error.get("traceback"))
@@ -198,8 +301,9 @@ class WorkerClient:
         if self.stopped and method != "shutdown":
             raise WorkerError("the Keras worker was stopped", kind="stopped")
         ident = next(self._ids)
+        nonce = secrets.token_hex(16)
         # Encoding a large document takes long: off the event loop (and before the time limit).
-        line = await asyncio.to_thread(encode_request, ident, method, params or {})
+        line = await asyncio.to_thread(encode_request, ident, method, params or {}, nonce)
         async with self._lock:
             if self.stopped and method != "shutdown":
                 raise WorkerError("the Keras worker was stopped", kind="stopped")
@@ -212,6 +316,7 @@ class WorkerClient:
             watcher = asyncio.create_task(self._watch_memory(process, memory_mb))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
+        self._nonces[ident] = nonce
         if progress is not None:
             self._progress[ident] = progress
         try:
@@ -235,6 +340,7 @@ class WorkerClient:
             if watcher is not None:
                 watcher.cancel()
             self._pending.pop(ident, None)
+            self._nonces.pop(ident, None)
             self._progress.pop(ident, None)
 
     async def _watch_memory(self, process: asyncio.subprocess.Process, limit_mb: int) -> bool:
@@ -252,6 +358,8 @@ class WorkerClient:
         if process is not None and process.returncode is None:
             _terminate(process)
             await process.wait()
+        if process is not None:
+            self._remove_private()
 
     async def stop(self) -> None:
         """End the worker for good: asked to when it is idle, killed at once when it is busy

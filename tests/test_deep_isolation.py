@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -115,45 +113,69 @@ async def test_output_from_user_code_never_reaches_the_protocol(
     await _good_afterwards(worker, settings, fixtures_on_path)
 
 
-async def test_garbage_lines_on_the_pipe_are_ignored():
-    """A worker that prints lines which are not JSON: the answer after them still arrives."""
+class _FakeProcess:
+    pid = 2**22 + 12345  # no such process: killing it is a no-op
+    returncode = None
 
-    class FakeProcess:
-        def __init__(self, stream):
-            self.stdout = stream
-            self.returncode = None
+    def kill(self):
+        self.returncode = -9
 
-        async def wait(self):
-            return 0
+    async def wait(self):
+        return 0
 
+
+@pytest.mark.parametrize("line", [
+    b"not json at all\n",
+    b'{"id": 5, "result": {"ok": true}}\n',  # no nonce
+    b'{"id": 5, "nonce": "guess", "result": {"ok": true}}\n',
+    b'{"id": 6, "nonce": "n5", "result": {"ok": true}}\n',  # no such request
+    b'{"method": "progress", "nonce": "n5", "params": {"id": 99}}\n',
+    b'[1, 2]\n',
+])
+async def test_anything_but_our_answer_on_the_pipe_is_a_fault(line):
+    """The answer pipe carries answers with their request's nonce and nothing else: a line
+    that is not one fails the request (kind "protocol"), even when a real answer follows."""
     stream = asyncio.StreamReader()
-    stream.feed_data(b"not json at all\n\x00\xff\xfe garbage\n")
-    stream.feed_data(b'{"method": "progress", "params": {"id": 99}}\n')
-    stream.feed_data(b'{"id": 5, "result": {"ok": true}}\n')
+    stream.feed_data(line)
+    stream.feed_data(b'{"id": 5, "nonce": "n5", "result": {"ok": true}}\n')
     stream.feed_eof()
     client = WorkerClient()
     future = asyncio.get_running_loop().create_future()
     client._pending[5] = future
-    await client._read(FakeProcess(stream))
+    client._nonces[5] = "n5"
+    await client._read(_FakeProcess(), stream)
+    with pytest.raises(WorkerError) as caught:
+        future.result()
+    assert caught.value.kind == "protocol"
+
+
+async def test_our_answer_with_its_nonce_is_believed():
+    stream = asyncio.StreamReader()
+    stream.feed_data(b'{"method": "progress", "nonce": "n5", "params": {"id": 5}}\n')
+    stream.feed_data(b'{"id": 5, "nonce": "n5", "result": {"ok": true}}\n')
+    stream.feed_eof()
+    client = WorkerClient()
+    future = asyncio.get_running_loop().create_future()
+    client._pending[5] = future
+    client._nonces[5] = "n5"
+    await client._read(_FakeProcess(), stream)
     assert future.result() == {"ok": True}
 
 
-def test_a_request_nested_too_deeply_for_json_leaves_the_worker_running(subprocess_env):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "layercfg.schema_builder.worker"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True, env=subprocess_env,
-    )
+def test_a_request_nested_too_deeply_for_json_leaves_the_worker_running(
+        subprocess_env, tmp_path):
+    from test_worker import RawWorker
+
+    worker = RawWorker(subprocess_env, tmp_path)
     try:
         deep = '{"id": 1, "method": "ping", "params": ' + "[" * 100_000 + "]" * 100_000 + "}"
-        process.stdin.write(deep + "\n" + '{"id": 2, "method": "ping"}\n')
-        process.stdin.flush()
-        error = json.loads(process.stdout.readline())
+        worker.stdin.write(deep + "\n" + '{"id": 2, "method": "ping"}\n')
+        worker.stdin.flush()
+        error = json.loads(worker.answers.readline())
         assert error["id"] is None and error["error"]["kind"] == "protocol"
-        assert json.loads(process.stdout.readline())["id"] == 2
+        assert json.loads(worker.answers.readline())["id"] == 2
     finally:
-        process.kill()
-        process.wait()
+        worker.kill()
 
 
 async def test_stopping_a_busy_worker_ends_it_at_once_and_starts_no_other(

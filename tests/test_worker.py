@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,24 +12,42 @@ import pytest
 pytest.importorskip("keras")
 
 
+class RawWorker:
+    """The worker started by hand, as the client starts it: isolated, answering on a pipe."""
+
+    def __init__(self, env, private):
+        read, write = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "layercfg.schema_builder.worker",
+             "--answer-fd", str(write), "--private", str(private)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            text=True, env={**env, "TMPDIR": str(private)}, pass_fds=(write,),
+            cwd=str(private))
+        os.close(write)
+        self.answers = os.fdopen(read, encoding="utf-8")
+        self.stdin = self.process.stdin
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+        self.answers.close()
+
+
 @pytest.fixture
-def worker(subprocess_env, catalog):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "layercfg.schema_builder.worker"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True, env=subprocess_env,
-    )
-    yield process
-    process.kill()
-    process.wait()
+def worker(subprocess_env, catalog, tmp_path):
+    private = tmp_path / "private"
+    private.mkdir()
+    raw = RawWorker(subprocess_env, private)
+    yield raw
+    raw.kill()
 
 
-def ask(process, line):
-    process.stdin.write(line + "\n")
-    process.stdin.flush()
+def ask(worker, line):
+    worker.stdin.write(line + "\n")
+    worker.stdin.flush()
     messages = []
     while True:
-        message = json.loads(process.stdout.readline())
+        message = json.loads(worker.answers.readline())
         messages.append(message)
         if "id" in message:
             return messages

@@ -1,0 +1,307 @@
+"""Containment of the Keras worker by the operating system, applied once at its start, while it
+is still one thread and before it imports anything a document can reach.
+
+On Linux, without root:
+- a user + network namespace of its own: only a loopback device that is down, so nothing can
+  connect anywhere, whatever Python or C code tries (``_socket`` included);
+- a seccomp filter: no ``execve``, no ``fork``/``vfork``, no ``clone`` other than a thread, no
+  sockets but Unix ones (socket pairs), no ``connect``, no ``ptrace``;
+- Landlock: writes only inside the worker's private temp dir and the catalog cache, no TCP
+  bind or connect, no signals to processes outside the worker, no abstract Unix sockets;
+- rlimits: no core files, a cap on the size of any file written, and an address-space cap
+  around each check (``cap_address_space``).
+
+Each mechanism reports whether it holds; ``Containment.summary`` says which do. Elsewhere
+(macOS, Windows) none of them applies, and the worker relies on Keras's safe mode alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import resource
+import struct
+import sys
+from dataclasses import dataclass, field
+
+# Bytes a file the worker writes may reach (the catalog is a few MB).
+MAX_FILE_BYTES = 512 * 2**20
+
+
+@dataclass
+class Containment:
+    """What holds in this process, mechanism by mechanism, and why not where it does not."""
+
+    holds: dict[str, bool] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def note(self, name: str, ok: bool, reason: str = "") -> None:
+        self.holds[name] = ok
+        if reason:
+            self.reasons[name] = reason
+
+    def summary(self) -> dict[str, object]:
+        return {"holds": dict(self.holds), "reasons": dict(self.reasons)}
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+# -- network namespace ---------------------------------------------------------------------------
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(text)
+
+
+def isolate_network(libc: ctypes.CDLL) -> tuple[bool, str]:
+    """A network namespace of our own; a user namespace first when we lack CAP_SYS_ADMIN."""
+    if libc.unshare(_CLONE_NEWNET) == 0:
+        return True, ""
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
+        return False, f"unshare: {os.strerror(ctypes.get_errno())}"
+    try:  # keep our own uid and gid inside, so that files stay ours
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    except OSError as exc:
+        return True, f"uid map not written: {exc}"
+    return True, ""
+
+
+# -- seccomp ---------------------------------------------------------------------------------------
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_ERRNO = 0x00050000
+_SECCOMP_RET_KILL_PROCESS = 0x80000000
+_CLONE_THREAD = 0x00010000
+_AF_UNIX = 1
+
+# BPF opcodes.
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_JGE_K = 0x35
+_JSET_K = 0x45
+_RET_K = 0x06
+
+# (audit arch, syscall numbers) per machine; syscalls a platform lacks are None.
+_ARCHES = {
+    "x86_64": (0xC000003E, {"execve": 59, "execveat": 322, "fork": 57, "vfork": 58,
+                            "clone": 56, "clone3": 435, "socket": 41, "connect": 42,
+                            "ptrace": 101, "process_vm_writev": 311}),
+    "aarch64": (0xC00000B7, {"execve": 221, "execveat": 281, "fork": None, "vfork": None,
+                             "clone": 220, "clone3": 435, "socket": 198, "connect": 203,
+                             "ptrace": 117, "process_vm_writev": 271}),
+}
+_X32_BIT = 0x40000000
+
+
+def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+
+def seccomp_program(machine: str) -> bytes:
+    """The filter, as BPF: refuse new programs, new processes and network sockets."""
+    arch, numbers = _ARCHES[machine]
+    deny = _SECCOMP_RET_ERRNO | errno.EPERM
+    nosys = _SECCOMP_RET_ERRNO | errno.ENOSYS
+    body: list[bytes] = []
+
+    def refuse(name: str, answer: int = deny) -> None:
+        number = numbers.get(name)
+        if number is None:
+            return
+        body.append(_insn(_JEQ_K, 0, 1, number))
+        body.append(_insn(_RET_K, 0, 0, answer))
+
+    for name in ("execve", "execveat", "fork", "vfork", "ptrace", "process_vm_writev",
+                 "connect"):
+        refuse(name)
+    # clone3 passes its flags in memory, which a filter cannot read: ENOSYS makes the C
+    # library fall back to clone, whose flags it can.
+    refuse("clone3", nosys)
+    # clone: a thread (CLONE_THREAD set) is allowed, anything else is a new process.
+    body.append(_insn(_JEQ_K, 0, 4, numbers["clone"]))
+    body.append(_insn(_LD_W_ABS, 0, 0, 16))  # args[0], low 32 bits: the flags
+    body.append(_insn(_JSET_K, 1, 0, _CLONE_THREAD))
+    body.append(_insn(_RET_K, 0, 0, deny))
+    body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
+    # socket: Unix sockets only (socket pairs between threads); no network family.
+    body.append(_insn(_JEQ_K, 0, 3, numbers["socket"]))
+    body.append(_insn(_LD_W_ABS, 0, 0, 16))  # args[0]: the family
+    body.append(_insn(_JEQ_K, 1, 0, _AF_UNIX))
+    body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.EAFNOSUPPORT))
+    body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
+    body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
+    head = [
+        _insn(_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        _insn(_JEQ_K, 1, 0, arch),
+        _insn(_RET_K, 0, 0, _SECCOMP_RET_KILL_PROCESS),
+        _insn(_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+    ]
+    if machine == "x86_64":  # the x32 ABI numbers every syscall differently: refuse it
+        head += [_insn(_JGE_K, 0, 1, _X32_BIT), _insn(_RET_K, 0, 0, deny)]
+    # After the clone and socket blocks the accumulator holds an argument, not the number:
+    # each block ends in a return, so nothing after them reads it as one.
+    return b"".join(head + body)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_seccomp(libc: ctypes.CDLL) -> tuple[bool, str]:
+    machine = platform.machine()
+    if machine not in _ARCHES:
+        return False, f"no filter for {machine}"
+    program = seccomp_program(machine)
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False, f"no_new_privs: {os.strerror(ctypes.get_errno())}"
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return False, f"seccomp: {os.strerror(ctypes.get_errno())}"
+    return True, ""
+
+
+# -- Landlock --------------------------------------------------------------------------------------
+_SYS_LANDLOCK = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+_LANDLOCK_RULE_PATH_BENEATH = 1
+_FS = {name: 1 << bit for bit, name in enumerate((
+    "execute", "write_file", "read_file", "read_dir", "remove_dir", "remove_file", "make_char",
+    "make_dir", "make_reg", "make_sock", "make_fifo", "make_block", "make_sym", "refer",
+    "truncate", "ioctl_dev"))}
+_WRITES_V1 = ("write_file", "remove_dir", "remove_file", "make_char", "make_dir", "make_reg",
+              "make_sock", "make_fifo", "make_block", "make_sym")
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
+_SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
+
+
+def _long(value: int) -> ctypes.c_long:
+    # syscall(2) is variadic: every argument must be a full machine word.
+    return ctypes.c_long(value)
+
+
+def _writes(abi: int) -> int:
+    names = list(_WRITES_V1)
+    if abi >= 2:
+        names.append("refer")
+    if abi >= 3:
+        names.append("truncate")
+    return sum(_FS[name] for name in names)
+
+
+def restrict_writes(libc: ctypes.CDLL, writable: list[str]) -> tuple[bool, str]:
+    """Writes only below ``writable`` (and to /dev/null); with ABI 4+, no TCP; with 6+, no
+    signals out of the worker and no abstract Unix sockets."""
+    machine = platform.machine()
+    if machine not in _SYS_LANDLOCK:
+        return False, f"no Landlock numbers for {machine}"
+    create, add_rule, restrict = _SYS_LANDLOCK[machine]
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(_long(create), None, _long(0), _long(_LANDLOCK_CREATE_RULESET_VERSION))
+    if abi < 1:
+        return False, f"Landlock unavailable: {os.strerror(ctypes.get_errno())}"
+    handled = _writes(abi)
+    fields = [handled]
+    if abi >= 4:
+        fields.append(_NET_BIND_TCP | _NET_CONNECT_TCP)
+    if abi >= 6:
+        fields.append(_SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL)
+    attr = struct.pack(f"{len(fields)}Q", *fields)
+    ruleset = libc.syscall(_long(create), ctypes.c_char_p(attr), _long(len(attr)), _long(0))
+    if ruleset < 0:
+        return False, f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}"
+    try:
+        for path in [*writable, "/dev/null"]:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                rights = handled if os.path.isdir(path) else _FS["write_file"] | (
+                    _FS["truncate"] if abi >= 3 else 0)
+                rule = struct.pack("=Qi", rights, fd)
+                if libc.syscall(_long(add_rule), _long(ruleset),
+                                _long(_LANDLOCK_RULE_PATH_BENEATH), ctypes.c_char_p(rule),
+                                _long(0)) != 0:
+                    return False, f"landlock_add_rule {path}: {os.strerror(ctypes.get_errno())}"
+            finally:
+                os.close(fd)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return False, f"no_new_privs: {os.strerror(ctypes.get_errno())}"
+        if libc.syscall(_long(restrict), _long(ruleset), _long(0)) != 0:
+            return False, f"landlock_restrict_self: {os.strerror(ctypes.get_errno())}"
+    finally:
+        os.close(ruleset)
+    return True, f"ABI {abi}"
+
+
+# -- rlimits -------------------------------------------------------------------------------------
+def limit_files() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
+
+
+def address_space_bytes() -> int:
+    """The process's virtual size now."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class cap_address_space:  # noqa: N801 - used as a context manager, like a function
+    """For one check: the address space may grow by ``extra`` bytes beyond its size now; a
+    bigger allocation fails with MemoryError inside Keras instead of taking the machine's
+    memory. (Virtual, not resident: the resident cap is the client's, which polls.)"""
+
+    def __init__(self, extra: int):
+        self.extra = extra
+
+    def __enter__(self) -> cap_address_space:
+        self.saved = resource.getrlimit(resource.RLIMIT_AS)
+        size = address_space_bytes()
+        if size and sys.platform.startswith("linux"):
+            soft = size + self.extra
+            hard = self.saved[1]
+            if hard != resource.RLIM_INFINITY:
+                soft = min(soft, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        resource.setrlimit(resource.RLIMIT_AS, self.saved)
+
+
+# -- all of it -----------------------------------------------------------------------------------
+def contain(writable: list[str]) -> Containment:
+    """Apply every mechanism this platform has. Call before any thread starts."""
+    result = Containment()
+    if not sys.platform.startswith("linux"):
+        for name in ("network", "processes", "writes", "rlimits"):
+            result.note(name, False, f"not available on {sys.platform}")
+        return result
+    libc = _libc()
+    result.note("network", *isolate_network(libc))
+    try:
+        limit_files()
+        result.note("rlimits", True)
+    except (OSError, ValueError) as exc:
+        result.note("rlimits", False, str(exc))
+    # Landlock before seccomp: it needs no syscall the filter refuses, but keep the order
+    # that works whatever the filter holds.
+    result.note("writes", *restrict_writes(libc, writable))
+    result.note("processes", *install_seccomp(libc))
+    return result
