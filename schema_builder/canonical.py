@@ -5,7 +5,8 @@
 ``prune``: the document without the config keys whose value is the default, keeping the
 user's own spelling of the others; checked by loading both and comparing what Keras writes.
 
-Safe mode is always on; a document Keras cannot load is refused with Keras's reason.
+Safe mode is always on, and weights are never allocated (a stateless scope, as in the deep
+check); a document Keras cannot load is refused with Keras's reason.
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ def _plain(value: Any) -> Any:
 def _load(api: KerasAPI, value: Any) -> Any:
     # Layer names come from per-session counters: a fresh session gives the same ones each
     # time, so that two loads of one document can be compared.
-    api.keras.backend.clear_session()
-    with warnings.catch_warnings():
+    from keras.src.backend.common.stateless_scope import StatelessScope
+
+    api.reset_global_state()
+    with warnings.catch_warnings(), StatelessScope(initialize_variables=False):
         warnings.simplefilter("ignore")
         try:
             return api.deserialize(copy.deepcopy(value))
@@ -89,7 +92,7 @@ def _roundtrip(api: KerasAPI, value: Any) -> Any:
 
 
 def _write(api: KerasAPI, obj: Any) -> Any:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), api.safe_mode():
         warnings.simplefilter("ignore")
         try:
             return _plain(api.serialize(obj))

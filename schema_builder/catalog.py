@@ -543,7 +543,27 @@ def load_or_build(
     return data
 
 
-def workspace_on_path(root: str | None) -> None:
-    """Let custom modules of a (trusted) workspace be imported."""
-    if root and root not in sys.path:
-        sys.path.insert(0, root)
+def module_folders(modules: tuple[str, ...], root: str) -> list[str]:
+    """The folders of ``root`` that hold the top-level packages or files of ``modules``: the
+    only ones a trusted workspace adds to ``sys.path`` (``root`` itself, or its ``src``)."""
+    found: list[str] = []
+    for folder in (root, os.path.join(root, "src")):
+        for name in modules:
+            top = name.split(".")[0]
+            if (os.path.isfile(os.path.join(folder, top, "__init__.py"))
+                    or os.path.isfile(os.path.join(folder, f"{top}.py"))
+                    or (name != top and os.path.isdir(os.path.join(folder, top)))):
+                if folder not in found:
+                    found.append(folder)
+    return found
+
+
+def add_module_folders(modules: tuple[str, ...], root: str | None) -> None:
+    """Let the configured modules of a (trusted) workspace be imported, and nothing else of
+    it: their folders go at the end of ``sys.path``, after Python's, Keras's and
+    TensorFlow's own, so that no file of the workspace stands in for one of those."""
+    if not root or not modules:
+        return
+    for folder in module_folders(modules, root):
+        if folder not in sys.path:
+            sys.path.append(folder)

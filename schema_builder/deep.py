@@ -35,8 +35,49 @@ _BACKTICK_ARG = re.compile(r"`(\w+)`")
 _RECEIVED = re.compile(r"Received:? (\w+)=")
 _SPECIAL = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__ellipsis__",
             "__slice__", "__typespec__", "__tuple__"}
-_HUB_CACHE = os.environ.get("TFHUB_CACHE_DIR") or os.path.join(
-    os.environ.get("TMPDIR", "/tmp"), "tfhub_modules")
+# Modules whose functions a config may name in a ``function`` envelope: Keras writes
+# "builtins" for its own activations, losses and the like. A function of any other Keras
+# namespace (keras.config.set_floatx, keras.utils.get_file, keras.applications.ResNet50, ...)
+# has effects beyond modeling and is never given to Keras.
+_MODELING_FUNCTIONS = ("activations", "constraints", "initializers", "losses", "metrics",
+                       "optimizers", "regularizers", "ops", "random")
+
+
+def hub_cache() -> tuple[str, bool]:
+    """The tensorflow_hub cache folder, and whether its copies can be believed: always when
+    ``TFHUB_CACHE_DIR`` names it; the default, under the shared temp dir where anyone could
+    plant one, only when it is ours and nobody else can write to it."""
+    explicit = os.environ.get("TFHUB_CACHE_DIR")
+    if explicit:
+        return explicit, True
+    shared = os.environ.get("LAYERCFG_SYSTEM_TMPDIR") or "/tmp"
+    folder = os.path.join(shared, "tfhub_modules")
+    return folder, _private_to_us(folder)
+
+
+def _private_to_us(path: str) -> bool:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    import stat
+
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _modeling_function(module: str) -> bool:
+    if module == "builtins":
+        return True
+    parts = module.split(".")
+    if parts[0] != "keras":
+        return True  # not Keras's: Keras's loader resolves it from configured modules only
+    rest = parts[2:] if len(parts) > 1 and parts[1] == "src" else parts[1:]
+    return bool(rest) and rest[0] in _MODELING_FUNCTIONS
+
+
+def _in_modules(name: str, modules: tuple[str, ...]) -> bool:
+    return any(name == m or name.startswith(f"{m}.") for m in modules)
 
 
 @dataclass
@@ -96,11 +137,14 @@ class DeepChecker:
         api: KerasAPI,
         custom_objects: dict[str, Any] | None = None,
         memory_bytes: int = 2048 * 2**20,
+        modules: tuple[str, ...] = (),
     ):
         self.api = api
         self.memory_bytes = memory_bytes
         self.keras = api.keras
         self.custom_objects = custom_objects or {}
+        # The configured (and trusted) modules: the only ones custom classes come from.
+        self.modules = tuple(modules)
         from keras.src.backend.common.stateless_scope import StatelessScope
         from keras.src.saving import serialization_lib
 
@@ -109,11 +153,12 @@ class DeepChecker:
 
     # -- entry point -----------------------------------------------------------------------------
     def check(self, value: Any) -> dict[str, Any]:
+        self._reset()  # whatever the last document did to Keras's global state is undone
         try:
-            return self._check(value)
-        except Exception:
+            with self.api.safe_mode():
+                return self._check(value)
+        finally:
             self._reset()  # the next check starts from a clean Keras, as after a finding
-            raise
 
     def _check(self, value: Any) -> dict[str, Any]:
         findings: list[DeepFinding] = []
@@ -128,7 +173,7 @@ class DeepChecker:
             if error is None:
                 layers = self._layers(value, model)
                 findings += self._too_big(layers)
-                findings += self._custom_defects(value)
+                findings += self._custom_defects(value, unsafe=unsafe)
                 total = sum(info.params for info in layers) if layers else _params(model)
                 return self._result(findings, layers, total)
             too_deep = self._too_deep(value, error)
@@ -137,7 +182,7 @@ class DeepChecker:
                 # this deep: the reason is known, so say it now.
                 error = None
                 findings.append(too_deep)
-                findings += self._custom_defects(value)
+                findings += self._custom_defects(value, unsafe=unsafe)
                 return self._result(findings, layers, None)
         else:
             error = None
@@ -146,7 +191,7 @@ class DeepChecker:
             located = [self._finding_for(value, (), error)]
         findings += located
         failed = {f.path[:-1] for f in located if f.path and f.path[-1] == "class_name"}
-        findings += self._custom_defects(value, failed)
+        findings += self._custom_defects(value, failed, unsafe)
         return self._result(findings, layers, None)
 
     def _result(self, findings, layers, total) -> dict[str, Any]:
@@ -161,11 +206,9 @@ class DeepChecker:
         }
 
     def _reset(self) -> None:
-        """Forget what the last check created: names, deferred variables, shared objects."""
-        from keras.src.backend.common import global_state
-
-        self.keras.backend.clear_session()
-        global_state.set_global_attribute("uninitialized_variables", [])
+        """Forget what the last check created or changed: names, deferred variables, shared
+        objects, Keras's global settings."""
+        self.api.reset_global_state()
 
     # -- Keras, without allocating weights ---------------------------------------------------------
     def _deserialize(self, envelope: dict[str, Any]) -> tuple[Any, BaseException | None, list]:
@@ -240,6 +283,14 @@ class DeepChecker:
                     (*path, "config"), "value", "LCF303",
                     f"`{module}.{envelope.get('config')}` is not a modeling function; Keras "
                     "refuses it while loading a config."))
+            elif class_name == "function" and isinstance(module, str) and \
+                    not _modeling_function(module):
+                unsafe.add(path)
+                findings.append(DeepFinding(
+                    (*path, "module"), "value", "LCF303",
+                    f"`{module}.{envelope.get('config')}` is not an activation, loss, metric "
+                    "or other modeling function: a config has no business calling it, and it "
+                    "is not loaded by the deep check."))
             elif f"{module}.{class_name}" in self._non_modeling:
                 unsafe.add(path)
                 findings.append(DeepFinding(
@@ -280,8 +331,9 @@ class DeepChecker:
             if not parsed.netloc or not parsed.path.strip("/"):
                 return [DeepFinding(where, "value", "LCF306",
                                     f"Malformed URL {handle!r}.{status}", data=data)]
-            cached = os.path.join(_HUB_CACHE, hashlib.sha1(handle.encode()).hexdigest())
-            if _is_saved_model(cached):
+            cache, believed = hub_cache()
+            cached = os.path.join(cache, hashlib.sha1(handle.encode()).hexdigest())
+            if believed and _is_saved_model(cached):
                 data = {**(data or {}), "cached": cached}
                 replacement["config"]["filepath"] = cached
                 return [DeepFinding(where, "value", "LCF306",
@@ -289,7 +341,9 @@ class DeepChecker:
                                     f"{cached}.{status}", severity=3, data=data)] if hub else []
             return [DeepFinding(where, "value", "LCF306",
                                 f"{handle!r} is a URL that layercfg never downloads, and no "
-                                f"cached copy was found in {_HUB_CACHE}.{status}",
+                                f"cached copy was found in {cache}"
+                                f"{'' if believed else ' (not used: not private to you)'}."
+                                f"{status}",
                                 severity=2, data=data)]
         if parsed.scheme and parsed.scheme not in ("file",) and len(parsed.scheme) > 1:
             return [DeepFinding(where, "value", "LCF306",
@@ -539,12 +593,16 @@ class DeepChecker:
         return out
 
     # -- custom classes (LCF401) -------------------------------------------------------------------
-    def _custom_defects(self, value: Any, failed: set[Path] = frozenset()) -> list[DeepFinding]:
+    def _custom_defects(self, value: Any, failed: set[Path] = frozenset(),
+                        unsafe: set[Path] = frozenset()) -> list[DeepFinding]:
         seen: set[type] = set()
         out: list[DeepFinding] = []
         root = [((), value)] if isinstance(value, dict) and "class_name" in value else []
         for path, envelope in [*root, *_envelopes(value)]:
             if path in failed:
+                continue
+            # Never load an envelope the safety scan refused, nor one that holds one.
+            if any(p[: len(path)] == path or path[: len(p)] == p for p in unsafe):
                 continue
             cls = self._custom_class(envelope)
             if cls is None or cls in seen:
@@ -554,20 +612,25 @@ class DeepChecker:
         return out
 
     def _custom_class(self, envelope: dict[str, Any]) -> type | None:
+        """The class of a configured (trusted) module the envelope names; None for any other,
+        whatever module the document names: a class is never looked up elsewhere."""
         name = envelope.get("class_name")
-        if not isinstance(name, str) or name in _SPECIAL or name == "function":
+        if not self.modules or not isinstance(name, str) or name in _SPECIAL \
+                or name == "function":
             return None
         registered = envelope.get("registered_name")
         module = envelope.get("module") or ""
-        if module == "keras" or module.startswith("keras."):
+        if not isinstance(module, str) or module == "keras" or module.startswith("keras."):
             return None
         found = None
         if isinstance(registered, str):
             found = self.keras.saving.get_registered_object(registered, self.custom_objects)
-        if found is None and module:
-            imported = __import__("sys").modules.get(module)
-            found = getattr(imported, name, None) if imported is not None else None
-        return found if inspect.isclass(found) else None
+        if found is None and module and _in_modules(module, self.modules):
+            imported = sys.modules.get(module)
+            found = vars(imported).get(name) if imported is not None else None
+        if not inspect.isclass(found) or not _in_modules(found.__module__, self.modules):
+            return None
+        return found
 
     def _defects_of(self, cls: type, envelope: dict[str, Any], path: Path) -> list[DeepFinding]:
         where = (*path, "class_name")
@@ -583,11 +646,20 @@ class DeepChecker:
                                    f"{cls.__name__}.__init__ does not accept **kwargs: Keras "
                                    "passes name, trainable and dtype to every layer.",
                                    related=_source_of(cls.__init__, "__init__ without **kwargs")))
-        config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
+        plain = {k: v for k, v in envelope.items()
+                 if k not in ("name", "inbound_nodes", "build_config", "compile_config")}
+        # The class came from a configured module: Keras's loader is told it by name.
+        registered = envelope.get("registered_name")
+        if not isinstance(registered, str) or not registered:
+            registered = plain["registered_name"] = cls.__name__
+        custom = {**self.custom_objects, cls.__name__: cls, registered: cls}
         try:
+            # Keras's own loader calls from_config, in safe mode; never this code directly.
             with self._stateless(initialize_variables=False), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                instance = cls.from_config(copy.deepcopy(config))
+                instance = self.api.deserialize(copy.deepcopy(plain), custom)
+                if not isinstance(instance, cls):
+                    return out
                 written = instance.get_config()
         except Exception as exc:
             out.append(DeepFinding(where, "value", "LCF401",
@@ -609,8 +681,8 @@ class DeepChecker:
         try:
             with self._stateless(initialize_variables=False), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                again = cls.from_config(json.loads(json.dumps(
-                    self.api.serialize(written) if written else written)))
+                again = self.api.deserialize(
+                    json.loads(json.dumps(self.api.serialize(instance))), custom)
         except Exception as exc:
             out.append(DeepFinding(where, "value", "LCF401",
                                    f"{cls.__name__}.from_config(get_config()) does not round "

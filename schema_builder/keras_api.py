@@ -64,6 +64,53 @@ class KerasAPI:
             )
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         self.keras = _quiet_import(self.name)
+        self._defaults = self._global_config()
+
+    # -- global state ---------------------------------------------------------------------------
+    def _global_config(self) -> dict[str, Any]:
+        config = self.keras.config
+        return {
+            "floatx": config.floatx(),
+            "epsilon": config.epsilon(),
+            "image_data_format": config.image_data_format(),
+            "dtype_policy": config.dtype_policy().name,
+            "max_epochs": config.max_epochs(),
+            "max_steps_per_epoch": config.max_steps_per_epoch(),
+            "flash_attention": config.is_flash_attention_enabled(),
+        }
+
+    def reset_global_state(self) -> None:
+        """Keras as it was when imported: a document (through a function a config names, or
+        a custom class) may have changed its global settings, and must not change the verdict
+        on the next one. Names, shared objects and deferred variables go with the session."""
+        from keras.src.backend.common import global_state
+
+        self.keras.backend.clear_session()
+        global_state.set_global_attribute("uninitialized_variables", [])
+        global_state.set_global_attribute("safe_mode_saving", True)
+        defaults, config = self._defaults, self.keras.config
+        if self._global_config() == defaults:
+            return
+        config.set_floatx(defaults["floatx"])
+        config.set_epsilon(defaults["epsilon"])
+        config.set_image_data_format(defaults["image_data_format"])
+        config.set_dtype_policy(defaults["dtype_policy"])
+        config.set_max_epochs(defaults["max_epochs"])
+        config.set_max_steps_per_epoch(defaults["max_steps_per_epoch"])
+        flash = defaults["flash_attention"]
+        if flash is None:
+            global_state.set_global_attribute("flash_attention", None)
+        elif flash:
+            config.enable_flash_attention()
+        else:
+            config.disable_flash_attention()
+
+    def safe_mode(self) -> Any:
+        """Keras's safe mode as a scope: the ``safe_mode=`` argument alone is not enough, as
+        paths that ignored it have shown (CVE-2025-1550, CVE-2025-8747)."""
+        from keras.src.saving.serialization_lib import SafeModeScope
+
+        return SafeModeScope(True)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -181,9 +228,10 @@ class KerasAPI:
         return self.keras.saving.serialize_keras_object(obj)
 
     def deserialize(self, config: Any, custom_objects: dict | None = None) -> Any:
-        return self.keras.saving.deserialize_keras_object(
-            config, custom_objects=custom_objects, safe_mode=True
-        )
+        with self.safe_mode():
+            return self.keras.saving.deserialize_keras_object(
+                config, custom_objects=custom_objects, safe_mode=True
+            )
 
     def registered_name(self, cls: type) -> str:
         return str(self.keras.saving.get_registered_name(cls))

@@ -28,7 +28,9 @@ def checker(fixtures_on_path):
     import custom.defective_layers  # noqa: F401  (registers the classes)
     import custom.registered_layers  # noqa: F401
 
-    return DeepChecker(KerasAPI())
+    # Custom classes are looked at only in the configured modules.
+    return DeepChecker(KerasAPI(), modules=("custom.defective_layers",
+                                            "custom.registered_layers"))
 
 
 def dense(**config):
@@ -276,4 +278,4 @@ def test_an_answer_json_cannot_carry_comes_back_as_an_error(monkeypatch):
     assert worker.handle({"id": 8, "method": "shutdown"}) is False
     first, second = _answers(out)
     assert first["id"] == 7 and first["error"]["kind"] == "TypeError"
-    assert second == {"id": 8, "result": None}
+    assert second == {"id": 8, "nonce": None, "result": None}

@@ -1,0 +1,361 @@
+"""Configs are data, never code: the worker is tried as an attacker would.
+
+Two layers of defence, each tested on its own:
+- nothing a document names runs outside Keras's safe loader (in-process, no containment to
+  hide behind: a marker file shows whether code ran);
+- code that does run (a trusted custom module standing in for it) cannot reach the network,
+  start processes, write outside its temp dir, signal other processes or forge answers: a
+  listener on 127.0.0.1, marker files and the process table show it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import marshal
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from layercfg.server.deepcheck import run_check
+from layercfg.server.document import Document
+from layercfg.server.settings import Settings
+from layercfg.server.worker import WorkerClient
+
+pytest.importorskip("keras")
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                           reason="containment by the OS is implemented for Linux")
+
+
+# -- nothing a document names runs ---------------------------------------------------------------
+def _bytecode_writing(marker: Path) -> str:
+    code = compile(f"lambda x: (open({str(marker)!r}, 'w').write('ran'), x)[1]", "<doc>", "eval")
+    function = eval(code)  # noqa: S307 - the payload under test, never called here
+    return base64.b64encode(marshal.dumps(function.__code__)).decode("ascii")
+
+
+def _legacy_sequential(marker: Path) -> dict:
+    """TensorFlow's own old Keras 2 (loaded beside Keras 3 on the TensorFlow backend) has no
+    safe mode: its Lambda runs marshalled bytecode."""
+    return {
+        "module": "tensorflow.python.keras.engine.sequential",
+        "class_name": "Sequential",
+        "config": {"name": "s", "layers": [
+            {"class_name": "InputLayer",
+             "config": {"batch_input_shape": [None, 1], "dtype": "float32", "name": "in"}},
+            {"class_name": "Lambda", "config": {
+                "name": "l", "function": [_bytecode_writing(marker), None, None],
+                "function_type": "lambda", "module": "builtins", "output_shape": None,
+                "output_shape_type": "raw", "output_shape_module": None, "arguments": {}}},
+        ]},
+        "registered_name": None,
+    }
+
+
+@pytest.fixture(scope="module")
+def checker():
+    import tensorflow.python.keras.engine.sequential  # noqa: F401 - as in the worker
+
+    from layercfg.schema_builder.deep import DeepChecker
+    from layercfg.schema_builder.keras_api import KerasAPI
+
+    return DeepChecker(KerasAPI("keras"))
+
+
+@pytest.mark.parametrize("module", [
+    "tensorflow.python.keras.engine.sequential",
+    "tensorflow.python.keras.models",
+    "tensorflow.python.keras.layers.core",
+])
+def test_a_class_of_an_unconfigured_module_is_never_loaded(checker, tmp_path, module):
+    marker = tmp_path / "ran"
+    document = _legacy_sequential(marker)
+    document["module"] = module
+    if module.endswith("core"):
+        document = {**document["config"]["layers"][1], "module": module,
+                    "registered_name": None}
+    result = checker.check(document)
+    assert not marker.exists(), "the document's bytecode ran"
+    assert result["findings"], "the document was not reported"
+    assert checker._custom_class(document) is None
+
+
+def test_lambda_bytecode_inside_keras_3_never_runs(checker, tmp_path):
+    marker = tmp_path / "ran"
+    document = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+                "config": {"name": "s", "layers": [
+                    {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+                     "config": {"batch_shape": [None, 1], "name": "in"}},
+                    {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+                     "config": {"name": "l", "function": {
+                         "class_name": "__lambda__",
+                         "config": {"code": _bytecode_writing(marker), "defaults": None,
+                                    "closure": None}}}}]}}
+    result = checker.check(document)
+    assert not marker.exists()
+    assert "LCF303" in {f["code"] for f in result["findings"]}
+
+
+def test_custom_class_lint_goes_through_keras_safe_loader(fixtures_on_path, monkeypatch):
+    """A configured class is loaded by Keras's loader, in safe mode, never by calling its
+    from_config from layercfg's own code."""
+    import inspect
+
+    from keras.src.saving import serialization_lib
+
+    from layercfg.schema_builder.deep import DeepChecker
+    from layercfg.schema_builder.keras_api import KerasAPI
+
+    good = __import__("custom.good_layers", fromlist=["x"])
+    cls = next(c for c in vars(good).values()
+               if isinstance(c, type) and c.__module__ == good.__name__
+               and hasattr(c, "from_config"))
+    calls = []
+    original = cls.from_config.__func__
+
+    def spy(klass, config, *args, **kwargs):
+        caller = inspect.stack()[1].frame.f_globals.get("__name__")
+        calls.append((serialization_lib.in_safe_mode(), caller))
+        return original(klass, config, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "from_config", classmethod(spy))
+    checker = DeepChecker(KerasAPI("keras"), modules=("custom.good_layers",))
+    checker._defects_of(cls, {"module": good.__name__, "class_name": cls.__name__,
+                              "config": {}, "registered_name": None}, ())
+    assert calls, "the class was never loaded"
+    assert all(mode is True and caller.startswith("keras.") for mode, caller in calls), calls
+
+
+def test_global_state_is_reset_before_every_check(checker):
+    import keras
+
+    keras.config.set_image_data_format("channels_first")
+    keras.config.set_floatx("float16")
+    conv = {"module": "keras.layers", "class_name": "Conv2D", "registered_name": None,
+            "config": {"filters": 2, "kernel_size": 3},
+            "build_config": {"input_shape": [None, 8, 8, 3]}}
+    result = checker.check(conv)
+    assert keras.config.image_data_format() == "channels_last"
+    assert keras.config.floatx() == "float32"
+    assert result["findings"] == []
+    assert result["layers"][0]["output_shape"] == "(None, 6, 6, 2)"
+
+
+@pytest.mark.parametrize("module", ["keras.config", "keras.utils", "keras.applications"])
+def test_functions_beyond_modeling_are_never_given_to_keras(checker, module):
+    name = {"keras.config": "set_floatx", "keras.utils": "get_file",
+            "keras.applications": "ResNet50"}[module]
+    document = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+                "config": {"units": 2, "activation": {
+                    "module": module, "class_name": "function", "config": name,
+                    "registered_name": "function"}},
+                "build_config": {"input_shape": [None, 2]}}
+    result = checker.check(document)
+    assert [f["code"] for f in result["findings"]] == ["LCF303"]
+    assert list(result["findings"][0]["path"])[:2] == ["config", "activation"]
+
+
+def test_hub_cache_under_the_shared_temp_dir_counts_only_when_private(tmp_path, monkeypatch):
+    from layercfg.schema_builder import deep
+
+    monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
+    monkeypatch.setenv("LAYERCFG_SYSTEM_TMPDIR", str(tmp_path))
+    cache = tmp_path / "tfhub_modules"
+    cache.mkdir()
+    cache.chmod(0o777)
+    assert deep.hub_cache() == (str(cache), False)
+    cache.chmod(0o700)
+    assert deep.hub_cache() == (str(cache), True)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "mine"))
+    assert deep.hub_cache() == (str(tmp_path / "mine"), True)
+
+
+# -- code that runs stays inside --------------------------------------------------------------
+@pytest.fixture
+def settings(fixtures_on_path) -> Settings:
+    return Settings(modules=("custom.breakout_layers",), trustWorkspace=True,
+                    deepCheckTimeout=60, deepCheckMemoryMB=2048)
+
+
+@pytest.fixture
+async def worker(subprocess_env):
+    client = WorkerClient(env=subprocess_env)
+    yield client
+    await client.kill()
+
+
+def breakout(**attempts) -> Document:
+    text = json.dumps({"module": "custom.breakout_layers", "class_name": "Breakout",
+                       "config": {"attempts": attempts}, "registered_name": "breakout>Breakout"})
+    return Document.parse("file:///b.layercfg.json", text, 1)
+
+
+async def check(worker, settings, fixtures_on_path, **attempts):
+    return await run_check(worker, breakout(**attempts), settings, str(fixtures_on_path))
+
+
+def outcomes(result) -> str:
+    return " ".join(d.message for d in result.diagnostics)
+
+
+@linux
+async def test_every_containment_mechanism_holds(worker):
+    answer = await worker.request("ping", {}, timeout=60)
+    assert answer["containment"]["holds"] == {
+        "network": True, "rlimits": True, "writes": True, "processes": True}
+
+
+@linux
+async def test_no_connection_below_the_socket_module(worker, settings, fixtures_on_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    accepted = []
+
+    def accept():
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            try:
+                accepted.append(listener.accept())
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        result = await check(worker, settings, fixtures_on_path,
+                             port=listener.getsockname()[1])
+    finally:
+        thread.join()
+        listener.close()
+    assert accepted == [], "the worker connected to 127.0.0.1"
+    assert "raw socket: " in outcomes(result) and "raw socket: done" not in outcomes(result)
+
+
+def _processes_tagged(tag: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if tag.encode() in handle.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+@linux
+async def test_no_process_outlives_the_check_not_even_a_detached_one(
+        worker, settings, fixtures_on_path, tmp_path):
+    tag = f"layercfg-escape-{uuid.uuid4().hex}"
+    marker = tmp_path / "escaped"
+    result = await check(worker, settings, fixtures_on_path, marker=str(marker), tag=tag)
+    text = outcomes(result)
+    for what in ("detached process", "system", "fork"):
+        assert f"{what}: " in text and f"{what}: done" not in text, text
+    await worker.kill()
+    time.sleep(1.5)
+    assert _processes_tagged(tag) == []
+    assert not marker.exists()
+
+
+@linux
+async def test_no_writes_outside_the_private_temp_dir(worker, settings, fixtures_on_path,
+                                                      tmp_path):
+    target = tmp_path / "written"
+    result = await check(worker, settings, fixtures_on_path, write=str(target))
+    assert not target.exists()
+    assert "write outside: PermissionError" in outcomes(result)
+
+
+@linux
+async def test_no_signal_to_a_process_outside_the_worker(worker, settings, fixtures_on_path):
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        result = await check(worker, settings, fixtures_on_path, signal=bystander.pid)
+        time.sleep(0.2)
+        assert bystander.poll() is None, "the worker killed another process"
+        assert "signal: PermissionError" in outcomes(result)
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+async def test_a_forged_answer_is_a_worker_fault_not_a_verdict(worker, settings,
+                                                               fixtures_on_path):
+    result = await check(worker, settings, fixtures_on_path, forge=True)
+    assert [d.code for d in result.diagnostics] == ["LCF304"]
+    assert "not its own" in result.diagnostics[0].message
+    good = Document.parse("file:///g", json.dumps(
+        {"module": "keras.layers", "class_name": "Dense", "config": {"units": 3},
+         "registered_name": None}), 1)
+    assert (await run_check(worker, good, settings, str(fixtures_on_path))).diagnostics == []
+
+
+async def test_one_document_cannot_change_the_verdict_on_the_next(worker, settings,
+                                                                  fixtures_on_path):
+    first = await check(worker, settings, fixtures_on_path, global_state=True)
+    assert [d.code for d in first.diagnostics if d.severity == 1] == []
+    conv = Document.parse("file:///c", json.dumps(
+        {"module": "keras.layers", "class_name": "Conv2D", "registered_name": None,
+         "config": {"filters": 2, "kernel_size": 3},
+         "build_config": {"input_shape": [None, 8, 8, 3]}}), 1)
+    result = await run_check(worker, conv, settings, str(fixtures_on_path))
+    assert result.diagnostics == []
+    assert result.layers[0]["output_shape"] == "(None, 6, 6, 2)"
+
+
+# -- import shadowing ------------------------------------------------------------------------
+SHADOWS = ("json", "termcolor", "numpy", "sitecustomize", "keras")
+
+
+def _shadowing_folder(folder: Path, marker: Path) -> Path:
+    folder.mkdir()
+    for name in SHADOWS:
+        (folder / f"{name}.py").write_text(
+            f"open({str(marker)!r}, 'a').write({name!r} + '\\n')\n", encoding="utf-8")
+    return folder
+
+
+async def test_the_worker_imports_nothing_from_the_cwd_or_pythonpath(
+        subprocess_env, tmp_path, monkeypatch):
+    marker = tmp_path / "imported"
+    folder = _shadowing_folder(tmp_path / "workspace", marker)
+    (folder / "mine.py").write_text("VALUE = 1\n", encoding="utf-8")  # the configured one
+    monkeypatch.chdir(folder)
+    env = {**subprocess_env, "PYTHONPATH": str(folder), "PYTHONSTARTUP": str(folder / "json.py")}
+    client = WorkerClient(env=env)
+    try:
+        document = Document.parse("file:///d", json.dumps(
+            {"module": "keras.layers", "class_name": "Dense", "config": {"units": 3},
+             "registered_name": None}), 1)
+        result = await run_check(client, document, Settings(modules=("mine",),
+                                 trustWorkspace=True), str(folder))
+    finally:
+        await client.kill()
+    assert result.diagnostics == []
+    assert not marker.exists(), marker.read_text()
+
+
+def test_the_cli_imports_nothing_from_the_cwd(subprocess_env, tmp_path):
+    marker = tmp_path / "imported"
+    folder = _shadowing_folder(tmp_path / "project", marker)
+    (folder / "a.layercfg.json").write_text(json.dumps(
+        {"module": "keras.layers", "class_name": "Dense", "config": {"units": 3},
+         "registered_name": None}), encoding="utf-8")
+    env = {k: v for k, v in subprocess_env.items() if k != "PYTHONPATH"}
+    for argv in (["check", "a.layercfg.json"], ["new", "Dense", "units=3"]):
+        for launcher in ([sys.executable, "-m", "layercfg"],):
+            done = subprocess.run([*launcher, *argv], cwd=folder, env=env,
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
+    assert not marker.exists(), marker.read_text()
