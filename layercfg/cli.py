@@ -26,6 +26,22 @@ def _modules(value: str | None) -> tuple[str, ...]:
     return tuple(m.strip() for m in (value or "").split(",") if m.strip())
 
 
+def _bounded_timeout(value: float) -> float:
+    from layercfg.schema_builder.limits import MAX_TIMEOUT_S
+
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
+    return value
+
+
+def _bounded_memory(value: int) -> int:
+    from layercfg.schema_builder.limits import MAX_MEMORY_MB, MIN_MEMORY_MB
+
+    if not MIN_MEMORY_MB <= value <= MAX_MEMORY_MB:
+        raise UsageError(f"--memory-mb must be {MIN_MEMORY_MB} to {MAX_MEMORY_MB}")
+    return value
+
+
 def _progress(message: str, percentage: int) -> None:
     print(f"layercfg: [{percentage:3d}%] {message}", file=sys.stderr)
 
@@ -33,9 +49,12 @@ def _progress(message: str, percentage: int) -> None:
 def _catalog(args: argparse.Namespace) -> dict:
     from layercfg.schema_builder import catalog
 
-    # Modules named on the command line are trusted by the person who named them.
-    catalog.workspace_on_path(os.getcwd())
+    # Modules named on the command line are trusted by the person who named them; the current
+    # directory is searched for them alone, after everything installed (so a file there
+    # never stands in for a module of Python, Keras or TensorFlow), and not at all without
+    # --modules.
     modules = _modules(args.modules)
+    catalog.add_module_folders(modules, os.getcwd())
     return catalog.load_or_build(
         modules, args.implementation, progress=_progress, rebuild=args.rebuild
     )
@@ -305,7 +324,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     files = _Files(args.paths, args.max_size)
     catalog = Catalog.from_json(_catalog(args))
     settings = Settings(modules=_modules(args.modules), trustWorkspace=True,
-                        deepCheckTimeout=args.timeout, deepCheckMemoryMB=args.memory_mb)
+                        deepCheckTimeout=_bounded_timeout(args.timeout),
+                        deepCheckMemoryMB=_bounded_memory(args.memory_mb))
     results = []
     diffs: list[str] = []
     for path in files.paths:

@@ -7,6 +7,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from layercfg.schema_builder.limits import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MIN_MEMORY_MB,
+)
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -14,6 +22,14 @@ else:  # pragma: no cover - Python 3.10
 
 DEEP_CHECK_MODES = ("onType", "onSave", "off")
 _USER_ONLY = {"trustWorkspace", "python"}
+# What a workspace's pyproject.toml may set: never the interpreter, never its own trust.
+PROJECT_KEYS = ("modules", "deepCheck", "deepCheckTimeout", "deepCheckMemoryMB", "severity")
+
+
+def is_security_code(code: str) -> bool:
+    """Codes a workspace cannot silence or lower: what safe mode refused, and the static
+    security rules. The user's own settings still may."""
+    return code == "LCF303" or (code.startswith("LCF5") and len(code) == 6)
 SEVERITIES = {"error": 1, "warning": 2, "information": 3, "hint": 4, "off": None}
 
 
@@ -23,8 +39,8 @@ class Settings:
     python: str | None = None
     trustWorkspace: bool = False  # noqa: N815 - the setting's name on the wire
     deepCheck: str = "onType"  # noqa: N815
-    deepCheckTimeout: float = 20.0  # noqa: N815
-    deepCheckMemoryMB: int = 2048  # noqa: N815
+    deepCheckTimeout: float = DEFAULT_TIMEOUT_S  # noqa: N815
+    deepCheckMemoryMB: int = DEFAULT_MEMORY_MB  # noqa: N815
     severity: dict[str, str] = field(default_factory=dict)
 
     def severity_for(self, code: str, default: int) -> int | None:
@@ -54,8 +70,12 @@ def _check(key: str, value: Any) -> Any:
             raise ValueError(f"expected one of {', '.join(DEEP_CHECK_MODES)}")
         return value
     if key in ("deepCheckTimeout", "deepCheckMemoryMB"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError("expected a positive number")
+        if key == "deepCheckTimeout" and value > MAX_TIMEOUT_S:
+            raise ValueError(f"at most {MAX_TIMEOUT_S:g} seconds")
+        if key == "deepCheckMemoryMB" and not MIN_MEMORY_MB <= value <= MAX_MEMORY_MB:
+            raise ValueError(f"expected {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
         return int(value) if key == "deepCheckMemoryMB" else float(value)
     if key == "severity":
         if not isinstance(value, dict):
@@ -69,13 +89,14 @@ def _check(key: str, value: Any) -> Any:
     raise ValueError("unknown setting")
 
 
-def merge(base: Settings, raw: Any, origin: str) -> tuple[Settings, list[str]]:
-    """``base`` updated with the valid entries of ``raw``; the problems, one line each."""
+def merge(base: Settings, raw: Any, origin: str, unwrap: bool = True) -> tuple[Settings, list[str]]:
+    """``base`` updated with the valid entries of ``raw``; the problems, one line each.
+    ``unwrap``: a client may send the ``layercfg`` section inside an object of its own."""
     if raw is None:
         return base, []
     if not isinstance(raw, dict):
         return base, [f"{origin}: settings must be an object, got {type(raw).__name__}"]
-    if isinstance(raw.get("layercfg"), dict):
+    if unwrap and isinstance(raw.get("layercfg"), dict):
         raw = raw["layercfg"]
     known = {f.name for f in fields(Settings)}
     changes: dict[str, Any] = {}
@@ -102,14 +123,32 @@ def from_pyproject(root: Path) -> tuple[dict[str, Any] | None, list[str]]:
             data = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         return None, [f"pyproject.toml: cannot read [tool.layercfg]: {exc}"]
-    table = data.get("tool", {}).get("layercfg")
+    tool = data.get("tool")
+    table = tool.get("layercfg") if isinstance(tool, dict) else None
+    origin = "pyproject.toml [tool.layercfg]"
+    if table is None:
+        return None, []
+    if not isinstance(table, dict):
+        return None, [f"{origin}: expected a table; ignored"]
     problems = []
-    if isinstance(table, dict):
-        # A checked-out project must not be able to trust itself or pick the interpreter.
-        for key in _USER_ONLY & set(table):
-            problems.append(f"pyproject.toml [tool.layercfg]: {key} is a user setting; ignored")
-        table = {k: v for k, v in table.items() if k not in _USER_ONLY}
-    return table, problems
+    kept: dict[str, Any] = {}
+    # A checked-out project must not be able to trust itself, pick the interpreter, or
+    # silence what protects the user from it.
+    for key, value in table.items():
+        if key in _USER_ONLY:
+            problems.append(f"{origin}: {key} is a user setting; ignored")
+        elif key not in PROJECT_KEYS:
+            what = "table" if isinstance(value, dict) else "setting"
+            problems.append(f"{origin}: unknown {what} {key!r} ignored")
+        elif key == "severity" and isinstance(value, dict):
+            for code in [c for c in value if isinstance(c, str) and is_security_code(c)]:
+                problems.append(f"{origin}: severity of {code} is a user setting (a workspace "
+                                "cannot lower a security finding); ignored")
+            kept[key] = {c: v for c, v in value.items()
+                         if not (isinstance(c, str) and is_security_code(c))}
+        else:
+            kept[key] = value
+    return kept, problems
 
 
 def resolve(
@@ -122,7 +161,8 @@ def resolve(
     if workspace_root is not None:
         table, errors = from_pyproject(workspace_root)
         problems += errors
-        settings, errors = merge(settings, table, "pyproject.toml [tool.layercfg]")
+        settings, errors = merge(settings, table, "pyproject.toml [tool.layercfg]",
+                                 unwrap=False)
         problems += errors
     for raw, origin in ((init_options, "initializationOptions"),
                         (configuration, "workspace/configuration")):

@@ -212,10 +212,12 @@ async def _canonical_edits(
         "modules": list(ls.settings.modules),
         "trusted": ls.settings.trustWorkspace,
         "workspace": str(ls.workspace_root) if ls.workspace_root else None,
+        "memory_mb": ls.settings.deepCheckMemoryMB,
     }
     try:
         result = await ls.ensure_worker().request(
-            "canonical", params, timeout=max(CANONICAL_TIMEOUT, ls.settings.deepCheckTimeout)
+            "canonical", params, timeout=max(CANONICAL_TIMEOUT, ls.settings.deepCheckTimeout),
+            memory_mb=ls.settings.deepCheckMemoryMB,
         )
     except WorkerError as exc:
         _tell(ls, f"{title}: {exc}")
