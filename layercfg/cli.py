@@ -321,11 +321,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from layercfg.server.catalog import Catalog
     from layercfg.server.settings import Settings
 
+    timeout, memory_mb = _bounded_timeout(args.timeout), _bounded_memory(args.memory_mb)
     files = _Files(args.paths, args.max_size)
     catalog = Catalog.from_json(_catalog(args))
     settings = Settings(modules=_modules(args.modules), trustWorkspace=True,
-                        deepCheckTimeout=_bounded_timeout(args.timeout),
-                        deepCheckMemoryMB=_bounded_memory(args.memory_mb))
+                        deepCheckTimeout=timeout, deepCheckMemoryMB=memory_mb)
     results = []
     diffs: list[str] = []
     for path in files.paths:

@@ -359,3 +359,81 @@ def test_the_cli_imports_nothing_from_the_cwd(subprocess_env, tmp_path):
                                   capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, done.stderr
     assert not marker.exists(), marker.read_text()
+
+
+# -- every hostile document is reported, never silence ---------------------------------------
+def _hostile_corpus(folder: Path, marker: Path) -> dict[str, dict]:
+    lam = {"class_name": "__lambda__", "config": {"code": _bytecode_writing(marker),
+                                                  "defaults": None, "closure": None}}
+    dense = {"module": "keras.layers", "class_name": "Dense", "registered_name": None}
+    corpus = {
+        "legacy_bytecode": _legacy_sequential(marker),
+        "stdlib_module": {"module": "os", "class_name": "system", "registered_name": None,
+                          "config": {"command": f"touch {marker}"}},
+        "config_setter": {**dense, "config": {"units": 2, "activation": {
+            "module": "keras.config", "class_name": "function", "config": "set_floatx",
+            "registered_name": "function"}}},
+        "get_file": {**dense, "config": {"units": 2, "activation": {
+            "module": "keras.utils", "class_name": "function", "config": "get_file",
+            "registered_name": "function"}}},
+        "lambda_in_compile_config": {
+            "module": "keras", "class_name": "Sequential", "registered_name": None,
+            "config": {"name": "s", "layers": [{**dense, "config": {"units": 2}}]},
+            "compile_config": {"loss": lam, "optimizer": "adam"}},
+        "torch_wrapper": {"module": "keras.layers", "class_name": "TorchModuleWrapper",
+                          "registered_name": None, "config": {"module": "gASVAAAAAAAAAAA="}},
+        "path_like_name": {**dense, "config": {"units": 2, "name": "../../etc/cron.d/x"}},
+    }
+    for name, document in corpus.items():
+        (folder / f"{name}.layercfg.json").write_text(json.dumps(document, indent=1),
+                                                       encoding="utf-8")
+    return corpus
+
+
+def test_check_deep_reports_every_hostile_document(subprocess_env, tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+    corpus = _hostile_corpus(folder, marker)
+    done = subprocess.run([sys.executable, "-m", "layercfg", "check", "--deep", "--format",
+                           "json", str(folder)], env=subprocess_env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    errors = {Path(f["path"]).name.split(".")[0]: [d["code"] for d in f["diagnostics"]
+                                                   if d["severity"] == "error"]
+              for f in report["files"]}
+    assert set(errors) == set(corpus)
+    assert all(errors.values()), errors
+    assert not marker.exists()
+
+
+def test_canonical_form_allocates_no_weights_and_obeys_the_cap(subprocess_env):
+    """A Dense of 10**10 parameters (40 GB of float32): the canonical form is computed
+    without allocating it, far under the cap."""
+    import asyncio
+
+    async def run():
+        client = WorkerClient(env=subprocess_env)
+        try:
+            document = {"module": "keras.layers", "class_name": "Dense",
+                        "registered_name": None, "config": {"units": 100_000},
+                        "build_config": {"input_shape": [None, 100_000]}}
+            answer = await client.request("canonical", {"value": document, "mode": "fill",
+                                                        "memory_mb": 800},
+                                          timeout=120, memory_mb=800)
+            return answer
+        finally:
+            await client.kill()
+
+    answer = asyncio.run(run())
+    assert answer["value"]["config"]["units"] == 100_000
+    assert answer["value"]["config"]["use_bias"] is True
+
+
+def test_cli_limits_have_bounds(tmp_path):
+    (tmp_path / "a.layercfg.json").write_text("{}", encoding="utf-8")
+    for option in (["--timeout", "100000"], ["--memory-mb", "999999"]):
+        done = subprocess.run([sys.executable, "-m", "layercfg", "check", *option,
+                               str(tmp_path)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "must be" in done.stderr, done.stderr
