@@ -136,7 +136,12 @@ class Worker:
         memory = _memory_bytes(params)
         checker = DeepChecker(api, memory_bytes=memory, modules=modules)
         with cap_address_space(2 * memory):
-            return checker.check(params.get("value"))
+            result = checker.check(params.get("value"))
+        missing = {name: self.containment.get("reasons", {}).get(name, "")
+                   for name, ok in self.containment.get("holds", {}).items() if not ok}
+        if missing:
+            result["uncontained"] = missing  # said to the user, once per worker
+        return result
 
     def do_canonical(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         """The document with its defaults filled in or removed; see canonical.py."""

@@ -135,6 +135,12 @@ async def run_check(
                      "message": reason, "severity": 1}
             return DeepResult(document.version, [limit_diagnostic(document, reason, encoding)],
                               findings=[limit])
+        uncontained = answer.get("uncontained")
+        if uncontained and not getattr(worker, "warned_uncontained", False):
+            worker.warned_uncontained = True
+            log.warning("the Keras worker runs without some of its containment on this "
+                        "platform: %s", ", ".join(f"{k} ({v})" if v else k
+                                                   for k, v in uncontained.items()))
         return DeepResult(
             document.version,
             to_diagnostics(document, answer.get("findings", []), encoding),
