@@ -16,6 +16,7 @@ from .document import Document, Problem
 from .services import security
 from .services.validation import (
     Finding,
+    checkpoint,
     fold_legacy,
     model_layers,
     validate,
@@ -158,7 +159,9 @@ def check(
         scanner = cache.security if cache is not None else security
         found = scanner.scan(document.value, catalog, settings.modules)
         findings = security.merged(findings, found)
-    for finding in findings:
+    for index, finding in enumerate(findings):
+        if index % 512 == 0:
+            checkpoint()  # inside checking(current): a server gives up here on a stale version
         results.append(Checked(locate_finding(document, finding), finding.path))
     out = []
     for item in results:

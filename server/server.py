@@ -12,6 +12,7 @@ import gc
 import json
 import logging
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from .document import Document
 from .services.completion import ClientSupport, Completer
 from .services.hover import Hoverer
 from .services.schema_path import SchemaWalker
+from .services.validation import Superseded, checking, checkpoint
 from .settings import Settings, resolve
 from .worker import WorkerClient, WorkerError
 
@@ -156,7 +158,8 @@ for _name in ("lsp_initialize", "lsp_text_document__did_open", "lsp_text_documen
 
 
 def safe(default: Any = None) -> Callable[[F], F]:
-    """A handler that logs its failure with the traceback and answers ``default``."""
+    """A handler that logs its failure with the traceback and answers ``default``. Work given
+    up because the document changed meanwhile (``Superseded``) is no failure."""
 
     def wrap(handler: F) -> F:
         if asyncio.iscoroutinefunction(handler):
@@ -165,6 +168,9 @@ def safe(default: Any = None) -> Callable[[F], F]:
             async def run_async(*args: Any, **kwargs: Any) -> Any:
                 try:
                     return await handler(*args, **kwargs)
+                except Superseded:
+                    log.debug("%s: the document changed meanwhile", handler.__name__)
+                    return default
                 except Exception:
                     log.error("%s failed:\n%s", handler.__name__, traceback.format_exc())
                     return default
@@ -175,6 +181,9 @@ def safe(default: Any = None) -> Callable[[F], F]:
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 return handler(*args, **kwargs)
+            except Superseded:
+                log.debug("%s: the document changed meanwhile", handler.__name__)
+                return default
             except Exception:
                 log.error("%s failed:\n%s", handler.__name__, traceback.format_exc())
                 return default
@@ -218,6 +227,10 @@ class LayercfgServer(LanguageServer):
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._results: dict[str, Published] = {}
         self._layer_caches: dict[str, engine.LayerCache] = {}
+        # One computation of a document's diagnostics at a time: a request for the same
+        # version waits for it and takes its result, one for a newer version starts once the
+        # stale one has given up.
+        self._diagnosing: dict[str, threading.Lock] = {}
         self._reported_failure = False
         self._notices: set[tuple[str, str]] = set()
         self.idle_gc = IdleCollector()
@@ -380,12 +393,36 @@ class LayercfgServer(LanguageServer):
 
     # -- diagnostics ----------------------------------------------------------------------------
     def diagnose(self, document: Document) -> list[types.Diagnostic]:
-        cached = self._results.get(document.uri)
+        """The diagnostics of a version, computed once (in a thread: it may take seconds).
+
+        Raises ``Superseded`` when ``document`` is not, or stops being, the current version of
+        its document: a check is not started for it, and one in progress stops at the next
+        envelope. Nobody would see its result.
+        """
+        uri = document.uri
+        cached = self._results.get(uri)
         if cached is not None and cached.version == document.version:
             return cached.diagnostics
+
+        def current() -> bool:
+            return self.documents.get(uri) is document
+
+        with self._diagnosing.setdefault(uri, threading.Lock()):
+            cached = self._results.get(uri)
+            if cached is not None and cached.version == document.version:
+                return cached.diagnostics
+            with checking(current):
+                checkpoint()
+                return self._diagnose(document)
+
+    def _diagnose(self, document: Document) -> list[types.Diagnostic]:
         cache = self._layer_caches.setdefault(document.uri, engine.LayerCache())
         checked = engine.check(document, self.catalog, self.settings, cache)
-        diagnostics = [engine.to_diagnostic(document, c, self.encoding) for c in checked]
+        diagnostics = []
+        for index, item in enumerate(checked):
+            if index % 1024 == 0:
+                checkpoint()
+            diagnostics.append(engine.to_diagnostic(document, item, self.encoding))
         deep = self.deep.result_for(document)
         if deep is not None:
             for diagnostic in deep.diagnostics:
@@ -421,6 +458,8 @@ class LayercfgServer(LanguageServer):
             return
         try:
             diagnostics = await asyncio.to_thread(self.diagnose, document)
+        except Superseded:
+            return  # the newer version has its own publish scheduled
         except Exception:
             log.error("diagnostics failed for %s:\n%s", uri, traceback.format_exc())
             return
@@ -470,6 +509,7 @@ class LayercfgServer(LanguageServer):
         self._notices = {notice for notice in self._notices if notice[0] != uri}
         self._results.pop(uri, None)
         self._layer_caches.pop(uri, None)
+        self._diagnosing.pop(uri, None)
         self.deep.forget(uri)
         timer = self._timers.pop(uri, None)
         if timer is not None:

@@ -11,6 +11,7 @@ from lsprotocol import types
 
 from ..document import Document
 from ..server import safe
+from ..services.validation import Superseded
 
 if TYPE_CHECKING:
     from ..server import LayercfgServer
@@ -65,15 +66,18 @@ def register(server: LayercfgServer) -> None:
         ls: LayercfgServer, params: types.DocumentDiagnosticParams
     ) -> types.DocumentDiagnosticReport:
         await ls.settled()
-        document = ls.documents.get(params.text_document.uri)
-        if document is None:
-            return types.RelatedFullDocumentDiagnosticReport(items=[])
-        result_id = f"{document.version}:{id(ls.catalog)}:{hash(repr(ls.settings))}"
-        if params.previous_result_id == result_id:
-            return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
-        try:
-            items = await asyncio.to_thread(ls.diagnose, document)
-        except Exception:
-            log.error("diagnostics failed:\n%s", traceback.format_exc())
-            items = []
-        return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
+        while True:
+            document = ls.documents.get(params.text_document.uri)
+            if document is None:
+                return types.RelatedFullDocumentDiagnosticReport(items=[])
+            result_id = f"{document.version}:{id(ls.catalog)}:{hash(repr(ls.settings))}"
+            if params.previous_result_id == result_id:
+                return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
+            try:
+                items = await asyncio.to_thread(ls.diagnose, document)
+            except Superseded:
+                continue  # the text changed meanwhile: the answer is the newer version's
+            except Exception:
+                log.error("diagnostics failed:\n%s", traceback.format_exc())
+                items = []
+            return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)

@@ -60,7 +60,7 @@ class Superseded(Exception):
 # (lookups remembered from before compare none): past either, findings keep their plain
 # message, so that the suggestions of a hostile document cost a bounded time.
 MAX_SUGGESTIONS = 200
-MAX_COMPARED = 200_000
+MAX_COMPARED = 50_000
 # Longer words get no suggestion: no key, class or value name is that long.
 MAX_SUGGESTED_LENGTH = 100
 # Strings shown in messages are cut to this many characters.
@@ -543,6 +543,8 @@ class _Node:
                 elif additional is False:
                     finding = self._unknown_key(key, path)
                     out.append(finding)
+                    if len(out) % 256 == 0:
+                        checkpoint()  # thousands of unknown keys in one object
                     candidates = _data(finding, "candidates")
                     if candidates and candidates[0] not in value:
                         meant.add(candidates[0])
