@@ -108,10 +108,16 @@ def compute(
     implementation: str = "keras",
     search_path: list[str] | None = None,
 ) -> CacheKey:
+    version = installed_version(implementation.replace("_", "-"))
+    backend = configured_backend()
+    if implementation == "tf_keras":
+        # Its catalog holds tensorflow_hub.KerasLayer too; tf_keras runs on TensorFlow only.
+        version = f"{version}+hub-{installed_version('tensorflow-hub')}"
+        backend = "tensorflow"
     return CacheKey(
         implementation=implementation,
-        version=installed_version(implementation.replace("_", "-")),
-        backend=configured_backend(),
+        version=version,
+        backend=backend,
         modules=tuple(modules),
         modules_hash=modules_hash(tuple(modules), search_path),
     )

@@ -126,6 +126,10 @@ class CatalogBuilder:
         self._builtin_family("dtype_policy", "keras", api.dtype_policy_classes())
         self.progress("reading model classes", 80)
         self._models()
+        hub = api.hub_layer_class()
+        if hub is not None:
+            self.progress("reading tensorflow_hub.KerasLayer", 83)
+            self._hub_layer(hub)
         self.progress("reading custom modules", 85)
         for module in imported:
             self._custom_module(module)
@@ -143,11 +147,12 @@ class CatalogBuilder:
         functional = self._add(
             models["Functional"],
             "model",
-            module="keras.src.models.functional",
+            module=self.api.functional_module(),
             registered_name="Functional",
             probe=False,
         )
         if functional is not None:
+            self._functional_id = _class_id(functional)
             functional.aliases = ["Model"]
             functional.params = {
                 name: Param(
@@ -163,6 +168,46 @@ class CatalogBuilder:
             functional.minimal_config = {"layers": [], "input_layers": [], "output_layers": []}
             functional.instantiate_error = None
             self.skipped = [s for s in self.skipped if not s["what"].endswith(".Functional")]
+
+    def _hub_layer(self, cls: type) -> None:
+        """``tensorflow_hub.KerasLayer``, read like any class but instantiated with a tiny
+        SavedModel written to a temp dir: no real model is ever loaded, nor downloaded.
+        Its handle has no sample (``new`` asks for one), and the rules its constructor
+        enforces between arguments join its schema."""
+        from . import handles
+
+        # Its arguments are documented under "Attributes:", not "Args:".
+        documented = docstrings.parse((cls.__doc__ or "").replace("\n  Attributes:", "\n  Args:"))
+        with tempfile.TemporaryDirectory(prefix="layercfg-hub-") as folder:
+            try:
+                self.introspector.samples_for[cls] = {
+                    "handle": handles.write_probe_saved_model(folder)}
+            except Exception as exc:  # the entry still comes from the signature and docs
+                self.skipped.append({"what": "tensorflow_hub probe SavedModel",
+                                     "reason": _exception_line(exc)})
+            info = self._add(cls, "layer", module="tensorflow_hub.keras_layer",
+                             registered_name="KerasLayer", probe=False)
+            self.introspector.samples_for.pop(cls, None)
+        if info is None:
+            return
+        info.external = True
+        for name in [n for n in info.params if n.startswith("_") or n == "load_options"]:
+            # load_options is a tf.saved_model.LoadOptions object: no JSON stands for it.
+            del info.params[name]
+        for name, param in info.params.items():
+            if name in documented.args:
+                param.description, param.description_from = documented.args[name], None
+        info.param_schemas = dict(_HUB_PARAM_SCHEMAS)
+        handle = info.params.get("handle")
+        if handle is not None:
+            handle.sample = handle.config_value = None
+            handle.in_config = True
+            handle.notes.append("a URL or a SavedModel folder; layercfg never downloads it")
+        if info.sample_config is not None:
+            info.sample_config.pop("handle", None)
+        info.minimal_config = {"handle": None}
+        info.notes.append("built with a probe SavedModel; no real model was loaded")
+        info.constraints = _HUB_CONSTRAINTS
 
     def _import_custom(self, name: str) -> ModuleType | None:
         try:
@@ -240,7 +285,8 @@ class CatalogBuilder:
         for info in self.infos:
             if info.family not in ("layer", "initializer", "regularizer", "constraint"):
                 continue
-            if info.custom or not info.instantiated or info.sample_config is None:
+            if info.custom or info.external or not info.instantiated \
+                    or info.sample_config is None:
                 continue
             if self._loads(info, info.minimal_config):
                 continue
@@ -331,7 +377,7 @@ class CatalogBuilder:
 
     def _functional_schema(self, defs: dict[str, Any]) -> None:
         node_ref = {"type": "array", "items": {"$ref": "#/$defs/layer_reference"}}
-        schema = defs.get("keras.src.models.functional.Functional") or defs.get("Functional")
+        schema = defs.get(getattr(self, "_functional_id", "")) or defs.get("Functional")
         if schema is None:
             return
         props = schema["properties"]
@@ -352,6 +398,48 @@ class CatalogBuilder:
                 "description": _FUNCTIONAL_DOCS[key],
             }
         props["dtype"] = {"$ref": "#/$defs/dtype"}
+
+
+_HUB_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
+    # get_config() refuses a handle that is not a string.
+    "handle": {"type": "string", "pattern": "\\S"},
+    "arguments": {"type": ["object", "null"]},
+    "tags": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
+                       {"type": "null"}]},
+    "signature": {"type": ["string", "null"]},
+    "signature_outputs_as_dict": {"type": ["boolean", "null"]},
+    "output_key": {"type": ["string", "null"]},
+    "output_shape": {"type": ["array", "null"]},
+}
+
+# What hub.KerasLayer.__init__ (and its call) enforce between arguments: with a signature,
+# exactly one of output_key and signature_outputs_as_dict=True, and never trainable=True.
+_SIGNATURE_GIVEN = {"properties": {"signature": {"type": "string"}}, "required": ["signature"]}
+_HUB_CONSTRAINTS: list[dict[str, Any]] = [
+    {
+        "if": _SIGNATURE_GIVEN,
+        "then": {
+            "anyOf": [
+                {"properties": {"output_key": {"type": "string"},
+                                "signature_outputs_as_dict": {"enum": [False, None]}},
+                 "required": ["output_key"]},
+                {"properties": {"signature_outputs_as_dict": {"const": True},
+                                "output_key": {"type": "null"}},
+                 "required": ["signature_outputs_as_dict"]},
+            ],
+            "description": "With a `signature`, set exactly one of `output_key` and "
+            "`signature_outputs_as_dict: true`.",
+        },
+    },
+    {
+        "if": _SIGNATURE_GIVEN,
+        "then": {
+            "properties": {"trainable": {"const": False}},
+            "description": "A SavedModel signature cannot be trained: `trainable` must be "
+            "false with a `signature`.",
+        },
+    },
+]
 
 
 def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,11 @@ class ClassInfo:
     instantiated: bool = False
     instantiate_error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Rules between arguments that the constructor enforces (JSON Schema, added to the
+    # config schema's allOf).
+    constraints: list[dict[str, Any]] = field(default_factory=list)
+    external: bool = False  # loads a model its config names (KerasLayer): never from_config'd
+    param_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # known exactly
 
 
 def json_safe(value: Any, api: KerasAPI | None = None) -> tuple[bool, Any]:
@@ -220,12 +225,18 @@ class Introspector:
     def __init__(self, api: KerasAPI):
         self.api = api
         self.keras = api.keras
+        # Sample values for required arguments of particular classes, before the generic ones.
+        self.samples_for: dict[type, dict[str, Any]] = {}
 
     # -- instances ---------------------------------------------------------------------------
     def _sample_kwargs(self, info: ClassInfo, attempt: int) -> dict[str, Any] | None:
         kwargs: dict[str, Any] = {}
+        special = self.samples_for.get(info.cls, {})
         for param in info.params.values():
             if not param.required:
+                continue
+            if param.name in special:
+                kwargs[param.name] = special[param.name]
                 continue
             options = samples.candidates(param.name, param.description)
             if not options:
@@ -257,10 +268,12 @@ class Introspector:
         for attempt in range(self._attempts(info)):
             kwargs = self._sample_kwargs(info, attempt)
             if kwargs is None:
+                special = self.samples_for.get(info.cls, {})
                 missing = [
                     p.name
                     for p in info.params.values()
-                    if p.required and not samples.candidates(p.name, p.description)
+                    if p.required and p.name not in special
+                    and not samples.candidates(p.name, p.description)
                 ]
                 info.instantiate_error = "no sample value for required argument(s): " + ", ".join(
                     missing

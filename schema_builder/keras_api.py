@@ -1,11 +1,12 @@
 """The Keras implementation the builder and the deep check work on, behind one small adapter.
 
-Keras 3 (``keras``) is the one implemented; ``tf_keras`` (Keras 2) is planned, so nothing
-outside this module reaches for ``keras.src`` internals directly.
+Keras 3 (``keras``) and ``tf_keras`` (Keras 2, what ``tensorflow_hub.KerasLayer`` subclasses);
+nothing outside this module reaches for ``keras.src`` or ``tf_keras.src`` internals directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-IMPLEMENTATIONS = ("keras",)
+IMPLEMENTATIONS = ("keras", "tf_keras")
 
 # Where Keras resolves the nested families from, and the abstract bases that are not configs.
 _FAMILY_MODULES = {
@@ -27,6 +28,12 @@ _ABSTRACT = {"Initializer", "Regularizer", "Constraint", "Layer", "Wrapper"}
 
 # Candidate dtype strings; the ones ``dtype_policies.get`` accepts are kept.
 _EXTRA_DTYPE_NAMES = ("mixed_float16", "mixed_bfloat16", "float", "int", "double", "half")
+# tf_keras takes any TensorFlow dtype name (``"string"`` for text models) and the mixed policies.
+_TF_DTYPE_NAMES = ("bfloat16", "bool", "complex64", "complex128", "float16", "float32",
+                   "float64", "int8", "int16", "int32", "int64", "string", "uint8", "uint16",
+                   "uint32", "uint64", "half", "float", "double")
+# Functions of ``tf_keras.activations`` that are not activations.
+_NOT_ACTIVATIONS = {"get", "serialize", "deserialize"}
 
 
 def _quiet_import(name: str) -> ModuleType:
@@ -66,8 +73,21 @@ class KerasAPI:
         self.keras = _quiet_import(self.name)
         self._defaults = self._global_config()
 
+    @property
+    def legacy(self) -> bool:
+        """Keras 2 (tf_keras): another set of internals, the same public API where it matters."""
+        return self.name == "tf_keras"
+
     # -- global state ---------------------------------------------------------------------------
     def _global_config(self) -> dict[str, Any]:
+        if self.legacy:
+            backend = self.keras.backend
+            return {
+                "floatx": backend.floatx(),
+                "epsilon": backend.epsilon(),
+                "image_data_format": backend.image_data_format(),
+                "dtype_policy": self.keras.mixed_precision.global_policy().name,
+            }
         config = self.keras.config
         return {
             "floatx": config.floatx(),
@@ -83,6 +103,9 @@ class KerasAPI:
         """Keras as it was when imported: a document (through a function a config names, or
         a custom class) may have changed its global settings, and must not change the verdict
         on the next one. Names, shared objects and deferred variables go with the session."""
+        if self.legacy:
+            self._reset_legacy()
+            return
         from keras.src.backend.common import global_state
 
         self.keras.backend.clear_session()
@@ -105,12 +128,47 @@ class KerasAPI:
         else:
             config.disable_flash_attention()
 
+    def _reset_legacy(self) -> None:
+        from tf_keras.src.saving import serialization_lib
+
+        backend = self.keras.backend
+        backend.clear_session()
+        serialization_lib.SAFE_MODE.safe_mode = True
+        defaults = self._defaults
+        if self._global_config() == defaults:
+            return
+        backend.set_floatx(defaults["floatx"])
+        backend.set_epsilon(defaults["epsilon"])
+        backend.set_image_data_format(defaults["image_data_format"])
+        self.keras.mixed_precision.set_global_policy(defaults["dtype_policy"])
+
     def safe_mode(self) -> Any:
         """Keras's safe mode as a scope: the ``safe_mode=`` argument alone is not enough, as
-        paths that ignored it have shown (CVE-2025-1550, CVE-2025-8747)."""
-        from keras.src.saving.serialization_lib import SafeModeScope
+        paths that ignored it have shown (CVE-2025-1550, CVE-2025-8747). tf_keras has the
+        same scope, read by its Lambda layer before it would load bytecode."""
+        if self.legacy:
+            from tf_keras.src.saving.serialization_lib import SafeModeScope
+        else:
+            from keras.src.saving.serialization_lib import SafeModeScope
 
         return SafeModeScope(True)
+
+    def stateless_scope(self) -> Any:
+        """A scope in which layers are built without allocating their weights (Keras 3);
+        tf_keras has none, so there it is a plain scope and weights are allocated."""
+        if self.legacy:
+            return contextlib.nullcontext()
+        from keras.src.backend.common.stateless_scope import StatelessScope
+
+        return StatelessScope(initialize_variables=False)
+
+    def non_modeling_apis(self) -> frozenset[str]:
+        """``module.name`` of the functions Keras's loader refuses in a config."""
+        if self.legacy:
+            return frozenset()  # tf_keras keeps no such list
+        from keras.src.saving import serialization_lib
+
+        return frozenset(serialization_lib.NON_MODELING_APIS)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -120,6 +178,12 @@ class KerasAPI:
     @property
     def backend(self) -> str:
         return str(self.keras.backend.backend())
+
+    @property
+    def module_prefix(self) -> str:
+        """What the ``module`` of a built-in envelope starts with: tf_keras writes ``keras.``
+        (``keras.layers``, ``keras.initializers``) like Keras 3 does."""
+        return "keras"
 
     # -- classes ----------------------------------------------------------------------------
     def layer_classes(self) -> dict[str, type]:
@@ -160,8 +224,22 @@ class KerasAPI:
                     found[f"{module.__name__}.{name}"] = obj
         return found
 
+    def hub_layer_class(self) -> type | None:
+        """``tensorflow_hub.KerasLayer``, a tf_keras layer; None for Keras 3 or without the
+        ``hub`` extra. Importing it loads no model."""
+        if not self.legacy:
+            return None
+        try:
+            module = _quiet_import("tensorflow_hub")
+        except ImportError:
+            return None
+        return getattr(module, "KerasLayer", None)
+
     def model_classes(self) -> dict[str, type]:
-        from keras.src.models.functional import Functional
+        if self.legacy:
+            from tf_keras.src.engine.functional import Functional
+        else:
+            from keras.src.models.functional import Functional
 
         return {
             "Sequential": self.keras.Sequential,
@@ -179,8 +257,14 @@ class KerasAPI:
                 found[name] = obj
         return found
 
+    def functional_module(self) -> str:
+        """The ``module`` Keras writes for a Functional model."""
+        return self.model_classes()["Functional"].__module__
+
     def family_names(self, family: str) -> dict[str, str]:
         """String identifiers Keras accepts for a family, mapped to the class they name."""
+        if self.legacy:
+            return self._legacy_family_names(family)
         module = importlib.import_module(f"keras.src.{_FAMILY_MODULES[family]}")
         table = getattr(module, "ALL_OBJECTS_DICT", {})
         return {
@@ -189,7 +273,27 @@ class KerasAPI:
             if inspect.isclass(value) and value.__name__ not in _ABSTRACT
         }
 
+    def _legacy_family_names(self, family: str) -> dict[str, str]:
+        """tf_keras keeps no table: every lower-case public name its ``get`` turns into an
+        instance of a public class of the family (``"glorot_uniform"``, ``"l2"``)."""
+        module = getattr(self.keras, _FAMILY_MODULES[family])
+        classes = set(self.family_classes(family).values())
+        found = {}
+        for name in dir(module):
+            if not name[:1].islower() or name in _NOT_ACTIVATIONS:
+                continue
+            try:
+                with self.safe_mode():
+                    obj = module.get(name)
+            except Exception:
+                continue
+            if type(obj) in classes:
+                found[name] = type(obj).__name__
+        return found
+
     def dtype_policy_classes(self) -> dict[str, type]:
+        if self.legacy:
+            return {"Policy": self.keras.mixed_precision.Policy}
         module = self.keras.dtype_policies
         found = {}
         for name in dir(module):
@@ -200,10 +304,28 @@ class KerasAPI:
 
     def activation_functions(self) -> dict[str, Any]:
         """Activation names Keras accepts as strings, mapped to their functions."""
+        if self.legacy:
+            module = self.keras.activations
+            return {
+                name: getattr(module, name)
+                for name in dir(module)
+                if not name.startswith("_") and name not in _NOT_ACTIVATIONS
+                and inspect.isfunction(getattr(module, name))
+            }
         module = importlib.import_module("keras.src.activations")
         return dict(module.ALL_OBJECTS_DICT)
 
     def dtype_names(self) -> list[str]:
+        if self.legacy:
+            policy = self.keras.mixed_precision.Policy
+            names = []
+            for name in (*_TF_DTYPE_NAMES, "mixed_float16", "mixed_bfloat16"):
+                try:
+                    policy(name)
+                except Exception:
+                    continue
+                names.append(name)
+            return names
         from keras.src.backend.common import dtypes
 
         names = []
@@ -216,6 +338,8 @@ class KerasAPI:
         return names
 
     def quantization_modes(self) -> list[str]:
+        if self.legacy:
+            return []
         from keras.src import dtype_policies
 
         return list(getattr(dtype_policies, "QUANTIZATION_MODES", ()))

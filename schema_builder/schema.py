@@ -209,7 +209,8 @@ class SchemaEmitter:
     # -- class schemas ---------------------------------------------------------------------------
     def config_schema(self, info: ClassInfo) -> dict[str, Any]:
         self.family = info.family
-        properties = {name: self.param_schema(p) for name, p in info.params.items()}
+        properties = {name: {**self.param_schema(p), **info.param_schemas.get(name, {})}
+                      for name, p in info.params.items()}
         schema: dict[str, Any] = {
             "type": "object",
             "title": info.class_name,
@@ -223,6 +224,8 @@ class SchemaEmitter:
             schema["description"] = _plain(info.summary)
             schema["markdownDescription"] = info.summary
         schema["defaultSnippets"] = [{"label": info.class_name, "body": info.minimal_config}]
+        if info.constraints:
+            schema["allOf"] = list(info.constraints)
         return schema
 
 
