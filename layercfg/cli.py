@@ -46,7 +46,15 @@ def _progress(message: str, percentage: int) -> None:
     print(f"layercfg: [{percentage:3d}%] {message}", file=sys.stderr)
 
 
-def _catalog(args: argparse.Namespace) -> dict:
+def _implementation(args: argparse.Namespace) -> str:
+    """The Keras implementation a command's catalog is of: ``--flavor``, else Keras 3."""
+    flavor = getattr(args, "flavor", None) or "auto"
+    if flavor == "auto":
+        return args.implementation
+    return flavor
+
+
+def _catalog(args: argparse.Namespace, implementation: str | None = None) -> dict:
     from layercfg.schema_builder import catalog
 
     # Modules named on the command line are trusted by the person who named them; the current
@@ -55,9 +63,20 @@ def _catalog(args: argparse.Namespace) -> dict:
     # --modules.
     modules = _modules(args.modules)
     catalog.add_module_folders(modules, os.getcwd())
+    implementation = implementation or _implementation(args)
+    if implementation == "tf_keras" and not _hub_installed():
+        raise UsageError("the tf_keras flavor needs tf_keras and tensorflow_hub: install the "
+                         "hub extra (README, Set up)")
     return catalog.load_or_build(
-        modules, args.implementation, progress=_progress, rebuild=args.rebuild
+        modules, implementation, progress=_progress, rebuild=args.rebuild
     )
+
+
+def _hub_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("tf_keras", "tensorflow_hub"))
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -74,15 +93,77 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _input_shape(value: str | None) -> list | None:
+    if value is None:
+        return None
+    try:
+        shape = json.loads(value)
+    except ValueError:
+        shape = None
+    if not isinstance(shape, list) or not all(
+            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+            for d in shape):
+        raise UsageError(f"--input-shape expects a JSON list of dimensions without the batch "
+                         f"dimension, such as [] or [28, 28, 1]; got {value!r}")
+    return shape
+
+
+def _custom_objects(modules: tuple[str, ...]) -> dict:
+    """The classes defined in the configured modules, by name: Keras's loader is told the
+    unregistered ones this way. Nothing outside those modules is offered."""
+    import inspect
+
+    found: dict = {}
+    for name in modules:
+        module = sys.modules.get(name) or __import__(name, fromlist=["_"])
+        for attribute, value in vars(module).items():
+            if inspect.isclass(value) and value.__module__ == module.__name__:
+                found.setdefault(attribute, value)
+    return found
+
+
 def cmd_new(args: argparse.Namespace) -> int:
-    from layercfg.schema_builder import generate
+    from layercfg.schema_builder import external, generate
+    from layercfg.schema_builder.keras_api import KerasAPI
 
     overrides = generate.parse_assignments(args.assignments)
-    data = _catalog(args)
-    for module in _modules(args.modules):
+    shape = _input_shape(args.input_shape)
+    flavor = args.flavor or "auto"
+    kind = external.kind_of(args.class_name)
+    implementation = _implementation(args)
+    if kind == "hub":
+        if flavor == "keras":
+            raise UsageError("KerasLayer is a tf_keras (Keras 2) layer: use --flavor tf_keras "
+                             "(or auto), or TFSMLayer for a local SavedModel in Keras 3")
+        implementation = "tf_keras"
+        if not _hub_installed():
+            raise UsageError("KerasLayer needs tensorflow_hub and tf_keras: install the hub "
+                             "extra (README, Set up)")
+    elif kind == "tfsm" and implementation == "tf_keras":
+        raise UsageError("TFSMLayer is a Keras 3 layer: use --flavor keras (or auto), or "
+                         "KerasLayer for tf_keras")
+    data = _catalog(args, implementation)
+    modules = _modules(args.modules) if implementation == "keras" else ()
+    for module in modules:
         __import__(module)
-    config = generate.new_config(data, args.class_name, overrides)
-    sys.stdout.write(json.dumps(config, indent=2) + "\n")
+    api = KerasAPI(implementation)
+    wrap = args.wrap
+    base = os.getcwd()  # a relative handle or filepath is the user's, from here
+    if kind == "hub":
+        generated = external.new_hub_layer(data, overrides, api, wrap, shape,
+                                           args.input_dtype, base)
+    elif kind == "tfsm":
+        generated = external.new_tfsm_layer(data, overrides, api, wrap, shape,
+                                            args.input_dtype, base)
+    else:
+        custom = _custom_objects(modules)
+        config = generate.new_config(data, args.class_name, overrides, api, custom)
+        generated = external.Generated(config)
+        if wrap:
+            generated = external.wrap_layer(api, config, shape, args.input_dtype, custom)
+    for note in generated.notes:
+        print(f"layercfg: {note}", file=sys.stderr)
+    sys.stdout.write(json.dumps(generated.config, indent=2) + "\n")
     return EXIT_OK
 
 
@@ -485,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def keras_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--modules", metavar="M,...", help="Python modules with custom classes")
+        p.add_argument("--flavor", choices=("keras", "tf_keras", "auto"), default=None,
+                       help="the Keras the catalog is of: Keras 3, tf_keras (Keras 2, needs "
+                       "the hub extra), or auto (the default)")
         p.add_argument("--implementation", default="keras", help=argparse.SUPPRESS)
         p.add_argument("--rebuild", action="store_true", help="rebuild the cached catalog")
 
@@ -507,6 +591,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="key=value",
         help="constructor arguments; values are parsed as JSON where they parse",
     )
+    new.add_argument("--wrap", choices=("Sequential",),
+                     help="print a minimal model around the layer instead")
+    new.add_argument("--input-shape", metavar="JSON",
+                     help="with --wrap: the input shape without the batch dimension ([] for "
+                     "a batch of scalars or strings)")
+    new.add_argument("--input-dtype", metavar="DTYPE",
+                     help="with --wrap: the input dtype (default: the model's, else float32; "
+                     "string for a KerasLayer without a local model)")
     new.set_defaults(func=cmd_new)
 
     lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
@@ -551,9 +643,26 @@ def _version() -> str:
     return f"layercfg {__version__}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# The list positional of each command, which words found after an option belong to.
+_TRAILING = {"new": "assignments", "check": "paths", "upgrade": "paths"}
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Options anywhere on the line: argparse fills the positionals from the first run of
+    words, and the words after an option (``new Dense --modules m units=3``) are left over;
+    they belong to the command's list positional."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    dest = _TRAILING.get(getattr(args, "command", ""))
+    if extra and dest and not any(word.startswith("-") and word != "-" for word in extra):
+        setattr(args, dest, [*getattr(args, dest), *extra])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_arguments(argv)
     try:
         return int(args.func(args))
     except UsageError as exc:

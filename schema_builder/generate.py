@@ -43,15 +43,9 @@ def find_entry(catalog: dict[str, Any], name: str) -> dict[str, Any]:
     raise GenerateError(f"unknown class {wanted!r}{hint}")
 
 
-def new_config(
-    catalog: dict[str, Any], name: str, overrides: dict[str, Any], api: KerasAPI | None = None
-) -> dict[str, Any]:
-    """The serialized config of ``name`` with its defaults and ``overrides``, as Keras writes it."""
-    entry = find_entry(catalog, name)
-    if entry["family"] == "model" and entry["class_name"] != "Sequential":
-        raise GenerateError(
-            f"{entry['class_name']} configs describe a graph of layers; start from Sequential"
-        )
+def _checked_arguments(entry: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The config to try: the entry's minimal config with ``overrides``; an unknown argument,
+    or a required one without a value (given, or sampled by the builder), is an error."""
     params = entry["params"]
     for key in overrides:
         if key not in params:
@@ -60,9 +54,30 @@ def new_config(
             raise GenerateError(f"{entry['class_name']} has no argument {key!r}{hint}")
     config = dict(entry["minimal_config"])
     config.update(overrides)
-    missing = [k for k, p in params.items() if p["required"] and k not in config]
+    missing = [k for k, p in params.items()
+               if p["required"] and k not in overrides and config.get(k) is None]
     if missing:
         raise GenerateError(f"{entry['class_name']} needs a value for: {', '.join(missing)}")
+    return config
+
+
+def new_config(
+    catalog: dict[str, Any],
+    name: str,
+    overrides: dict[str, Any],
+    api: KerasAPI | None = None,
+    custom_objects: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The serialized config of ``name`` with its defaults and ``overrides``, as Keras writes it.
+
+    ``custom_objects``: the classes of the configured modules, for those not registered
+    with Keras (Keras's loader is told them by name; nothing else is looked up)."""
+    entry = find_entry(catalog, name)
+    if entry["family"] == "model" and entry["class_name"] != "Sequential":
+        raise GenerateError(
+            f"{entry['class_name']} configs describe a graph of layers; start from Sequential"
+        )
+    config = _checked_arguments(entry, overrides)
     api = api or KerasAPI(catalog.get("implementation", "keras"))
     envelope = {
         "module": entry["module"],
@@ -70,15 +85,21 @@ def new_config(
         "config": config,
         "registered_name": entry.get("registered_name"),
     }
+    if entry.get("custom") and not envelope["registered_name"] and custom_objects:
+        # Keras's loader finds an unregistered class among custom_objects by this name.
+        envelope["registered_name"] = entry["class_name"]
+    api.reset_global_state()  # default names count from the start, as in a fresh program
     try:
-        instance = api.deserialize(envelope)
+        instance = api.deserialize(envelope, custom_objects)
         written = api.serialize(instance)
         # The printed config must itself load: that is the promise of `new`.
-        api.deserialize(json.loads(json.dumps(written)))
+        api.deserialize(json.loads(json.dumps(written)), custom_objects)
     except GenerateError:
         raise
     except Exception as exc:
         raise GenerateError(one_line(exc)) from None
+    if not isinstance(written, dict):
+        raise GenerateError(f"{entry['class_name']} did not serialize to a config")
     return written
 
 
