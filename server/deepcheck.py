@@ -9,6 +9,7 @@ current is never published.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ ON_TYPE_DELAY = 0.6
 JsonPath = tuple[str | int, ...]
 
 
+_SERIALS = itertools.count(1)
+
+
 @dataclass
 class DeepResult:
     version: int | None
@@ -38,6 +42,8 @@ class DeepResult:
     layers: list[dict[str, Any]] = field(default_factory=list)
     total_params: int | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)  # as the worker sent them
+    # Tells this result from any other, for the pull diagnostics' result id.
+    serial: int = field(default_factory=lambda: next(_SERIALS))
 
 
 def _span(document: Document, path: JsonPath, part: str) -> tuple[int, int]:

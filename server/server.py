@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcInvalidRequest
@@ -426,10 +427,13 @@ class LayercfgServer(LanguageServer):
         deep = self.deep.result_for(document)
         if deep is not None:
             for diagnostic in deep.diagnostics:
-                severity = self.settings.severity_for(str(diagnostic.code), diagnostic.severity)
+                # The cached diagnostic keeps Keras's own severity: an override is applied to
+                # a copy, so that removing it restores the severity.
+                default = int(diagnostic.severity or types.DiagnosticSeverity.Error)
+                severity = self.settings.severity_for(str(diagnostic.code), default)
                 if severity is not None:
-                    diagnostic.severity = types.DiagnosticSeverity(severity)
-                    diagnostics.append(diagnostic)
+                    diagnostics.append(attrs.evolve(
+                        diagnostic, severity=types.DiagnosticSeverity(severity)))
         if self.documents.get(document.uri) is document:
             self._results[document.uri] = Published(document.version, diagnostics)
         return diagnostics

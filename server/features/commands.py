@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..server import safe
-
-if TYPE_CHECKING:
-    from ..server import LayercfgServer
+# Imported for real, not only for type checkers: pygls reads a command handler's annotations
+# at run time to convert its arguments, and an unresolvable name fails every call.
+from ..server import LayercfgServer, safe
 
 REBUILD_CATALOG = "layercfg.rebuildCatalog"
 SHOW_SCHEMA = "layercfg.showSchema"

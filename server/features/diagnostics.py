@@ -70,7 +70,11 @@ def register(server: LayercfgServer) -> None:
             document = ls.documents.get(params.text_document.uri)
             if document is None:
                 return types.RelatedFullDocumentDiagnosticReport(items=[])
-            result_id = f"{document.version}:{id(ls.catalog)}:{hash(repr(ls.settings))}"
+            # Anything that changes the answer changes the id: the text's version, the
+            # catalog, the settings, and the deep result shown with it.
+            deep = ls.deep.result_for(document)
+            result_id = (f"{document.version}:{id(ls.catalog)}:{hash(repr(ls.settings))}:"
+                         f"{deep.serial if deep is not None else 0}")
             if params.previous_result_id == result_id:
                 return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
             try:
