@@ -8,7 +8,6 @@ Runs in the Keras worker. Findings carry JSON paths; the server turns them into 
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
 import json
 import os
@@ -19,8 +18,9 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
+from . import handles
+from .handles import hub_cache  # noqa: F401  (where callers have found it)
 from .keras_api import KerasAPI
 
 Path = tuple[str | int, ...]
@@ -39,31 +39,10 @@ _SPECIAL = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__ellip
 # "builtins" for its own activations, losses and the like. A function of any other Keras
 # namespace (keras.config.set_floatx, keras.utils.get_file, keras.applications.ResNet50, ...)
 # has effects beyond modeling and is never given to Keras.
+# The largest saved_model.pb whose endpoints the deep check reads (it parses the graph whole).
+_ENDPOINTS_MAX_BYTES = 64 << 20
 _MODELING_FUNCTIONS = ("activations", "constraints", "initializers", "losses", "metrics",
                        "optimizers", "regularizers", "ops", "random")
-
-
-def hub_cache() -> tuple[str, bool]:
-    """The tensorflow_hub cache folder, and whether its copies can be believed: always when
-    ``TFHUB_CACHE_DIR`` names it; the default, under the shared temp dir where anyone could
-    plant one, only when it is ours and nobody else can write to it."""
-    explicit = os.environ.get("TFHUB_CACHE_DIR")
-    if explicit:
-        return explicit, True
-    shared = os.environ.get("LAYERCFG_SYSTEM_TMPDIR") or "/tmp"
-    folder = os.path.join(shared, "tfhub_modules")
-    return folder, _private_to_us(folder)
-
-
-def _private_to_us(path: str) -> bool:
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    import stat
-
-    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
-            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 def _modeling_function(module: str) -> bool:
@@ -138,9 +117,12 @@ class DeepChecker:
         custom_objects: dict[str, Any] | None = None,
         memory_bytes: int = 2048 * 2**20,
         modules: tuple[str, ...] = (),
+        base: str | None = None,
     ):
         self.api = api
         self.memory_bytes = memory_bytes
+        # The document's folder: relative handles and filepaths resolve against it.
+        self.base = base if isinstance(base, str) and os.path.isabs(base) else None
         self.keras = api.keras
         self.custom_objects = custom_objects or {}
         # The configured (and trusted) modules: the only ones custom classes come from.
@@ -310,6 +292,8 @@ class DeepChecker:
         return unsafe
 
     def _handle(self, envelope: dict[str, Any], path: Path, key: str, hub: bool):
+        """The handle (KerasLayer) or filepath (TFSMLayer), checked offline: nothing is
+        loaded or downloaded; the SavedModel's endpoints are read from its saved_model.pb."""
         config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
         handle = config.get(key)
         where = (*path, "config", key)
@@ -326,36 +310,63 @@ class DeepChecker:
                        "config": {"filepath": handle, "call_endpoint": "serving_default"},
                        "registered_name": None}
         data = {"replacement": replacement} if hub else None
-        parsed = urlparse(handle)
-        if parsed.scheme in ("http", "https", "gs"):
-            if not parsed.netloc or not parsed.path.strip("/"):
-                return [DeepFinding(where, "value", "LCF306",
-                                    f"Malformed URL {handle!r}.{status}", data=data)]
-            cache, believed = hub_cache()
-            cached = os.path.join(cache, hashlib.sha1(handle.encode()).hexdigest())
-            if believed and _is_saved_model(cached):
-                data = {**(data or {}), "cached": cached}
-                replacement["config"]["filepath"] = cached
-                return [DeepFinding(where, "value", "LCF306",
-                                    f"Not downloaded (no network): a cached copy is at "
-                                    f"{cached}.{status}", severity=3, data=data)] if hub else []
+        check = handles.check_handle(handle, base=self.base, hub=hub)
+        notes = "".join(f" ({note})" for note in check.notes)
+        if check.kind == "url" and check.ok and check.local:
+            data = {**(data or {}), "cached": check.local}
+            replacement["config"]["filepath"] = check.local
+            found = [DeepFinding(where, "value", "LCF306",
+                                 f"Not downloaded (no network): a cached copy is at "
+                                 f"{check.local}.{status}", severity=3, data=data)] if hub else []
+            return found + self._hub_rules(config, path, check)
+        if check.kind == "url" and check.ok:
+            cache = os.path.dirname(check.cache) if check.cache else hub_cache()[0]
             return [DeepFinding(where, "value", "LCF306",
                                 f"{handle!r} is a URL that layercfg never downloads, and no "
-                                f"cached copy was found in {cache}"
-                                f"{'' if believed else ' (not used: not private to you)'}."
-                                f"{status}",
+                                f"complete cached copy was found in {cache}{notes}.{status}",
                                 severity=2, data=data)]
-        if parsed.scheme and parsed.scheme not in ("file",) and len(parsed.scheme) > 1:
-            return [DeepFinding(where, "value", "LCF306",
-                                f"Unsupported scheme {parsed.scheme!r} in {handle!r}.{status}")]
-        local = parsed.path if parsed.scheme == "file" else handle
-        if not _is_saved_model(os.path.expanduser(local)):
-            return [DeepFinding(where, "value", "LCF306",
-                                f"No SavedModel at {local!r} (expected saved_model.pb or "
-                                f"saved_model.pbtxt in that folder).{status}", data=data)]
+        if not check.ok:
+            message = check.message[:1].upper() + check.message[1:]
+            return [DeepFinding(where, "value", "LCF306", f"{message}.{status}", data=data)]
         if hub:
-            return [DeepFinding(where, "value", "LCF306", status.strip(), severity=2, data=data)]
-        return []
+            return [DeepFinding(where, "value", "LCF306", status.strip(), severity=2,
+                                data=data)] + self._hub_rules(config, path, check)
+        return self._endpoints(config, path, check)
+
+    def _hub_rules(self, config: dict[str, Any], path: Path,
+                   check: handles.HandleCheck) -> list[DeepFinding]:
+        """What KerasLayer's constructor would refuse, for a model that is here."""
+        from .external import hub_rules
+
+        found = handles.endpoints(check.local, _ENDPOINTS_MAX_BYTES) \
+            if check.local and check.format == "saved_model" else None
+        problem = hub_rules(config, check.format, found)
+        if problem is None:
+            return []
+        key = next((k for k in ("trainable", "signature_outputs_as_dict", "output_key",
+                                "signature", "arguments", "output_shape")
+                    if f"`{k}" in problem and k in config), None)
+        where = (*path, "config", key) if key else (*path, "class_name")
+        return [DeepFinding(where, "value", "LCF301", f"KerasLayer would refuse this: {problem}.")]
+
+    def _endpoints(self, config: dict[str, Any], path: Path,
+                   check: handles.HandleCheck) -> list[DeepFinding]:
+        """TFSMLayer's call endpoints, against what the SavedModel has."""
+        found = handles.endpoints(check.local, _ENDPOINTS_MAX_BYTES) if check.local else None
+        if not found:
+            return []  # unreadable: nothing to say about the endpoints
+        out = []
+        for key, default in (("call_endpoint", "serve"), ("call_training_endpoint", None)):
+            value = config.get(key, default)
+            if isinstance(value, str) and value not in found:
+                given = "" if key in config else " (the default)"
+                out.append(DeepFinding(
+                    (*path, "config", key) if key in config else (*path, "config"),
+                    "value" if key in config else "open", "LCF306",
+                    f"{key} {value!r}{given} is not an endpoint of the SavedModel at "
+                    f"{check.local}; it has: {', '.join(sorted(found))}.",
+                    data={"endpoints": sorted(found)}))
+        return out
 
     # -- locating a failure, bottom-up -------------------------------------------------------------
     def _locate(self, value: dict[str, Any], unsafe: set[Path]) -> list[DeepFinding]:
@@ -763,11 +774,6 @@ def _bytes(size: float) -> str:
             return f"{size:,.1f} {unit}"
         size /= 1024
     return f"{size:,.1f} PB"
-
-
-def _is_saved_model(folder: str) -> bool:
-    return any(os.path.isfile(os.path.join(folder, name))
-               for name in ("saved_model.pb", "saved_model.pbtxt"))
 
 
 def _layer_names(value: dict[str, Any]) -> dict[str, Path]:

@@ -231,7 +231,28 @@ class Endpoint:
     outputs: list[str] = field(default_factory=list)
 
 
-def _read_saved_model(folder: str) -> Any | None:
+def _read_regular(path: str, max_bytes: int) -> bytes | None:
+    """The bytes of a regular file of at most ``max_bytes``: a FIFO or a device named
+    ``saved_model.pb`` cannot block or flood the reader."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            return None
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks) if size <= max_bytes else None
+    finally:
+        os.close(fd)
+
+
+def _read_saved_model(folder: str, max_bytes: int = MAX_PROTO_BYTES) -> Any | None:
     from google.protobuf import message, text_format
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -239,12 +260,11 @@ def _read_saved_model(folder: str) -> Any | None:
     for name in SAVED_MODEL_FILES:
         path = os.path.join(folder, name)
         try:
-            if os.path.getsize(path) > MAX_PROTO_BYTES:
-                return None
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = _read_regular(path, max_bytes)
         except OSError:
             continue
+        if data is None:
+            return None
         try:
             if name.endswith(".pbtxt"):
                 text_format.Parse(data.decode("utf-8"), proto)
@@ -256,12 +276,12 @@ def _read_saved_model(folder: str) -> Any | None:
     return None
 
 
-def endpoints(folder: str) -> dict[str, Endpoint] | None:
+def endpoints(folder: str, max_bytes: int = MAX_PROTO_BYTES) -> dict[str, Endpoint] | None:
     """The signatures of the SavedModel in ``folder`` (first meta graph) and the functions
     its root object has, read from ``saved_model.pb``/``.pbtxt`` without loading it (a
     protobuf is data); None when they cannot be read (no file, too large, not a SavedModel
     message, no meta graph)."""
-    proto = _read_saved_model(folder)
+    proto = _read_saved_model(folder, max_bytes)
     if proto is None:
         return None
     from tensorflow.python.framework import dtypes

@@ -134,7 +134,10 @@ class Worker:
             __import__(module)
         api = self._keras(params)
         memory = _memory_bytes(params)
-        checker = DeepChecker(api, memory_bytes=memory, modules=modules)
+        # The document's folder, for relative handles; read (never written) by the checks.
+        base = params.get("base")
+        checker = DeepChecker(api, memory_bytes=memory, modules=modules,
+                              base=base if isinstance(base, str) else None)
         with cap_address_space(2 * memory):
             result = checker.check(params.get("value"))
         missing = {name: self.containment.get("reasons", {}).get(name, "")

@@ -104,6 +104,17 @@ def limit_diagnostic(document: Document, message: str, encoding: str) -> types.D
     )
 
 
+def document_folder(uri: str) -> str | None:
+    """The folder of a ``file:`` document: relative handles and filepaths in it resolve
+    against it, as they do for the program that loads it from there."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return str(Path(unquote(parsed.path)).parent)
+
+
 async def run_check(
     worker: WorkerClient,
     document: Document,
@@ -118,6 +129,7 @@ async def run_check(
         "trusted": settings.trustWorkspace,
         "workspace": workspace,
         "memory_mb": settings.deepCheckMemoryMB,
+        "base": document_folder(document.uri),
     }
     for attempt in (1, 2):
         try:
