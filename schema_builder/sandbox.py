@@ -2,10 +2,13 @@
 is still one thread and before it imports anything a document can reach.
 
 On Linux, without root:
-- a user + network namespace of its own: only a loopback device that is down, so nothing can
-  connect anywhere, whatever Python or C code tries (``_socket`` included);
-- a seccomp filter: no ``execve``, no ``fork``/``vfork``, no ``clone`` other than a thread, no
-  sockets but Unix ones (socket pairs), no ``connect``, no ``ptrace``;
+- a user + network namespace of its own (root included): only a loopback device that is
+  down, so nothing can connect anywhere, whatever Python or C code tries (``_socket``
+  included); then every capability dropped, bounding set included;
+- a seccomp filter: no ``execve``, no ``fork``/``vfork``, no ``clone`` other than a thread,
+  no ``socket`` at all (socket pairs have their own call), no ``connect``, no io_uring, no
+  ``ptrace``, no memfd, no changes to files' metadata (chmod, chown, times, xattrs), no
+  terminal ioctls that type into another terminal;
 - Landlock: writes only inside the worker's private temp dir and the catalog cache, no TCP
   bind or connect, no signals to processes outside the worker, no abstract Unix sockets;
 - rlimits: no core files, a cap on the size of any file written, and an address-space cap
@@ -61,9 +64,8 @@ def _write(path: str, text: str) -> None:
 
 
 def isolate_network(libc: ctypes.CDLL) -> tuple[bool, str]:
-    """A network namespace of our own; a user namespace first when we lack CAP_SYS_ADMIN."""
-    if libc.unshare(_CLONE_NEWNET) == 0:
-        return True, ""
+    """A user namespace and a network namespace of our own, root included: a root worker
+    that only left the network namespace would keep every capability of the host."""
     uid, gid = os.getuid(), os.getgid()
     if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
         return False, f"unshare: {os.strerror(ctypes.get_errno())}"
@@ -76,6 +78,22 @@ def isolate_network(libc: ctypes.CDLL) -> tuple[bool, str]:
     return True, ""
 
 
+_PR_CAPBSET_DROP = 24
+_LAST_CAP = 63
+_CAP_VERSION_3 = 0x20080522
+
+
+def drop_capabilities(libc: ctypes.CDLL) -> tuple[bool, str]:
+    """No capability at all, not even in the worker's own user namespace, and none to regain."""
+    for cap in range(_LAST_CAP + 1):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the kernel's last: fine
+    header = struct.pack("Ii", _CAP_VERSION_3, 0)
+    data = bytes(24)  # two sets of (effective, permitted, inheritable), all empty
+    if libc.capset(ctypes.c_char_p(header), ctypes.c_char_p(data)) != 0:
+        return False, f"capset: {os.strerror(ctypes.get_errno())}"
+    return True, ""
+
+
 # -- seccomp ---------------------------------------------------------------------------------------
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
@@ -84,7 +102,6 @@ _SECCOMP_RET_ALLOW = 0x7FFF0000
 _SECCOMP_RET_ERRNO = 0x00050000
 _SECCOMP_RET_KILL_PROCESS = 0x80000000
 _CLONE_THREAD = 0x00010000
-_AF_UNIX = 1
 
 # BPF opcodes.
 _LD_W_ABS = 0x20
@@ -95,13 +112,42 @@ _RET_K = 0x06
 
 # (audit arch, syscall numbers) per machine; syscalls a platform lacks are None.
 _ARCHES = {
-    "x86_64": (0xC000003E, {"execve": 59, "execveat": 322, "fork": 57, "vfork": 58,
-                            "clone": 56, "clone3": 435, "socket": 41, "connect": 42,
-                            "ptrace": 101, "process_vm_writev": 311}),
-    "aarch64": (0xC00000B7, {"execve": 221, "execveat": 281, "fork": None, "vfork": None,
-                             "clone": 220, "clone3": 435, "socket": 198, "connect": 203,
-                             "ptrace": 117, "process_vm_writev": 271}),
+    "x86_64": (0xC000003E, {
+        "execve": 59, "execveat": 322, "fork": 57, "vfork": 58, "clone": 56, "clone3": 435,
+        "socket": 41, "connect": 42, "ptrace": 101, "process_vm_writev": 311,
+        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+        "memfd_create": 319, "memfd_secret": 447, "ioctl": 16,
+        "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92,
+        "fchown": 93, "lchown": 94, "fchownat": 260, "utime": 132, "utimes": 235,
+        "utimensat": 280, "futimesat": 261, "setxattr": 188, "lsetxattr": 189,
+        "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
+        "setxattrat": 463, "removexattrat": 466, "userfaultfd": 323, "perf_event_open": 298,
+        "bpf": 321, "keyctl": 250, "add_key": 248, "request_key": 249}),
+    "aarch64": (0xC00000B7, {
+        "execve": 221, "execveat": 281, "fork": None, "vfork": None, "clone": 220,
+        "clone3": 435, "socket": 198, "connect": 203, "ptrace": 117, "process_vm_writev": 271,
+        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+        "memfd_create": 279, "memfd_secret": 447, "ioctl": 29,
+        "chmod": None, "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "chown": None,
+        "fchown": 55, "lchown": None, "fchownat": 54, "utime": None, "utimes": None,
+        "utimensat": 88, "futimesat": None, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
+        "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16, "setxattrat": 463,
+        "removexattrat": 466, "userfaultfd": 282, "perf_event_open": 241, "bpf": 280,
+        "keyctl": 219, "add_key": 217, "request_key": 218}),
 }
+# Refused outright: new programs and processes, other processes' memory, sockets of any
+# family (io_uring would reach them past the filter, sendto to a Unix socket file without a
+# connect), memory the resident-set cap does not see, and changes to files' metadata, which
+# Landlock does not cover.
+_REFUSED = ("execve", "execveat", "fork", "vfork", "ptrace", "process_vm_writev", "connect",
+            "socket", "memfd_create", "memfd_secret", "userfaultfd", "perf_event_open", "bpf",
+            "keyctl", "add_key", "request_key", "chmod", "fchmod", "fchmodat", "fchmodat2",
+            "chown", "fchown", "lchown", "fchownat", "utime", "utimes", "utimensat",
+            "futimesat", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+            "fremovexattr", "setxattrat", "removexattrat")
+_UNAVAILABLE = ("clone3", "io_uring_setup", "io_uring_enter", "io_uring_register")
+# Terminal ioctls that type into another terminal.
+_TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
 _X32_BIT = 0x40000000
 
 
@@ -123,23 +169,25 @@ def seccomp_program(machine: str) -> bytes:
         body.append(_insn(_JEQ_K, 0, 1, number))
         body.append(_insn(_RET_K, 0, 0, answer))
 
-    for name in ("execve", "execveat", "fork", "vfork", "ptrace", "process_vm_writev",
-                 "connect"):
+    for name in _REFUSED:
         refuse(name)
     # clone3 passes its flags in memory, which a filter cannot read: ENOSYS makes the C
-    # library fall back to clone, whose flags it can.
-    refuse("clone3", nosys)
+    # library fall back to clone, whose flags it can. io_uring would carry out, on its own
+    # threads, system calls this filter never sees.
+    for name in _UNAVAILABLE:
+        refuse(name, nosys)
+    # ioctl: nothing that types into a terminal.
+    body.append(_insn(_JEQ_K, 0, 5, numbers["ioctl"]))
+    body.append(_insn(_LD_W_ABS, 0, 0, 24))  # args[1], low 32 bits: the request
+    body.append(_insn(_JEQ_K, 2, 0, _TIOCSTI))
+    body.append(_insn(_JEQ_K, 1, 0, _TIOCLINUX))
+    body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
+    body.append(_insn(_RET_K, 0, 0, deny))
     # clone: a thread (CLONE_THREAD set) is allowed, anything else is a new process.
     body.append(_insn(_JEQ_K, 0, 4, numbers["clone"]))
     body.append(_insn(_LD_W_ABS, 0, 0, 16))  # args[0], low 32 bits: the flags
     body.append(_insn(_JSET_K, 1, 0, _CLONE_THREAD))
     body.append(_insn(_RET_K, 0, 0, deny))
-    body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
-    # socket: Unix sockets only (socket pairs between threads); no network family.
-    body.append(_insn(_JEQ_K, 0, 3, numbers["socket"]))
-    body.append(_insn(_LD_W_ABS, 0, 0, 16))  # args[0]: the family
-    body.append(_insn(_JEQ_K, 1, 0, _AF_UNIX))
-    body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.EAFNOSUPPORT))
     body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
     body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
     head = [
@@ -150,7 +198,7 @@ def seccomp_program(machine: str) -> bytes:
     ]
     if machine == "x86_64":  # the x32 ABI numbers every syscall differently: refuse it
         head += [_insn(_JGE_K, 0, 1, _X32_BIT), _insn(_RET_K, 0, 0, deny)]
-    # After the clone and socket blocks the accumulator holds an argument, not the number:
+    # After the ioctl and clone blocks the accumulator holds an argument, not the number:
     # each block ends in a return, so nothing after them reads it as one.
     return b"".join(head + body)
 
@@ -265,24 +313,38 @@ def address_space_bytes() -> int:
 class cap_address_space:  # noqa: N801 - used as a context manager, like a function
     """For one check: the address space may grow by ``extra`` bytes beyond its size now; a
     bigger allocation fails with MemoryError inside Keras instead of taking the machine's
-    memory. (Virtual, not resident: the resident cap is the client's, which polls.)"""
+    memory. (Virtual, not resident: the resident cap is the client's, which polls.)
+
+    The hard limit is set too, at the first check, so that code in the check cannot lift
+    the soft one; it can never be raised again. ``roomy`` is False once a check no longer
+    fits under it: the worker then ends after its answer and a fresh one takes over."""
+
+    SLACK = 2**30
 
     def __init__(self, extra: int):
         self.extra = extra
+        self.roomy = True
 
     def __enter__(self) -> cap_address_space:
-        self.saved = resource.getrlimit(resource.RLIMIT_AS)
+        if not sys.platform.startswith("linux"):
+            return self
         size = address_space_bytes()
-        if size and sys.platform.startswith("linux"):
-            soft = size + self.extra
-            hard = self.saved[1]
-            if hard != resource.RLIM_INFINITY:
-                soft = min(soft, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        if not size:
+            return self
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        wanted = size + self.extra
+        if hard == resource.RLIM_INFINITY:
+            hard = wanted + self.SLACK
+        elif wanted > hard:
+            self.roomy = False
+        resource.setrlimit(resource.RLIMIT_AS, (min(wanted, hard), hard))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        resource.setrlimit(resource.RLIMIT_AS, self.saved)
+        if not sys.platform.startswith("linux"):
+            return
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 # -- all of it -----------------------------------------------------------------------------------
@@ -290,7 +352,7 @@ def contain(writable: list[str]) -> Containment:
     """Apply every mechanism this platform has. Call before any thread starts."""
     result = Containment()
     if not sys.platform.startswith("linux"):
-        for name in ("network", "processes", "writes", "rlimits"):
+        for name in ("network", "processes", "writes", "rlimits", "capabilities"):
             result.note(name, False, f"not available on {sys.platform}")
         return result
     libc = _libc()
@@ -303,5 +365,7 @@ def contain(writable: list[str]) -> Containment:
     # Landlock before seccomp: it needs no syscall the filter refuses, but keep the order
     # that works whatever the filter holds.
     result.note("writes", *restrict_writes(libc, writable))
+    # Last: Landlock and the uid map needed what the namespace gave; nothing needs it now.
+    result.note("capabilities", *drop_capabilities(libc))
     result.note("processes", *install_seccomp(libc))
     return result

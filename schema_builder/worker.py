@@ -29,6 +29,8 @@ class Worker:
         self.containment = containment or {}
         self.nonce: str | None = None  # of the request being answered
         self._folders: set[str] = set()
+        # Set when the address-space cap left too little room: end after the answer.
+        self.recycle = False
 
     def send(self, message: dict[str, Any]) -> None:
         message = {**message, "nonce": self.nonce}
@@ -104,7 +106,6 @@ class Worker:
         return self.api
 
     def do_catalog(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
-        from . import catalog
 
         def progress(message: str, percentage: int) -> None:
             self.send(
@@ -115,14 +116,11 @@ class Worker:
             )
 
         modules = self._modules(params)
-        data = catalog.load_or_build(
-            modules,
-            params.get("implementation", "keras"),
-            progress=progress,
-            rebuild=bool(params.get("rebuild")),
-        )
-        path = catalog.cache_path(modules, params.get("implementation", "keras"))
-        return {"path": str(path), "key": data["key"], "skipped": data["skipped"]}
+        data, path, cached = _catalog_data(modules, params, progress)
+        # The worker cannot write the cache (it writes nowhere but its temp dir): the client
+        # stores what it sends, under the file name given here.
+        return {"path": str(path), "filename": path.name, "cached": cached,
+                "catalog": data, "key": data["key"], "skipped": data["skipped"]}
 
     def do_deep_check(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         """Keras's own loading of a document (``params["value"]``), located; see deep.py."""
@@ -138,8 +136,9 @@ class Worker:
         base = params.get("base")
         checker = DeepChecker(api, memory_bytes=memory, modules=modules,
                               base=base if isinstance(base, str) else None)
-        with cap_address_space(2 * memory):
+        with cap_address_space(2 * memory) as cap:
             result = checker.check(params.get("value"))
+        self.recycle = self.recycle or not cap.roomy
         missing = {name: self.containment.get("reasons", {}).get(name, "")
                    for name, ok in self.containment.get("holds", {}).items() if not ok}
         if missing:
@@ -148,23 +147,46 @@ class Worker:
 
     def do_canonical(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         """The document with its defaults filled in or removed; see canonical.py."""
-        from .canonical import canonical
+        from .canonical import CanonicalError, canonical
+        from .deep import DeepChecker
         from .sandbox import cap_address_space
 
-        for module in self._modules(params):
+        modules = self._modules(params)
+        for module in modules:
             __import__(module)
         api = self._keras(params)
-        with cap_address_space(2 * _memory_bytes(params)):
-            return canonical(params.get("value"), str(params.get("mode")), api)
+        refused = DeepChecker(api, modules=modules).unsafe_parts(params.get("value"))
+        if refused:
+            raise CanonicalError(f"not computed: {refused[0].message}")
+        with cap_address_space(2 * _memory_bytes(params)) as cap:
+            result = canonical(params.get("value"), str(params.get("mode")), api)
+        self.recycle = self.recycle or not cap.roomy
+        return result
 
     def do_new(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
-        from . import catalog, generate
+        from . import generate
 
         modules = self._modules(params)
-        data = catalog.load_or_build(modules, params.get("implementation", "keras"))
+        data, _, _ = _catalog_data(modules, params)
         for module in modules:
             __import__(module)
         return generate.new_config(data, params["class_name"], params.get("config") or {})
+
+
+def _catalog_data(modules: tuple[str, ...], params: dict[str, Any],
+                  progress: Any = None) -> tuple[dict[str, Any], Any, bool]:
+    """The catalog for these modules: the cached one, else built here (and not written)."""
+    from . import catalog
+
+    implementation = params.get("implementation", "keras")
+    path = catalog.cache_path(modules, implementation)
+    if not params.get("rebuild") and path.is_file():
+        try:
+            with path.open(encoding="utf-8") as handle:
+                return json.load(handle), path, True
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt
+    return catalog.CatalogBuilder(implementation, modules, progress).build(), path, False
 
 
 def _memory_bytes(params: dict[str, Any]) -> int:
@@ -224,16 +246,12 @@ def _arguments(argv: list[str]) -> tuple[int, str]:
 def main(argv: list[str] | None = None) -> int:
     answer_fd, private = _arguments(sys.argv[1:] if argv is None else argv)
     die_with_parent()
-    from .cachekey import cache_dir
     from .sandbox import contain
 
-    cache = cache_dir()
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        pass  # the catalog is then built but not cached
     os.chdir(private)
-    containment = contain([private, str(cache)])
+    # Writable: the private temp dir alone. Not the catalog cache, which every later
+    # workspace trusts: the client writes what this worker builds.
+    containment = contain([private])
     disable_network()  # and in Python too, where the platform offers no containment
     protocol = os.fdopen(answer_fd, "w", encoding="utf-8", buffering=1)
     os.set_inheritable(answer_fd, False)
@@ -251,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, RecursionError) as exc:  # nested too deeply for json
             worker.send({"id": None, "error": {"kind": "protocol", "message": str(exc)}})
             continue
-        if not worker.handle(request):
+        if not worker.handle(request) or worker.recycle:
             break
     # Everything is answered and flushed; TensorFlow's own teardown takes a second or more
     # and has nothing left to do.

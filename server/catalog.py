@@ -4,6 +4,9 @@ class lookup for envelopes, schemas by ``$ref``, and the names Keras accepts per
 from __future__ import annotations
 
 import json
+import os
+import re
+import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,7 @@ class Catalog:
     def load(cls, path: str | Path) -> Catalog:
         with open(path, encoding="utf-8") as handle:
             return cls(json.load(handle))
+
 
     # -- classes -------------------------------------------------------------------------------
     def lookup(
@@ -106,3 +110,23 @@ class Catalog:
 
 def class_names(entry: Entry) -> list[str]:
     return [entry["class_name"], *entry.get("aliases", ())]
+
+
+_CACHE_NAME = re.compile(r"catalog-[A-Za-z0-9._+-]{1,200}\.json")
+
+
+def store(folder: Path, filename: str, data: dict[str, Any]) -> Path | None:
+    """Keep a catalog the worker built in the cache folder, atomically; None when the name is
+    not a catalog's (the worker is not trusted to choose where the server writes)."""
+    if not _CACHE_NAME.fullmatch(filename):
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".catalog-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, separators=(",", ":"))
+        os.replace(temporary, folder / filename)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return folder / filename

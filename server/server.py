@@ -33,6 +33,7 @@ from layercfg.schema_builder import cachekey
 
 from . import engine
 from .catalog import Catalog
+from .catalog import store as store_catalog
 from .deepcheck import DeepChecks
 from .document import Document
 from .services.completion import ClientSupport, Completer
@@ -327,7 +328,10 @@ class LayercfgServer(LanguageServer):
             }
             result = await worker.request("catalog", params, timeout=600,
                                           progress=progress)
-            catalog = await asyncio.to_thread(Catalog.load, result["path"])
+            catalog = Catalog(result["catalog"])
+            if not result.get("cached"):
+                await asyncio.to_thread(store_catalog, cachekey.cache_dir(),
+                                        str(result.get("filename")), result["catalog"])
         except (WorkerError, OSError, ValueError, KeyError) as exc:
             self._end_progress(token, "failed")
             if isinstance(exc, WorkerError) and exc.kind == "stopped":

@@ -27,9 +27,10 @@ PROJECT_KEYS = ("modules", "deepCheck", "deepCheckTimeout", "deepCheckMemoryMB",
 
 
 def is_security_code(code: str) -> bool:
-    """Codes a workspace cannot silence or lower: what safe mode refused, and the static
-    security rules. The user's own settings still may."""
-    return code == "LCF303" or (code.startswith("LCF5") and len(code) == 6)
+    """Codes a workspace cannot silence or lower: what safe mode refused, a worker that
+    failed or broke the protocol, and the static security rules. The user's own settings
+    still may."""
+    return code in ("LCF303", "LCF304") or (code.startswith("LCF5") and len(code) == 6)
 SEVERITIES = {"error": 1, "warning": 2, "information": 3, "hint": 4, "off": None}
 
 

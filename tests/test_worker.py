@@ -62,11 +62,14 @@ def test_ping_unknown_method_and_garbage(worker):
     assert ask(worker, '{"id": 3, "method": "ping"}')[-1]["id"] == 3  # still alive
 
 
-def test_catalog_answers_with_the_cached_path(worker, cache_dir):
-    answer = ask(worker, json.dumps({"id": 1, "method": "catalog", "params": {}}))[-1]
-    path = answer["result"]["path"]
-    assert path.startswith(str(cache_dir))
-    assert json.loads(open(path, encoding="utf-8").read())["classes"]
+def test_catalog_comes_back_whole_and_the_worker_writes_no_cache(worker, cache_dir):
+    before = {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()}
+    request = {"id": 1, "method": "catalog", "params": {"rebuild": True}}
+    answer = ask(worker, json.dumps(request))[-1]["result"]
+    assert answer["catalog"]["classes"] and answer["cached"] is False
+    assert answer["filename"].startswith("catalog-") and answer["filename"].endswith(".json")
+    # The worker cannot write there: the client stores the catalog it sends.
+    assert {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()} == before
 
 
 def test_untrusted_workspace_modules_are_not_imported(worker, fixtures_on_path):

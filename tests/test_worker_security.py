@@ -209,7 +209,8 @@ def outcomes(result) -> str:
 async def test_every_containment_mechanism_holds(worker):
     answer = await worker.request("ping", {}, timeout=60)
     assert answer["containment"]["holds"] == {
-        "network": True, "rlimits": True, "writes": True, "processes": True}
+        "network": True, "rlimits": True, "writes": True, "processes": True,
+        "capabilities": True}
 
 
 @linux
@@ -275,6 +276,45 @@ async def test_no_writes_outside_the_private_temp_dir(worker, settings, fixtures
     result = await check(worker, settings, fixtures_on_path, write=str(target))
     assert not target.exists()
     assert "write outside: PermissionError" in outcomes(result)
+
+
+@linux
+async def test_no_unix_socket_file_outside_is_reached(worker, settings, fixtures_on_path,
+                                                      tmp_path):
+    path = str(tmp_path / "listener.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(1)
+    try:
+        result = await check(worker, settings, fixtures_on_path, unix=path)
+        with pytest.raises(OSError):
+            listener.recv(100)
+    finally:
+        listener.close()
+    assert "unix datagram: PermissionError" in outcomes(result)
+
+
+@linux
+async def test_no_metadata_change_outside(worker, settings, fixtures_on_path, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine", encoding="utf-8")
+    victim.chmod(0o600)
+    before = victim.stat()
+    result = await check(worker, settings, fixtures_on_path, chmod=str(victim))
+    after = victim.stat()
+    assert (after.st_mode, after.st_mtime_ns) == (before.st_mode, before.st_mtime_ns)
+    assert "chmod: PermissionError" in outcomes(result)
+    assert "utime: PermissionError" in outcomes(result)
+
+
+@linux
+async def test_no_io_uring_memfd_capabilities_or_lifted_memory_cap(
+        worker, settings, fixtures_on_path):
+    text = outcomes(await check(worker, settings, fixtures_on_path, kernel=True))
+    assert "io_uring: OSError: [Errno 38]" in text, text  # ENOSYS
+    assert "memfd: PermissionError" in text, text
+    assert "capabilities: PermissionError: CapEff 0000000000000000" in text, text
+    assert "lift address space: ValueError" in text, text
 
 
 @linux
