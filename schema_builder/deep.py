@@ -8,6 +8,7 @@ Runs in the Keras worker. Findings carry JSON paths; the server turns them into 
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import json
 import os
@@ -53,6 +54,23 @@ def _modeling_function(module: str) -> bool:
         return True  # not Keras's: Keras's loader resolves it from configured modules only
     rest = parts[2:] if len(parts) > 1 and parts[1] == "src" else parts[1:]
     return bool(rest) and rest[0] in _MODELING_FUNCTIONS
+
+
+def _buildable_bases(keras: Any) -> tuple[type, ...]:
+    """The classes whose subclasses a config may name: what Keras builds from a config."""
+    from keras.src.saving.keras_saveable import KerasSaveable
+
+    bases: list[type] = [KerasSaveable]
+    for owner, name in ((keras.initializers, "Initializer"), (keras.regularizers, "Regularizer"),
+                        (keras.constraints, "Constraint"), (keras, "DTypePolicy"),
+                        (keras.optimizers.schedules, "LearningRateSchedule"),
+                        (keras.random, "SeedGenerator"), (keras, "quantizers")):
+        found = getattr(owner, name, None)
+        if name == "quantizers":
+            found = getattr(found, "Quantizer", None) if found is not None else None
+        if inspect.isclass(found):
+            bases.append(found)
+    return tuple(bases)
 
 
 def _in_modules(name: str, modules: tuple[str, ...]) -> bool:
@@ -132,6 +150,7 @@ class DeepChecker:
 
         self._stateless = StatelessScope
         self._non_modeling = serialization_lib.NON_MODELING_APIS
+        self._buildable = _buildable_bases(self.keras)
 
     # -- entry point -----------------------------------------------------------------------------
     def check(self, value: Any) -> dict[str, Any]:
@@ -278,6 +297,16 @@ class DeepChecker:
                 findings.append(DeepFinding(
                     (*path, "class_name"), "value", "LCF303",
                     f"`{module}.{class_name}` is not a modeling API; Keras refuses it."))
+            elif isinstance(class_name, str) and class_name not in _SPECIAL and \
+                    class_name != "function" and isinstance(module, str) and \
+                    not self._builds_an_object(module, class_name):
+                # Keras's loader returns whatever its exported names map to, functions
+                # included, without calling it; a Lambda or a node may call it later.
+                unsafe.add(path)
+                findings.append(DeepFinding(
+                    (*path, "class_name"), "value", "LCF303",
+                    f"`{module}.{class_name}` is not a layer, model or other Keras object "
+                    "that a config describes; it is not loaded by the deep check."))
             elif class_name == "TFSMLayer":
                 unsafe.add(path)
                 findings.append(DeepFinding(
@@ -290,6 +319,33 @@ class DeepChecker:
                 unsafe.add(path)
                 findings += self._handle(envelope, path, "handle", hub=True)
         return unsafe
+
+    def _builds_an_object(self, module: str, class_name: str) -> bool:
+        """Whether a class envelope of a Keras module names a class Keras builds from a
+        config (a layer, model, initializer, ...), as Keras's loader would resolve it; True
+        for anything Keras would not resolve at all (it refuses that itself)."""
+        root = module.split(".")[0]
+        if root != "keras":
+            return True
+        target = self.keras.src.api_export.get_symbol_from_name(f"{module}.{class_name}") \
+            if hasattr(self.keras, "src") else None
+        if target is None:
+            loaded = sys.modules.get(module)
+            if loaded is None:
+                try:
+                    loaded = importlib.import_module(module)
+                except Exception:  # Keras fails on it the same way, and says so
+                    return True
+            target = vars(loaded).get(class_name)
+        if target is None:
+            return True
+        return inspect.isclass(target) and issubclass(target, self._buildable)
+
+    def unsafe_parts(self, value: Any) -> list[DeepFinding]:
+        """What the safety scan refuses in ``value``; nothing is loaded to find it."""
+        findings: list[DeepFinding] = []
+        self._scan(value, findings)
+        return findings
 
     def _handle(self, envelope: dict[str, Any], path: Path, key: str, hub: bool):
         """The handle (KerasLayer) or filepath (TFSMLayer), checked offline: nothing is

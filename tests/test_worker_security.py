@@ -477,3 +477,46 @@ def test_cli_limits_have_bounds(tmp_path):
         done = subprocess.run([sys.executable, "-m", "layercfg", "check", *option,
                                str(tmp_path)], capture_output=True, text=True, timeout=300)
         assert done.returncode == 2 and "must be" in done.stderr, done.stderr
+
+
+def _lambda_calling(module: str, name: str) -> dict:
+    """A Lambda whose function is a class envelope naming a function, called eagerly on a
+    value the document wrote (a node whose input is a keyword)."""
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "registered_name": None, "config": {"name": "m", "trainable": True, "layers": [
+                {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+                 "name": "in", "config": {"batch_shape": [None, 2], "name": "in"},
+                 "inbound_nodes": []},
+                {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+                 "name": "lam", "config": {"name": "lam", "arguments": {}, "function": {
+                     "module": module, "class_name": name, "config": {},
+                     "registered_name": None}},
+                 "inbound_nodes": [{"args": [], "kwargs": {"inputs": "mnist.npz"}}]}],
+                "input_layers": [["in", 0, 0]], "output_layers": [["lam", 0, 0]]}}
+
+
+@pytest.mark.parametrize(("module", "name"), [
+    ("keras.datasets.mnist", "load_data"), ("keras.config", "set_backend"),
+    ("keras.utils", "get_file"), ("keras.models", "clone_model")])
+def test_a_class_envelope_naming_a_function_is_never_loaded(checker, module, name):
+    result = checker.check(_lambda_calling(module, name))
+    (finding,) = [f for f in result["findings"] if f["code"] == "LCF303"]
+    assert list(finding["path"]) == ["config", "layers", 1, "config", "function", "class_name"]
+    assert checker.unsafe_parts(_lambda_calling(module, name))
+
+
+def test_the_canonical_form_refuses_what_the_deep_check_refuses(subprocess_env):
+    import asyncio
+
+    from layercfg.server.worker import WorkerError
+
+    async def run():
+        client = WorkerClient(env=subprocess_env)
+        try:
+            await client.request("canonical", {"value": _lambda_calling(
+                "keras.datasets.mnist", "load_data"), "mode": "fill"}, timeout=120)
+        finally:
+            await client.kill()
+
+    with pytest.raises(WorkerError, match="not loaded by the deep check"):
+        asyncio.run(run())
