@@ -198,6 +198,7 @@ class CodeServer:
     workspace: Path
     user_data: Path
     log: Path
+    catalog: dict  # what the server loads: the session's plain catalog
 
 
 def _browser_available() -> None:
@@ -285,9 +286,12 @@ def _environment(base: Path, cache: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def code_server(tmp_path_factory, plain_catalog, cache_dir: Path) -> Iterator[CodeServer]:
+def code_server(tmp_path_factory, request: pytest.FixtureRequest) -> Iterator[CodeServer]:
     entry = _code_server_entry()
     _browser_available()
+    # Only now the catalog: a skip should not wait for it to be built.
+    catalog: dict = request.getfixturevalue("plain_catalog")
+    cache_dir: Path = request.getfixturevalue("cache_dir")
     base = tmp_path_factory.mktemp("vscode")
     started = time.monotonic()
     vsix = _build_vsix(base)
@@ -358,7 +362,9 @@ def code_server(tmp_path_factory, plain_catalog, cache_dir: Path) -> Iterator[Co
     try:
         wait_until("code-server to answer /healthz", healthy, timeout=60)
         print(f"vscode: code-server up {time.monotonic() - started:.1f} s after the start")
-        yield CodeServer(url=url, workspace=workspace, user_data=base / "user-data", log=log)
+        yield CodeServer(
+            url=url, workspace=workspace, user_data=base / "user-data", log=log, catalog=catalog
+        )
     finally:
         _stop(process)
 
@@ -619,9 +625,9 @@ def test_fast_findings_are_squiggles_and_problems_at_the_mistakes(workbench: Wor
     assert squiggles.count() >= len(expected)
 
 
-def test_hover_on_a_key_shows_the_keras_documentation(workbench: Workbench, plain_catalog):
+def test_hover_on_a_key_shows_the_keras_documentation(workbench: Workbench):
     workbench.open("broken.layercfg.json")
-    (conv,) = [c for c in plain_catalog["classes"] if c["id"] == "keras.layers.Conv2D"]
+    (conv,) = [c for c in workbench.server.catalog["classes"] if c["id"] == "keras.layers.Conv2D"]
     description = " ".join(conv["params"]["filters"]["description"].replace("`", "").split())
     workbench.token('"filters"').hover()
     hover = workbench.page.locator(".monaco-hover:not(.hidden) .hover-contents")
