@@ -27,6 +27,7 @@ from .settings import Settings
 
 SOURCE = "layercfg"
 MAX_PATHS = 200
+MAX_PER_CODE = 5000
 Path = tuple[str | int, ...]
 
 
@@ -185,7 +186,35 @@ def check(
             )
         out.append(item)
     out.sort(key=lambda c: (c.problem.start, c.problem.code))
-    return out
+    return _capped(out)
+
+
+def _capped(checked: list[Checked]) -> list[Checked]:
+    """At most MAX_PER_CODE findings of one code (the first ones in the text), then one
+    that says how many more there are: a document of 200,000 duplicate keys must not become
+    200,000 diagnostics for the editor to draw."""
+    counts: dict[str, int] = {}
+    for item in checked:
+        counts[item.problem.code] = counts.get(item.problem.code, 0) + 1
+    if all(count <= MAX_PER_CODE for count in counts.values()):
+        return checked
+    kept: list[Checked] = []
+    seen: dict[str, int] = {}
+    for item in checked:
+        code = item.problem.code
+        seen[code] = seen.get(code, 0) + 1
+        if seen[code] <= MAX_PER_CODE:
+            kept.append(item)
+        elif seen[code] == MAX_PER_CODE + 1:
+            last = kept[-1].problem
+            more = counts[code] - MAX_PER_CODE
+            kept.append(Checked(Problem(
+                item.problem.start, item.problem.end, code,
+                f"{more:,} more {code} finding{'s' if more != 1 else ''} in this document "
+                f"after this one are not shown (the first {MAX_PER_CODE} are)",
+                max(last.severity, item.problem.severity), {"hidden": more}), item.path,
+                item.source))
+    return kept
 
 
 def _worth_validating(document: Document) -> bool:

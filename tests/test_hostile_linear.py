@@ -415,3 +415,20 @@ async def test_concurrent_requests_for_one_version_validate_it_once(server, monk
                                      for _ in range(4)))
     assert all(r is results[0] for r in results)
     assert envelopes.count == 61  # one model envelope and its 60 layers, once
+
+
+def test_findings_of_one_code_are_capped_with_a_summary():
+    from layercfg.server import engine
+    from layercfg.server.document import Document
+    from layercfg.server.settings import Settings
+
+    keys = ", ".join(['"units": 1'] * 6000)
+    text = ('{"module": "keras.layers", "class_name": "Dense", "config": {' + keys +
+            '}, "registered_name": null}')
+    checked = engine.check(Document.parse("file:///dup.layercfg.json", text, 1), None,
+                           Settings())
+    duplicates = [c for c in checked if c.problem.code == "LCF003"]
+    assert len(duplicates) == engine.MAX_PER_CODE + 1
+    summary = duplicates[-1].problem
+    assert summary.data == {"hidden": 6000 - engine.MAX_PER_CODE}
+    assert f"{6000 - engine.MAX_PER_CODE:,} more LCF003" in summary.message
