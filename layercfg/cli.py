@@ -398,13 +398,14 @@ def _walk(top: str, links: set[str]) -> list[str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from layercfg.server import engine, report
+    from layercfg.server import engine, flavor, report
     from layercfg.server.catalog import Catalog
     from layercfg.server.settings import Settings
 
     timeout, memory_mb = _bounded_timeout(args.timeout), _bounded_memory(args.memory_mb)
     files = _Files(args.paths, args.max_size)
-    catalog = Catalog.from_json(_catalog(args))
+    first = "tf_keras" if args.flavor == "tf_keras" else args.implementation
+    catalogs = {first: Catalog.from_json(_catalog(args, first))}
     settings = Settings(modules=_modules(args.modules), trustWorkspace=True,
                         deepCheckTimeout=timeout, deepCheckMemoryMB=memory_mb)
     results = []
@@ -413,9 +414,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         document = files.read(path)
         if document is None:
             continue
+        # Each document against the catalog of its flavor: forced, or detected (a Keras 2
+        # document against tf_keras's, when the hub extra is installed).
+        chosen = first if args.flavor in ("keras", "tf_keras") else flavor.choose(
+            None, document.value, _hub_installed())
+        if chosen not in catalogs:
+            catalogs[chosen] = Catalog.from_json(_catalog(args, chosen))
+        catalog = catalogs[chosen]
         if args.fix or args.diff:
             document = _fix(path, document, catalog, settings, args, diffs, files)
-        results.append((path, document, engine.check(document, catalog, settings)))
+        checked = flavor.adjust(engine.check(document, catalog, settings), chosen)
+        results.append((path, document, checked))
     if args.diff:
         sys.stdout.write("".join(diffs))
         return files.exit_code(EXIT_PROBLEMS if diffs else EXIT_OK)

@@ -153,3 +153,43 @@ def test_nothing_here_imports_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, env={**os.environ, "TFHUB_CACHE_DIR": "/nonexistent"})
     assert out.stdout.strip() == "False", out.stderr
+
+
+# -- the flavor of a document (server/flavor.py), told without Keras ----------------------------
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"class_name": "Sequential", "config": {}, "keras_version": "2.21.0",
+      "backend": "tensorflow"}, "tf_keras"),
+    ({"class_name": "Sequential", "config": {}, "keras_version": "3.15.1"}, "keras"),
+    ({"class_name": "Sequential", "config": {}, "backend": "tensorflow"}, "tf_keras"),
+    ({"module": "keras", "class_name": "Sequential", "config": {"layers": [
+        {"module": "keras.layers", "class_name": "InputLayer",
+         "config": {"batch_input_shape": [None], "dtype": "string"}}]}}, "tf_keras"),
+    ({"module": "keras", "class_name": "Sequential", "config": {"layers": [
+        {"module": "keras.layers", "class_name": "InputLayer",
+         "config": {"batch_shape": [None, 3]}}]}}, "keras"),
+    ({"module": "tensorflow_hub.keras_layer", "class_name": "KerasLayer",
+      "config": {"handle": "x"}, "registered_name": "KerasLayer"}, "tf_keras"),
+    ({"class_name": "Functional", "config": {"layers": [
+        {"class_name": "Dense", "name": "d", "config": {},
+         "inbound_nodes": [[["input_1", 0, 0, {}]]]}]}}, "tf_keras"),
+    ({"module": "keras", "class_name": "Functional", "config": {"layers": [
+        {"module": "keras.layers", "class_name": "Dense", "name": "d", "config": {},
+         "inbound_nodes": [{"args": [], "kwargs": {}}]}]}}, "keras"),
+    ([1, 2], "keras"),
+])
+def test_the_flavor_of_a_document(value, expected):
+    from layercfg.server import flavor
+
+    assert flavor.detect(value) == expected
+
+
+def test_a_forced_flavor_wins_and_tf_keras_needs_its_catalog():
+    from layercfg.server import flavor
+
+    keras2 = {"class_name": "Sequential", "config": {}, "keras_version": "2.21.0"}
+    assert flavor.choose(None, keras2, available=True) == "tf_keras"
+    assert flavor.choose(None, keras2, available=False) == "keras"
+    assert flavor.choose("keras", keras2, available=True) == "keras"
+    assert flavor.choose("tf_keras", {"module": "keras"}, available=True) == "tf_keras"

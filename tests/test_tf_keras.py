@@ -313,3 +313,32 @@ def test_check_deep_resolves_a_relative_handle_against_the_document(subprocess_e
     endpoint = deep["endpoint.layercfg.json"][0]
     assert endpoint["pointer"] == "/config/call_endpoint"
     assert "serving_default" in endpoint["message"]
+
+
+def test_check_takes_a_keras2_document_as_tf_keras(tf_keras_catalog, catalog, capsys,
+                                                   tmp_path):
+    hub_model = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+                 "config": {"name": "sequential", "layers": [
+                     {"module": "keras.layers", "class_name": "InputLayer",
+                      "registered_name": None,
+                      "config": {"batch_input_shape": [None], "dtype": "string",
+                                 "name": "input_1"}},
+                     {"module": "tensorflow_hub.keras_layer", "class_name": "KerasLayer",
+                      "registered_name": "KerasLayer",
+                      "config": {"name": "keras_layer", "trainable": False,
+                                 "dtype": "float32", "handle": URL}}]}}
+    path = tmp_path / "hub.layercfg.json"
+    path.write_text(json.dumps(hub_model))
+    assert cli.main(["check", "--format", "json", str(path)]) == 0
+    codes = [d["code"] for d in json.loads(capsys.readouterr().out)["files"][0]["diagnostics"]]
+    assert "LCF101" not in codes  # KerasLayer is in the tf_keras catalog
+    cli.main(["check", "--flavor", "keras", "--format", "json", str(path)])
+    codes = [d["code"] for d in json.loads(capsys.readouterr().out)["files"][0]["diagnostics"]]
+    assert "LCF101" in codes
+    legacy = tmp_path / "legacy.layercfg.json"
+    i = tf_keras.Input((3,))
+    legacy.write_text(tf_keras.Model(i, tf_keras.layers.Dense(2)(i)).to_json())
+    assert cli.main(["check", "--format", "json", str(legacy)]) == 0  # information only
+    (finding,) = json.loads(capsys.readouterr().out)["files"][0]["diagnostics"]
+    assert finding["code"] == "LCF108" and finding["severity"] == "information"
+    assert cli.main(["check", str(legacy), "--flavor", "keras"]) == 1  # options anywhere
