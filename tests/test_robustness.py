@@ -392,3 +392,12 @@ def test_10000_duplicate_keys_check_in_10_seconds(services):
     duplicates = [c for c in checked if c.problem.code == "LCF003"]
     assert len(duplicates) == engine.MAX_PER_CODE + 1
     assert duplicates[-1].problem.data == {"hidden": 10_000 - engine.MAX_PER_CODE}
+
+
+@pytest.mark.parametrize("text", ["{", "{\n", "[{", '{"config": {'])
+def test_fixes_of_an_object_left_open_stay_inside_the_document(services, text):
+    """Found by the fuzz test above: the missing-key fix of a "{" at the end of the text
+    had its end before its start."""
+    document = Document.parse(URI, text, 1)
+    for offset in range(len(text) + 1):
+        _exercise(services, document, offset)

@@ -250,7 +250,9 @@ def insert_member(
     ending = line_ending(text)
     keys = [k for k in target if document.locate((*path, k), "key") is not None]
     if not keys:
-        close = opening[1] - 1
+        # An object the text leaves open ("{" at the end) has no closing brace to keep.
+        closed = opening[1] - opening[0] >= 2 and text[opening[1] - 1] == "}"
+        close = opening[1] - 1 if closed else opening[1]
         inner = text[opening[0] + 1 : close]
         if "\n" in inner or "\r" in inner:
             indent = _indent_of(text, opening[0])
