@@ -326,7 +326,10 @@ class cap_address_space:  # noqa: N801 - used as a context manager, like a funct
         self.roomy = True
 
     def __enter__(self) -> cap_address_space:
-        if not sys.platform.startswith("linux"):
+        # Only in a contained worker: the limits are for the process's whole life, and a
+        # process that only runs a check in passing (a test) would pass them on to every
+        # program it starts afterwards.
+        if not _contained or not sys.platform.startswith("linux"):
             return self
         size = address_space_bytes()
         if not size:
@@ -341,15 +344,20 @@ class cap_address_space:  # noqa: N801 - used as a context manager, like a funct
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if not sys.platform.startswith("linux"):
+        if not _contained or not sys.platform.startswith("linux"):
             return
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 # -- all of it -----------------------------------------------------------------------------------
+_contained = False  # set by contain(): this process is a worker for good
+
+
 def contain(writable: list[str]) -> Containment:
     """Apply every mechanism this platform has. Call before any thread starts."""
+    global _contained
+    _contained = True
     result = Containment()
     if not sys.platform.startswith("linux"):
         for name in ("network", "processes", "writes", "rlimits", "capabilities"):

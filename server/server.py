@@ -288,6 +288,17 @@ class LayercfgServer(LanguageServer):
         """Custom modules are imported only in a trusted workspace."""
         return self.settings.modules if self.settings.trustWorkspace else ()
 
+    def _expected_catalog_name(self, filename: str) -> bool:
+        """Whether the worker's catalog goes under the name this server would look it up by:
+        a worker must not store its catalog as another key's (a trusted workspace's modules
+        as the catalog of untrusted ones). For another interpreter only the part of the key
+        this server can compute, the modules' hash, is checked."""
+        search = [str(self.workspace_root)] + sys.path if self.workspace_root else None
+        key = cachekey.compute(self.modules(), search_path=search)
+        if self.settings.python in (None, sys.executable):
+            return filename == key.filename
+        return filename.endswith(f"-{key.modules_hash[:16]}.json")
+
     def cached_catalog_path(self) -> Path | None:
         """The cache file for the current key, when the worker would use this interpreter."""
         if self.settings.python not in (None, sys.executable):
@@ -329,9 +340,10 @@ class LayercfgServer(LanguageServer):
             result = await worker.request("catalog", params, timeout=600,
                                           progress=progress)
             catalog = Catalog(result["catalog"])
-            if not result.get("cached"):
-                await asyncio.to_thread(store_catalog, cachekey.cache_dir(),
-                                        str(result.get("filename")), result["catalog"])
+            filename = str(result.get("filename"))
+            if not result.get("cached") and self._expected_catalog_name(filename):
+                await asyncio.to_thread(store_catalog, cachekey.cache_dir(), filename,
+                                        result["catalog"])
         except (WorkerError, OSError, ValueError, KeyError) as exc:
             self._end_progress(token, "failed")
             if isinstance(exc, WorkerError) and exc.kind == "stopped":

@@ -144,8 +144,9 @@ async def test_the_request_is_encoded_off_the_event_loop(monkeypatch):
     {"value": {1: "an int key", "s": [{2: None}]}},  # what json.dumps does with them
 ])
 def test_the_encoded_request_is_what_json_dumps_writes(params):
-    expected = json.dumps({"id": 7, "method": "deep_check", "params": params}) + "\n"
-    assert encode_request(7, "deep_check", params) == expected.encode()
+    expected = json.dumps({"id": 7, "nonce": "n7", "method": "deep_check",
+                           "params": params}) + "\n"
+    assert encode_request(7, "deep_check", params, "n7") == expected.encode()
 
 
 def _longest_pause(work, env: dict[str, str]) -> float:

@@ -520,3 +520,21 @@ def test_the_canonical_form_refuses_what_the_deep_check_refuses(subprocess_env):
 
     with pytest.raises(WorkerError, match="not loaded by the deep check"):
         asyncio.run(run())
+
+
+def test_the_server_stores_a_worker_catalog_only_under_its_own_key(tmp_path):
+    """Code in a trusted workspace's worker must not put its catalog where an untrusted
+    workspace will look for its own, nor anywhere outside the cache folder."""
+    from layercfg.schema_builder import cachekey
+    from layercfg.server.catalog import store
+    from layercfg.server.server import create_server
+
+    server = create_server()
+    key = cachekey.compute(())
+    assert server._expected_catalog_name(key.filename)
+    fixtures = Path(__file__).parent / "fixtures"
+    other = cachekey.compute(("custom.breakout_layers",), search_path=[str(fixtures)])
+    assert not server._expected_catalog_name(other.filename)
+    for name in ("../catalog-x.json", "catalog-x.json/../../y", ".bashrc", "catalog-\n.json"):
+        assert store(tmp_path / "cache", name, {"x": 1}) is None
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
