@@ -2,15 +2,17 @@
 is still one thread and before it imports anything a document can reach.
 
 On Linux, without root:
-- a user + network namespace of its own (root included): only a loopback device that is
-  down, so nothing can connect anywhere, whatever Python or C code tries (``_socket``
-  included); then every capability dropped, bounding set included;
+- user, network, IPC and UTS namespaces of its own (root included): only a loopback device
+  that is down, so nothing can connect anywhere, whatever Python or C code tries
+  (``_socket`` included), and no shared memory of other processes; then every capability
+  dropped, bounding set included;
 - a seccomp filter: no ``execve``, no ``fork``/``vfork``, no ``clone`` other than a thread,
   no ``socket`` at all (socket pairs have their own call), no ``connect``, no io_uring, no
   ``ptrace``, no memfd, no changes to files' metadata (chmod, chown, times, xattrs), no
-  terminal ioctls that type into another terminal;
-- Landlock: writes only inside the worker's private temp dir and the catalog cache, no TCP
-  bind or connect, no signals to processes outside the worker, no abstract Unix sockets;
+  terminal ioctls that type into another terminal, no new namespaces or chroot, and no
+  rlimit or scheduling change on any process but itself;
+- Landlock: writes only inside the worker's private temp dir, no TCP bind or connect, no
+  signals to processes outside the worker, no abstract Unix sockets;
 - rlimits: no core files, a cap on the size of any file written, and an address-space cap
   around each check (``cap_address_space``).
 
@@ -56,6 +58,8 @@ def _libc() -> ctypes.CDLL:
 # -- network namespace ---------------------------------------------------------------------------
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWIPC = 0x08000000  # System V shared memory and queues, POSIX queues
+_CLONE_NEWUTS = 0x04000000
 
 
 def _write(path: str, text: str) -> None:
@@ -64,10 +68,11 @@ def _write(path: str, text: str) -> None:
 
 
 def isolate_network(libc: ctypes.CDLL) -> tuple[bool, str]:
-    """A user namespace and a network namespace of our own, root included: a root worker
-    that only left the network namespace would keep every capability of the host."""
+    """User, network, IPC and UTS namespaces of our own, root included: a root worker that
+    only left the network namespace would keep every capability of the host, and one in
+    the host's IPC namespace could read other processes' shared memory."""
     uid, gid = os.getuid(), os.getgid()
-    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS) != 0:
         return False, f"unshare: {os.strerror(ctypes.get_errno())}"
     try:  # keep our own uid and gid inside, so that files stay ours
         _write("/proc/self/setgroups", "deny")
@@ -122,7 +127,10 @@ _ARCHES = {
         "utimensat": 280, "futimesat": 261, "setxattr": 188, "lsetxattr": 189,
         "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
         "setxattrat": 463, "removexattrat": 466, "userfaultfd": 323, "perf_event_open": 298,
-        "bpf": 321, "keyctl": 250, "add_key": 248, "request_key": 249}),
+        "bpf": 321, "keyctl": 250, "add_key": 248, "request_key": 249,
+        "unshare": 272, "setns": 308, "chroot": 161, "prlimit64": 302, "setpriority": 141,
+        "sched_setaffinity": 203, "sched_setscheduler": 144, "sched_setparam": 142,
+        "sched_setattr": 314, "ioprio_set": 251}),
     "aarch64": (0xC00000B7, {
         "execve": 221, "execveat": 281, "fork": None, "vfork": None, "clone": 220,
         "clone3": 435, "socket": 198, "connect": 203, "ptrace": 117, "process_vm_writev": 271,
@@ -133,7 +141,10 @@ _ARCHES = {
         "utimensat": 88, "futimesat": None, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
         "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16, "setxattrat": 463,
         "removexattrat": 466, "userfaultfd": 282, "perf_event_open": 241, "bpf": 280,
-        "keyctl": 219, "add_key": 217, "request_key": 218}),
+        "keyctl": 219, "add_key": 217, "request_key": 218,
+        "unshare": 97, "setns": 268, "chroot": 51, "prlimit64": 261, "setpriority": 140,
+        "sched_setaffinity": 122, "sched_setscheduler": 119, "sched_setparam": 118,
+        "sched_setattr": 274, "ioprio_set": 30}),
 }
 # Refused outright: new programs and processes, other processes' memory, sockets of any
 # family (io_uring would reach them past the filter, sendto to a Unix socket file without a
@@ -144,7 +155,11 @@ _REFUSED = ("execve", "execveat", "fork", "vfork", "ptrace", "process_vm_writev"
             "keyctl", "add_key", "request_key", "chmod", "fchmod", "fchmodat", "fchmodat2",
             "chown", "fchown", "lchown", "fchownat", "utime", "utimes", "utimensat",
             "futimesat", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
-            "fremovexattr", "setxattrat", "removexattrat")
+            "fremovexattr", "setxattrat", "removexattrat", "unshare", "setns", "chroot")
+# Allowed on the worker itself only (the argument that names the process is 0): on another
+# process of the same user they would change its limits (and so kill it) or its scheduling.
+_SELF_ONLY = {"prlimit64": 0, "sched_setaffinity": 0, "sched_setscheduler": 0,
+              "sched_setparam": 0, "sched_setattr": 0, "setpriority": 1, "ioprio_set": 1}
 _UNAVAILABLE = ("clone3", "io_uring_setup", "io_uring_enter", "io_uring_register")
 # Terminal ioctls that type into another terminal.
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
@@ -176,6 +191,15 @@ def seccomp_program(machine: str) -> bytes:
     # threads, system calls this filter never sees.
     for name in _UNAVAILABLE:
         refuse(name, nosys)
+    for name, argument in _SELF_ONLY.items():
+        number = numbers.get(name)
+        if number is None:
+            continue
+        body.append(_insn(_JEQ_K, 0, 4, number))
+        body.append(_insn(_LD_W_ABS, 0, 0, 16 + 8 * argument))
+        body.append(_insn(_JEQ_K, 1, 0, 0))
+        body.append(_insn(_RET_K, 0, 0, deny))
+        body.append(_insn(_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
     # ioctl: nothing that types into a terminal.
     body.append(_insn(_JEQ_K, 0, 5, numbers["ioctl"]))
     body.append(_insn(_LD_W_ABS, 0, 0, 24))  # args[1], low 32 bits: the request

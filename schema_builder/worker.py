@@ -31,6 +31,9 @@ class Worker:
         self._folders: set[str] = set()
         # Set when the address-space cap left too little room: end after the answer.
         self.recycle = False
+        # (trusted, modules, workspace) once trusted modules were imported: the only
+        # requests this worker answers from then on.
+        self._scope: tuple[Any, ...] | None = None
 
     def send(self, message: dict[str, Any]) -> None:
         message = {**message, "nonce": self.nonce}
@@ -86,10 +89,18 @@ class Worker:
         file of the workspace never stands in for a module of Keras, TensorFlow or Python."""
         from .catalog import module_folders
 
-        if not params.get("trusted"):
-            return ()
+        trusted = bool(params.get("trusted"))
         modules = tuple(m for m in params.get("modules") or () if isinstance(m, str) and m)
         workspace = params.get("workspace")
+        scope = (trusted, modules if trusted else (), workspace if trusted else None)
+        if self._scope is not None and scope != self._scope:
+            # What those modules did here (patches, registrations) would reach this request.
+            raise ScopeError("this worker imported another workspace's modules; a fresh "
+                             "worker must answer this request")
+        if not trusted:
+            return ()
+        if modules:
+            self._scope = scope
         if modules and isinstance(workspace, str) and workspace:
             self._keras(params)  # imported before any workspace folder is on the path
             for folder in module_folders(modules, workspace):
@@ -171,6 +182,12 @@ class Worker:
         for module in modules:
             __import__(module)
         return generate.new_config(data, params["class_name"], params.get("config") or {})
+
+
+class ScopeError(RuntimeError):
+    """A request for other modules or trust than those this worker has imported."""
+
+    kind = "scope"
 
 
 def _catalog_data(modules: tuple[str, ...], params: dict[str, Any],

@@ -225,6 +225,7 @@ class LayercfgServer(LanguageServer):
         self.hoverer: Hoverer | None = None
         self.status = Status()
         self.worker: WorkerClient | None = None
+        self._worker_key: tuple[Any, ...] | None = None  # what the worker was started for
         self._catalog_task: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._results: dict[str, Published] = {}
@@ -330,7 +331,7 @@ class LayercfgServer(LanguageServer):
         token = f"layercfg-catalog-{id(self)}-{asyncio.get_running_loop().time()}"
         progress = await self._begin_progress(token, "Building the Keras catalog")
         try:
-            worker = self.ensure_worker()
+            worker = self.ensure_worker(fresh=rebuild)
             params = {
                 "modules": list(self.settings.modules),
                 "trusted": self.settings.trustWorkspace,
@@ -368,10 +369,18 @@ class LayercfgServer(LanguageServer):
                 "Syntax checks still work.",
             ))
 
-    def ensure_worker(self) -> WorkerClient:
+    def ensure_worker(self, fresh: bool = False) -> WorkerClient:
+        """The worker for the current interpreter, trust and modules. A worker never serves
+        another of those: what a trusted workspace's modules did in it (patches, registered
+        classes) must not reach the checks, or the catalog, of an untrusted one. ``fresh``:
+        a new one in any case (a rebuild must import the modules' sources as they are now)."""
         python = self.settings.python or sys.executable
-        if self.worker is None or self.worker.python != python:
-            self.worker = WorkerClient(python)
+        key = (python, self.settings.trustWorkspace, self.modules(),
+               str(self.workspace_root) if self.workspace_root else None)
+        if self.worker is None or fresh or self._worker_key != key:
+            old, self.worker, self._worker_key = self.worker, WorkerClient(python), key
+            if old is not None:
+                asyncio.ensure_future(old.stop())
         return self.worker
 
     async def _begin_progress(self, token: str, title: str) -> Callable[[str, int], None] | None:

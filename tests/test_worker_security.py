@@ -538,3 +538,59 @@ def test_the_server_stores_a_worker_catalog_only_under_its_own_key(tmp_path):
     for name in ("../catalog-x.json", "catalog-x.json/../../y", ".bashrc", "catalog-\n.json"):
         assert store(tmp_path / "cache", name, {"x": 1}) is None
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+@linux
+async def test_no_limits_changed_on_other_processes_no_host_shared_memory_no_namespaces(
+        worker, settings, fixtures_on_path):
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    key = 0x4C43_4600 + os.getpid() % 0xFF
+    segment = libc.shmget(ctypes.c_int(key), ctypes.c_size_t(4096), ctypes.c_int(0o1600))
+    assert segment >= 0, os.strerror(ctypes.get_errno())
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        before = open(f"/proc/{bystander.pid}/limits").read()
+        text = outcomes(await check(worker, settings, fixtures_on_path,
+                                    limit_of=bystander.pid, shm_key=key))
+        assert open(f"/proc/{bystander.pid}/limits").read() == before
+    finally:
+        bystander.kill()
+        bystander.wait()
+        libc.shmctl(ctypes.c_int(segment), ctypes.c_int(0), None)  # IPC_RMID
+    assert "prlimit: PermissionError" in text, text
+    assert "shared memory: FileNotFoundError" in text, text  # the host's segments: not there
+    assert "unshare: PermissionError" in text, text
+
+
+async def test_a_worker_that_imported_trusted_modules_answers_nothing_else(
+        worker, settings, fixtures_on_path):
+    from layercfg.server.worker import WorkerError
+
+    await check(worker, settings, fixtures_on_path, global_state=True)
+    untrusted = {"value": {"module": "keras.layers", "class_name": "Dense",
+                           "config": {"units": 2}, "registered_name": None},
+                 "trusted": False, "modules": [], "workspace": str(fixtures_on_path)}
+    with pytest.raises(WorkerError) as caught:
+        await worker.request("deep_check", untrusted, timeout=60)
+    assert caught.value.kind == "scope"
+
+
+def test_the_server_starts_a_fresh_worker_when_trust_or_modules_change():
+    import asyncio
+
+    from layercfg.server.server import create_server
+
+    async def run():
+        server = create_server()
+        server.settings = Settings(modules=("custom.good_layers",), trustWorkspace=True)
+        first = server.ensure_worker()
+        assert server.ensure_worker() is first
+        server.settings = Settings(modules=("custom.good_layers",), trustWorkspace=False)
+        second = server.ensure_worker()
+        await asyncio.sleep(0)
+        assert second is not first and first.stopped
+        assert server.ensure_worker(fresh=True) is not second
+
+    asyncio.run(run())
