@@ -124,6 +124,20 @@ class _FakeProcess:
         return 0
 
 
+async def _read_lines(*lines: bytes) -> asyncio.Future:
+    """The future of request 5 (nonce "n5") after the client read ``lines`` off its pipe."""
+    stream = asyncio.StreamReader()
+    for line in lines:
+        stream.feed_data(line)
+    stream.feed_eof()
+    client = WorkerClient()
+    future = asyncio.get_running_loop().create_future()
+    client._pending[5] = future
+    client._nonces[5] = "n5"
+    await client._read(_FakeProcess(), stream)
+    return future
+
+
 @pytest.mark.parametrize("line", [
     b"not json at all\n",
     b'{"id": 5, "result": {"ok": true}}\n',  # no nonce
@@ -135,30 +149,15 @@ class _FakeProcess:
 async def test_anything_but_our_answer_on_the_pipe_is_a_fault(line):
     """The answer pipe carries answers with their request's nonce and nothing else: a line
     that is not one fails the request (kind "protocol"), even when a real answer follows."""
-    stream = asyncio.StreamReader()
-    stream.feed_data(line)
-    stream.feed_data(b'{"id": 5, "nonce": "n5", "result": {"ok": true}}\n')
-    stream.feed_eof()
-    client = WorkerClient()
-    future = asyncio.get_running_loop().create_future()
-    client._pending[5] = future
-    client._nonces[5] = "n5"
-    await client._read(_FakeProcess(), stream)
+    future = await _read_lines(line, b'{"id": 5, "nonce": "n5", "result": {"ok": true}}\n')
     with pytest.raises(WorkerError) as caught:
         future.result()
     assert caught.value.kind == "protocol"
 
 
 async def test_our_answer_with_its_nonce_is_believed():
-    stream = asyncio.StreamReader()
-    stream.feed_data(b'{"method": "progress", "nonce": "n5", "params": {"id": 5}}\n')
-    stream.feed_data(b'{"id": 5, "nonce": "n5", "result": {"ok": true}}\n')
-    stream.feed_eof()
-    client = WorkerClient()
-    future = asyncio.get_running_loop().create_future()
-    client._pending[5] = future
-    client._nonces[5] = "n5"
-    await client._read(_FakeProcess(), stream)
+    future = await _read_lines(b'{"method": "progress", "nonce": "n5", "params": {"id": 5}}\n',
+                               b'{"id": 5, "nonce": "n5", "result": {"ok": true}}\n')
     assert future.result() == {"ok": True}
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from .conftest import SERVER, start, wait_for_status
+from .test_deep_e2e import _shape_mistake
 
 URI = "file:///project/vscode.layercfg.json"
-EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 
 
 def vscode_1_100() -> types.ClientCapabilities:
@@ -73,14 +72,6 @@ def _open(client: LanguageClient, text: str, version: int = 1) -> None:
     client.text_document_did_open(types.DidOpenTextDocumentParams(
         text_document=types.TextDocumentItem(uri=URI, language_id="json", version=version,
                                              text=text)))
-
-
-def _shape_mistake() -> str:
-    document = json.loads((EXAMPLES / "mnist_cnn.layercfg.json").read_text())
-    document["config"]["layers"].insert(3, {"module": "keras.layers", "class_name": "Reshape",
-                                            "config": {"target_shape": [7, 7]},
-                                            "registered_name": None})
-    return json.dumps(document, indent=2)
 
 
 async def _until_deep(code: LanguageClient, puller: Puller, refreshes: int,
