@@ -240,9 +240,23 @@ def to_diagnostic(
         severity=types.DiagnosticSeverity(problem.severity),
         code=problem.code,
         source=checked.source,
-        data=problem.data,
+        data=wire_safe(problem.data),
         related_information=related or None,
     )
+
+
+def wire_safe(value: Any) -> Any:
+    """``value`` with the floats JSON cannot carry (``1e400`` reads as infinity) as their
+    text: a message with ``Infinity`` in it is not JSON, and the client would drop it."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return repr(value)
+    if isinstance(value, dict):
+        if not any(isinstance(v, (float, dict, list)) for v in value.values()):
+            return value
+        return {k: wire_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wire_safe(v) for v in value]
+    return value
 
 
 def json_pointer(path: Path) -> str:

@@ -432,3 +432,20 @@ def test_findings_of_one_code_are_capped_with_a_summary():
     summary = duplicates[-1].problem
     assert summary.data == {"hidden": 6000 - engine.MAX_PER_CODE}
     assert f"{6000 - engine.MAX_PER_CODE:,} more LCF003" in summary.message
+
+
+def test_a_number_json_cannot_carry_never_reaches_the_wire():
+    import json as _json
+
+    from layercfg.server import engine
+    from layercfg.server.document import Document
+    from layercfg.server.settings import Settings
+
+    text = ('{"module": "keras.layers", "class_name": "Dense", "config": {"units": 1e400,'
+            ' "unitz": -1e400}, "registered_name": null}')
+    document = Document.parse("file:///inf.layercfg.json", text, 1)
+    for checked in engine.check(document, None, Settings()):
+        diagnostic = engine.to_diagnostic(document, checked)
+        _json.dumps(diagnostic.data, allow_nan=False)  # raises on Infinity or NaN
+    assert engine.wire_safe({"a": [float("inf"), 1.5], "b": float("nan")}) == {
+        "a": ["inf", 1.5], "b": "nan"}

@@ -59,7 +59,7 @@ async def test_a_catalog_build_stopped_by_shutdown_is_no_failure(monkeypatch):
     async def no_progress(*args):
         return None
 
-    monkeypatch.setattr(server, "ensure_worker", lambda: Stopped())
+    monkeypatch.setattr(server, "ensure_worker", lambda fresh=False: Stopped())
     monkeypatch.setattr(server, "send_status", lambda: None)
     monkeypatch.setattr(server, "_begin_progress", no_progress)
     monkeypatch.setattr(server, "_end_progress", lambda *args: None)
@@ -71,6 +71,6 @@ async def test_a_catalog_build_stopped_by_shutdown_is_no_failure(monkeypatch):
         async def request(self, *args, **kwargs):
             raise WorkerError("the Keras worker exited (code 1)", kind="died")
 
-    monkeypatch.setattr(server, "ensure_worker", lambda: Died())
+    monkeypatch.setattr(server, "ensure_worker", lambda fresh=False: Died())
     await server._load_catalog(rebuild=True)
     assert failures == ["the Keras worker exited (code 1)"]
