@@ -49,9 +49,19 @@ from bench_server import (  # noqa: E402
 
 URI_DIR = Path(tempfile.gettempdir()) / "layercfg-hostile"
 DENSE_HEAD = '{\n"module": "keras.layers",\n"class_name": "Dense",\n"config": {\n"units": 4'
-DENSE_TAIL = "\n},\n\"registered_name\": null\n}\n"
-NEAR_MISSES = ("Dens", "Conv2", "Dnse", "Conv2d", "LSTN", "Dropot", "BatchNormalisation",
-               "Flaten", "MaxPool2", "Embeding")
+DENSE_TAIL = '\n},\n"registered_name": null\n}\n'
+NEAR_MISSES = (
+    "Dens",
+    "Conv2",
+    "Dnse",
+    "Conv2d",
+    "LSTN",
+    "Dropot",
+    "BatchNormalisation",
+    "Flaten",
+    "MaxPool2",
+    "Embeding",
+)
 
 
 # -- the shapes -------------------------------------------------------------------------------
@@ -64,19 +74,27 @@ def unknown_keys(n: int) -> str:
 
 
 def _layer(class_name: str, name: str) -> str:
-    return (f'{{"module": "keras.layers", "class_name": "{class_name}", '
-            f'"config": {{"name": "{name}", "units": 4}}, "registered_name": null}}')
+    return (
+        f'{{"module": "keras.layers", "class_name": "{class_name}", '
+        f'"config": {{"name": "{name}", "units": 4}}, "registered_name": null}}'
+    )
 
 
 def _sequential(layers: list[str]) -> str:
-    return ('{\n"module": "keras", "class_name": "Sequential", "config": {"name": "s", '
-            '"layers": [\n' + ",\n".join(layers) + '\n]}, "registered_name": null}\n')
+    return (
+        '{\n"module": "keras", "class_name": "Sequential", "config": {"name": "s", '
+        '"layers": [\n' + ",\n".join(layers) + '\n]}, "registered_name": null}\n'
+    )
 
 
 def near_miss_classes(n: int) -> str:
     """A Sequential whose ``n`` layers name classes that do not exist, each a near miss."""
-    return _sequential([_layer(f"{NEAR_MISSES[i % len(NEAR_MISSES)]}{i // len(NEAR_MISSES)}",
-                               f"layer_{i}") for i in range(n)])
+    return _sequential(
+        [
+            _layer(f"{NEAR_MISSES[i % len(NEAR_MISSES)]}{i // len(NEAR_MISSES)}", f"layer_{i}")
+            for i in range(n)
+        ]
+    )
 
 
 def deep_arrays(n: int) -> str:
@@ -205,12 +223,14 @@ class Session:
         self.uri = (URI_DIR / f"{name}.layercfg.json").as_uri()
         self.version = 1
         since = len(self.client.notes)
-        message = {"textDocument": {"uri": self.uri, "languageId": LANGUAGE_ID,
-                                    "version": 1, "text": text}}
+        message = {
+            "textDocument": {"uri": self.uri, "languageId": LANGUAGE_ID, "version": 1, "text": text}
+        }
         sent = await self.client.notify("textDocument/didOpen", message)
         if self.client.pull:
             _, received, _ = await self.client.timed_request(
-                "textDocument/diagnostic", {"textDocument": {"uri": self.uri}}, timeout=1800)
+                "textDocument/diagnostic", {"textDocument": {"uri": self.uri}}, timeout=1800
+            )
         else:
             _, received = await self.client.wait_note(published(self.uri, 1), since, 1800)
         return received - sent
@@ -219,11 +239,14 @@ class Session:
         """A didChange that sets the whole text -> its diagnostics, in seconds."""
         self.version += 1
         since = len(self.client.notes)
-        sent = await self.client.notify("textDocument/didChange", {
-            "textDocument": {"uri": self.uri, "version": self.version},
-            "contentChanges": [{"text": text}]})
-        _, received = await self.client.wait_note(published(self.uri, self.version), since,
-                                                  1800)
+        sent = await self.client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": self.uri, "version": self.version},
+                "contentChanges": [{"text": text}],
+            },
+        )
+        _, received = await self.client.wait_note(published(self.uri, self.version), since, 1800)
         return received - sent
 
     async def close(self) -> None:
@@ -244,8 +267,9 @@ class Session:
             last = now
 
 
-async def quick_edits(session: Session, text: str, edits: int = 6,
-                      within: float = 0.1) -> tuple[float, float]:
+async def quick_edits(
+    session: Session, text: str, edits: int = 6, within: float = 0.1
+) -> tuple[float, float]:
     """(server CPU seconds, wall seconds to the last version's diagnostics) of ``edits``
     one-character edits sent within ``within`` seconds. A pull client cancels the request of
     the version an edit replaces, as VS Code does."""
@@ -262,16 +286,30 @@ async def quick_edits(session: Session, text: str, edits: int = 6,
         if pending is not None:
             await client.notify("$/cancelRequest", {"id": pending})
         session.version += 1
-        await client.notify("textDocument/didChange", {
-            "textDocument": {"uri": session.uri, "version": session.version},
-            "contentChanges": [{
-                "range": {"start": {"line": line, "character": column},
-                          "end": {"line": line, "character": column + 1}},
-                "text": str((index + 1) % 10)}]})
+        await client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": session.uri, "version": session.version},
+                "contentChanges": [
+                    {
+                        "range": {
+                            "start": {"line": line, "character": column},
+                            "end": {"line": line, "character": column + 1},
+                        },
+                        "text": str((index + 1) % 10),
+                    }
+                ],
+            },
+        )
         if client.pull:
             pending = _next_id(client)
-            requests.append(asyncio.ensure_future(client.timed_request(
-                "textDocument/diagnostic", {"textDocument": {"uri": session.uri}}, 1800)))
+            requests.append(
+                asyncio.ensure_future(
+                    client.timed_request(
+                        "textDocument/diagnostic", {"textDocument": {"uri": session.uri}}, 1800
+                    )
+                )
+            )
         await asyncio.sleep(within / edits)
     if client.pull:
         results = await asyncio.gather(*requests, return_exceptions=True)
@@ -279,8 +317,7 @@ async def quick_edits(session: Session, text: str, edits: int = 6,
             raise ServerError(f"the last pull failed: {results[-1]}")
         received = results[-1][1]
     else:
-        _, received = await client.wait_note(published(session.uri, session.version), since,
-                                             1800)
+        _, received = await client.wait_note(published(session.uri, session.version), since, 1800)
     await session.idle()
     return session.cpu_seconds() - cpu, received - began
 
@@ -316,8 +353,17 @@ async def run(args: argparse.Namespace) -> int:
         session = Session(False, workspace, log_path)
         await session.start()
         await session.open("hostile", "{}")
-    header = ["shape", "N", "size", "parse s", "check s", "findings", "server s",
-              "check ratio", "server ratio"]
+    header = [
+        "shape",
+        "N",
+        "size",
+        "parse s",
+        "check s",
+        "findings",
+        "server s",
+        "check ratio",
+        "server ratio",
+    ]
     rows = [header]
     try:
         for shape in shapes:
@@ -334,12 +380,19 @@ async def run(args: argparse.Namespace) -> int:
             (_, _, _, check_small, _, served_small), big = figures
             size, text, parse, check, findings, served = big
             shown = f"{size / 1e6:g} MB" if shape.unit == "MB" else f"{size:,}"
-            rows.append([
-                shape.name, shown, _megabytes(text), f"{parse:.3f}", f"{check:.3f}",
-                f"{findings:,}", "-" if served is None else f"{served:.3f}",
-                _ratio(check, check_small),
-                "-" if served is None else _ratio(served, served_small or 0.0),
-            ])
+            rows.append(
+                [
+                    shape.name,
+                    shown,
+                    _megabytes(text),
+                    f"{parse:.3f}",
+                    f"{check:.3f}",
+                    f"{findings:,}",
+                    "-" if served is None else f"{served:.3f}",
+                    _ratio(check, check_small),
+                    "-" if served is None else _ratio(served, served_small or 0.0),
+                ]
+            )
             print("  ".join(rows[-1]), file=sys.stderr)
     except ServerError as exc:
         print(f"error: {exc} (server stderr in {log_path})", file=sys.stderr)
@@ -349,8 +402,10 @@ async def run(args: argparse.Namespace) -> int:
             await session.stop()
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     print()
-    print("times in seconds; ratio: time at N / time at N/4 (4 = linear); server: didChange "
-          f"(whole text) -> publishDiagnostics, less the {debounce * 1000:g} ms debounce")
+    print(
+        "times in seconds; ratio: time at N / time at N/4 (4 = linear); server: didChange "
+        f"(whole text) -> publishDiagnostics, less the {debounce * 1000:g} ms debounce"
+    )
     for index, cells in enumerate(rows):
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
         if index == 0:
@@ -372,15 +427,19 @@ async def run(args: argparse.Namespace) -> int:
             finally:
                 await session.stop()
             mode = "pull" if pull else "push"
-            print(f"  {mode}: open -> diagnostics {opened:.2f} s; six edits in 100 ms: server "
-                  f"CPU {cpu:.2f} s, last edit's diagnostics after {wall:.2f} s")
+            print(
+                f"  {mode}: open -> diagnostics {opened:.2f} s; six edits in 100 ms: server "
+                f"CPU {cpu:.2f} s, last edit's diagnostics after {wall:.2f} s"
+            )
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", help="comma-separated names (default: all): "
-                        + ", ".join(s.name for s in SHAPES))
+    parser.add_argument(
+        "--shapes",
+        help="comma-separated names (default: all): " + ", ".join(s.name for s in SHAPES),
+    )
     parser.add_argument("--unknown-keys", type=int, default=20_000)
     parser.add_argument("--classes", type=int, default=5_000)
     parser.add_argument("--depth", type=int, default=100_000)
@@ -388,10 +447,15 @@ def main() -> int:
     parser.add_argument("--key-mb", type=float, default=1.0)
     parser.add_argument("--duplicate-layers", type=int, default=20_000)
     parser.add_argument("--duplicate-keys", type=int, default=20_000)
-    parser.add_argument("--edit-keys", type=int, default=16_000,
-                        help="unknown keys of the six-quick-edits document (16,000)")
-    parser.add_argument("--runs", type=int, default=3,
-                        help="in-process runs per document; the best is shown (3)")
+    parser.add_argument(
+        "--edit-keys",
+        type=int,
+        default=16_000,
+        help="unknown keys of the six-quick-edits document (16,000)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=3, help="in-process runs per document; the best is shown (3)"
+    )
     parser.add_argument("--no-server", action="store_true", help="in process only")
     parser.add_argument("--no-edits", action="store_true", help="skip the six quick edits")
     args = parser.parse_args()

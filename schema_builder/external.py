@@ -18,13 +18,24 @@ from . import handles
 from .generate import GenerateError, _checked_arguments, find_entry, one_line
 from .keras_api import KerasAPI
 
-HUB_NAMES = ("KerasLayer", "hub.KerasLayer", "tensorflow_hub.KerasLayer",
-             "tensorflow_hub.keras_layer.KerasLayer", "tensorflow_hub>KerasLayer")
+HUB_NAMES = (
+    "KerasLayer",
+    "hub.KerasLayer",
+    "tensorflow_hub.KerasLayer",
+    "tensorflow_hub.keras_layer.KerasLayer",
+    "tensorflow_hub>KerasLayer",
+)
 TFSM_NAMES = ("TFSMLayer", "keras.layers.TFSMLayer")
 HUB_MODULE = "tensorflow_hub.keras_layer"
 # What KerasLayer.get_config() writes after the base Layer's keys, in its order.
-_HUB_KEYS = ("handle", "output_shape", "arguments", "signature", "output_key",
-             "signature_outputs_as_dict")
+_HUB_KEYS = (
+    "handle",
+    "output_shape",
+    "arguments",
+    "signature",
+    "output_key",
+    "signature_outputs_as_dict",
+)
 TFSM_SAFE_MODE = (
     "Keras loads this config only with safe_mode=False "
     "(keras.saving.deserialize_keras_object(config, safe_mode=False), or "
@@ -52,8 +63,9 @@ def kind_of(name: str) -> str | None:
 # -- tensorflow_hub.KerasLayer ---------------------------------------------------------------
 
 
-def hub_rules(config: dict[str, Any], form: str | None,
-              found: dict[str, handles.Endpoint] | None = None) -> str | None:
+def hub_rules(
+    config: dict[str, Any], form: str | None, found: dict[str, handles.Endpoint] | None = None
+) -> str | None:
     """What ``KerasLayer.__init__`` (and its call) would refuse, said before loading; None
     when nothing is wrong. ``form`` is the handle's format when known (``"tf1_hub"`` defaults
     the signature and output key to ``"default"``)."""
@@ -67,11 +79,15 @@ def hub_rules(config: dict[str, Any], form: str | None,
     if signature is not None and not isinstance(signature, str):
         return "`signature` must be a string (the name of a signature of the SavedModel)"
     if signature and (output_key is not None) == bool(as_dict):
-        return ("with a `signature`, set exactly one of `output_key` and "
-                "`signature_outputs_as_dict=true`")
+        return (
+            "with a `signature`, set exactly one of `output_key` and "
+            "`signature_outputs_as_dict=true`"
+        )
     if not signature and as_dict:
-        return ("`signature_outputs_as_dict` is only valid with a `signature` (or a model in "
-                "the TF1 Hub format)")
+        return (
+            "`signature_outputs_as_dict` is only valid with a `signature` (or a model in "
+            "the TF1 Hub format)"
+        )
     if config.get("trainable") is True and (form == "tf1_hub" or signature):
         where = "the TF1 Hub format" if form == "tf1_hub" else "a SavedModel signature"
         return f"`trainable=true` is unsupported with {where}: it cannot be trained"
@@ -84,26 +100,36 @@ def hub_rules(config: dict[str, Any], form: str | None,
     if signature and form == "saved_model" and found is not None:
         names = sorted(n for n, e in found.items() if e.signature)
         if signature not in names:
-            return (f"`signature` {signature!r} is not a signature of the SavedModel; it has: "
-                    f"{', '.join(names) or 'none'}")
+            return (
+                f"`signature` {signature!r} is not a signature of the SavedModel; it has: "
+                f"{', '.join(names) or 'none'}"
+            )
     return None
 
 
-def new_hub_layer(catalog: dict[str, Any], overrides: dict[str, Any], api: KerasAPI,
-                  wrap: str | None = None, input_shape: list | None = None,
-                  input_dtype: str | None = None, base: str | None = None) -> Generated:
+def new_hub_layer(
+    catalog: dict[str, Any],
+    overrides: dict[str, Any],
+    api: KerasAPI,
+    wrap: str | None = None,
+    input_shape: list | None = None,
+    input_dtype: str | None = None,
+    base: str | None = None,
+) -> Generated:
     hub_cls = api.hub_layer_class()
     if hub_cls is None:
-        raise GenerateError("KerasLayer needs tensorflow_hub and tf_keras: install the hub "
-                            "extra (see the README)")
+        raise GenerateError(
+            "KerasLayer needs tensorflow_hub and tf_keras: install the hub extra (see the README)"
+        )
     entry = find_entry(catalog, "KerasLayer")
     config = _checked_arguments(entry, overrides)
     original = config["handle"]
     check = handles.check_handle(original, base=base, hub=True)
     if not check.ok:
         raise GenerateError(f"KerasLayer handle: {check.message}")
-    found = handles.endpoints(check.local) if check.local and check.format == "saved_model" \
-        else None
+    found = (
+        handles.endpoints(check.local) if check.local and check.format == "saved_model" else None
+    )
     problem = hub_rules(config, check.format, found)
     if problem:
         raise GenerateError(f"KerasLayer: {problem}")
@@ -117,23 +143,39 @@ def new_hub_layer(catalog: dict[str, Any], overrides: dict[str, Any], api: Keras
         notes.insert(0, check.how_checked)
     else:
         generated = _hub_static(catalog, api, config, wrap, shape, dtype)
-        notes.insert(0, "checked statically: the URL is not cached, never downloaded; "
-                        "the config follows what KerasLayer.get_config() writes and matches "
-                        "the tf_keras schema")
+        notes.insert(
+            0,
+            "checked statically: the URL is not cached, never downloaded; "
+            "the config follows what KerasLayer.get_config() writes and matches "
+            "the tf_keras schema",
+        )
     if wrap and guessed:
-        notes.append(f"input: {_spec_text(shape, dtype)} assumed (a text embedding); give "
-                     "--input-shape and --input-dtype for other models")
+        notes.append(
+            f"input: {_spec_text(shape, dtype)} assumed (a text embedding); give "
+            "--input-shape and --input-dtype for other models"
+        )
     generated.notes = notes
     return generated
 
 
 def _hub_envelope(config: dict[str, Any]) -> dict[str, Any]:
-    return {"module": HUB_MODULE, "class_name": "KerasLayer", "config": config,
-            "registered_name": "KerasLayer"}
+    return {
+        "module": HUB_MODULE,
+        "class_name": "KerasLayer",
+        "config": config,
+        "registered_name": "KerasLayer",
+    }
 
 
-def _hub_loaded(api: KerasAPI, hub_cls: type, config: dict[str, Any],
-                check: handles.HandleCheck, wrap: str | None, shape, dtype) -> Generated:
+def _hub_loaded(
+    api: KerasAPI,
+    hub_cls: type,
+    config: dict[str, Any],
+    check: handles.HandleCheck,
+    wrap: str | None,
+    shape,
+    dtype,
+) -> Generated:
     """Load the SavedModel the user named (a local folder or a complete cached copy) through
     Keras's safe loader, and print what tf_keras writes, with the handle as given."""
     custom = {"KerasLayer": hub_cls}
@@ -154,8 +196,9 @@ def _hub_loaded(api: KerasAPI, hub_cls: type, config: dict[str, Any],
     return Generated(written)
 
 
-def _hub_static(catalog: dict[str, Any], api: KerasAPI, config: dict[str, Any],
-                wrap: str | None, shape, dtype) -> Generated:
+def _hub_static(
+    catalog: dict[str, Any], api: KerasAPI, config: dict[str, Any], wrap: str | None, shape, dtype
+) -> Generated:
     """What tf_keras would write for a KerasLayer whose model is not here: the base Layer's
     keys as tf_keras computes them, then KerasLayer's own, as its get_config() adds them."""
     base_keys = {k: v for k, v in config.items() if k not in _HUB_KEYS and k != "tags"}
@@ -172,22 +215,31 @@ def _hub_static(catalog: dict[str, Any], api: KerasAPI, config: dict[str, Any],
         raise GenerateError(one_line(exc)) from None
     for key in _HUB_KEYS:
         value = config.get(key)
-        if key == "handle" or (key in ("signature", "output_key") and value is not None) \
-                or (key not in ("handle", "signature", "output_key") and value):
+        if (
+            key == "handle"
+            or (key in ("signature", "output_key") and value is not None)
+            or (key not in ("handle", "signature", "output_key") and value)
+        ):
             layer_config[key] = value
     envelope = json.loads(json.dumps(_hub_envelope(layer_config)))
     if wrap:
         try:
-            input_layer = api.serialize(api.keras.layers.InputLayer(input_shape=shape,
-                                                                    dtype=dtype))
+            input_layer = api.serialize(api.keras.layers.InputLayer(input_shape=shape, dtype=dtype))
         except Exception as exc:
             raise GenerateError(one_line(exc)) from None
         batch = [None, *shape]
         envelope["build_config"] = {"input_shape": batch}
-        envelope = json.loads(json.dumps({
-            "module": "keras", "class_name": "Sequential",
-            "config": {"name": "sequential", "layers": [input_layer, envelope]},
-            "registered_name": None, "build_config": {"input_shape": batch}}))
+        envelope = json.loads(
+            json.dumps(
+                {
+                    "module": "keras",
+                    "class_name": "Sequential",
+                    "config": {"name": "sequential", "layers": [input_layer, envelope]},
+                    "registered_name": None,
+                    "build_config": {"input_shape": batch},
+                }
+            )
+        )
     _match_schema(catalog, envelope)
     return Generated(envelope)
 
@@ -199,16 +251,25 @@ def _match_schema(catalog: dict[str, Any], envelope: dict[str, Any]) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(envelope))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "the config"
-        raise GenerateError(f"KerasLayer config does not match the tf_keras schema at "
-                            f"{where}: {error.message}"[:400])
+        raise GenerateError(
+            f"KerasLayer config does not match the tf_keras schema at {where}: {error.message}"[
+                :400
+            ]
+        )
 
 
 # -- keras.layers.TFSMLayer --------------------------------------------------------------------
 
 
-def new_tfsm_layer(catalog: dict[str, Any], overrides: dict[str, Any], api: KerasAPI,
-                   wrap: str | None = None, input_shape: list | None = None,
-                   input_dtype: str | None = None, base: str | None = None) -> Generated:
+def new_tfsm_layer(
+    catalog: dict[str, Any],
+    overrides: dict[str, Any],
+    api: KerasAPI,
+    wrap: str | None = None,
+    input_shape: list | None = None,
+    input_dtype: str | None = None,
+    base: str | None = None,
+) -> Generated:
     entry = find_entry(catalog, "TFSMLayer")
     config = _checked_arguments(entry, overrides)
     original = config["filepath"]
@@ -223,12 +284,15 @@ def new_tfsm_layer(catalog: dict[str, Any], overrides: dict[str, Any], api: Kera
             value = config.get(key, params.get(key, {}).get("default"))
             if value is not None and value not in found:
                 given = "" if key in config else " (the default)"
-                raise GenerateError(f"TFSMLayer {key} {value!r}{given} is not an endpoint of "
-                                    f"the SavedModel at {check.local}; it has: {available}")
+                raise GenerateError(
+                    f"TFSMLayer {key} {value!r}{given} is not an endpoint of "
+                    f"the SavedModel at {check.local}; it has: {available}"
+                )
     endpoint = config.get("call_endpoint", params.get("call_endpoint", {}).get("default"))
     chosen = found.get(endpoint) if found and isinstance(endpoint, str) else None
-    shape, dtype, guessed = _input_spec(input_shape, input_dtype,
-                                        {endpoint: chosen} if chosen else None, {})
+    shape, dtype, guessed = _input_spec(
+        input_shape, input_dtype, {endpoint: chosen} if chosen else None, {}
+    )
     api.reset_global_state()
     try:
         # The user's own folder, named on their command line: constructed here, since the
@@ -242,28 +306,40 @@ def new_tfsm_layer(catalog: dict[str, Any], overrides: dict[str, Any], api: Kera
         raise GenerateError(one_line(exc)) from None
     inner = written["config"]["layers"][-1] if wrap else written
     inner["config"]["filepath"] = original
-    notes = [f"loaded from the SavedModel at {check.local} (endpoint {endpoint!r} checked "
-             f"in its saved_model.pb)", TFSM_SAFE_MODE]
+    notes = [
+        f"loaded from the SavedModel at {check.local} (endpoint {endpoint!r} checked "
+        f"in its saved_model.pb)",
+        TFSM_SAFE_MODE,
+    ]
     if wrap and guessed:
-        notes.append(f"input: {_spec_text(shape, dtype)} assumed; give --input-shape and "
-                     "--input-dtype")
+        notes.append(
+            f"input: {_spec_text(shape, dtype)} assumed; give --input-shape and --input-dtype"
+        )
     return Generated(written, notes)
 
 
 # -- --wrap Sequential ---------------------------------------------------------------------------
 
 
-def wrap_layer(api: KerasAPI, layer_config: dict[str, Any], shape: list | None,
-               dtype: str | None, custom_objects: dict[str, Any] | None = None) -> Generated:
+def wrap_layer(
+    api: KerasAPI,
+    layer_config: dict[str, Any],
+    shape: list | None,
+    dtype: str | None,
+    custom_objects: dict[str, Any] | None = None,
+) -> Generated:
     """A minimal Sequential model around an already checked layer config."""
     if shape is None:
-        raise GenerateError("--wrap Sequential needs --input-shape (without the batch "
-                            "dimension), e.g. --input-shape [32]")
+        raise GenerateError(
+            "--wrap Sequential needs --input-shape (without the batch "
+            "dimension), e.g. --input-shape [32]"
+        )
     api.reset_global_state()
     try:
         layer = api.deserialize(copy.deepcopy(layer_config), custom_objects)
-        written = json.loads(json.dumps(api.serialize(
-            _sequential(api, layer, shape, dtype or "float32"))))
+        written = json.loads(
+            json.dumps(api.serialize(_sequential(api, layer, shape, dtype or "float32")))
+        )
         api.reset_global_state()
         api.deserialize(copy.deepcopy(written), custom_objects)
     except GenerateError:
@@ -280,9 +356,12 @@ def _sequential(api: KerasAPI, layer: Any, shape: list, dtype: str) -> Any:
     return keras.Sequential([keras.Input(shape=tuple(shape), dtype=dtype), layer])
 
 
-def _input_spec(shape: list | None, dtype: str | None,
-                found: dict[str, handles.Endpoint] | None,
-                config: dict[str, Any]) -> tuple[list, str, bool]:
+def _input_spec(
+    shape: list | None,
+    dtype: str | None,
+    found: dict[str, handles.Endpoint] | None,
+    config: dict[str, Any],
+) -> tuple[list, str, bool]:
     """(shape, dtype, guessed): the options, else the one input of the signature used, else
     a batch of strings (what a text embedding takes)."""
     if shape is not None:
@@ -291,7 +370,7 @@ def _input_spec(shape: list | None, dtype: str | None,
         name = config.get("signature") or "serving_default"
         endpoint = found.get(name) or next(iter(found.values()))
         if endpoint.signature and len(endpoint.inputs) == 1:
-            (found_dtype, found_shape), = endpoint.inputs.values()
+            ((found_dtype, found_shape),) = endpoint.inputs.values()
             if found_shape is not None:
                 return found_shape, dtype or found_dtype, False
     default_shape, default_dtype = DEFAULT_TEXT_INPUT

@@ -46,8 +46,11 @@ def _private_to_us(path: str) -> bool:
         info = os.lstat(path)
     except OSError:
         return False
-    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
-            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
 
 
 def module_dir_name(handle: str) -> str:
@@ -104,10 +107,14 @@ def check_handle(handle: Any, base: str | None = None, hub: bool = True) -> Hand
     directory."""
     what = "handle" if hub else "filepath"
     if not isinstance(handle, str) or not handle.strip():
-        return HandleCheck(str(handle), "invalid", False,
-                           f"`{what}` must be a string: a SavedModel folder"
-                           f"{' or a URL' if hub else ''} (a non-string handle cannot be "
-                           "serialized)")
+        return HandleCheck(
+            str(handle),
+            "invalid",
+            False,
+            f"`{what}` must be a string: a SavedModel folder"
+            f"{' or a URL' if hub else ''} (a non-string handle cannot be "
+            "serialized)",
+        )
     parsed = urlparse(handle)
     scheme = parsed.scheme.lower()
     if scheme in ("http", "https", "gs"):
@@ -116,9 +123,13 @@ def check_handle(handle: Any, base: str | None = None, hub: bool = True) -> Hand
         return _check_local(handle, parsed.path, base, hub)
     if scheme and len(scheme) > 1:  # not a Windows drive letter
         supported = "http(s)://, gs:// and local paths" if hub else "local paths and gs://"
-        return HandleCheck(handle, "invalid", False,
-                           f"unsupported scheme {parsed.scheme!r} in {handle!r}: "
-                           f"{'tensorflow_hub' if hub else 'TFSMLayer'} reads {supported}")
+        return HandleCheck(
+            handle,
+            "invalid",
+            False,
+            f"unsupported scheme {parsed.scheme!r} in {handle!r}: "
+            f"{'tensorflow_hub' if hub else 'TFSMLayer'} reads {supported}",
+        )
     return _check_local(handle, handle, base, hub)
 
 
@@ -130,10 +141,14 @@ def _check_local(handle: str, path: str, base: str | None, hub: bool) -> HandleC
     form = saved_model_format(path)
     if form is None:
         where = "" if os.path.isdir(path) else " (no such folder)"
-        return HandleCheck(handle, "local", False,
-                           f"no SavedModel at {path}{where}: expected saved_model.pb or "
-                           f"saved_model.pbtxt{' (or tfhub_module.pb)' if hub else ''} in "
-                           "that folder")
+        return HandleCheck(
+            handle,
+            "local",
+            False,
+            f"no SavedModel at {path}{where}: expected saved_model.pb or "
+            f"saved_model.pbtxt{' (or tfhub_module.pb)' if hub else ''} in "
+            "that folder",
+        )
     check = HandleCheck(handle, "local", True, f"a SavedModel at {path}", local=path, format=form)
     if form == "tf1_hub":
         check.message = f"a model in the legacy TF1 Hub format at {path}"
@@ -147,27 +162,37 @@ def _check_url(handle: str, parsed: Any, hub: bool) -> HandleCheck:
     if not parsed.netloc or not parsed.path.strip("/"):
         return HandleCheck(handle, "invalid", False, f"malformed URL {handle!r}")
     if parsed.scheme.lower() in ("http", "https") and not hub:
-        return HandleCheck(handle, "invalid", False,
-                           f"TFSMLayer loads a SavedModel folder, not {handle!r}: download it "
-                           "and give its local path")
+        return HandleCheck(
+            handle,
+            "invalid",
+            False,
+            f"TFSMLayer loads a SavedModel folder, not {handle!r}: download it "
+            "and give its local path",
+        )
     check = HandleCheck(handle, "url", True, f"a well-formed URL: {handle}")
     host = parsed.netloc.lower()
     parts = [p for p in parsed.path.split("/") if p]
     if host in _TFHUB_HOSTS:
         if len(parts) < 3 or not parts[-1].isdigit():
             check.ok = False
-            check.message = (f"{handle!r} has no version: tfhub.dev handles end in "
-                             "/<version>, as https://tfhub.dev/google/nnlm-en-dim50/2")
+            check.message = (
+                f"{handle!r} has no version: tfhub.dev handles end in "
+                "/<version>, as https://tfhub.dev/google/nnlm-en-dim50/2"
+            )
             return check
-        check.notes.append("tfhub.dev handles are served from Kaggle Models now "
-                           "(https://www.kaggle.com/models); this one still resolves")
+        check.notes.append(
+            "tfhub.dev handles are served from Kaggle Models now "
+            "(https://www.kaggle.com/models); this one still resolves"
+        )
     elif host in _KAGGLE_HOSTS:
         check = _kaggle(handle, parts, check)
         if not check.ok:
             return check
     elif parsed.scheme.lower() == "gs" and not handle.lower().endswith(TARBALL):
-        check.notes.append("a gs:// folder is read from Cloud Storage on each load; only "
-                           "gs:// tarballs and http(s) handles are cached")
+        check.notes.append(
+            "a gs:// folder is read from Cloud Storage on each load; only "
+            "gs:// tarballs and http(s) handles are cached"
+        )
         return check
     if hub:
         _look_in_cache(check)
@@ -179,22 +204,32 @@ def _kaggle(handle: str, parts: list[str], check: HandleCheck) -> HandleCheck:
     ``frameworks/``, ``variations/`` and ``versions/``."""
     if not parts or parts[0] != "models":
         check.ok = False
-        check.message = (f"{handle!r} is not a Kaggle model handle: they read "
-                         "https://www.kaggle.com/models/<owner>/<model>/<framework>/"
-                         "<variation>/<version>")
+        check.message = (
+            f"{handle!r} is not a Kaggle model handle: they read "
+            "https://www.kaggle.com/models/<owner>/<model>/<framework>/"
+            "<variation>/<version>"
+        )
         return check
     rest = parts[1:]
-    if len(rest) >= 8 and rest[2] == "frameworks" and rest[4] == "variations" \
-            and rest[6] == "versions":
+    if (
+        len(rest) >= 8
+        and rest[2] == "frameworks"
+        and rest[4] == "variations"
+        and rest[6] == "versions"
+    ):
         rest = [rest[0], rest[1], rest[3], rest[5], *rest[7:]]
     if len(rest) < 5 or not rest[4].isdigit():
         check.ok = False
-        check.message = (f"{handle!r} has no version: Kaggle model handles read "
-                         ".../models/<owner>/<model>/<framework>/<variation>/<version>")
+        check.message = (
+            f"{handle!r} has no version: Kaggle model handles read "
+            ".../models/<owner>/<model>/<framework>/<variation>/<version>"
+        )
         return check
     if rest[2].lower() not in ("tensorflow2", "tensorflow1", "tfjs", "tflite"):
-        check.notes.append(f"framework {rest[2]!r}: tensorflow_hub loads TensorFlow2 "
-                           "(SavedModel) and TensorFlow1 (TF1 Hub format) models")
+        check.notes.append(
+            f"framework {rest[2]!r}: tensorflow_hub loads TensorFlow2 "
+            "(SavedModel) and TensorFlow1 (TF1 Hub format) models"
+        )
     return check
 
 
@@ -204,8 +239,10 @@ def _look_in_cache(check: HandleCheck) -> None:
     check.cache = entry
     if not believed:
         if os.path.isdir(entry):
-            check.notes.append(f"a copy at {entry} was not used: {cache} is not private to "
-                               "you (set TFHUB_CACHE_DIR)")
+            check.notes.append(
+                f"a copy at {entry} was not used: {cache} is not private to "
+                "you (set TFHUB_CACHE_DIR)"
+            )
         return
     form = saved_model_format(entry)
     marks = incomplete_marks(entry)
@@ -297,15 +334,22 @@ def endpoints(folder: str, max_bytes: int = MAX_PROTO_BYTES) -> dict[str, Endpoi
                 dtype = dtypes.as_dtype(info.dtype).name
             except (TypeError, ValueError):
                 dtype = "unknown"
-            shape = None if info.tensor_shape.unknown_rank else [
-                None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim][1:]
+            shape = (
+                None
+                if info.tensor_shape.unknown_rank
+                else [None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim][1:]
+            )
             inputs[arg] = (dtype, shape)
         found[name] = Endpoint(name, True, inputs, sorted(signature.outputs))
     nodes = graph.object_graph_def.nodes
     if nodes:
         for child in nodes[0].children:
-            if child.node_id < len(nodes) and nodes[child.node_id].WhichOneof("kind") in (
-                    "function", "bare_concrete_function") and child.local_name not in found:
+            if (
+                child.node_id < len(nodes)
+                and nodes[child.node_id].WhichOneof("kind")
+                in ("function", "bare_concrete_function")
+                and child.local_name not in found
+            ):
                 found[child.local_name] = Endpoint(child.local_name, False)
     return found
 
@@ -317,14 +361,14 @@ def write_probe_saved_model(folder: str) -> str:
     import tensorflow as tf
 
     class Probe(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)],
-                     autograph=False)
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
         def __call__(self, text):
             length = tf.cast(tf.strings.length(text), tf.float32)
             return tf.stack([length, length], axis=1)
 
     probe = Probe()
     path = os.path.join(folder, "probe")
-    tf.saved_model.save(probe, path,
-                        signatures={"serving_default": probe.__call__.get_concrete_function()})
+    tf.saved_model.save(
+        probe, path, signatures={"serving_default": probe.__call__.get_concrete_function()}
+    )
     return path

@@ -117,49 +117,177 @@ _RET_K = 0x06
 
 # (audit arch, syscall numbers) per machine; syscalls a platform lacks are None.
 _ARCHES = {
-    "x86_64": (0xC000003E, {
-        "execve": 59, "execveat": 322, "fork": 57, "vfork": 58, "clone": 56, "clone3": 435,
-        "socket": 41, "connect": 42, "ptrace": 101, "process_vm_writev": 311,
-        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-        "memfd_create": 319, "memfd_secret": 447, "ioctl": 16,
-        "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92,
-        "fchown": 93, "lchown": 94, "fchownat": 260, "utime": 132, "utimes": 235,
-        "utimensat": 280, "futimesat": 261, "setxattr": 188, "lsetxattr": 189,
-        "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
-        "setxattrat": 463, "removexattrat": 466, "userfaultfd": 323, "perf_event_open": 298,
-        "bpf": 321, "keyctl": 250, "add_key": 248, "request_key": 249,
-        "unshare": 272, "setns": 308, "chroot": 161, "prlimit64": 302, "setpriority": 141,
-        "sched_setaffinity": 203, "sched_setscheduler": 144, "sched_setparam": 142,
-        "sched_setattr": 314, "ioprio_set": 251}),
-    "aarch64": (0xC00000B7, {
-        "execve": 221, "execveat": 281, "fork": None, "vfork": None, "clone": 220,
-        "clone3": 435, "socket": 198, "connect": 203, "ptrace": 117, "process_vm_writev": 271,
-        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-        "memfd_create": 279, "memfd_secret": 447, "ioctl": 29,
-        "chmod": None, "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "chown": None,
-        "fchown": 55, "lchown": None, "fchownat": 54, "utime": None, "utimes": None,
-        "utimensat": 88, "futimesat": None, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
-        "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16, "setxattrat": 463,
-        "removexattrat": 466, "userfaultfd": 282, "perf_event_open": 241, "bpf": 280,
-        "keyctl": 219, "add_key": 217, "request_key": 218,
-        "unshare": 97, "setns": 268, "chroot": 51, "prlimit64": 261, "setpriority": 140,
-        "sched_setaffinity": 122, "sched_setscheduler": 119, "sched_setparam": 118,
-        "sched_setattr": 274, "ioprio_set": 30}),
+    "x86_64": (
+        0xC000003E,
+        {
+            "execve": 59,
+            "execveat": 322,
+            "fork": 57,
+            "vfork": 58,
+            "clone": 56,
+            "clone3": 435,
+            "socket": 41,
+            "connect": 42,
+            "ptrace": 101,
+            "process_vm_writev": 311,
+            "io_uring_setup": 425,
+            "io_uring_enter": 426,
+            "io_uring_register": 427,
+            "memfd_create": 319,
+            "memfd_secret": 447,
+            "ioctl": 16,
+            "chmod": 90,
+            "fchmod": 91,
+            "fchmodat": 268,
+            "fchmodat2": 452,
+            "chown": 92,
+            "fchown": 93,
+            "lchown": 94,
+            "fchownat": 260,
+            "utime": 132,
+            "utimes": 235,
+            "utimensat": 280,
+            "futimesat": 261,
+            "setxattr": 188,
+            "lsetxattr": 189,
+            "fsetxattr": 190,
+            "removexattr": 197,
+            "lremovexattr": 198,
+            "fremovexattr": 199,
+            "setxattrat": 463,
+            "removexattrat": 466,
+            "userfaultfd": 323,
+            "perf_event_open": 298,
+            "bpf": 321,
+            "keyctl": 250,
+            "add_key": 248,
+            "request_key": 249,
+            "unshare": 272,
+            "setns": 308,
+            "chroot": 161,
+            "prlimit64": 302,
+            "setpriority": 141,
+            "sched_setaffinity": 203,
+            "sched_setscheduler": 144,
+            "sched_setparam": 142,
+            "sched_setattr": 314,
+            "ioprio_set": 251,
+        },
+    ),
+    "aarch64": (
+        0xC00000B7,
+        {
+            "execve": 221,
+            "execveat": 281,
+            "fork": None,
+            "vfork": None,
+            "clone": 220,
+            "clone3": 435,
+            "socket": 198,
+            "connect": 203,
+            "ptrace": 117,
+            "process_vm_writev": 271,
+            "io_uring_setup": 425,
+            "io_uring_enter": 426,
+            "io_uring_register": 427,
+            "memfd_create": 279,
+            "memfd_secret": 447,
+            "ioctl": 29,
+            "chmod": None,
+            "fchmod": 52,
+            "fchmodat": 53,
+            "fchmodat2": 452,
+            "chown": None,
+            "fchown": 55,
+            "lchown": None,
+            "fchownat": 54,
+            "utime": None,
+            "utimes": None,
+            "utimensat": 88,
+            "futimesat": None,
+            "setxattr": 5,
+            "lsetxattr": 6,
+            "fsetxattr": 7,
+            "removexattr": 14,
+            "lremovexattr": 15,
+            "fremovexattr": 16,
+            "setxattrat": 463,
+            "removexattrat": 466,
+            "userfaultfd": 282,
+            "perf_event_open": 241,
+            "bpf": 280,
+            "keyctl": 219,
+            "add_key": 217,
+            "request_key": 218,
+            "unshare": 97,
+            "setns": 268,
+            "chroot": 51,
+            "prlimit64": 261,
+            "setpriority": 140,
+            "sched_setaffinity": 122,
+            "sched_setscheduler": 119,
+            "sched_setparam": 118,
+            "sched_setattr": 274,
+            "ioprio_set": 30,
+        },
+    ),
 }
 # Refused outright: new programs and processes, other processes' memory, sockets of any
 # family (io_uring would reach them past the filter, sendto to a Unix socket file without a
 # connect), memory the resident-set cap does not see, and changes to files' metadata, which
 # Landlock does not cover.
-_REFUSED = ("execve", "execveat", "fork", "vfork", "ptrace", "process_vm_writev", "connect",
-            "socket", "memfd_create", "memfd_secret", "userfaultfd", "perf_event_open", "bpf",
-            "keyctl", "add_key", "request_key", "chmod", "fchmod", "fchmodat", "fchmodat2",
-            "chown", "fchown", "lchown", "fchownat", "utime", "utimes", "utimensat",
-            "futimesat", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
-            "fremovexattr", "setxattrat", "removexattrat", "unshare", "setns", "chroot")
+_REFUSED = (
+    "execve",
+    "execveat",
+    "fork",
+    "vfork",
+    "ptrace",
+    "process_vm_writev",
+    "connect",
+    "socket",
+    "memfd_create",
+    "memfd_secret",
+    "userfaultfd",
+    "perf_event_open",
+    "bpf",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "fchown",
+    "lchown",
+    "fchownat",
+    "utime",
+    "utimes",
+    "utimensat",
+    "futimesat",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+    "setxattrat",
+    "removexattrat",
+    "unshare",
+    "setns",
+    "chroot",
+)
 # Allowed on the worker itself only (the argument that names the process is 0): on another
 # process of the same user they would change its limits (and so kill it) or its scheduling.
-_SELF_ONLY = {"prlimit64": 0, "sched_setaffinity": 0, "sched_setscheduler": 0,
-              "sched_setparam": 0, "sched_setattr": 0, "setpriority": 1, "ioprio_set": 1}
+_SELF_ONLY = {
+    "prlimit64": 0,
+    "sched_setaffinity": 0,
+    "sched_setscheduler": 0,
+    "sched_setparam": 0,
+    "sched_setattr": 0,
+    "setpriority": 1,
+    "ioprio_set": 1,
+}
 _UNAVAILABLE = ("clone3", "io_uring_setup", "io_uring_enter", "io_uring_register")
 # Terminal ioctls that type into another terminal.
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
@@ -249,12 +377,41 @@ def install_seccomp(libc: ctypes.CDLL) -> tuple[bool, str]:
 _SYS_LANDLOCK = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
 _LANDLOCK_CREATE_RULESET_VERSION = 1
 _LANDLOCK_RULE_PATH_BENEATH = 1
-_FS = {name: 1 << bit for bit, name in enumerate((
-    "execute", "write_file", "read_file", "read_dir", "remove_dir", "remove_file", "make_char",
-    "make_dir", "make_reg", "make_sock", "make_fifo", "make_block", "make_sym", "refer",
-    "truncate", "ioctl_dev"))}
-_WRITES_V1 = ("write_file", "remove_dir", "remove_file", "make_char", "make_dir", "make_reg",
-              "make_sock", "make_fifo", "make_block", "make_sym")
+_FS = {
+    name: 1 << bit
+    for bit, name in enumerate(
+        (
+            "execute",
+            "write_file",
+            "read_file",
+            "read_dir",
+            "remove_dir",
+            "remove_file",
+            "make_char",
+            "make_dir",
+            "make_reg",
+            "make_sock",
+            "make_fifo",
+            "make_block",
+            "make_sym",
+            "refer",
+            "truncate",
+            "ioctl_dev",
+        )
+    )
+}
+_WRITES_V1 = (
+    "write_file",
+    "remove_dir",
+    "remove_file",
+    "make_char",
+    "make_dir",
+    "make_reg",
+    "make_sock",
+    "make_fifo",
+    "make_block",
+    "make_sym",
+)
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
 
@@ -301,12 +458,22 @@ def restrict_writes(libc: ctypes.CDLL, writable: list[str]) -> tuple[bool, str]:
             except OSError:
                 continue
             try:
-                rights = handled if os.path.isdir(path) else _FS["write_file"] | (
-                    _FS["truncate"] if abi >= 3 else 0)
+                rights = (
+                    handled
+                    if os.path.isdir(path)
+                    else _FS["write_file"] | (_FS["truncate"] if abi >= 3 else 0)
+                )
                 rule = struct.pack("=Qi", rights, fd)
-                if libc.syscall(_long(add_rule), _long(ruleset),
-                                _long(_LANDLOCK_RULE_PATH_BENEATH), ctypes.c_char_p(rule),
-                                _long(0)) != 0:
+                if (
+                    libc.syscall(
+                        _long(add_rule),
+                        _long(ruleset),
+                        _long(_LANDLOCK_RULE_PATH_BENEATH),
+                        ctypes.c_char_p(rule),
+                        _long(0),
+                    )
+                    != 0
+                ):
                     return False, f"landlock_add_rule {path}: {os.strerror(ctypes.get_errno())}"
             finally:
                 os.close(fd)

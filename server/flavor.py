@@ -48,13 +48,14 @@ def _keras2_envelope(node: dict[str, Any]) -> bool:
     class_name = node.get("class_name")
     module = node.get("module")
     registered = node.get("registered_name")
-    if class_name == "KerasLayer" or (isinstance(module, str)
-                                      and module.startswith("tensorflow_hub")) \
-            or (isinstance(registered, str) and registered.endswith("KerasLayer")):
+    if (
+        class_name == "KerasLayer"
+        or (isinstance(module, str) and module.startswith("tensorflow_hub"))
+        or (isinstance(registered, str) and registered.endswith("KerasLayer"))
+    ):
         return True
     config = node.get("config")
-    if class_name == "InputLayer" and isinstance(config, dict) \
-            and "batch_input_shape" in config:
+    if class_name == "InputLayer" and isinstance(config, dict) and "batch_input_shape" in config:
         return True
     nodes = node.get("inbound_nodes")
     # Keras 3 writes each node as {"args": ..., "kwargs": ...}; Keras 2 as a list.
@@ -77,8 +78,11 @@ def adjust(checked: list[Any], flavor: str) -> list[Any]:
     for item in checked:
         problem = item.problem
         if problem.code == "LCF108" and problem.severity < _INFORMATION:
-            problem = replace(problem, severity=_INFORMATION,
-                              message=f"{problem.message} (Checked as a tf_keras document.)")
+            problem = replace(
+                problem,
+                severity=_INFORMATION,
+                message=f"{problem.message} (Checked as a tf_keras document.)",
+            )
             item = replace(item, problem=problem)
         out.append(item)
     return out

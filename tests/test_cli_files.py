@@ -17,11 +17,15 @@ from layercfg.cli import main
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file types")
 
-GOOD = ('{"module": "keras.layers", "class_name": "Dense", "config": {"units": 4},'
-        ' "registered_name": null}\n')
+GOOD = (
+    '{"module": "keras.layers", "class_name": "Dense", "config": {"units": 4},'
+    ' "registered_name": null}\n'
+)
 # "unitz" has exactly one safe fix; the outside copies must never receive it.
-FIXABLE = ('{\n  "module": "keras.layers",\n  "class_name": "Dense",\n'
-           '  "config": {\n    "unitz": 4\n  },\n  "registered_name": null\n}\n')
+FIXABLE = (
+    '{\n  "module": "keras.layers",\n  "class_name": "Dense",\n'
+    '  "config": {\n    "unitz": 4\n  },\n  "registered_name": null\n}\n'
+)
 LEGACY = (Path(__file__).parent / "data" / "validation" / "keras2_sequential.json").read_text()
 
 
@@ -32,8 +36,13 @@ def _catalog_cached(plain_catalog):
 
 def run(args, env, timeout=120):
     """The command in a child process, so that a hang fails the test instead of blocking it."""
-    return subprocess.run([sys.executable, "-m", "layercfg", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "layercfg", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def errors(stderr: str) -> list[str]:
@@ -154,8 +163,9 @@ def test_link_loops_end_the_walk(subprocess_env, tree):
     skipped = {line.split(": ")[2]: line.split(": skipped: ")[1] for line in notes(result.stderr)}
     loop = "symbolic link that does not resolve (Too many levels of symbolic links)"
     assert skipped == {
-        str(tree / "gone.layercfg.json"):
-            "symbolic link that does not resolve (No such file or directory)",
+        str(
+            tree / "gone.layercfg.json"
+        ): "symbolic link that does not resolve (No such file or directory)",
         str(tree / "ping.layercfg.json"): loop,
         str(tree / "pong.layercfg.json"): loop,
         str(tree / "self.layercfg.json"): loop,

@@ -29,23 +29,33 @@ def saved_model(folder, marker="saved_model.pb"):
     return folder
 
 
-@pytest.mark.parametrize("handle, ok, words", [
-    (TFHUB, True, "served from Kaggle"),
-    ("https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5", True, ""),
-    ("https://tfhub.dev/google/nnlm-en-dim50", False, "has no version"),
-    ("https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector", False,
-     "has no version"),
-    ("https://www.kaggle.com/models/google/nnlm/TensorFlow2/en-dim50/1", True, ""),
-    ("https://www.kaggle.com/models/google/nnlm/frameworks/TensorFlow2/variations/en-dim50/"
-     "versions/1", True, ""),
-    ("https://www.kaggle.com/models/google/nnlm/TensorFlow2/en-dim50", False, "has no version"),
-    ("https://www.kaggle.com/datasets/someone/something", False, "not a Kaggle model handle"),
-    ("gs://bucket/models/encoder.tar.gz", True, ""),
-    ("gs://bucket/models/encoder", True, "read from Cloud Storage"),
-    ("https://", False, "malformed URL"),
-    ("s3://bucket/model", False, "unsupported scheme"),
-    (42, False, "must be a string"),
-])
+@pytest.mark.parametrize(
+    "handle, ok, words",
+    [
+        (TFHUB, True, "served from Kaggle"),
+        ("https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5", True, ""),
+        ("https://tfhub.dev/google/nnlm-en-dim50", False, "has no version"),
+        (
+            "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector",
+            False,
+            "has no version",
+        ),
+        ("https://www.kaggle.com/models/google/nnlm/TensorFlow2/en-dim50/1", True, ""),
+        (
+            "https://www.kaggle.com/models/google/nnlm/frameworks/TensorFlow2/variations/en-dim50/"
+            "versions/1",
+            True,
+            "",
+        ),
+        ("https://www.kaggle.com/models/google/nnlm/TensorFlow2/en-dim50", False, "has no version"),
+        ("https://www.kaggle.com/datasets/someone/something", False, "not a Kaggle model handle"),
+        ("gs://bucket/models/encoder.tar.gz", True, ""),
+        ("gs://bucket/models/encoder", True, "read from Cloud Storage"),
+        ("https://", False, "malformed URL"),
+        ("s3://bucket/model", False, "unsupported scheme"),
+        (42, False, "must be a string"),
+    ],
+)
 def test_url_shapes(handle, ok, words, hub_cache):
     check = handles.check_handle(handle)
     assert check.ok is ok, check
@@ -119,26 +129,35 @@ def test_tfsm_layer_does_not_take_urls():
     assert not check.ok and "not" in check.message
 
 
-@pytest.mark.parametrize("config, form, words", [
-    ({"signature": "serving_default"}, "saved_model", "exactly one of"),
-    ({"signature": "s", "output_key": "a", "signature_outputs_as_dict": True}, None,
-     "exactly one of"),
-    ({"signature_outputs_as_dict": True}, "saved_model", "only valid with a `signature`"),
-    ({"trainable": True, "signature": "s", "output_key": "a"}, None, "unsupported"),
-    ({"trainable": True}, "tf1_hub", "TF1 Hub format"),
-    ({"arguments": [1]}, None, "JSON object"),
-])
+@pytest.mark.parametrize(
+    "config, form, words",
+    [
+        ({"signature": "serving_default"}, "saved_model", "exactly one of"),
+        (
+            {"signature": "s", "output_key": "a", "signature_outputs_as_dict": True},
+            None,
+            "exactly one of",
+        ),
+        ({"signature_outputs_as_dict": True}, "saved_model", "only valid with a `signature`"),
+        ({"trainable": True, "signature": "s", "output_key": "a"}, None, "unsupported"),
+        ({"trainable": True}, "tf1_hub", "TF1 Hub format"),
+        ({"arguments": [1]}, None, "JSON object"),
+    ],
+)
 def test_keras_layer_argument_rules(config, form, words):
     assert words in (hub_rules(config, form) or "")
 
 
-@pytest.mark.parametrize("config, form", [
-    ({}, "saved_model"),
-    ({"signature": "serving_default", "output_key": "output_0"}, "saved_model"),
-    ({"signature": "serving_default", "signature_outputs_as_dict": True}, None),
-    ({"signature_outputs_as_dict": True}, "tf1_hub"),  # the TF1 default signature
-    ({"trainable": True}, "saved_model"),
-])
+@pytest.mark.parametrize(
+    "config, form",
+    [
+        ({}, "saved_model"),
+        ({"signature": "serving_default", "output_key": "output_0"}, "saved_model"),
+        ({"signature": "serving_default", "signature_outputs_as_dict": True}, None),
+        ({"signature_outputs_as_dict": True}, "tf1_hub"),  # the TF1 default signature
+        ({"trainable": True}, "saved_model"),
+    ],
+)
 def test_keras_layer_arguments_it_accepts(config, form):
     assert hub_rules(config, form) is None
 
@@ -147,38 +166,116 @@ def test_nothing_here_imports_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; from layercfg.schema_builder import handles; "
-            "handles.check_handle('https://tfhub.dev/google/nnlm-en-dim50/2'); "
-            "print('tensorflow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "TFHUB_CACHE_DIR": "/nonexistent"})
+    code = (
+        "import sys; from layercfg.schema_builder import handles; "
+        "handles.check_handle('https://tfhub.dev/google/nnlm-en-dim50/2'); "
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TFHUB_CACHE_DIR": "/nonexistent"},
+    )
     assert out.stdout.strip() == "False", out.stderr
 
 
 # -- the flavor of a document (server/flavor.py), told without Keras ----------------------------
 
 
-@pytest.mark.parametrize("value, expected", [
-    ({"class_name": "Sequential", "config": {}, "keras_version": "2.21.0",
-      "backend": "tensorflow"}, "tf_keras"),
-    ({"class_name": "Sequential", "config": {}, "keras_version": "3.15.1"}, "keras"),
-    ({"class_name": "Sequential", "config": {}, "backend": "tensorflow"}, "tf_keras"),
-    ({"module": "keras", "class_name": "Sequential", "config": {"layers": [
-        {"module": "keras.layers", "class_name": "InputLayer",
-         "config": {"batch_input_shape": [None], "dtype": "string"}}]}}, "tf_keras"),
-    ({"module": "keras", "class_name": "Sequential", "config": {"layers": [
-        {"module": "keras.layers", "class_name": "InputLayer",
-         "config": {"batch_shape": [None, 3]}}]}}, "keras"),
-    ({"module": "tensorflow_hub.keras_layer", "class_name": "KerasLayer",
-      "config": {"handle": "x"}, "registered_name": "KerasLayer"}, "tf_keras"),
-    ({"class_name": "Functional", "config": {"layers": [
-        {"class_name": "Dense", "name": "d", "config": {},
-         "inbound_nodes": [[["input_1", 0, 0, {}]]]}]}}, "tf_keras"),
-    ({"module": "keras", "class_name": "Functional", "config": {"layers": [
-        {"module": "keras.layers", "class_name": "Dense", "name": "d", "config": {},
-         "inbound_nodes": [{"args": [], "kwargs": {}}]}]}}, "keras"),
-    ([1, 2], "keras"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (
+            {
+                "class_name": "Sequential",
+                "config": {},
+                "keras_version": "2.21.0",
+                "backend": "tensorflow",
+            },
+            "tf_keras",
+        ),
+        ({"class_name": "Sequential", "config": {}, "keras_version": "3.15.1"}, "keras"),
+        ({"class_name": "Sequential", "config": {}, "backend": "tensorflow"}, "tf_keras"),
+        (
+            {
+                "module": "keras",
+                "class_name": "Sequential",
+                "config": {
+                    "layers": [
+                        {
+                            "module": "keras.layers",
+                            "class_name": "InputLayer",
+                            "config": {"batch_input_shape": [None], "dtype": "string"},
+                        }
+                    ]
+                },
+            },
+            "tf_keras",
+        ),
+        (
+            {
+                "module": "keras",
+                "class_name": "Sequential",
+                "config": {
+                    "layers": [
+                        {
+                            "module": "keras.layers",
+                            "class_name": "InputLayer",
+                            "config": {"batch_shape": [None, 3]},
+                        }
+                    ]
+                },
+            },
+            "keras",
+        ),
+        (
+            {
+                "module": "tensorflow_hub.keras_layer",
+                "class_name": "KerasLayer",
+                "config": {"handle": "x"},
+                "registered_name": "KerasLayer",
+            },
+            "tf_keras",
+        ),
+        (
+            {
+                "class_name": "Functional",
+                "config": {
+                    "layers": [
+                        {
+                            "class_name": "Dense",
+                            "name": "d",
+                            "config": {},
+                            "inbound_nodes": [[["input_1", 0, 0, {}]]],
+                        }
+                    ]
+                },
+            },
+            "tf_keras",
+        ),
+        (
+            {
+                "module": "keras",
+                "class_name": "Functional",
+                "config": {
+                    "layers": [
+                        {
+                            "module": "keras.layers",
+                            "class_name": "Dense",
+                            "name": "d",
+                            "config": {},
+                            "inbound_nodes": [{"args": [], "kwargs": {}}],
+                        }
+                    ]
+                },
+            },
+            "keras",
+        ),
+        ([1, 2], "keras"),
+    ],
+)
 def test_the_flavor_of_a_document(value, expected):
     from layercfg.server import flavor
 

@@ -57,13 +57,17 @@ def unknown_keys_after_a_syntax_error(n: int) -> str:
 
 
 def _layer(class_name: str, name: str, extra: str = "") -> str:
-    return (f'{{"module": "keras.layers", "class_name": "{class_name}", '
-            f'"config": {{"name": "{name}", "units": 4}}{extra}, "registered_name": null}}')
+    return (
+        f'{{"module": "keras.layers", "class_name": "{class_name}", '
+        f'"config": {{"name": "{name}", "units": 4}}{extra}, "registered_name": null}}'
+    )
 
 
 def _model(class_name: str, layers: list[str], extra: str = "") -> str:
-    return (f'{{"module": "keras", "class_name": "{class_name}", "config": {{"name": "m", '
-            '"layers": [\n' + ",\n".join(layers) + f"\n]{extra}}}, \"registered_name\": null}}")
+    return (
+        f'{{"module": "keras", "class_name": "{class_name}", "config": {{"name": "m", '
+        '"layers": [\n' + ",\n".join(layers) + f'\n]{extra}}}, "registered_name": null}}'
+    )
 
 
 def near_miss_classes(n: int) -> str:
@@ -76,11 +80,12 @@ def duplicate_layer_names(n: int) -> str:
 
 def dangling_references(n: int) -> str:
     """A Functional model whose every layer takes its input from a layer that is not there."""
-    node = ('"inbound_nodes": [{{"args": [{{"class_name": "__keras_tensor__", "config": '
-            '{{"shape": [null, 4], "dtype": "float32", "keras_history": ["gone_{i}", 0, 0]}}}}], '
-            '"kwargs": {{}}}}]')
-    layers = [_layer("Dense", f"d{i}", f', "name": "d{i}", ' + node.format(i=i))
-              for i in range(n)]
+    node = (
+        '"inbound_nodes": [{{"args": [{{"class_name": "__keras_tensor__", "config": '
+        '{{"shape": [null, 4], "dtype": "float32", "keras_history": ["gone_{i}", 0, 0]}}}}], '
+        '"kwargs": {{}}}}]'
+    )
+    layers = [_layer("Dense", f"d{i}", f', "name": "d{i}", ' + node.format(i=i)) for i in range(n)]
     return _model("Functional", layers, ', "input_layers": [], "output_layers": []')
 
 
@@ -230,12 +235,25 @@ def test_a_remembered_suggestion_is_the_same_and_the_budget_is_per_document(cat)
     assert all("Did you mean 'units'?" in p.message for p in first)
 
 
-@pytest.mark.parametrize("word", ["Dens", "conv2d", "LSTN", "BatchNormalisation", "x", "Dense",
-                                  "GlobalAveragePooling", "Embeding", "a" * 100])
+@pytest.mark.parametrize(
+    "word",
+    [
+        "Dens",
+        "conv2d",
+        "LSTN",
+        "BatchNormalisation",
+        "x",
+        "Dense",
+        "GlobalAveragePooling",
+        "Embeding",
+        "a" * 100,
+    ],
+)
 def test_the_length_filter_keeps_difflib_results(cat, word):
     names = tuple(sorted({e["class_name"] for e in cat.entries}))
     assert validation._close_matches(word, names, 5) == difflib.get_close_matches(
-        word, list(names), 5, 0.6)
+        word, list(names), 5, 0.6
+    )
 
 
 def test_messages_show_long_strings_cut(cat):
@@ -275,7 +293,11 @@ def test_layercfg_check_reports_a_too_long_integer(tmp_path, subprocess_env, pla
     path.write_text(BIG_INT_DOCUMENT, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "layercfg", "check", "--format", "json", str(path)],
-        capture_output=True, text=True, env=subprocess_env, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -283,8 +305,10 @@ def test_layercfg_check_reports_a_too_long_integer(tmp_path, subprocess_env, pla
     big = [d for d in report["diagnostics"] if d["code"] == "LCF002"]
     assert [d["pointer"] for d in big] == ["/config/kernel_size/0", "/config/bias"]
     start = BIG_INT_DOCUMENT.index(BIG)
-    assert big[1]["range"]["start"] == {"line": 0, "character": BIG_INT_DOCUMENT.index(
-        BIG, start + len(BIG))}
+    assert big[1]["range"]["start"] == {
+        "line": 0,
+        "character": BIG_INT_DOCUMENT.index(BIG, start + len(BIG)),
+    }
     assert any(d["code"] == "LCF105" for d in report["diagnostics"])
 
 
@@ -296,14 +320,20 @@ async def neovim(lsp_client: LanguageClient, plain_catalog):
 
 
 async def test_the_server_reports_a_too_long_integer(neovim: LanguageClient):
-    neovim.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=URI, language_id="json", version=1,
-                                             text=BIG_INT_DOCUMENT)))
+    neovim.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="json", version=1, text=BIG_INT_DOCUMENT
+            )
+        )
+    )
     diagnostics = await wait_for_publication(neovim, URI, 1, timeout=120)
     big = [d for d in diagnostics if d.code == "LCF002"]
     starts = [BIG_INT_DOCUMENT.index("-" + BIG), BIG_INT_DOCUMENT.rindex(BIG)]
     assert [(d.range.start.character, d.range.end.character) for d in big] == [
-        (starts[0], starts[0] + 5_001), (starts[1], starts[1] + 5_000)]
+        (starts[0], starts[0] + 5_001),
+        (starts[1], starts[1] + 5_000),
+    ]
     assert any(d.code == "LCF105" for d in diagnostics)
 
 
@@ -311,8 +341,10 @@ async def test_the_server_reports_a_too_long_integer(neovim: LanguageClient):
 
 
 def _sequential(units: int, count: int = 60) -> str:
-    layers = [_layer("Dense", f"dense_{i}").replace('"units": 4', f'"units": {units}')
-              for i in range(count)]
+    layers = [
+        _layer("Dense", f"dense_{i}").replace('"units": 4', f'"units": {units}')
+        for i in range(count)
+    ]
     return _model("Sequential", layers)
 
 
@@ -377,8 +409,7 @@ def test_a_validation_of_a_stale_version_is_not_started(server, monkeypatch):
     assert envelopes.count == 0
 
 
-async def test_publish_gives_up_on_a_stale_version_and_publishes_the_new_one(server,
-                                                                               monkeypatch):
+async def test_publish_gives_up_on_a_stale_version_and_publishes_the_new_one(server, monkeypatch):
     published: list[types.PublishDiagnosticsParams] = []
     monkeypatch.setattr(server, "text_document_publish_diagnostics", published.append)
     envelopes = Envelopes(monkeypatch)
@@ -393,16 +424,18 @@ async def test_publish_gives_up_on_a_stale_version_and_publishes_the_new_one(ser
     assert {d.code for d in published[0].diagnostics} == {"LCF106"}  # units -1
 
 
-async def test_a_pull_answers_for_the_version_that_replaced_the_one_it_started_on(server,
-                                                                                monkeypatch):
+async def test_a_pull_answers_for_the_version_that_replaced_the_one_it_started_on(
+    server, monkeypatch
+):
     envelopes = Envelopes(monkeypatch)
     _open(server, _sequential(1), 1)
     second = Document.parse(URI, _sequential(-1), 2)
     envelopes.at = 5
     envelopes.then = lambda: server.documents.__setitem__(URI, second)
     handler = server.protocol.fm.features[types.TEXT_DOCUMENT_DIAGNOSTIC]
-    report = await handler(types.DocumentDiagnosticParams(
-        text_document=types.TextDocumentIdentifier(uri=URI)))
+    report = await handler(
+        types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=URI))
+    )
     assert report.result_id.startswith("2:")
     assert {d.code for d in report.items} == {"LCF106"}
     assert envelopes.count < 5 + 70  # version 1 stopped at its 5th envelope
@@ -411,8 +444,9 @@ async def test_a_pull_answers_for_the_version_that_replaced_the_one_it_started_o
 async def test_concurrent_requests_for_one_version_validate_it_once(server, monkeypatch):
     envelopes = Envelopes(monkeypatch)
     document = _open(server, _sequential(1), 1)
-    results = await asyncio.gather(*(asyncio.to_thread(server.diagnose, document)
-                                     for _ in range(4)))
+    results = await asyncio.gather(
+        *(asyncio.to_thread(server.diagnose, document) for _ in range(4))
+    )
     assert all(r is results[0] for r in results)
     assert envelopes.count == 61  # one model envelope and its 60 layers, once
 
@@ -423,10 +457,12 @@ def test_findings_of_one_code_are_capped_with_a_summary():
     from layercfg.server.settings import Settings
 
     keys = ", ".join(['"units": 1'] * 6000)
-    text = ('{"module": "keras.layers", "class_name": "Dense", "config": {' + keys +
-            '}, "registered_name": null}')
-    checked = engine.check(Document.parse("file:///dup.layercfg.json", text, 1), None,
-                           Settings())
+    text = (
+        '{"module": "keras.layers", "class_name": "Dense", "config": {'
+        + keys
+        + '}, "registered_name": null}'
+    )
+    checked = engine.check(Document.parse("file:///dup.layercfg.json", text, 1), None, Settings())
     duplicates = [c for c in checked if c.problem.code == "LCF003"]
     assert len(duplicates) == engine.MAX_PER_CODE + 1
     summary = duplicates[-1].problem
@@ -441,11 +477,15 @@ def test_a_number_json_cannot_carry_never_reaches_the_wire():
     from layercfg.server.document import Document
     from layercfg.server.settings import Settings
 
-    text = ('{"module": "keras.layers", "class_name": "Dense", "config": {"units": 1e400,'
-            ' "unitz": -1e400}, "registered_name": null}')
+    text = (
+        '{"module": "keras.layers", "class_name": "Dense", "config": {"units": 1e400,'
+        ' "unitz": -1e400}, "registered_name": null}'
+    )
     document = Document.parse("file:///inf.layercfg.json", text, 1)
     for checked in engine.check(document, None, Settings()):
         diagnostic = engine.to_diagnostic(document, checked)
         _json.dumps(diagnostic.data, allow_nan=False)  # raises on Infinity or NaN
     assert engine.wire_safe({"a": [float("inf"), 1.5], "b": float("nan")}) == {
-        "a": ["inf", 1.5], "b": "nan"}
+        "a": ["inf", 1.5],
+        "b": "nan",
+    }

@@ -41,8 +41,9 @@ class _Embed(tf.Module):
 def saved_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models") / "embed"
     module = _Embed()
-    tf.saved_model.save(module, str(folder),
-                        signatures={"serving_default": module.__call__.get_concrete_function()})
+    tf.saved_model.save(
+        module, str(folder), signatures={"serving_default": module.__call__.get_concrete_function()}
+    )
     return folder
 
 
@@ -77,7 +78,8 @@ def new(tf_keras_catalog, catalog, capsys, monkeypatch, tmp_path):
 
 def _load_tf_keras(config):
     return tf_keras.saving.deserialize_keras_object(
-        config, custom_objects={"KerasLayer": hub.KerasLayer}, safe_mode=True)
+        config, custom_objects={"KerasLayer": hub.KerasLayer}, safe_mode=True
+    )
 
 
 # -- the catalog ----------------------------------------------------------------------------------
@@ -91,8 +93,14 @@ def test_the_tf_keras_catalog_has_keras_layer_built_without_a_real_model(tf_kera
     assert entry["module"] == "tensorflow_hub.keras_layer" and entry["instantiated"]
     assert entry["params"]["handle"]["required"]
     assert "string to load a saved model" in entry["params"]["handle"]["description"]
-    for name in ("trainable", "arguments", "signature", "signature_outputs_as_dict",
-                 "output_key", "output_shape"):
+    for name in (
+        "trainable",
+        "arguments",
+        "signature",
+        "signature_outputs_as_dict",
+        "output_key",
+        "output_shape",
+    ):
         assert name in entry["params"], name
     assert "_sentinel" not in entry["params"] and "load_options" not in entry["params"]
     assert entry["minimal_config"] == {"handle": None}
@@ -108,8 +116,12 @@ def test_the_schema_knows_what_keras_layer_refuses(tf_keras_catalog):
     validator = jsonschema.Draft202012Validator(tf_keras_catalog["schema"])
 
     def errors(**config):
-        envelope = {"module": "tensorflow_hub.keras_layer", "class_name": "KerasLayer",
-                    "config": config, "registered_name": "KerasLayer"}
+        envelope = {
+            "module": "tensorflow_hub.keras_layer",
+            "class_name": "KerasLayer",
+            "config": config,
+            "registered_name": "KerasLayer",
+        }
         return list(validator.iter_errors(envelope))
 
     assert not errors(handle=URL)
@@ -158,24 +170,36 @@ def test_new_keras_layer_for_a_url_is_checked_statically(new):
     code, config, err = new("KerasLayer", f"handle={URL}")
     assert code == 0, err
     assert "checked statically: the URL is not cached, never downloaded" in err
-    assert config == {"module": "tensorflow_hub.keras_layer", "class_name": "KerasLayer",
-                      "config": {"name": "keras_layer", "trainable": False, "dtype": "float32",
-                                 "handle": URL},
-                      "registered_name": "KerasLayer"}
+    assert config == {
+        "module": "tensorflow_hub.keras_layer",
+        "class_name": "KerasLayer",
+        "config": {"name": "keras_layer", "trainable": False, "dtype": "float32", "handle": URL},
+        "registered_name": "KerasLayer",
+    }
 
 
 def test_the_static_config_is_what_tf_keras_writes(new, saved_model):
     """The same arguments, once with the model at hand and once without: one config."""
-    args = ["--wrap", "Sequential", "--input-shape", "[]", "--input-dtype", "string",
-            "signature=serving_default", "output_key=output_0", "name=embed"]
+    args = [
+        "--wrap",
+        "Sequential",
+        "--input-shape",
+        "[]",
+        "--input-dtype",
+        "string",
+        "signature=serving_default",
+        "output_key=output_0",
+        "name=embed",
+    ]
     _, static, _ = new("KerasLayer", f"handle={URL}", *args)
     _, loaded, _ = new("KerasLayer", f"handle={saved_model}", *args)
     loaded["config"]["layers"][1]["config"]["handle"] = URL
     assert static == loaded
 
 
-def test_a_complete_cached_copy_is_loaded_and_an_incomplete_one_is_not(new, saved_model,
-                                                                       tmp_path, monkeypatch):
+def test_a_complete_cached_copy_is_loaded_and_an_incomplete_one_is_not(
+    new, saved_model, tmp_path, monkeypatch
+):
     cache = tmp_path / "hub-cache"
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
     entry = cache / hashlib.sha1(URL.encode()).hexdigest()
@@ -189,18 +213,24 @@ def test_a_complete_cached_copy_is_loaded_and_an_incomplete_one_is_not(new, save
     assert code == 0 and "checked statically" in err and "incomplete" in err
 
 
-@pytest.mark.parametrize("args, words", [
-    ([], "KerasLayer needs a value for: handle"),
-    (["handle=https://tfhub.dev/google/nnlm-en-dim50"], "has no version"),
-    (["handle={model}", "signature=serving_default"], "exactly one of"),
-    (["handle={model}", "signature=nope", "output_key=output_0"],
-     "not a signature of the SavedModel; it has: serving_default"),
-    (["handle={tf1}", "trainable=true"], "TF1 Hub format"),
-    (["handle={model}", "handel=x"], "did you mean handle"),
-    (["handle={model}", "--flavor", "keras"], "tf_keras (Keras 2) layer"),
-])
-def test_new_keras_layer_refusals_are_one_line_and_exit_2(new, saved_model, tf1_folder, args,
-                                                          words):
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        ([], "KerasLayer needs a value for: handle"),
+        (["handle=https://tfhub.dev/google/nnlm-en-dim50"], "has no version"),
+        (["handle={model}", "signature=serving_default"], "exactly one of"),
+        (
+            ["handle={model}", "signature=nope", "output_key=output_0"],
+            "not a signature of the SavedModel; it has: serving_default",
+        ),
+        (["handle={tf1}", "trainable=true"], "TF1 Hub format"),
+        (["handle={model}", "handel=x"], "did you mean handle"),
+        (["handle={model}", "--flavor", "keras"], "tf_keras (Keras 2) layer"),
+    ],
+)
+def test_new_keras_layer_refusals_are_one_line_and_exit_2(
+    new, saved_model, tf1_folder, args, words
+):
     args = [a.format(model=saved_model, tf1=tf1_folder) for a in args]
     code, config, err = new("KerasLayer", *args)
     errors = [line for line in err.splitlines() if line.startswith("layercfg: error:")]
@@ -214,8 +244,7 @@ def test_new_keras_layer_refusals_are_one_line_and_exit_2(new, saved_model, tf1_
 def test_new_tfsm_layer_checks_the_endpoint_offline(new, saved_model):
     import keras
 
-    code, config, err = new("TFSMLayer", f"filepath={saved_model}",
-                            "call_endpoint=serving_default")
+    code, config, err = new("TFSMLayer", f"filepath={saved_model}", "call_endpoint=serving_default")
     assert code == 0, err
     assert "safe_mode=False" in err and "loaded from the SavedModel" in err
     assert config["class_name"] == "TFSMLayer" and config["module"] == "keras.layers"
@@ -229,12 +258,14 @@ def test_new_tfsm_layer_checks_the_endpoint_offline(new, saved_model):
     assert tuple(outputs["output_0"].shape) == (1, 3)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["call_endpoint=serving"], "call_endpoint 'serving' is not an endpoint"),
-    ([], "'serve' (the default) is not an endpoint"),
-])
-def test_new_tfsm_layer_with_a_wrong_endpoint_names_the_ones_there(new, saved_model, args,
-                                                                   words):
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["call_endpoint=serving"], "call_endpoint 'serving' is not an endpoint"),
+        ([], "'serve' (the default) is not an endpoint"),
+    ],
+)
+def test_new_tfsm_layer_with_a_wrong_endpoint_names_the_ones_there(new, saved_model, args, words):
     code, _, err = new("TFSMLayer", f"filepath={saved_model}", *args)
     assert code == 2 and words in err and "serving_default" in err.splitlines()[-1]
 
@@ -275,8 +306,14 @@ def test_endpoints_are_read_from_the_protobuf(saved_model, tmp_path):
 
 
 def _run(args, env, cwd):
-    return subprocess.run([sys.executable, "-m", "layercfg", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "layercfg", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_the_seed_question_on_the_command_line(subprocess_env, tf_keras_catalog, tmp_path):
@@ -286,16 +323,23 @@ def test_the_seed_question_on_the_command_line(subprocess_env, tf_keras_catalog,
     assert "checked statically: the URL is not cached, never downloaded" in result.stderr
     config = json.loads(result.stdout)
     assert [layer["class_name"] for layer in config["config"]["layers"]] == [
-        "InputLayer", "KerasLayer"]
+        "InputLayer",
+        "KerasLayer",
+    ]
 
 
-def test_check_deep_resolves_a_relative_handle_against_the_document(subprocess_env, catalog,
-                                                                     saved_model, tmp_path):
+def test_check_deep_resolves_a_relative_handle_against_the_document(
+    subprocess_env, catalog, saved_model, tmp_path
+):
     docs = tmp_path / "docs"
     docs.mkdir()
     shutil.copytree(saved_model, docs / "hub_module")
-    tfsm = {"module": "keras.layers", "class_name": "TFSMLayer", "registered_name": None,
-            "config": {"filepath": "hub_module", "call_endpoint": "serving_default"}}
+    tfsm = {
+        "module": "keras.layers",
+        "class_name": "TFSMLayer",
+        "registered_name": None,
+        "config": {"filepath": "hub_module", "call_endpoint": "serving_default"},
+    }
     (docs / "good.layercfg.json").write_text(json.dumps(tfsm))
     tfsm = {**tfsm, "config": {"filepath": "missing", "call_endpoint": "serving_default"}}
     (docs / "missing.layercfg.json").write_text(json.dumps(tfsm))
@@ -305,8 +349,9 @@ def test_check_deep_resolves_a_relative_handle_against_the_document(subprocess_e
     elsewhere.mkdir()
     result = _run(["check", "--deep", "--format", "json", str(docs)], subprocess_env, elsewhere)
     assert result.returncode in (0, 1), result.stderr
-    files = {os.path.basename(f["path"]): f["diagnostics"]
-             for f in json.loads(result.stdout)["files"]}
+    files = {
+        os.path.basename(f["path"]): f["diagnostics"] for f in json.loads(result.stdout)["files"]
+    }
     deep = {name: [d for d in diags if d["code"] == "LCF306"] for name, diags in files.items()}
     assert deep["good.layercfg.json"] == []
     assert str(docs / "missing") in deep["missing.layercfg.json"][0]["message"]
@@ -315,18 +360,34 @@ def test_check_deep_resolves_a_relative_handle_against_the_document(subprocess_e
     assert "serving_default" in endpoint["message"]
 
 
-def test_check_takes_a_keras2_document_as_tf_keras(tf_keras_catalog, catalog, capsys,
-                                                   tmp_path):
-    hub_model = {"module": "keras", "class_name": "Sequential", "registered_name": None,
-                 "config": {"name": "sequential", "layers": [
-                     {"module": "keras.layers", "class_name": "InputLayer",
-                      "registered_name": None,
-                      "config": {"batch_input_shape": [None], "dtype": "string",
-                                 "name": "input_1"}},
-                     {"module": "tensorflow_hub.keras_layer", "class_name": "KerasLayer",
-                      "registered_name": "KerasLayer",
-                      "config": {"name": "keras_layer", "trainable": False,
-                                 "dtype": "float32", "handle": URL}}]}}
+def test_check_takes_a_keras2_document_as_tf_keras(tf_keras_catalog, catalog, capsys, tmp_path):
+    hub_model = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "registered_name": None,
+        "config": {
+            "name": "sequential",
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "registered_name": None,
+                    "config": {"batch_input_shape": [None], "dtype": "string", "name": "input_1"},
+                },
+                {
+                    "module": "tensorflow_hub.keras_layer",
+                    "class_name": "KerasLayer",
+                    "registered_name": "KerasLayer",
+                    "config": {
+                        "name": "keras_layer",
+                        "trainable": False,
+                        "dtype": "float32",
+                        "handle": URL,
+                    },
+                },
+            ],
+        },
+    }
     path = tmp_path / "hub.layercfg.json"
     path.write_text(json.dumps(hub_model))
     assert cli.main(["check", "--format", "json", str(path)]) == 0

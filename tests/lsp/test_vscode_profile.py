@@ -21,11 +21,12 @@ def vscode_1_100() -> types.ClientCapabilities:
     refresh, watched files with dynamic registration and relative patterns."""
     caps = client_capabilities("visual-studio-code")
     caps.text_document.diagnostic = types.DiagnosticClientCapabilities(
-        dynamic_registration=True, related_document_support=False)
-    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(
-        refresh_support=True)
+        dynamic_registration=True, related_document_support=False
+    )
+    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
     caps.workspace.did_change_watched_files = types.DidChangeWatchedFilesClientCapabilities(
-        dynamic_registration=True, relative_pattern_support=True)
+        dynamic_registration=True, relative_pattern_support=True
+    )
     return caps
 
 
@@ -42,7 +43,9 @@ class Puller:
         report = await self.client.text_document_diagnostic_async(
             types.DocumentDiagnosticParams(
                 text_document=types.TextDocumentIdentifier(uri=self.uri),
-                previous_result_id=self.result_id))
+                previous_result_id=self.result_id,
+            )
+        )
         if report.kind == "full":
             self.items = list(report.items)
         self.result_id = report.result_id
@@ -59,23 +62,33 @@ async def _refreshed(client: LanguageClient, count: int, timeout: float = 120) -
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
 async def code(lsp_client: LanguageClient, plain_catalog):
-    lsp_client.set_configuration({"deepCheck": "onType", "deepCheckTimeout": 120},
-                                 section="layercfg")
-    await start(lsp_client, types.InitializeParams(
-        capabilities=vscode_1_100(),
-        initialization_options={"deepCheck": "onType", "deepCheckTimeout": 120}))
+    lsp_client.set_configuration(
+        {"deepCheck": "onType", "deepCheckTimeout": 120}, section="layercfg"
+    )
+    await start(
+        lsp_client,
+        types.InitializeParams(
+            capabilities=vscode_1_100(),
+            initialization_options={"deepCheck": "onType", "deepCheckTimeout": 120},
+        ),
+    )
     yield
     await lsp_client.shutdown_session()
 
 
 def _open(client: LanguageClient, text: str, version: int = 1) -> None:
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=URI, language_id="json", version=version,
-                                             text=text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="json", version=version, text=text
+            )
+        )
+    )
 
 
-async def _until_deep(code: LanguageClient, puller: Puller, refreshes: int,
-                      timeout: float = 180) -> list[types.Diagnostic]:
+async def _until_deep(
+    code: LanguageClient, puller: Puller, refreshes: int, timeout: float = 180
+) -> list[types.Diagnostic]:
     """Pull after each refresh, as VS Code does, until deep (source keras) findings show."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -104,13 +117,16 @@ async def test_removing_an_override_restores_a_deep_findings_severity(code):
     _open(code, _shape_mistake())
     await puller.pull()
     await _until_deep(code, puller, refreshes)
-    for override, expected in (({"LCF302": "hint"}, types.DiagnosticSeverity.Hint),
-                               ({}, types.DiagnosticSeverity.Error)):
+    for override, expected in (
+        ({"LCF302": "hint"}, types.DiagnosticSeverity.Hint),
+        ({}, types.DiagnosticSeverity.Error),
+    ):
         refreshes = code.diagnostic_refresh_count
-        code.set_configuration({"deepCheck": "onType", "deepCheckTimeout": 120,
-                                "severity": override}, section="layercfg")
-        code.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-            settings=None))
+        code.set_configuration(
+            {"deepCheck": "onType", "deepCheckTimeout": 120, "severity": override},
+            section="layercfg",
+        )
+        code.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
         await _refreshed(code, refreshes, timeout=30)
         (shape,) = [d for d in await puller.pull() if d.code == "LCF302"]
         assert shape.severity == expected, override
@@ -119,30 +135,38 @@ async def test_removing_an_override_restores_a_deep_findings_severity(code):
 async def test_commands_sent_with_empty_arguments_run(code):
     await wait_for_status(code, "ready")
     for command in ("layercfg.rebuildCatalog", "layercfg.showSchema"):
-        await code.workspace_execute_command_async(types.ExecuteCommandParams(
-            command=command, arguments=[]))
-    schema = await code.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="layercfg.showSchema", arguments=[]))
+        await code.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=command, arguments=[])
+        )
+    schema = await code.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="layercfg.showSchema", arguments=[])
+    )
     assert json.loads(schema)["$schema"].endswith("2020-12/schema")
     await asyncio.sleep(0.5)
-    failures = [m.message for m in code.log_messages
-                if m.type == types.MessageType.Error and "failed" in m.message]
+    failures = [
+        m.message
+        for m in code.log_messages
+        if m.type == types.MessageType.Error and "failed" in m.message
+    ]
     assert failures == []
 
 
 async def test_removing_a_severity_override_restores_the_severity(code):
-    text = ('{"module": "keras.layers", "class_name": "Dense", "config": {"units": 2,'
-            ' "unitz": 3}, "registered_name": null}')
+    text = (
+        '{"module": "keras.layers", "class_name": "Dense", "config": {"units": 2,'
+        ' "unitz": 3}, "registered_name": null}'
+    )
     puller = Puller(code, URI)
     _open(code, text)
     (unknown,) = [d for d in await puller.pull() if d.code == "LCF102"]
     assert unknown.severity == types.DiagnosticSeverity.Error
-    for override, expected in (({"LCF102": "hint"}, types.DiagnosticSeverity.Hint),
-                               ({}, types.DiagnosticSeverity.Error)):
+    for override, expected in (
+        ({"LCF102": "hint"}, types.DiagnosticSeverity.Hint),
+        ({}, types.DiagnosticSeverity.Error),
+    ):
         refreshes = code.diagnostic_refresh_count
         code.set_configuration({"deepCheck": "off", "severity": override}, section="layercfg")
-        code.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-            settings=None))
+        code.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
         await _refreshed(code, refreshes, timeout=30)
         (unknown,) = [d for d in await puller.pull() if d.code == "LCF102"]
         assert unknown.severity == expected, override
