@@ -15,7 +15,12 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # One catalog cache per test session, known before any server or worker process is spawned.
-_SESSION_CACHE = tempfile.mkdtemp(prefix="layercfg-test-cache-")
+# LAYERCFG_TEST_CACHE names a folder to keep between local runs instead (catalogs are keyed
+# by Keras version and source hashes, so a stale one is never used); CI leaves it unset.
+_KEPT_CACHE = os.environ.get("LAYERCFG_TEST_CACHE")
+_SESSION_CACHE = _KEPT_CACHE or tempfile.mkdtemp(prefix="layercfg-test-cache-")
+if _KEPT_CACHE:
+    os.makedirs(_KEPT_CACHE, exist_ok=True)
 os.environ["LAYERCFG_CACHE_DIR"] = _SESSION_CACHE
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 CUSTOM_MODULES = ("custom.good_layers", "custom.registered_layers", "custom.defective_layers")
@@ -39,7 +44,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def cache_dir() -> Iterator[Path]:
     """The catalog cache of this session; subprocesses get it through the environment."""
     yield Path(_SESSION_CACHE)
-    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
+    if not _KEPT_CACHE:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
