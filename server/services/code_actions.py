@@ -20,7 +20,7 @@ from .. import engine
 from ..catalog import Catalog
 from ..document import Document, Problem
 from ..settings import Settings
-from . import rename, upgrade
+from . import fix_safety, rename, upgrade
 from .completion import placeholder
 from .formatting import (
     Edit,
@@ -38,7 +38,7 @@ from .formatting import (
     to_text_edits,
 )
 from .schema_path import SchemaWalker, missing, value_at
-from .validation import CLASS_RENAMES, SPECIAL_CLASS_NAMES
+from .validation import CLASS_RENAMES, KEY_RENAMES, SPECIAL_CLASS_NAMES
 
 Path = tuple[str | int, ...]
 
@@ -73,6 +73,8 @@ class Fix:
     preferred: bool = False
     safe: bool = False
     snippet: bool = False  # the edits' texts are snippets
+    unsafe: bool = False  # the best fix of a finding that has no safe one (--unsafe-fixes)
+    reason: str = ""  # why it is not safe (fix_safety)
 
 
 class Fixer:
@@ -128,19 +130,37 @@ class Fixer:
         envelope = value_at(document.value, envelope_path)
         if not isinstance(envelope, dict):
             return []
-        obvious = len(candidates) == 1 or (
-            candidates[0]["class_name"].lower() == name.lower()
-            or CLASS_RENAMES.get(name) == candidates[0]["class_name"]
-        )
+        by_name: dict[str, dict[str, Any]] = {}
+        for candidate in candidates:
+            by_name.setdefault(candidate["class_name"], candidate)
+        names = fix_safety.ordered(name, list(by_name), [CLASS_RENAMES.get(name)])
+        candidates = [by_name[n] for n in names]
         fixes = []
         for index, candidate in enumerate(candidates[:MAX_CHOICES]):
             edits = list(replace_value(document, path, dumps(candidate["class_name"])))
+            sets = self._identity_sets(envelope_path, envelope, candidate)
             edits += self._identity_edits(document, envelope_path, envelope, candidate)
             where = candidate.get("registered_name") or candidate.get("module")
             title = f"Change to '{candidate['class_name']}'" + (f" ({where})" if where else "")
-            chosen = obvious and index == 0
-            fixes.append(Fix(title, problem.code, tuple(edits), chosen, chosen))
+            verdict = fix_safety.Verdict(fix_safety.DISPLAY)
+            if index == 0:
+                verdict = fix_safety.judge_class(
+                    document.value, self.catalog, path, candidate, candidates, sets
+                )
+            fixes.append(_classed(title, problem.code, tuple(edits), verdict))
         return fixes
+
+    def _identity_sets(
+        self, path: Path, envelope: dict[str, Any], candidate: dict[str, Any]
+    ) -> list[tuple[Path, Any]]:
+        """``_identity_edits`` as changes of the value."""
+        keras3 = "module" in envelope or "registered_name" in envelope or not path
+        return [
+            ((*path, key), candidate.get(key))
+            for key in ("module", "registered_name")
+            if (key in envelope and envelope[key] != candidate.get(key))
+            or (key not in envelope and keras3 and candidate.get(key) is not None)
+        ]
 
     def _identity_edits(
         self, document: Document, path: Path, envelope: dict[str, Any], candidate: dict[str, Any]
@@ -165,18 +185,25 @@ class Fixer:
             return []
         container = value_at(document.value, path[:-1])
         present = container if isinstance(container, dict) else {}
-        usable = [c for c in data.get("candidates") or [] if c not in present]
-        one = len(usable) == 1
-        fixes = [
-            Fix(
-                f"Change to '{candidate}'",
-                problem.code,
-                tuple(rename_key(document, path, candidate)),
-                one,
-                one,
-            )
-            for candidate in usable[:MAX_CHOICES]
-        ]
+        pool = fix_safety.key_pool(self.walker, document.value, path[:-1])
+        offered = [*(data.get("candidates") or []), *fix_safety.near(key, pool)]
+        renames = KEY_RENAMES.get(key, ())
+        usable = [c for c in dict.fromkeys(offered) if c not in present and c != key]
+        usable = fix_safety.ordered(key, usable, renames)
+        fixes = []
+        for index, candidate in enumerate(usable[:MAX_CHOICES]):
+            verdict = fix_safety.Verdict(fix_safety.DISPLAY)
+            if index == 0:
+                verdict = fix_safety.judge_key(
+                    document.value,
+                    self.catalog,
+                    problem.code,
+                    path,
+                    candidate,
+                    [c for c in [*usable, *pool] if c not in present],
+                )
+            edits = tuple(rename_key(document, path, candidate))
+            fixes.append(_classed(f"Change to '{candidate}'", problem.code, edits, verdict))
         fixes.append(Fix(f"Remove '{key}'", problem.code, tuple(remove_member(document, path))))
         return fixes
 
@@ -295,17 +322,20 @@ class Fixer:
             close = [a for a in strings if a.lower() == current.lower()]
             close += difflib.get_close_matches(current, strings, n=3, cutoff=0.6)
             close = list(dict.fromkeys(close))
-        exact_case = bool(close) and close[0].lower() == str(current).lower()
-        obvious = exact_case or len(close) == 1
+        if isinstance(current, str):
+            close = fix_safety.ordered(current, close) + fix_safety.near(current, strings)
+            close = fix_safety.ordered(current, list(dict.fromkeys(close)))
         choices = list(dict.fromkeys([*close, *allowed]))[:MAX_CHOICES]
         fixes = []
         for index, option in enumerate(choices):
-            chosen = obvious and index == 0
+            verdict = fix_safety.Verdict(fix_safety.DISPLAY)
+            if index == 0 and close:
+                verdict = fix_safety.judge_value(
+                    document.value, self.catalog, path, option, allowed
+                )
             edits = replace_value(document, path, dumps(option))
             fixes.append(
-                Fix(
-                    f"Change to {_short(dumps(option))}", problem.code, tuple(edits), chosen, chosen
-                )
+                _classed(f"Change to {_short(dumps(option))}", problem.code, tuple(edits), verdict)
             )
         return fixes
 
@@ -380,18 +410,16 @@ class Fixer:
         return [Fix(f"Rename this layer to '{new_name}'", problem.code, tuple(edits), True, False)]
 
     def _missing_reference(self, document: Document, problem: Problem, path: Path, snippets):
-        candidates = (problem.data or {}).get("candidates") or []
-        one = len(candidates) == 1
-        return [
-            Fix(
-                f"Change to '{name}'",
-                problem.code,
-                tuple(replace_value(document, path, dumps(name))),
-                one,
-                one,
-            )
-            for name in candidates[:MAX_CHOICES]
-        ]
+        data = problem.data or {}
+        candidates = data.get("candidates") or []
+        fixes = []
+        for index, name in enumerate(candidates[:MAX_CHOICES]):
+            verdict = fix_safety.Verdict(fix_safety.DISPLAY)
+            if index == 0:
+                verdict = fix_safety.judge_reference(data.get("name"), name, candidates)
+            edits = tuple(replace_value(document, path, dumps(name)))
+            fixes.append(_classed(f"Change to '{name}'", problem.code, edits, verdict))
+        return fixes
 
 
 # -- whole documents ---------------------------------------------------------------------------
@@ -497,6 +525,12 @@ def same_diagnostic(a: types.Diagnostic, b: types.Diagnostic) -> bool:
     )
 
 
+def _classed(title: str, code: str, edits: tuple[Edit, ...], verdict: fix_safety.Verdict) -> Fix:
+    """A did-you-mean fix of its class: safe ones are preferred; the best of the others is
+    unsafe (``--unsafe-fixes``); the rest are for a person to choose."""
+    safe, unsafe = verdict.safe, verdict.applicability == fix_safety.UNSAFE
+    return Fix(title, code, edits, safe, safe, unsafe=unsafe, reason=verdict.reason)
+
 
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -597,7 +631,7 @@ def quick_fixes(
         for fix in fixer.fixes(document, problem, path, snippets):
             actions.append(
                 types.CodeAction(
-                    title=fix.title,
+                    title=fix.title + (" (unsafe)" if fix.unsafe else ""),
                     kind=types.CodeActionKind.QuickFix,
                     diagnostics=[asked],
                     is_preferred=fix.preferred or None,
