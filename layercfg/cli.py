@@ -14,6 +14,7 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -408,8 +409,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     catalogs = {first: Catalog.from_json(_catalog(args, first))}
     settings = Settings(modules=_modules(args.modules), trustWorkspace=True,
                         deepCheckTimeout=timeout, deepCheckMemoryMB=memory_mb)
+    if args.unsafe_fixes and not (args.fix or args.diff):
+        raise UsageError("--unsafe-fixes goes with --fix or --diff")
     results = []
     diffs: list[str] = []
+    outcomes: dict[str, Any] = {}
     for path in files.paths:
         document = files.read(path)
         if document is None:
@@ -422,7 +426,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             catalogs[chosen] = Catalog.from_json(_catalog(args, chosen))
         catalog = catalogs[chosen]
         if args.fix or args.diff:
-            document = _fix(path, document, catalog, settings, args, diffs, files)
+            document = _fix(path, document, catalog, settings, args, diffs, files, outcomes)
         checked = flavor.adjust(engine.check(document, catalog, settings), chosen)
         results.append((path, document, checked))
     if args.diff:
@@ -432,29 +436,74 @@ def cmd_check(args: argparse.Namespace) -> int:
         import asyncio
 
         results = asyncio.run(_deep(results, settings, args))
-    sys.stdout.write(report.render(results, args.format))
+    rendered = report.render(results, args.format)
+    if args.fix and args.format == "json":
+        rendered = _with_fixes(rendered, outcomes)
+    sys.stdout.write(rendered)
     errors = any(c.problem.severity == 1 for _, _, checked in results for c in checked)
     return files.exit_code(EXIT_PROBLEMS if errors else EXIT_OK)
 
 
 def _fix(path: str, document, catalog, settings, args: argparse.Namespace, diffs: list[str],
-         files: _Files):
-    """Apply the fixes that have exactly one safe choice (``--fix``), or note their diff
-    (``--diff``); the document to report on (the one read when the file was not written)."""
+         files: _Files, outcomes: dict[str, Any]):
+    """Apply the safe fixes (``--fix``; with ``--unsafe-fixes`` the best unsafe one of the other
+    findings too), or note their diff (``--diff``); the document to report on (the one read
+    when the file was not written). What was applied and what was left, with the reason, goes
+    to stderr (and into the JSON output)."""
     from layercfg.server.document import Document
-    from layercfg.server.services.code_actions import fix_all
+    from layercfg.server.services.fix_safety import apply_fixes
 
-    text, applied = fix_all(document, catalog, settings)
-    if text == document.text:
-        return document
+    outcome = apply_fixes(document, catalog, settings, unsafe=args.unsafe_fixes)
     if args.diff:
-        diffs.append(_unified_diff(path, document.text, text))
+        if outcome.text != document.text:
+            diffs.append(_unified_diff(path, document.text, outcome.text))
         return document
-    if not files.write(path, text):
-        return document
-    print(f"layercfg: {path}: applied {len(applied)} fix{'es' if len(applied) != 1 else ''}",
-          file=sys.stderr)
-    return Document.parse(document.uri, text)
+    written = outcome.text != document.text and files.write(path, outcome.text)
+    if not written:
+        outcome.applied.clear()  # nothing of it is in the file
+    outcomes[path] = outcome
+    for fix in outcome.applied:
+        kind = "safe" if fix.safe else "unsafe"
+        print(f"layercfg: {path}: fixed {fix.code} ({kind}): {fix.title}", file=sys.stderr)
+    shown = outcome.document if written else document
+    for left in outcome.left:
+        if not written:
+            break  # the findings of the file as it is are reported on stdout anyway
+        position = shown.lines.position_at(left.checked.problem.start)
+        print(f"layercfg: {path}:{position.line + 1}:{position.character + 1}: not fixed "
+              f"{left.checked.problem.code}: {left.reason}", file=sys.stderr)
+    count = len(outcome.applied)
+    print(f"layercfg: {path}: applied {count} fix{'es' if count != 1 else ''}, "
+          f"{len(outcome.left)} problem(s) left", file=sys.stderr)
+    return Document.parse(document.uri, outcome.text) if written else document
+
+
+def _with_fixes(rendered: str, outcomes: dict[str, Any]) -> str:
+    """The JSON report with a ``fixes`` member per file: what ``--fix`` applied (code, title,
+    applicability) and what it left (code, pointer, reason)."""
+    from layercfg.server.engine import json_pointer
+
+    report = json.loads(rendered)
+    for item in report.get("files", []):
+        outcome = outcomes.get(item.get("path"))
+        if outcome is None:
+            continue
+        item["fixes"] = {
+            "applied": [
+                {"code": f.code, "title": f.title, "applicability": "safe" if f.safe else "unsafe"}
+                for f in outcome.applied
+            ],
+            "left": [
+                {
+                    "code": left.checked.problem.code,
+                    "pointer": json_pointer(left.checked.path),
+                    "reason": left.reason,
+                    **({"fix": left.fix.title} if left.fix is not None else {}),
+                }
+                for left in outcome.left
+            ],
+        }
+    return json.dumps(report, indent=2) + "\n"
 
 
 def _unified_diff(path: str, old: str, new: str) -> str:
@@ -627,7 +676,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--memory-mb", type=int, default=2048, metavar="MB",
                        help="memory cap of the deep-check worker (default 2048)")
     check.add_argument("--fix", action="store_true",
-                       help="apply the fixes that have exactly one safe choice, in place")
+                       help="apply the safe fixes in place: a did-you-mean clearly closest to "
+                       "what is written, that leaves no new error")
+    check.add_argument("--unsafe-fixes", action="store_true",
+                       help="with --fix or --diff: also apply the best fix of each finding "
+                       "that has no safe one")
     check.add_argument("--diff", action="store_true",
                        help="print those fixes as a unified diff instead of applying them "
                        "(exit 1 when there is one)")

@@ -309,10 +309,10 @@ def verify(root: Any, catalog: Catalog | None, change: Change, code: str, path: 
     old = {(c, renamed(p)) for c, p in old}
     target = (code, renamed(path))
     if target in new:
-        return f"it does not fix it: {new[target]}"
+        return f"it does not fix it: {new[target].rstrip('.')}"
     added = [message for key, message in new.items() if key not in old]
     if added:
-        return f"the document would not be valid: {added[0]}"
+        return f"the document would not be valid: {added[0].rstrip('.')}"
     return None
 
 
@@ -360,7 +360,7 @@ def why_left(fix_list: Sequence[Fix], unsafe: bool) -> tuple[str, Fix | None]:
     if best is not None:
         if unsafe:
             return "its fix overlaps another one", best
-        return f"unsafe fix ({best.reason}); --unsafe-fixes applies it", best
+        return f"unsafe fix: {best.reason} (--unsafe-fixes applies it)", best
     if fix_list:
         return "no automatic fix: the choices are for a person", fix_list[0]
     return "no automatic fix", None
