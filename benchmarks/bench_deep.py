@@ -1,6 +1,13 @@
 """Deep check against Keras's own loading, side by side in one interpreter.
 
-    python benchmarks/bench_deep.py [--runs N]
+    python benchmarks/bench_deep.py [--runs N] [--stacks-only] [--keras-limit SECONDS]
+
+Plain stacks first: Sequential and Functional models of 100, 400 and 2,000 ``Dense(16)``
+layers, deep-checked and loaded by ``deserialize_keras_object``. Keras's own loading of a
+Sequential is quadratic (every ``add`` rebuilds the graph), so a Keras load that passes
+``--keras-limit`` (default 120 s) is stopped and reported as a lower bound. Targets: a
+400-layer Sequential deep-checked in <= 10 % of Keras's load time; a 2,000-layer one within
+the default deep-check time limit (20 s).
 
 For the NASNetLarge config (1,041 layers, 88.9 M parameters) it times the deep check and
 `keras.saving.deserialize_keras_object` of the same config, interleaved, each in a fresh
@@ -23,6 +30,27 @@ import time
 from pathlib import Path
 
 CACHE = Path(os.environ.get("LAYERCFG_BENCH_CACHE", tempfile.gettempdir())) / "layercfg-bench"
+
+# A plain stack of n Dense(16) layers, serialized by Keras (the Sequential's layer list is
+# extended by hand: building a 2,000-layer Sequential in Keras is itself quadratic).
+STACK = """
+import json, sys, keras
+kind, n = sys.argv[1], int(sys.argv[2])
+if kind == "Sequential":
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(16, name="dense_0")])
+    value = keras.saving.serialize_keras_object(model)
+    layers = value["config"]["layers"]
+    for i in range(1, n):
+        copy = json.loads(json.dumps(layers[-1]))
+        copy["config"]["name"] = f"dense_{i}"
+        layers.append(copy)
+else:
+    x = inputs = keras.Input((16,))
+    for i in range(n):
+        x = keras.layers.Dense(16, name=f"dense_{i}")(x)
+    value = keras.saving.serialize_keras_object(keras.Model(inputs, x))
+print(json.dumps(value))
+"""
 
 MAKE = """
 import json, sys, keras
@@ -69,13 +97,59 @@ def document(name: str) -> Path:
     return path
 
 
+def stack(kind: str, n: int) -> Path:
+    import importlib.metadata
+
+    folder = CACHE / f"keras-{importlib.metadata.version('keras')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}-{n}.layercfg.json"
+    if not path.exists():
+        out = subprocess.run([sys.executable, "-c", STACK, kind, str(n)], capture_output=True,
+                             text=True, check=True, env=_env()).stdout
+        path.write_text(out.strip().splitlines()[-1])
+    return path
+
+
+def run_limited(kind: str, path: Path, limit: float) -> float | None:
+    """Seconds of one run, or None when it passed the limit (the process is stopped)."""
+    try:
+        return run(kind, path, timeout=limit + 30)["seconds"]
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def stacks(limit: float) -> None:
+    print("Plain stacks of Dense(16): deep check against deserialize_keras_object")
+    print(f"  {'model':<18} {'deep check':>11} {'Keras load':>11} {'ratio':>7}   target")
+    for kind in ("Sequential", "Functional"):
+        for n in (100, 400, 2000):
+            path = stack(kind, n)
+            deep = run_limited("deep", path, 600)
+            keras_s = run_limited("keras", path, limit)
+            deep_text = f"{deep:.2f} s" if deep is not None else "> 600 s"
+            keras_text = f"{keras_s:.2f} s" if keras_s is not None else f"> {limit:.0f} s"
+            if deep is None:
+                ratio = "-"
+            elif keras_s is None:
+                ratio = f"< {deep / limit:.3f}"
+            else:
+                ratio = f"{deep / keras_s:.3f}"
+            target = ""
+            if kind == "Sequential" and n == 400:
+                target = "ratio <= 0.10"
+            elif kind == "Sequential" and n == 2000:
+                target = "deep <= 20 s"
+            print(f"  {kind + ' ' + str(n):<18} {deep_text:>11} {keras_text:>11} {ratio:>7}   "
+                  f"{target}")
+
+
 def _env() -> dict[str, str]:
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
-def run(kind: str, path: Path) -> dict:
+def run(kind: str, path: Path, timeout: float | None = None) -> dict:
     out = subprocess.run([sys.executable, "-c", RUN, kind, str(path)], capture_output=True,
-                         text=True, check=True, env=_env()).stdout
+                         text=True, check=True, env=_env(), timeout=timeout).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -109,7 +183,12 @@ def spread(values: list[float], unit: str = "s") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stacks-only", action="store_true")
+    parser.add_argument("--keras-limit", type=float, default=120.0)
     args = parser.parse_args()
+    stacks(args.keras_limit)
+    if args.stacks_only:
+        return
     nasnet, resnet = document("NASNetLarge"), document("ResNet50")
     deep, keras_load = [], []
     for _ in range(args.runs):  # interleaved: the machine is noisy

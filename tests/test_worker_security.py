@@ -291,7 +291,22 @@ async def test_every_containment_mechanism_holds(worker):
         "writes": True,
         "processes": True,
         "capabilities": True,
+        "priority": True,
     }
+
+
+@linux
+async def test_the_worker_runs_below_the_servers_cpu_priority(worker):
+    answer = await worker.request("ping", {}, timeout=60)
+    pid = answer["pid"]
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    nice = int(fields[16])  # field 19 of stat; fields[0] is field 3 (the state)
+    assert nice >= 10 > os.getpriority(os.PRIO_PROCESS, 0)
+    # Every thread the worker started (TensorFlow's among them) has it too.
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{thread}/stat", encoding="ascii") as handle:
+            assert int(handle.read().rsplit(")", 1)[1].split()[16]) >= 10
 
 
 @linux
