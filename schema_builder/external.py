@@ -104,7 +104,31 @@ def hub_rules(
                 f"`signature` {signature!r} is not a signature of the SavedModel; it has: "
                 f"{', '.join(names) or 'none'}"
             )
+        outputs = found[signature].outputs
+        if isinstance(output_key, str) and outputs and output_key not in outputs:
+            return (
+                f"`output_key` {output_key!r} is not an output of the signature "
+                f"{signature!r}; it has: {', '.join(outputs)}"
+            )
     return None
+
+
+# The arguments a ``hub_rules`` message can be about, in the order they are looked for.
+_RULE_KEYS = (
+    "trainable",
+    "signature_outputs_as_dict",
+    "output_key",
+    "signature",
+    "arguments",
+    "output_shape",
+)
+
+
+def hub_rule_key(problem: str, config: dict[str, Any]) -> str | None:
+    """The argument a ``hub_rules`` message is about (the first one it names), if the config
+    has it: where the finding goes."""
+    named = [(problem.find(f"`{k}"), k) for k in _RULE_KEYS if f"`{k}" in problem and k in config]
+    return min(named)[1] if named else None
 
 
 def new_hub_layer(

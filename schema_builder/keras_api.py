@@ -12,6 +12,7 @@ import inspect
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -29,9 +30,27 @@ _ABSTRACT = {"Initializer", "Regularizer", "Constraint", "Layer", "Wrapper"}
 # Candidate dtype strings; the ones ``dtype_policies.get`` accepts are kept.
 _EXTRA_DTYPE_NAMES = ("mixed_float16", "mixed_bfloat16", "float", "int", "double", "half")
 # tf_keras takes any TensorFlow dtype name (``"string"`` for text models) and the mixed policies.
-_TF_DTYPE_NAMES = ("bfloat16", "bool", "complex64", "complex128", "float16", "float32",
-                   "float64", "int8", "int16", "int32", "int64", "string", "uint8", "uint16",
-                   "uint32", "uint64", "half", "float", "double")
+_TF_DTYPE_NAMES = (
+    "bfloat16",
+    "bool",
+    "complex64",
+    "complex128",
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "string",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "half",
+    "float",
+    "double",
+)
 # Functions of ``tf_keras.activations`` that are not activations.
 _NOT_ACTIVATIONS = {"get", "serialize", "deserialize"}
 
@@ -62,6 +81,11 @@ class KerasAPI:
 
     name: str = "keras"
     keras: ModuleType = field(init=False)
+    # The configured (trusted) modules: the only ones besides Keras's own that a config may
+    # name (tf_keras's loader would import any other; see ``import_guard``).
+    modules: tuple[str, ...] = ()
+    # The document's folder: relative KerasLayer handles resolve against it (tf_keras).
+    document_folder: str | None = None
 
     def __post_init__(self) -> None:
         if self.name not in IMPLEMENTATIONS:
@@ -309,7 +333,8 @@ class KerasAPI:
             return {
                 name: getattr(module, name)
                 for name in dir(module)
-                if not name.startswith("_") and name not in _NOT_ACTIVATIONS
+                if not name.startswith("_")
+                and name not in _NOT_ACTIVATIONS
                 and inspect.isfunction(getattr(module, name))
             }
         module = importlib.import_module("keras.src.activations")
@@ -352,10 +377,97 @@ class KerasAPI:
         return self.keras.saving.serialize_keras_object(obj)
 
     def deserialize(self, config: Any, custom_objects: dict | None = None) -> Any:
-        with self.safe_mode():
+        """Keras's own safe loader. For tf_keras, a Keras 2 document without a ``module``
+        goes through ``tf_keras.layers.deserialize`` (what ``model_from_json`` uses), only
+        the allowed modules can be imported (``import_guard``), and KerasLayer handles are
+        resolved against ``document_folder``."""
+        if not self.legacy:
+            with self.safe_mode():
+                return self.keras.saving.deserialize_keras_object(
+                    config, custom_objects=custom_objects, safe_mode=True
+                )
+        config = resolve_hub_handles(config, self.document_folder)
+        with self.safe_mode(), self.import_guard():
+            if isinstance(config, dict) and "class_name" in config and "module" not in config:
+                return self.keras.layers.deserialize(config, custom_objects=custom_objects)
             return self.keras.saving.deserialize_keras_object(
                 config, custom_objects=custom_objects, safe_mode=True
             )
+
+    # -- what a config may import (tf_keras) ------------------------------------------------------
+    @contextlib.contextmanager
+    def import_guard(self) -> Iterator[None]:
+        """tf_keras's loader imports whatever module a config names (``"module": "os"``) and
+        takes any attribute of it. Within this scope it imports only tf_keras and
+        tensorflow_hub modules and the configured (trusted) ``modules``, and sees of the
+        first two only what a config may describe: buildable classes, and functions of the
+        modeling namespaces. Keras 3 restricts this itself."""
+        if not self.legacy:
+            yield
+            return
+        from tf_keras.src.saving import serialization_lib
+
+        real = serialization_lib.importlib
+        serialization_lib.importlib = _ImportGuard(self, real)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            serialization_lib.importlib = real
+
+    def buildable_bases(self) -> tuple[type, ...]:
+        """The classes whose subclasses a config may name: what Keras builds from a config."""
+        keras = self.keras
+        if self.legacy:
+            owners = (
+                (keras.layers, "Layer"),
+                (keras.initializers, "Initializer"),
+                (keras.regularizers, "Regularizer"),
+                (keras.constraints, "Constraint"),
+                (keras.mixed_precision, "Policy"),
+                (keras.optimizers.schedules, "LearningRateSchedule"),
+                (keras.optimizers, "Optimizer"),
+                (keras.losses, "Loss"),
+                (keras.metrics, "Metric"),
+            )
+            return tuple(
+                found
+                for owner, name in owners
+                if inspect.isclass(found := getattr(owner, name, None))
+            )
+        from keras.src.saving.keras_saveable import KerasSaveable
+
+        bases: list[type] = [KerasSaveable]
+        for owner, name in (
+            (keras.initializers, "Initializer"),
+            (keras.regularizers, "Regularizer"),
+            (keras.constraints, "Constraint"),
+            (keras, "DTypePolicy"),
+            (keras.optimizers.schedules, "LearningRateSchedule"),
+            (keras.random, "SeedGenerator"),
+        ):
+            found = getattr(owner, name, None)
+            if inspect.isclass(found):
+                bases.append(found)
+        quantizer = getattr(getattr(keras, "quantizers", None), "Quantizer", None)
+        if inspect.isclass(quantizer):
+            bases.append(quantizer)
+        return tuple(bases)
+
+    def exported_symbol(self, name: str) -> Any:
+        """What Keras's loader finds for an exported ``keras.`` name, or None."""
+        if self.legacy:
+            from tensorflow.python.util import tf_export
+
+            return tf_export.get_symbol_from_name(name)
+        from keras.src import api_export
+
+        return api_export.get_symbol_from_name(name)
+
+    def symbolic_input(self, shape: tuple) -> Any:
+        """A symbolic batch of ``shape`` (batch dimension included) to call a layer on."""
+        if self.legacy:
+            return self.keras.Input(batch_shape=shape)
+        return self.keras.KerasTensor(shape)
 
     def registered_name(self, cls: type) -> str:
         return str(self.keras.saving.get_registered_name(cls))
@@ -363,3 +475,128 @@ class KerasAPI:
     def custom_objects(self) -> dict[str, Any]:
         """Everything registered with ``register_keras_serializable``."""
         return dict(self.keras.saving.get_custom_objects())
+
+
+# Namespaces whose functions a config may name (activations, losses, ...): any other function
+# of Keras (``utils.get_file``, ``backend.set_floatx``) has effects beyond modeling.
+_MODELING_NAMESPACES = frozenset(
+    (
+        "activations",
+        "constraints",
+        "initializers",
+        "losses",
+        "metrics",
+        "optimizers",
+        "regularizers",
+        "schedules",
+        "ops",
+        "random",
+    )
+)
+_GUARDED_ROOTS = ("tf_keras", "tensorflow_hub")
+
+
+class RefusedModule(TypeError):
+    """A module a config named that layercfg never imports (a TypeError, as Keras's own
+    refusals are, so the deep check reports it at the envelope)."""
+
+
+def in_modules(name: str, modules: tuple[str, ...]) -> bool:
+    return any(name == m or name.startswith(f"{m}.") for m in modules)
+
+
+class _ImportGuard:
+    """What tf_keras's loader sees as ``importlib`` inside ``KerasAPI.import_guard``."""
+
+    def __init__(self, api: KerasAPI, real: ModuleType):
+        self._api = api
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def import_module(self, name: str, package: str | None = None) -> ModuleType:
+        if not isinstance(name, str) or package is not None:
+            raise RefusedModule(f"module {name!r} is not imported by layercfg")
+        if in_modules(name, self._api.modules):
+            return self._real.import_module(name)  # trusted by the user who configured it
+        if in_modules(name, _GUARDED_ROOTS):
+            return _modeling_view(self._real.import_module(name), self._api.buildable_bases())
+        if in_modules(name, ("tensorflow",)) and name in sys.modules:
+            # Type specs (``__typespec__``) of an already loaded TensorFlow module: no code
+            # runs to get them.
+            from tensorflow import TypeSpec
+
+            return _modeling_view(sys.modules[name], (TypeSpec,))
+        raise RefusedModule(
+            f"module {name!r} is not imported: a tf_keras config may name classes of "
+            "tf_keras, tensorflow_hub and the configured modules only (setting `modules`)"
+        )
+
+
+def _modeling_view(module: ModuleType, bases: tuple[type, ...]) -> ModuleType:
+    """A copy of ``module`` with only what a config may describe: classes of ``bases`` and,
+    in the modeling namespaces, functions."""
+    view = ModuleType(module.__name__)
+    functions = bool(_MODELING_NAMESPACES & set(module.__name__.split(".")))
+    for key, value in vars(module).items():
+        if inspect.isclass(value):
+            if issubclass(value, bases):
+                setattr(view, key, value)
+        elif functions and inspect.isfunction(value):
+            setattr(view, key, value)
+    return view
+
+
+def resolve_hub_handles(config: Any, base: str | None) -> Any:
+    """A copy of ``config`` in which each KerasLayer handle that is here (a local folder,
+    relative to ``base``, or a complete cached copy of a URL) names that folder: what
+    tensorflow_hub loads without a download. Other handles are left as written."""
+    from . import handles
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, list):
+            return [visit(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {key: visit(value) for key, value in node.items()}
+        inner = out.get("config")
+        if out.get("class_name") == "KerasLayer" and isinstance(inner, dict):
+            handle = inner.get("handle")
+            if isinstance(handle, str):
+                check = handles.check_handle(handle, base=base, hub=True)
+                if check.ok and check.local:
+                    out["config"] = {**inner, "handle": check.local}
+        return out
+
+    if base is None and not _mentions_keras_layer(config):
+        return config
+    return visit(config)
+
+
+def _mentions_keras_layer(config: Any) -> bool:
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("class_name") == "KerasLayer":
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def classes_of(modules: tuple[str, ...]) -> dict[str, type]:
+    """The classes the configured modules define, by name: how Keras is told the
+    unregistered ones (``custom_objects``), as a user loading the config would. Nothing
+    outside those modules is offered. The modules must be imported already."""
+    found: dict[str, type] = {}
+    for name in modules:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        for attribute, value in vars(module).items():
+            if inspect.isclass(value) and in_modules(value.__module__, (module.__name__,)):
+                found.setdefault(attribute, value)
+    return found
