@@ -334,7 +334,9 @@ def _files(paths: list[str], links: set[str] | None = None) -> list[str]:
     return found
 
 
-def _walk(top: str, links: set[str]) -> list[str]:
+def _walk(top: str, links: set[str], wanted=None) -> list[str]:
+    """The files under ``top`` whose names ``wanted`` accepts (``*.layercfg.json``)."""
+    wanted = wanted or (lambda name: name.endswith(".layercfg.json"))
     real_top = os.path.realpath(top)
     found: list[str] = []
 
@@ -369,7 +371,7 @@ def _walk(top: str, links: set[str]) -> list[str]:
             kept.append(name)
         dirs[:] = kept
         for name in sorted(names):
-            if not name.endswith(".layercfg.json"):
+            if not wanted(name):
                 continue
             path = os.path.join(root, name)
             try:
@@ -399,12 +401,14 @@ def _walk(top: str, links: set[str]) -> list[str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from layercfg import filekinds
     from layercfg.server import engine, flavor, report
     from layercfg.server.catalog import Catalog
     from layercfg.server.settings import Settings
 
     timeout, memory_mb = _bounded_timeout(args.timeout), _bounded_memory(args.memory_mb)
-    files = _Files(args.paths, args.max_size)
+    kinds = filekinds.plan(args.paths, args.detect)  # archives, presets, --detect
+    files = _Files(kinds.plain, args.max_size)
     first = "tf_keras" if args.flavor == "tf_keras" else args.implementation
     catalogs = {first: Catalog.from_json(_catalog(args, first))}
     settings = Settings(modules=_modules(args.modules), trustWorkspace=True,
@@ -416,7 +420,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     outcomes: dict[str, Any] = {}
     for path in files.paths:
         document = files.read(path)
-        if document is None:
+        if document is None or filekinds.left_alone(path, document, kinds, args.explain):
             continue
         # Each document against the catalog of its flavor: forced, or detected (a Keras 2
         # document against tf_keras's, when the hub extra is installed).
@@ -429,6 +433,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             document = _fix(path, document, catalog, settings, args, diffs, files, outcomes)
         checked = flavor.adjust(engine.check(document, catalog, settings), chosen)
         results.append((path, document, checked))
+    results += filekinds.Checker(args, catalogs, settings, files, kinds).run()
     if args.diff:
         sys.stdout.write("".join(diffs))
         return files.exit_code(EXIT_PROBLEMS if diffs else EXIT_OK)
@@ -561,16 +566,21 @@ def _write(path: str, text: str, read_as: os.stat_result) -> None:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    from layercfg import filekinds
     from layercfg.server.catalog import Catalog
     from layercfg.server.services.code_actions import rewrite_whole
     from layercfg.server.services.formatting import apply_edits
     from layercfg.server.services.upgrade import upgrade
 
-    files = _Files(args.paths, args.max_size)
+    kinds = filekinds.plan(args.paths)
+    files = _Files(kinds.plain, args.max_size)
     catalog = Catalog.from_json(_catalog(args))
     failed = False
     diffs = []
-    for path in files.paths:
+    for path in [*files.paths, *kinds.archives]:
+        if path in kinds.archives:
+            failed |= not filekinds.upgrade_archive(path, files, catalog, args)
+            continue
         document = files.read(path)
         if document is None:
             continue
@@ -635,6 +645,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="larger files are not read; each is an error, exit 2 (default "
                        f"{DEFAULT_MAX_SIZE_MB})")
 
+    def archive_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--in-place", action="store_true",
+                       help="a .keras archive: replace it (default: write NAME.upgraded.keras "
+                       "or NAME.fixed.keras next to it)")
+        p.add_argument("--output", metavar="FILE",
+                       help="a .keras archive: write the new archive to FILE")
+
     schema = sub.add_parser("schema", help="write the generated JSON Schema (2020-12)")
     keras_options(schema)
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
@@ -685,6 +702,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print those fixes as a unified diff instead of applying them "
                        "(exit 1 when there is one)")
     max_size_option(check)
+    check.add_argument("--detect", action="store_true",
+                       help="also check config.json files that are Keras's by content, and "
+                       ".keras archives, in the directories named")
+    check.add_argument("--explain", action="store_true",
+                       help="with --detect: say why each config.json is checked or left alone")
+    archive_options(check)
     check.add_argument("paths", nargs="+", metavar="PATH")
     check.set_defaults(func=cmd_check)
 
@@ -694,6 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--diff", action="store_true",
                          help="print the changes as a unified diff instead of writing them")
     max_size_option(upgrade)
+    archive_options(upgrade)
     upgrade.add_argument("paths", nargs="+", metavar="FILE")
     upgrade.set_defaults(func=cmd_upgrade)
     return parser

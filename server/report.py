@@ -32,6 +32,10 @@ def _text(results: list[Result]) -> str:
             severity = _NAMES[item.problem.severity]
             lines.append(f"{path}:{position.line + 1}:{position.character + 1}: "
                          f"{item.problem.code} {severity}: {item.problem.message}")
+            for other in getattr(item, "elsewhere", ()):
+                at = other.document.lines.position_at(other.start)
+                lines.append(f"  {other.path}:{at.line + 1}:{at.character + 1}: related: "
+                             f"{other.message}")
     count = sum(len(c) for _, _, c in results)
     lines.append(f"{len(results)} file(s) checked, {count} problem(s)")
     return "\n".join(lines) + "\n"
@@ -41,10 +45,48 @@ def _json(results: list[Result]) -> dict[str, Any]:
     return {
         "version": 1,
         "files": [
-            {"path": path, "diagnostics": [engine.to_json(document, c) for c in checked]}
+            {**_file_of(path), "diagnostics": [_to_json(document, c) for c in checked]}
             for path, document, checked in results
         ],
     }
+
+
+def _file_of(path: str) -> dict[str, Any]:
+    """A file's path; an archive member's (``model.keras!config.json``) apart."""
+    member = getattr(path, "member", None)
+    if member is None:
+        return {"path": path}
+    return {"path": path.archive, "member": member}  # type: ignore[attr-defined]
+
+
+def _to_json(document: Document, checked: engine.Checked) -> dict[str, Any]:
+    out = engine.to_json(document, checked)
+    elsewhere = getattr(checked, "elsewhere", ())
+    if elsewhere:
+        out["related"] = [{**_file_of(other.path), "message": other.message,
+                           "range": _range(other.document, other.start, other.end)}
+                          for other in elsewhere]
+    return out
+
+
+def _range(document: Document, start: int, end: int) -> dict[str, Any]:
+    rng = document.lines.range_of(start, end)
+    return {"start": {"line": rng.start.line, "character": rng.start.character},
+            "end": {"line": rng.end.line, "character": rng.end.character}}
+
+
+def _region(document: Document, start: int, end: int) -> dict[str, int]:
+    first = document.lines.position_at(start)
+    last = document.lines.position_at(end)
+    return {"startLine": first.line + 1, "startColumn": first.character + 1,
+            "endLine": last.line + 1, "endColumn": last.character + 1}
+
+
+def _artifact(path: str) -> dict[str, Any]:
+    member = getattr(path, "member", None)
+    if member is None:
+        return {"uri": path}
+    return {"uri": path.archive, "properties": {"member": member}}  # type: ignore[attr-defined]
 
 
 def _sarif(results: list[Result]) -> dict[str, Any]:
@@ -61,7 +103,7 @@ def _sarif(results: list[Result]) -> dict[str, Any]:
                 "message": {"text": problem.message},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": path},
+                        "artifactLocation": _artifact(path),
                         "region": {
                             "startLine": start.line + 1,
                             "startColumn": start.character + 1,
@@ -72,6 +114,16 @@ def _sarif(results: list[Result]) -> dict[str, Any]:
                     "logicalLocations": [{"fullyQualifiedName": engine.json_pointer(item.path)}],
                 }],
             })
+            elsewhere = getattr(item, "elsewhere", ())
+            if elsewhere:
+                sarif_results[-1]["relatedLocations"] = [{
+                    "id": index,
+                    "message": {"text": other.message},
+                    "physicalLocation": {
+                        "artifactLocation": _artifact(other.path),
+                        "region": _region(other.document, other.start, other.end),
+                    },
+                } for index, other in enumerate(elsewhere)]
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
