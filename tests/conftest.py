@@ -33,6 +33,47 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+# The fast tier (`pytest -m fast`): pure service tests on the frozen catalogs (tests/frozen.py),
+# no TensorFlow, about a minute. Every other test module, and any new one until it is listed
+# here, is in the full tier; `pytest` with no -m runs both.
+FAST_MODULES = {
+    "test_docstrings.py",
+    "test_document.py",
+    "test_idle_gc.py",
+    "test_incremental.py",
+    "test_positions.py",
+    "test_robustness.py",
+    "test_services.py",
+    "test_settings.py",
+}
+HEAVY = ("tensorflow", "keras", "tf_keras", "keras_hub")
+
+
+def _fast_tier(config: pytest.Config) -> bool:
+    return (config.option.markexpr or "").strip() == "fast"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _fast_tier(config):
+        from frozen import seed
+
+        seed(Path(_SESSION_CACHE))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fast = item.path.name in FAST_MODULES and item.path.parent.name == "tests"
+        item.add_marker(pytest.mark.fast if fast else pytest.mark.full)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _fast_tier(session.config):
+        loaded = [name for name in HEAVY if name in sys.modules]
+        if loaded:
+            print(f"\nfast tier: imported {', '.join(loaded)}; a test needing it is full tier")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"keras {_version('keras')}, tensorflow-cpu {_version('tensorflow-cpu')}, "
