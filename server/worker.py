@@ -31,6 +31,24 @@ Progress = Callable[[str, int], None]
 # that process is already gone by then: its pid travels in this variable.
 PARENT_VARIABLE = "LAYERCFG_WORKER_PARENT"
 
+# The folder holding the ``layercfg`` package of a server that runs from a bundle (the VS Code
+# extension's ``bundled/tool``, whose launcher sets it; never a setting or a variable): the
+# worker's interpreter need not have layercfg installed then, and imports it from there.
+BUNDLE_PATH: str | None = None
+# ``-I`` drops PYTHONPATH, the current directory and the user site; the folder travels as the
+# first argument and goes first on the path, so an installed layercfg cannot stand in for it.
+_BUNDLED_WORKER = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "runpy.run_module('layercfg.schema_builder.worker', run_name='__main__', alter_sys=True)"
+)
+
+
+def worker_command(python: str) -> list[str]:
+    """The worker's command line, without its arguments."""
+    if BUNDLE_PATH:
+        return [python, "-I", "-c", _BUNDLED_WORKER, BUNDLE_PATH]
+    return [python, "-I", "-m", "layercfg.schema_builder.worker"]
+
 
 class WorkerError(Exception):
     """The worker answered with an error, died, or took too long."""
@@ -162,7 +180,7 @@ class WorkerClient:
         answers, answer_end = os.pipe()
         try:
             self._process = await asyncio.create_subprocess_exec(
-                self.python, "-I", "-m", "layercfg.schema_builder.worker",
+                *worker_command(self.python),
                 "--answer-fd", str(answer_end), "--private", self._private,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
