@@ -143,14 +143,14 @@ def _compare(
         return
     if isinstance(copy, dict) and isinstance(original, dict):
         for key, value in original.items():
-            if key in _IGNORED:
+            if key in _IGNORED or len(out) >= MAX_DRIFT:
                 continue
             if key not in copy:
                 out.append(("missing", (*path, key), "open", "key"))
             else:
                 _compare(copy[key], value, (*path, key), out)
         for key in copy:
-            if key not in original and key not in _IGNORED:
+            if key not in original and key not in _IGNORED and len(out) < MAX_DRIFT:
                 out.append(("extra", (*path, key), "key", "open"))
     elif copy != original or type(copy) is not type(original):
         out.append(("value", path, "value", "value"))
