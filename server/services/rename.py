@@ -1,22 +1,26 @@
 """Rename of layer names in models: ``prepareRename``, ``rename``, and the rename of one
-duplicate (LCF201's quick fix). The places are those ``references`` lists: the entry's
-``name``, its ``config.name``, every ``keras_history`` and ``input_layers`` / ``output_layers``
-item that names the layer (and Keras 2 ``inbound_nodes`` lists)."""
+duplicate (LCF201's quick fix). The places are the layer graph's (``layer_graph``): the
+entry's ``name``, its ``config.name``, and every reference that names the layer
+(``keras_history``, Keras 2 ``inbound_nodes`` lists, ``input_layers`` / ``output_layers``),
+which are exactly the places LCF202 checks."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from . import models
+from layercfg.codes import JsonPath
+
+from .. import layer_graph
 from .formatting import Edit, dumps
 from .navigation import layer_name_at
 from .schema_path import value_at
 
-Path = tuple[str | int, ...]
+if TYPE_CHECKING:
+    from ..document import Document
 
 
 class RenameRefused(Exception):
@@ -25,13 +29,13 @@ class RenameRefused(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    model: models.ModelLayers
+    model: layer_graph.Model
     name: str
-    path: Path  # of the string under the cursor
+    path: JsonPath  # of the string under the cursor
     span: tuple[int, int]  # of that string token, quotes included
 
 
-def target_at(document: Any, offset: int) -> Target | None:
+def target_at(document: Document, offset: int) -> Target | None:
     found = layer_name_at(document, offset)
     if found is None:
         return None
@@ -42,7 +46,9 @@ def target_at(document: Any, offset: int) -> Target | None:
     return Target(model, name, path, span)
 
 
-def prepare(document: Any, offset: int, encoding: str) -> types.PrepareRenamePlaceholder | None:
+def prepare(
+    document: Document, offset: int, encoding: str
+) -> types.PrepareRenamePlaceholder | None:
     target = target_at(document, offset)
     if target is None:
         return None
@@ -53,19 +59,10 @@ def prepare(document: Any, offset: int, encoding: str) -> types.PrepareRenamePla
     )
 
 
-def taken_names(document: Any, model: models.ModelLayers) -> set[str]:
+def taken_names(document: Document, model: layer_graph.Model) -> set[str]:
     """Every entry name and config name of the model's layers."""
-    layers = value_at(document.value, (*model.config_path, "layers"))
-    names: set[str] = set()
-    for layer in layers if isinstance(layers, list) else ():
-        if not isinstance(layer, dict):
-            continue
-        if isinstance(layer.get("name"), str):
-            names.add(layer["name"])
-        config = layer.get("config")
-        if isinstance(config, dict) and isinstance(config.get("name"), str):
-            names.add(config["name"])
-    return names
+    del document  # the model holds its part of the document's value
+    return model.taken_names()
 
 
 def check_name(new_name: str, old_name: str, taken: set[str]) -> None:
@@ -79,7 +76,7 @@ def check_name(new_name: str, old_name: str, taken: set[str]) -> None:
         )
 
 
-def rename_edits(document: Any, offset: int, new_name: str) -> list[Edit]:
+def rename_edits(document: Document, offset: int, new_name: str) -> list[Edit]:
     """Edits renaming the layer named under ``offset``; RenameRefused for a taken name."""
     target = target_at(document, offset)
     if target is None:
@@ -87,24 +84,10 @@ def rename_edits(document: Any, offset: int, new_name: str) -> list[Edit]:
     check_name(new_name, target.name, taken_names(document, target.model))
     if new_name == target.name:
         return []
-    paths = reference_paths(document.value, target.model, target.name)
-    return _edits(document, paths, new_name)
+    return _edits(document, target.model.places(target.name), new_name)
 
 
-def reference_paths(value: Any, model: models.ModelLayers, name: str) -> list[Path]:
-    """What ``references`` lists, plus the names in Keras 2 ``inbound_nodes`` lists."""
-    found = list(models.references(value, model, name))
-    layers = value_at(value, (*model.config_path, "layers"))
-    for index, layer in enumerate(layers if isinstance(layers, list) else ()):
-        if isinstance(layer, dict):
-            base = (*model.config_path, "layers", index, "inbound_nodes")
-            for path, ref in models.legacy_refs(layer.get("inbound_nodes"), base):
-                if ref == name:
-                    found.append(path)
-    return list(dict.fromkeys(found))
-
-
-def _edits(document: Any, paths: list[Path], new_name: str) -> list[Edit]:
+def _edits(document: Document, paths: list[JsonPath], new_name: str) -> list[Edit]:
     edits = []
     text = dumps(new_name)
     for path in paths:
@@ -126,7 +109,7 @@ def free_name(name: str, taken: set[str]) -> str:
     return f"{base}_{index}"
 
 
-def rename_duplicate(document: Any, path: Path) -> tuple[str, list[Edit]] | None:
+def rename_duplicate(document: Document, path: JsonPath) -> tuple[str, list[Edit]] | None:
     """Rename the layer whose (entry or config) name at ``path`` repeats an earlier one.
 
     The layer keeps the references that meant it: in a model written in order (as Keras
@@ -135,7 +118,7 @@ def rename_duplicate(document: Any, path: Path) -> tuple[str, list[Edit]] | None
     """
     value = document.value
     name = value_at(value, path)
-    model = models.enclosing_model(value, path)
+    model = layer_graph.enclosing_model(value, path)
     if not isinstance(name, str) or model is None:
         return None
     layers_path = (*model.config_path, "layers")
@@ -143,38 +126,28 @@ def rename_duplicate(document: Any, path: Path) -> tuple[str, list[Edit]] | None
     if path[: len(layers_path)] != layers_path or not rest or not isinstance(rest[0], int):
         return None
     index = rest[0]
-    layers = value_at(value, layers_path)
-    layer = layers[index]
-    new_name = free_name(name, taken_names(document, model))
-    paths: list[Path] = []
-    entry_named = layer.get("name") == name
-    config = layer.get("config")
-    if isinstance(config, dict) and config.get("name") == name:
-        paths.append((*layers_path, index, "config", "name"))
+    layers = list(model.layers())
+    layer = next((item for item in layers if item.index == index), None)
+    if layer is None:
+        return None
+    new_name = free_name(name, model.taken_names())
+    paths: list[JsonPath] = []
+    entry_named = layer.name == name
+    if layer.config_name == name:
+        paths.append((*layer.path, "config", "name"))
     if rest == (index, "config", "name") and not entry_named:
         # Links use entry names: a duplicate config name under its own entry name has none.
         return new_name, _edits(document, paths, new_name)
     if entry_named:
-        paths.append((*layers_path, index, "name"))
+        paths.append((*layer.path, "name"))
     last = True
-    for later in range(index + 1, len(layers)):
-        other = layers[later]
-        if not isinstance(other, dict):
+    for other in layers:
+        if other.index <= index:
             continue
-        base = (*layers_path, later, "inbound_nodes")
-        for ref_path, ref in models.node_refs(other.get("inbound_nodes"), base):
-            if ref == name:
-                paths.append(ref_path)
-        if other.get("name") == name:
+        paths += [r.path for r in model.inbound_references(other) if r.name == name]
+        if other.name == name:
             last = False
             break
     if last:
-        config_node = value_at(value, model.config_path)
-        for key in models.REFERENCE_KEYS:
-            if isinstance(config_node, dict):
-                for ref_path, ref in models.reference_strings(
-                    config_node.get(key), (*model.config_path, key)
-                ):
-                    if ref == name:
-                        paths.append(ref_path)
+        paths += [r.path for r in model.io_references() if r.name == name]
     return new_name, _edits(document, paths, new_name)
