@@ -1,0 +1,152 @@
+"""What the deep check's parts share: the finding types, the walk over a config's envelopes,
+Keras's messages made readable, and loading an envelope without allocating weights."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import re
+import traceback
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .keras_api import KerasAPI
+
+Path = tuple[str | int, ...]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Envelopes Keras writes for values, not for objects built from a config.
+SPECIAL = {
+    "__keras_tensor__",
+    "__tensor__",
+    "__numpy__",
+    "__bytes__",
+    "__ellipsis__",
+    "__slice__",
+    "__typespec__",
+    "__tuple__",
+}
+
+
+@dataclass
+class DeepFinding:
+    path: Path
+    part: str  # "value", "key" or "open", as the fast checks use them
+    code: str
+    message: str
+    severity: int = 1
+    data: dict[str, Any] | None = None
+    related: list[dict[str, Any]] = field(default_factory=list)  # {file, line, message}
+
+
+@dataclass
+class LayerInfo:
+    path: Path  # the layer's envelope
+    name: str
+    class_name: str
+    output_shape: str | None
+    params: int
+
+
+def clean_message(exc: BaseException) -> str:
+    """The useful part of what Keras raised: it wraps the real message, sometimes twice."""
+    text = _ANSI.sub("", str(exc)).strip()
+    for marker in ("Exception encountered:", "Exception encountered when calling"):
+        if marker in text:
+            tail = text.rsplit(marker, 1)[1]
+            lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+            body = [ln for ln in lines[1:] if not ln.startswith(("Arguments received", "•"))]
+            text = " ".join(body) if body else (lines[0] if lines else text)
+    text = re.sub(r"\s*Full (?:object )?config: .*", "", text, flags=re.S)
+    text = re.sub(r"\s*config=\{.*", "", text, flags=re.S)
+    return f"{type(exc).__name__}: {' '.join(text.split())[:500]}"
+
+
+def envelopes(value: Any, path: Path = ()) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Envelopes below ``value`` (not ``value`` itself), outer first."""
+    stack: list[tuple[Any, Path]] = []
+    if isinstance(value, dict):
+        stack += [(v, (*path, k)) for k, v in reversed(list(value.items()))]
+    elif isinstance(value, list):
+        stack += [(v, (*path, i)) for i, v in reversed(list(enumerate(value)))]
+    while stack:
+        node, here = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("class_name"), str) and "config" in node:
+                yield here, node
+            stack += [(v, (*here, k)) for k, v in reversed(list(node.items()))]
+        elif isinstance(node, list):
+            stack += [(v, (*here, i)) for i, v in reversed(list(enumerate(node)))]
+
+
+class CheckerBase:
+    """The state every part of the deep check reads; ``DeepChecker`` sets it up."""
+
+    api: KerasAPI
+    keras: Any
+    custom_objects: dict[str, Any]
+    modules: tuple[str, ...]
+    memory_bytes: int
+    base: str | None
+    _stateless: Any
+    _non_modeling: Any
+    _buildable: tuple[type, ...]
+
+    def _reset(self) -> None:
+        """Forget what the last check created or changed: names, deferred variables, shared
+        objects, Keras's global settings."""
+        self.api.reset_global_state()
+
+    def _deserialize(self, envelope: dict[str, Any]) -> tuple[Any, BaseException | None, list]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                with self._stateless(initialize_variables=False):
+                    obj = self.api.deserialize(copy.deepcopy(envelope), self.custom_objects)
+            except Exception as exc:  # Keras's refusal is the finding
+                return None, exc, list(caught)
+        return obj, None, list(caught)
+
+    def _user_frames(self, error: BaseException) -> list[dict[str, Any]]:
+        """The frames of the traceback that are in the user's own files (not Keras's)."""
+        out = []
+        own = os.path.dirname(os.path.abspath(__file__))
+        for frame in traceback.extract_tb(error.__traceback__):
+            name = frame.filename.replace("\\", "/")
+            if os.path.abspath(frame.filename).startswith(own):
+                continue
+            if "/site-packages/" in name or "/dist-packages/" in name or "/lib/python" in name:
+                continue
+            if name.startswith("<"):
+                continue
+            out.append(
+                {
+                    "file": frame.filename,
+                    "line": frame.lineno,
+                    "message": f"in {frame.name}: {frame.line or ''}".strip(),
+                }
+            )
+        return out[-1:]
+
+
+def inside(value: Any, path: Path) -> Any:
+    for step in path:
+        if isinstance(step, str) and isinstance(value, dict):
+            value = value.get(step)
+        elif isinstance(step, int) and isinstance(value, list) and step < len(value):
+            value = value[step]
+        else:
+            return None
+    return value
+
+
+def source_of(function: Any, what: str) -> list[dict[str, Any]]:
+    try:
+        lines, line = inspect.getsourcelines(function)
+        path = inspect.getsourcefile(function)
+    except (OSError, TypeError):
+        return []
+    return [{"file": path, "line": line, "message": what}] if path else []

@@ -1,0 +1,200 @@
+"""The deep check's locating: when Keras refuses a config, the innermost envelope that fails
+and the key in it a person would fix; Keras's warnings and recursion failures placed too."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+from .deep_common import SPECIAL, DeepFinding, Path, clean_message, envelopes, inside
+from .deep_lint import CustomClassLint
+from .deep_shapes import ShapeReplay
+
+_UNKNOWN_KWARG = re.compile(
+    r"(?:unexpected keyword argument|Unrecognized keyword arguments?[^{]*\{)\s*'([^']+)'"
+)
+_MISSING_ARG = re.compile(r"missing \d+ required (?:positional|keyword-only) arguments?: (.+)")
+_IDENTIFIER = re.compile(r"Could not interpret [\w ]*identifier: (.+?)(?:\.|$)", re.M)
+_UNKNOWN_CLASS = re.compile(r"(?:Could not locate (?:class|function) |Unknown \w+: )'?([\w.>]+)'?")
+_BACKTICK_ARG = re.compile(r"`(\w+)`")
+_RECEIVED = re.compile(r"Received:? (\w+)=")
+
+
+class Locator(ShapeReplay, CustomClassLint):
+    def _too_deep(self, value: dict[str, Any], error: BaseException) -> DeepFinding | None:
+        """The finding for a model whose graph Keras itself recurses through too deeply."""
+        recursion = _recursion_error(error)
+        if recursion is None:
+            return None
+        where = _recursing_function(recursion)
+        package = self.keras.__name__
+        if where is None or not (where == package or where.startswith(f"{package}.")):
+            return None  # a recursion in user code: the locating pass finds its layer
+        limit = sys.getrecursionlimit()
+        config = value.get("config") if isinstance(value.get("config"), dict) else {}
+        entries = config.get("layers")
+        count = len(entries) if isinstance(entries, list) else None
+        size = f"; it has {count:,} layers" if count is not None else ""
+        message = (
+            f"Keras cannot load this model: its layer graph is deeper than Python's "
+            f"recursion limit ({limit:,}) lets Keras walk (RecursionError in {where}"
+            f"{size}). A program that loads it must raise sys.setrecursionlimit first, "
+            "or the model must have fewer layers in a chain."
+        )
+        return DeepFinding(
+            ("class_name",),
+            "value",
+            "LCF301",
+            message,
+            data={"recursionLimit": limit, "function": where, "layers": count},
+        )
+
+    def _warnings(self, value: dict[str, Any], caught: list) -> list[DeepFinding]:
+        out = []
+        names = _layer_names(value)
+        for item in caught:
+            if not issubclass(item.category, UserWarning):
+                continue
+            message = " ".join(str(item.message).split())
+            path: Path = ("class_name",)
+            for name, layer_path in names.items():
+                if f"'{name}'" in message or f'"{name}"' in message:
+                    path = (*layer_path, "class_name")
+                    break
+            if "build" in message and "build_config" in value and path == ("class_name",):
+                path, part = ("build_config",), "value"
+            else:
+                part = "value"
+            out.append(
+                DeepFinding(
+                    path, part, "LCF305", f"Keras warned while loading: {message}", severity=2
+                )
+            )
+        return out
+
+    # -- locating a failure, bottom-up -------------------------------------------------------------
+    def _locate(self, value: dict[str, Any], unsafe: set[Path]) -> list[DeepFinding]:
+        config = value.get("config")
+        entries = config.get("layers") if isinstance(config, dict) else None
+        if isinstance(entries, list):
+            found = []
+            for index, entry in enumerate(entries):
+                path: Path = ("config", "layers", index)
+                if not isinstance(entry, dict) or any(p[: len(path)] == path for p in unsafe):
+                    continue
+                plain = {k: v for k, v in entry.items() if k not in ("name", "inbound_nodes")}
+                finding = self._check_envelope(plain, path)
+                if finding is not None:
+                    found.append(finding)
+            if found or unsafe:
+                return found
+            return self._propagate(value)
+        if unsafe:
+            return []
+        finding = self._check_envelope(value, ())
+        if finding is not None:
+            return [finding]
+        return self._build_single(value)
+
+    def _check_envelope(self, envelope: dict[str, Any], path: Path) -> DeepFinding | None:
+        """The innermost failing envelope at or below ``path``, as a finding; None if it loads."""
+        _, error, _ = self._deserialize(envelope)
+        self._reset()
+        if error is None:
+            return None
+        config = envelope.get("config")
+        for sub, nested in envelopes(config, (*path, "config")):
+            if nested.get("class_name") in SPECIAL or sub[-1] == "layers":
+                continue
+            relative = sub[len(path) :]
+            if inside(config, relative[1:]) is not nested:
+                continue
+            inner = self._check_envelope(nested, sub)
+            if inner is not None:
+                return inner
+        return self._finding_for(envelope, path, error)
+
+    def _finding_for(self, envelope: dict[str, Any], path: Path, error: BaseException):
+        message = clean_message(error)
+        config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
+        related = self._user_frames(error)
+        if "safe mode" in message.lower() or "safe_mode" in message or "lambda" in message.lower():
+            code = "LCF303"
+        elif related and self._custom_class(envelope) is not None:
+            code = "LCF401"  # the failure is in the user's own serialization code
+            message = f"{envelope.get('class_name')}: {message}"
+        else:
+            code = "LCF301"
+        match = _UNKNOWN_KWARG.search(message)
+        if match and match.group(1) in config:
+            return DeepFinding(
+                (*path, "config", match.group(1)), "key", code, message, related=related
+            )
+        match = _MISSING_ARG.search(message)
+        if match:
+            missing = re.findall(r"'(\w+)'", match.group(1))
+            return DeepFinding(
+                (*path, "config"), "open", code, message, data={"keys": missing}, related=related
+            )
+        match = _IDENTIFIER.search(message)
+        if match:
+            wanted = match.group(1).strip().strip("'\"")
+            for key, item in config.items():
+                if item == wanted or (isinstance(item, str) and item in wanted):
+                    return DeepFinding(
+                        (*path, "config", key), "value", code, message, related=related
+                    )
+        match = _UNKNOWN_CLASS.search(message)
+        if match:
+            return DeepFinding((*path, "class_name"), "value", code, message, related=related)
+        for pattern in (_RECEIVED, _BACKTICK_ARG):
+            for name in pattern.findall(message):
+                if name in config:
+                    return DeepFinding(
+                        (*path, "config", name), "value", code, message, related=related
+                    )
+        for key in sorted(config, key=len, reverse=True):
+            if re.search(rf"\b{re.escape(key)}\b", message):
+                return DeepFinding((*path, "config", key), "value", code, message, related=related)
+        return DeepFinding((*path, "class_name"), "value", code, message, related=related)
+
+
+def _recursion_error(error: BaseException) -> RecursionError | None:
+    """The RecursionError behind ``error``: Keras sometimes wraps what it caught."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RecursionError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _recursing_function(error: BaseException) -> str | None:
+    """The dotted name of the function that appears most often in the traceback."""
+    counts: dict[str, int] = {}
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        function = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)  # 3.11+
+        name = f"{frame.f_globals.get('__name__', '?')}.{function}"
+        counts[name] = counts.get(name, 0) + 1
+        tb = tb.tb_next
+    if not counts:
+        return None
+    name, count = max(counts.items(), key=lambda item: item[1])
+    return name if count > 1 else None
+
+
+def _layer_names(value: dict[str, Any]) -> dict[str, Path]:
+    config = value.get("config") if isinstance(value.get("config"), dict) else {}
+    names = {}
+    for index, entry in enumerate(config.get("layers") or []):
+        if isinstance(entry, dict):
+            cfg = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+            name = entry.get("name") or cfg.get("name")
+            if isinstance(name, str):
+                names[name] = ("config", "layers", index)
+    return names
