@@ -387,6 +387,11 @@ class KerasAPI:
                     config, custom_objects=custom_objects, safe_mode=True
                 )
         config = resolve_hub_handles(config, self.document_folder)
+        if _mentions_keras_layer(config):
+            # As users load such models: tf_keras finds KerasLayer inside a model only so.
+            hub_cls = self.hub_layer_class()
+            if hub_cls is not None:
+                custom_objects = {"KerasLayer": hub_cls, **(custom_objects or {})}
         with self.safe_mode(), self.import_guard():
             if isinstance(config, dict) and "class_name" in config and "module" not in config:
                 return self.keras.layers.deserialize(config, custom_objects=custom_objects)
