@@ -17,7 +17,6 @@ from typing import Any
 from .deep_common import DeepFinding, LayerInfo, Path, clean_message
 from .deep_locate import Locator
 from .deep_scan import SafetyScan, buildable_bases
-from .deep_sequential import SequentialLoader
 from .deep_shapes import params_of
 from .handles import hub_cache  # noqa: F401  (where callers have found it)
 from .keras_api import KerasAPI
@@ -25,7 +24,7 @@ from .keras_api import KerasAPI
 __all__ = ["DeepChecker", "DeepFinding", "LayerInfo", "Path", "clean_message", "hub_cache"]
 
 
-class DeepChecker(SequentialLoader, Locator, SafetyScan):
+class DeepChecker(Locator, SafetyScan):
     """One checker per worker and (modules, memory cap, folder); ``check`` takes a document's
     value and answers its findings, layers and parameter count."""
 
@@ -69,7 +68,7 @@ class DeepChecker(SequentialLoader, Locator, SafetyScan):
         if not isinstance(value, dict) or "class_name" not in value:
             return self._result(findings, layers, None)
         if not unsafe:
-            model, error, caught = self._load(value)
+            model, error, caught = self._deserialize(value)
             findings += self._warnings(value, caught)
             if error is None:
                 layers = self._layers(value, model)
