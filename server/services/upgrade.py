@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import LAYER_FAMILIES, Catalog
+from . import convert
 from .validation import KEY_RENAMES, SPECIAL_CLASS_NAMES
 
 # Keras 2 class names Keras 3 serializes under another name with the same config keys.
@@ -90,16 +91,19 @@ def is_legacy(value: Any) -> bool:
     return isinstance(value, dict) and "class_name" in value and "module" not in value
 
 
-def upgrade(value: Any, catalog: Catalog | None = None) -> Upgraded:
-    """The Keras 3 form of a Keras 2 document (a layer or a model)."""
-    upgrader = _Upgrader(catalog)
+def upgrade(value: Any, catalog: Catalog | None = None, base: str | None = None) -> Upgraded:
+    """The Keras 3 form of a Keras 2 document (a layer or a model). A
+    ``tensorflow_hub.KerasLayer`` becomes a ``TFSMLayer`` where its handle is here (``base``
+    is the document's folder, for relative handles); see ``convert``."""
+    upgrader = _Upgrader(catalog, base)
     result = upgrader.layer(copy.deepcopy(value), top=True)
     return Upgraded(result, upgrader.notes)
 
 
 class _Upgrader:
-    def __init__(self, catalog: Catalog | None):
+    def __init__(self, catalog: Catalog | None, base: str | None = None):
         self.catalog = catalog
+        self.base = base
         self.notes: list[str] = []
         # batch_input_shape of layers other than InputLayer: a Sequential model's first layer
         # becomes an InputLayer of that shape; elsewhere Keras 3 has no use for it.
@@ -144,6 +148,13 @@ class _Upgrader:
         if top:
             for key in _TOP_KEYS:
                 value.pop(key, None)
+        if convert.is_hub_layer(value):
+            converted = convert.convert_hub_layer(value, self.base)
+            if converted.envelope is None:
+                self.notes.append(f"KerasLayer: {converted.reason}; it stays a tf_keras layer")
+                return value
+            self.notes += [f"KerasLayer -> TFSMLayer: {note}" for note in converted.notes]
+            value = converted.envelope
         name = CLASS_RENAMES.get(value["class_name"], value["class_name"])
         value["class_name"] = name
         module, registered, family, known = self.identity(name, LAYER_FAMILIES)
