@@ -592,7 +592,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             failed = True
             continue
-        result = upgrade(document.value, catalog)
+        result = upgrade(document.value, catalog, os.path.dirname(os.path.abspath(path)))
         for note in result.notes:
             print(f"layercfg: {path}: note: {note}", file=sys.stderr)
         new_text = apply_edits(text, rewrite_whole(document, result.value))
@@ -602,6 +602,47 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
             diffs.append(_unified_diff(path, text, new_text))
         elif files.write(path, new_text):
             print(f"layercfg: {path}: upgraded to the Keras 3 format", file=sys.stderr)
+    sys.stdout.write("".join(diffs))
+    return files.exit_code(EXIT_PROBLEMS if failed else EXIT_OK)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """tensorflow_hub.KerasLayer -> keras.layers.TFSMLayer, in place (or ``--diff``); what has
+    no equivalent is a note on stderr; a layer that cannot be converted is left, exit 1."""
+    from layercfg.server.services.code_actions import rewrite_whole
+    from layercfg.server.services.convert import convert_document
+    from layercfg.server.services.formatting import apply_edits
+
+    files = _Files(args.paths, args.max_size)
+    failed = False
+    diffs = []
+    for path in files.paths:
+        document = files.read(path)
+        if document is None:
+            continue
+        if any(p.code == "LCF001" for p in document.problems) or not isinstance(
+            document.value, dict
+        ):
+            print(f"layercfg: {path}: not a JSON object that parses; not converted",
+                  file=sys.stderr)
+            failed = True
+            continue
+        value, notes, refused = convert_document(
+            document.value, os.path.dirname(os.path.abspath(path)))
+        for note in notes:
+            print(f"layercfg: {path}: note: {note}", file=sys.stderr)
+        for reason in refused:
+            print(f"layercfg: {path}: {reason}", file=sys.stderr)
+        failed = failed or bool(refused)
+        new_text = apply_edits(document.text, rewrite_whole(document, value))
+        if new_text == document.text:
+            if not refused:
+                print(f"layercfg: {path}: no tensorflow_hub.KerasLayer to convert",
+                      file=sys.stderr)
+        elif args.diff:
+            diffs.append(_unified_diff(path, document.text, new_text))
+        elif files.write(path, new_text):
+            print(f"layercfg: {path}: converted to keras.layers.TFSMLayer", file=sys.stderr)
     sys.stdout.write("".join(diffs))
     return files.exit_code(EXIT_PROBLEMS if failed else EXIT_OK)
 
@@ -720,6 +761,14 @@ def build_parser() -> argparse.ArgumentParser:
     archive_options(upgrade)
     upgrade.add_argument("paths", nargs="+", metavar="FILE")
     upgrade.set_defaults(func=cmd_upgrade)
+
+    convert = sub.add_parser("convert", help="replace each tensorflow_hub.KerasLayer whose "
+                             "model is here by a keras.layers.TFSMLayer, in place")
+    convert.add_argument("--diff", action="store_true",
+                         help="print the changes as a unified diff instead of writing them")
+    max_size_option(convert)
+    convert.add_argument("paths", nargs="+", metavar="FILE")
+    convert.set_defaults(func=cmd_convert)
     return parser
 
 
@@ -730,7 +779,7 @@ def _version() -> str:
 
 
 # The list positional of each command, which words found after an option belong to.
-_TRAILING = {"new": "assignments", "check": "paths", "upgrade": "paths"}
+_TRAILING = {"new": "assignments", "check": "paths", "upgrade": "paths", "convert": "paths"}
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
