@@ -110,10 +110,16 @@ class Worker:
         return modules
 
     def _keras(self, params: dict[str, Any]) -> Any:
-        from .keras_api import KerasAPI
+        from .keras_api import IMPLEMENTATIONS, KerasAPI
 
-        if self.api is None:
-            self.api = KerasAPI(params.get("implementation", "keras"))
+        name = params.get("implementation", "keras")
+        name = name if name in IMPLEMENTATIONS else "keras"
+        if self.api is None or self.api.name != name:
+            # One of each at most: a tf_keras document after a Keras 3 one keeps both loaded.
+            self._apis = getattr(self, "_apis", {})
+            if name not in self._apis:
+                self._apis[name] = KerasAPI(name)
+            self.api = self._apis[name]
         return self.api
 
     def do_catalog(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -141,12 +147,19 @@ class Worker:
         modules = self._modules(params)
         for module in modules:
             __import__(module)
+        from .keras_api import classes_of
+
         api = self._keras(params)
         memory = _memory_bytes(params)
         # The document's folder, for relative handles; read (never written) by the checks.
         base = params.get("base")
-        checker = DeepChecker(api, memory_bytes=memory, modules=modules,
-                              base=base if isinstance(base, str) else None)
+        base = base if isinstance(base, str) else None
+        # What tf_keras's loader may import, and where KerasLayer handles resolve from.
+        api.modules, api.document_folder = modules, base
+        # Unregistered classes of the configured modules, given by name as a user would.
+        checker = DeepChecker(
+            api, custom_objects=classes_of(modules), memory_bytes=memory, modules=modules, base=base
+        )
         with cap_address_space(2 * memory) as cap:
             result = checker.check(params.get("value"))
         self.recycle = self.recycle or not cap.roomy
