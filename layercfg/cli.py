@@ -179,16 +179,11 @@ def cmd_lsp(args: argparse.Namespace) -> int:
         server.idle_gc.install()
         server.start_tcp(host, int(port))
         return EXIT_OK
-    # Over stdio, ``initialize`` is answered before the server's libraries are imported.
-    from layercfg.server import handshake
-
-    stream, answered = handshake.answer_initialize(sys.stdin.buffer, sys.stdout.buffer)
     from layercfg.server.server import create_server
 
     server = create_server()
-    server.protocol.answered_early = answered
     server.idle_gc.install()
-    server.start_io(stream)  # type: ignore[arg-type]
+    server.start_io()
     return EXIT_OK
 
 
@@ -418,6 +413,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = []
     diffs: list[str] = []
     outcomes: dict[str, Any] = {}
+    flavors: dict[str, str] = {}  # path -> the Keras that checks it deeply too
     for path in files.paths:
         document = files.read(path)
         if document is None or filekinds.left_alone(path, document, kinds, args.explain):
@@ -429,6 +425,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if chosen not in catalogs:
             catalogs[chosen] = Catalog.from_json(_catalog(args, chosen))
         catalog = catalogs[chosen]
+        flavors[path] = chosen
         if args.fix or args.diff:
             document = _fix(path, document, catalog, settings, args, diffs, files, outcomes)
         checked = flavor.adjust(engine.check(document, catalog, settings), chosen)
@@ -440,7 +437,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.deep:
         import asyncio
 
-        results = asyncio.run(_deep(results, settings, args))
+        results = asyncio.run(_deep(results, settings, args, flavors))
     rendered = report.render(results, args.format)
     if args.fix and args.format == "json":
         rendered = _with_fixes(rendered, outcomes)
@@ -463,23 +460,22 @@ def _fix(path: str, document, catalog, settings, args: argparse.Namespace, diffs
         if outcome.text != document.text:
             diffs.append(_unified_diff(path, document.text, outcome.text))
         return document
-    written = outcome.text != document.text and files.write(path, outcome.text)
-    if not written:
-        outcome.applied.clear()  # nothing of it is in the file
+    changed = outcome.text != document.text
+    written = changed and files.write(path, outcome.text)
+    if changed and not written:
+        return document  # the reason is reported; the file's own findings are on stdout
     outcomes[path] = outcome
     for fix in outcome.applied:
         kind = "safe" if fix.safe else "unsafe"
         print(f"layercfg: {path}: fixed {fix.code} ({kind}): {fix.title}", file=sys.stderr)
-    shown = outcome.document if written else document
     for left in outcome.left:
-        if not written:
-            break  # the findings of the file as it is are reported on stdout anyway
-        position = shown.lines.position_at(left.checked.problem.start)
+        position = outcome.document.lines.position_at(left.checked.problem.start)
         print(f"layercfg: {path}:{position.line + 1}:{position.character + 1}: not fixed "
               f"{left.checked.problem.code}: {left.reason}", file=sys.stderr)
     count = len(outcome.applied)
-    print(f"layercfg: {path}: applied {count} fix{'es' if count != 1 else ''}, "
-          f"{len(outcome.left)} problem(s) left", file=sys.stderr)
+    if count or outcome.left:
+        print(f"layercfg: {path}: applied {count} fix{'es' if count != 1 else ''}, "
+              f"{len(outcome.left)} problem(s) left", file=sys.stderr)
     return Document.parse(document.uri, outcome.text) if written else document
 
 
@@ -647,8 +643,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return files.exit_code(EXIT_PROBLEMS if failed else EXIT_OK)
 
 
-async def _deep(results: list, settings, args: argparse.Namespace) -> list:
-    """Keras's own check of every file that parses, in one worker, with the usual limits."""
+async def _deep(results: list, settings, args: argparse.Namespace,
+                flavors: dict[str, str] | None = None) -> list:
+    """Keras's own check of every file that parses, in one worker, with the usual limits, by
+    the Keras of each file's flavor."""
     from layercfg.server.deepcheck import run_check, to_checked
     from layercfg.server.worker import WorkerClient
 
@@ -657,7 +655,8 @@ async def _deep(results: list, settings, args: argparse.Namespace) -> list:
     try:
         for path, document, checked in results:
             if document.syntax_ok and isinstance(document.value, dict):
-                deep = await run_check(worker, document, settings, os.getcwd())
+                deep = await run_check(worker, document, settings, os.getcwd(),
+                                       implementation=(flavors or {}).get(path, "keras"))
                 checked = sorted(checked + to_checked(document, deep.findings),
                                  key=lambda c: (c.problem.start, c.problem.code))
             out.append((path, document, checked))

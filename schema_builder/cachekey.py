@@ -87,6 +87,56 @@ def module_sources(name: str, search_path: list[str]) -> list[Path]:
     return []
 
 
+def workspace_folders(modules: tuple[str, ...], root: str | None) -> list[str]:
+    """The folders of a trusted workspace ``root`` that hold the top-level packages or files of
+    ``modules`` (``root`` itself, or its ``src``): the only ones of it the worker puts on
+    ``sys.path``, after everything else."""
+    if not root or not modules:
+        return []
+    found: list[str] = []
+    for folder in (root, os.path.join(root, "src")):
+        for name in modules:
+            top = name.split(".")[0]
+            if (
+                os.path.isfile(os.path.join(folder, top, "__init__.py"))
+                or os.path.isfile(os.path.join(folder, f"{top}.py"))
+                or (name != top and os.path.isdir(os.path.join(folder, top)))
+            ) and folder not in found:
+                found.append(folder)
+    return found
+
+
+def isolated_path() -> list[str]:
+    """This interpreter's ``sys.path`` as ``python -I`` (the worker) has it: without the
+    script's folder or the current directory, ``PYTHONPATH`` and the user's site-packages."""
+    import site
+
+    entries = list(sys.path)
+    if not sys.flags.safe_path and entries:
+        entries = entries[1:]  # the script's folder, or '' / the current directory
+    dropped = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    user_site = getattr(site, "USER_SITE", None)
+    if user_site:
+        dropped.add(os.path.abspath(user_site))
+    return [p for p in entries if p and os.path.abspath(p) not in dropped]
+
+
+def search_path(
+    modules: tuple[str, ...], workspace: str | None, base: list[str] | None = None
+) -> list[str]:
+    """Where the worker finds ``modules``, in its order: its own path first (``base``, by
+    default what ``isolated_path`` says for this interpreter), then the workspace's folders.
+    The server hashes the sources it finds along this path, the worker imports along it."""
+    path = list(isolated_path() if base is None else base)
+    path += [folder for folder in workspace_folders(modules, workspace) if folder not in path]
+    return path
+
+
+def hashed_sources(modules: tuple[str, ...], search: list[str]) -> dict[str, list[str]]:
+    """Per module, the files ``modules_hash`` reads for it along ``search``."""
+    return {name: [str(p.resolve()) for p in module_sources(name, search)] for name in modules}
+
+
 def modules_hash(modules: tuple[str, ...], search_path: list[str] | None = None) -> str:
     digest = hashlib.sha256()
     path = list(search_path if search_path is not None else sys.path)

@@ -21,6 +21,8 @@ import sys
 import traceback
 from typing import Any, TextIO
 
+from . import protocol
+
 
 class Worker:
     def __init__(self, out: TextIO, containment: dict[str, Any] | None = None):
@@ -47,10 +49,11 @@ class Worker:
         params = request.get("params") or {}
         nonce = request.get("nonce")
         self.nonce = nonce if isinstance(nonce, str) else None
-        handler = getattr(self, f"do_{method}", None) if isinstance(method, str) else None
+        known = method in {m.value for m in protocol.Method}
+        handler = getattr(self, f"do_{method}", None) if known else None
         if handler is None:
             self.send(
-                {"id": ident, "error": {"kind": "method", "message": f"unknown method {method!r}"}}
+                protocol.error(ident, protocol.ErrorKind.METHOD, f"unknown method {method!r}")
             )
             return True
         try:
@@ -60,22 +63,18 @@ class Worker:
             if not isinstance(kind, str):
                 kind = type(exc).__name__
             self.send(
-                {
-                    "id": ident,
-                    "error": {
-                        "kind": kind,
-                        "message": str(exc) or type(exc).__name__,
-                        "traceback": traceback.format_exc(limit=20),
-                    },
-                }
+                protocol.error(
+                    ident, kind, str(exc) or type(exc).__name__, traceback.format_exc(limit=20)
+                )
             )
             return True
         try:
             self.send({"id": ident, "result": result})
         except (TypeError, ValueError, RecursionError) as exc:  # a result JSON cannot carry
-            self.send({"id": ident, "error": {"kind": type(exc).__name__,
-                                              "message": f"the answer could not be sent: {exc}"}})
-        return method != "shutdown"
+            self.send(
+                protocol.error(ident, type(exc).__name__, f"the answer could not be sent: {exc}")
+            )
+        return method != protocol.Method.SHUTDOWN.value
 
     def do_ping(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         return {"pid": os.getpid(), "containment": self.containment}
@@ -87,7 +86,7 @@ class Worker:
         """The configured modules, when the workspace is trusted; none otherwise. Only the
         folders they are found in go on ``sys.path``, and after everything else, so that a
         file of the workspace never stands in for a module of Keras, TensorFlow or Python."""
-        from .catalog import module_folders
+        from .cachekey import workspace_folders
 
         trusted = bool(params.get("trusted"))
         modules = tuple(m for m in params.get("modules") or () if isinstance(m, str) and m)
@@ -95,15 +94,17 @@ class Worker:
         scope = (trusted, modules if trusted else (), workspace if trusted else None)
         if self._scope is not None and scope != self._scope:
             # What those modules did here (patches, registrations) would reach this request.
-            raise ScopeError("this worker imported another workspace's modules; a fresh "
-                             "worker must answer this request")
+            raise ScopeError(
+                "this worker imported another workspace's modules; a fresh "
+                "worker must answer this request"
+            )
         if not trusted:
             return ()
         if modules:
             self._scope = scope
         if modules and isinstance(workspace, str) and workspace:
             self._keras(params)  # imported before any workspace folder is on the path
-            for folder in module_folders(modules, workspace):
+            for folder in workspace_folders(modules, workspace):
                 if folder not in self._folders and folder not in sys.path:
                     sys.path.append(folder)
                 self._folders.add(folder)
@@ -122,22 +123,26 @@ class Worker:
             self.api = self._apis[name]
         return self.api
 
-    def do_catalog(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
-
-        def progress(message: str, percentage: int) -> None:
-            self.send(
-                {
-                    "method": "progress",
-                    "params": {"id": ident, "message": message, "percentage": percentage},
-                }
-            )
+    def do_catalog(self, ident: Any, params: dict[str, Any]) -> protocol.CatalogResult:
+        def report(message: str, percentage: int) -> None:
+            self.send(protocol.progress(ident, message, percentage))
 
         modules = self._modules(params)
-        data, path, cached = _catalog_data(modules, params, progress)
+        data, path, cached = _catalog_data(modules, params, report)
         # The worker cannot write the cache (it writes nowhere but its temp dir): the client
-        # stores what it sends, under the file name given here.
-        return {"path": str(path), "filename": path.name, "cached": cached,
-                "catalog": data, "key": data["key"], "skipped": data["skipped"]}
+        # stores what it sends, under the file name given here, when it is ``cacheable``.
+        result: protocol.CatalogResult = {
+            "path": str(path),
+            "filename": path.name,
+            "cached": cached,
+            "catalog": data,
+            "key": data["key"],
+            "skipped": data["skipped"],
+            "cacheable": False,
+        }
+        if not cached:
+            result.update(_provenance(modules, data, params, path.name))
+        return result
 
     def do_deep_check(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         """Keras's own loading of a document (``params["value"]``), located; see deep.py."""
@@ -163,8 +168,11 @@ class Worker:
         with cap_address_space(2 * memory) as cap:
             result = checker.check(params.get("value"))
         self.recycle = self.recycle or not cap.roomy
-        missing = {name: self.containment.get("reasons", {}).get(name, "")
-                   for name, ok in self.containment.get("holds", {}).items() if not ok}
+        missing = {
+            name: self.containment.get("reasons", {}).get(name, "")
+            for name, ok in self.containment.get("holds", {}).items()
+            if not ok
+        }
         if missing:
             result["uncontained"] = missing  # said to the user, once per worker
         return result
@@ -200,11 +208,12 @@ class Worker:
 class ScopeError(RuntimeError):
     """A request for other modules or trust than those this worker has imported."""
 
-    kind = "scope"
+    kind = protocol.ErrorKind.SCOPE.value
 
 
-def _catalog_data(modules: tuple[str, ...], params: dict[str, Any],
-                  progress: Any = None) -> tuple[dict[str, Any], Any, bool]:
+def _catalog_data(
+    modules: tuple[str, ...], params: dict[str, Any], progress: Any = None
+) -> tuple[dict[str, Any], Any, bool]:
     """The catalog for these modules: the cached one, else built here (and not written)."""
     from . import catalog
 
@@ -217,6 +226,33 @@ def _catalog_data(modules: tuple[str, ...], params: dict[str, Any],
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
     return catalog.CatalogBuilder(implementation, modules, progress).build(), path, False
+
+
+def _provenance(
+    modules: tuple[str, ...], data: dict[str, Any], params: dict[str, Any], filename: str
+) -> dict[str, Any]:
+    """Where the catalog's classes came from, and whether that is what its cache key hashed:
+    every configured module, and every module a custom class was defined in, imported from
+    one of the hashed files, which did not change while the catalog was built."""
+    from . import cachekey
+
+    search = list(sys.path)
+    hashed = cachekey.hashed_sources(modules, search)
+    files = {file for names in hashed.values() for file in names}
+    names = set(modules) | {
+        str(entry.get("module"))
+        for entry in data.get("classes", ())
+        if entry.get("custom") and entry.get("module")
+    }
+    imported: dict[str, str | None] = {}
+    for name in sorted(names):
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None) if module is not None else None
+        imported[name] = os.path.realpath(file) if isinstance(file, str) else None
+    implementation = params.get("implementation", "keras")
+    unchanged = cachekey.compute(modules, implementation, search).filename == filename
+    from_hashed = all(file is not None and file in files for file in imported.values())
+    return {"imported": imported, "hashed": hashed, "cacheable": unchanged and from_hashed}
 
 
 def _memory_bytes(params: dict[str, Any]) -> int:
@@ -297,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(request, dict):
                 raise ValueError("a request is a JSON object")
         except (ValueError, RecursionError) as exc:  # nested too deeply for json
-            worker.send({"id": None, "error": {"kind": "protocol", "message": str(exc)}})
+            worker.send(protocol.error(None, protocol.ErrorKind.PROTOCOL, str(exc)))
             continue
         if not worker.handle(request) or worker.recycle:
             break

@@ -1,9 +1,11 @@
-"""Deep checks from the server's side: scheduling per document version, limits, and turning the
-worker's findings into located diagnostics (source ``keras``) and inlay hints.
+"""Deep checks from the server's side: scheduling per document version, limits, and locating
+the worker's findings as problems (source ``keras``) and inlay hints.
 
 One check runs at a time (there is one worker). Only the latest version of a document is
 checked: a queued older version is dropped, and a result for a version that is no longer
-current is never published.
+current is never handed on. The scheduler knows nothing of the server: it reads the current
+version of a document, runs a check, and hands the result to a sink (the publisher), through
+the small interfaces below.
 """
 
 from __future__ import annotations
@@ -11,19 +13,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lsprotocol import types
+
+from layercfg.schema_builder.protocol import ErrorKind, Method
 
 from . import engine
 from .document import Document, Problem
 from .settings import Settings
 from .worker import WorkerClient, WorkerError
-
-if TYPE_CHECKING:
-    from .server import LayercfgServer
 
 log = logging.getLogger("layercfg")
 
@@ -38,12 +40,20 @@ _SERIALS = itertools.count(1)
 @dataclass
 class DeepResult:
     version: int | None
-    diagnostics: list[types.Diagnostic] = field(default_factory=list)
+    checked: list[engine.Checked] = field(default_factory=list)
     layers: list[dict[str, Any]] = field(default_factory=list)
     total_params: int | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)  # as the worker sent them
-    # Tells this result from any other, for the pull diagnostics' result id.
+    document: Document | None = None
+    # Tells this result from any other.
     serial: int = field(default_factory=lambda: next(_SERIALS))
+
+    @property
+    def diagnostics(self) -> list[types.Diagnostic]:
+        """The problems as LSP diagnostics (UTF-16), with Keras's own severities."""
+        if self.document is None:
+            return []
+        return [engine.to_diagnostic(self.document, item) for item in self.checked]
 
 
 def _span(document: Document, path: JsonPath, part: str) -> tuple[int, int]:
@@ -54,54 +64,37 @@ def _span(document: Document, path: JsonPath, part: str) -> tuple[int, int]:
     return span or (0, min(1, len(document.text)))
 
 
-def to_diagnostics(document: Document, findings: list[dict[str, Any]], encoding: str):
-    out = []
-    for finding in findings:
-        path = tuple(finding.get("path") or ())
-        start, end = _span(document, path, finding.get("part", "value"))
-        related = []
-        for place in finding.get("related") or []:
-            if not place.get("file"):
-                continue
-            line = max(int(place.get("line") or 1) - 1, 0)
-            position = types.Position(line=line, character=0)
-            related.append(types.DiagnosticRelatedInformation(
-                location=types.Location(uri=Path(place["file"]).as_uri(),
-                                        range=types.Range(start=position, end=position)),
-                message=place.get("message") or "here"))
-        out.append(types.Diagnostic(
-            range=document.lines.range_of(start, end, encoding),
-            message=finding["message"],
-            severity=types.DiagnosticSeverity(int(finding.get("severity", 1))),
-            code=finding["code"],
-            source=SOURCE,
-            data=finding.get("data"),
-            related_information=related or None,
-        ))
-    return out
-
-
 def to_checked(document: Document, findings: list[dict[str, Any]]) -> list[engine.Checked]:
-    """Deep findings in the engine's form, for ``layercfg check --deep``."""
+    """The worker's findings located in the document, in the engine's form."""
     out = []
     for finding in findings:
         path = tuple(finding.get("path") or ())
         start, end = _span(document, path, finding.get("part", "value"))
-        problem = Problem(start, end, finding["code"], finding["message"],
-                          int(finding.get("severity", 1)), finding.get("data"))
-        out.append(engine.Checked(problem, path, SOURCE))
+        problem = Problem(
+            start,
+            end,
+            finding["code"],
+            finding["message"],
+            int(finding.get("severity", 1)),
+            finding.get("data"),
+        )
+        external = tuple(
+            (str(place["file"]), int(place.get("line") or 1), place.get("message") or "here")
+            for place in finding.get("related") or ()
+            if isinstance(place, dict) and place.get("file")
+        )
+        out.append(engine.Checked(problem, path, SOURCE, external))
     return out
 
 
-def limit_diagnostic(document: Document, message: str, encoding: str) -> types.Diagnostic:
-    start, end = _span(document, ("class_name",), "value")
-    return types.Diagnostic(
-        range=document.lines.range_of(start, end, encoding),
-        message=message,
-        severity=types.DiagnosticSeverity.Error,
-        code="LCF304",
-        source=SOURCE,
-    )
+def limit_finding(message: str) -> dict[str, Any]:
+    return {
+        "path": ["class_name"],
+        "part": "value",
+        "code": "LCF304",
+        "message": message,
+        "severity": 1,
+    }
 
 
 def document_folder(uri: str) -> str | None:
@@ -121,9 +114,12 @@ async def run_check(
     settings: Settings,
     workspace: str | None,
     encoding: str = "utf-16",
+    implementation: str = "keras",
 ) -> DeepResult:
-    """One deep check of one document version, within the settings' limits."""
+    """One deep check of one document version, within the settings' limits, by the Keras
+    of the document's flavor (``implementation``)."""
     params = {
+        "implementation": implementation,
         "value": document.value,
         "modules": list(settings.modules),
         "trusted": settings.trustWorkspace,
@@ -134,46 +130,77 @@ async def run_check(
     for attempt in (1, 2):
         try:
             answer = await worker.request(
-                "deep_check", params, timeout=settings.deepCheckTimeout,
-                memory_mb=settings.deepCheckMemoryMB)
+                Method.DEEP_CHECK.value,
+                params,
+                timeout=settings.deepCheckTimeout,
+                memory_mb=settings.deepCheckMemoryMB,
+            )
         except WorkerError as exc:
-            if exc.kind == "stopped" or worker.stopped:
+            if exc.kind == ErrorKind.STOPPED or worker.stopped:
                 raise  # the server is shutting down: nothing to check again, nothing to show
-            if exc.kind == "died" and attempt == 1:
+            if exc.kind == ErrorKind.DIED and attempt == 1:
                 log.warning("the Keras worker died during a deep check; checking again")
                 continue
             reason = {
-                "timeout": f"The deep check took longer than {settings.deepCheckTimeout:g} s "
-                           "and was stopped (setting deepCheckTimeout).",
-                "memory": f"The deep check used more than {settings.deepCheckMemoryMB} MB and "
-                          "was stopped (setting deepCheckMemoryMB).",
-                "died": f"The Keras worker died during the deep check: {exc}",
-            }.get(exc.kind, f"The deep check failed: {exc}")
-            limit = {"path": ["class_name"], "part": "value", "code": "LCF304",
-                     "message": reason, "severity": 1}
-            return DeepResult(document.version, [limit_diagnostic(document, reason, encoding)],
-                              findings=[limit])
+                ErrorKind.TIMEOUT: f"The deep check took longer than "
+                f"{settings.deepCheckTimeout:g} s and was stopped "
+                "(setting deepCheckTimeout).",
+                ErrorKind.MEMORY: f"The deep check used more than {settings.deepCheckMemoryMB} "
+                "MB and was stopped (setting deepCheckMemoryMB).",
+                ErrorKind.DIED: f"The Keras worker died during the deep check: {exc}",
+            }.get(exc.kind, f"The deep check failed: {exc}")  # type: ignore[call-overload]
+            findings = [limit_finding(reason)]
+            return DeepResult(
+                document.version,
+                to_checked(document, findings),
+                findings=findings,
+                document=document,
+            )
         uncontained = answer.get("uncontained")
         if uncontained and not getattr(worker, "warned_uncontained", False):
-            worker.warned_uncontained = True
-            log.warning("the Keras worker runs without some of its containment on this "
-                        "platform: %s", ", ".join(f"{k} ({v})" if v else k
-                                                   for k, v in uncontained.items()))
+            worker.warned_uncontained = True  # type: ignore[attr-defined]
+            log.warning(
+                "the Keras worker runs without some of its containment on this platform: %s",
+                ", ".join(f"{k} ({v})" if v else k for k, v in uncontained.items()),
+            )
+        findings = answer.get("findings", [])
         return DeepResult(
             document.version,
-            to_diagnostics(document, answer.get("findings", []), encoding),
+            to_checked(document, findings),
             answer.get("layers", []),
             answer.get("total_params"),
-            answer.get("findings", []),
+            findings,
+            document,
         )
     raise AssertionError("unreachable")
 
 
-class DeepChecks:
-    """The server's queue of deep checks."""
+class DeepSink(Protocol):
+    """Where results go: the publisher."""
 
-    def __init__(self, server: LayercfgServer):
-        self.server = server
+    def deep_arrived(self, uri: str, result: DeepResult) -> None: ...
+
+
+Current = Callable[[str], "Document | None"]
+Runner = Callable[[Document], Awaitable[DeepResult]]
+
+
+class DeepChecks:
+    """The queue of deep checks. ``current(uri)`` is the current version of a document (None
+    when closed), ``run`` checks one version, ``sink`` takes the results of current versions,
+    and ``running(state)`` is told when a check starts and ends."""
+
+    def __init__(
+        self,
+        current: Current,
+        run: Runner,
+        sink: DeepSink,
+        running: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.current = current
+        self.run = run
+        self.sink = sink
+        self.running = running or (lambda state: None)
         self.results: dict[str, DeepResult] = {}
         self._queue: dict[str, float] = {}  # uri -> earliest start (loop time)
         self._wake = asyncio.Event()
@@ -196,12 +223,11 @@ class DeepChecks:
         self.results.pop(uri, None)
 
     async def check_now(self, uri: str) -> DeepResult | None:
-        document = self.server.documents.get(uri)
+        document = self.current(uri)
         if document is None:
             return None
         self._queue.pop(uri, None)
-        result = await self._check(document)
-        return result
+        return await self._check(document)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -216,7 +242,7 @@ class DeepChecks:
                     pass
                 continue  # the queue may have changed meanwhile
             del self._queue[uri]
-            document = self.server.documents.get(uri)
+            document = self.current(uri)
             if document is None:
                 continue
             try:
@@ -225,33 +251,27 @@ class DeepChecks:
                 log.exception("deep check of %s failed", uri)
 
     async def _check(self, document: Document) -> DeepResult | None:
-        server = self.server
         # Parsing a large document strictly takes a while: not on the event loop.
         if not await asyncio.to_thread(_checkable, document):
             return None
-        if server.documents.get(document.uri) is not document:
+        if self.current(document.uri) is not document:
             return None  # changed meanwhile: the newer version is the one to check
-        server.status.deepCheck = "running"
-        server.send_status()
+        self.running(True)
         self._running_uri = document.uri
         try:
-            result = await run_check(
-                server.ensure_worker(), document, server.settings,
-                str(server.workspace_root) if server.workspace_root else None,
-                server.encoding)
+            result = await self.run(document)
         except WorkerError as exc:
-            if exc.kind != "stopped":
+            if exc.kind != ErrorKind.STOPPED:
                 raise
             return None
         finally:
             self._running_uri = None
-            server.status.deepCheck = "idle" if server.settings.deepCheck != "off" else "off"
-            server.send_status()
-        # A result for a version that is no longer current is never published.
-        if server.documents.get(document.uri) is not document:
+            self.running(False)
+        # A result for a version that is no longer current is never handed on.
+        if self.current(document.uri) is not document:
             return None
         self.results[document.uri] = result
-        server.deep_result_arrived(document.uri)
+        self.sink.deep_arrived(document.uri, result)
         return result
 
 
@@ -275,13 +295,24 @@ def inlay_hints(
         if layer.get("output_shape"):
             parts.append(f"→ {layer['output_shape']}")
         parts.append(f"{layer.get('params', 0):,} params")
-        hints.append(types.InlayHint(position=position, label=" " + " · ".join(parts),
-                                     kind=types.InlayHintKind.Type, padding_left=True))
+        hints.append(
+            types.InlayHint(
+                position=position,
+                label=" " + " · ".join(parts),
+                kind=types.InlayHintKind.Type,
+                padding_left=True,
+            )
+        )
     if result.total_params is not None and len(result.layers) > 1:
         span = document.locate(("class_name",), "value")
         if span is not None:
             position = document.lines.position_at(span[1], encoding)
-            hints.append(types.InlayHint(position=position,
-                                         label=f" {result.total_params:,} params in all",
-                                         kind=types.InlayHintKind.Type, padding_left=True))
+            hints.append(
+                types.InlayHint(
+                    position=position,
+                    label=f" {result.total_params:,} params in all",
+                    kind=types.InlayHintKind.Type,
+                    padding_left=True,
+                )
+            )
     return hints

@@ -7,6 +7,7 @@ Problems stay as offsets here; ``to_diagnostic`` converts them once, at the LSP 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from lsprotocol import types
@@ -38,6 +39,29 @@ class Checked:
     problem: Problem
     path: Path
     source: str = SOURCE
+    # places in other files (the deep check's): (file, 1-based line, message)
+    external: tuple[tuple[str, int, str], ...] = ()
+
+
+def with_severity(item: Checked, severity: int) -> Checked:
+    """``item`` with another severity (a copy: a cached problem is never changed)."""
+    if severity == item.problem.severity:
+        return item
+    problem = item.problem
+    return Checked(
+        Problem(
+            problem.start,
+            problem.end,
+            problem.code,
+            problem.message,
+            severity,
+            problem.data,
+            problem.related,
+        ),
+        item.path,
+        item.source,
+        item.external,
+    )
 
 
 def _locate(document: Document, finding: Finding) -> tuple[int, int]:
@@ -144,6 +168,22 @@ def check(
     cache: LayerCache | None = None,
 ) -> list[Checked]:
     """Every fast finding of the document, after the user's severity overrides."""
+    out = []
+    for item in check_raw(document, catalog, settings, cache):
+        severity = settings.severity_for(item.problem.code, item.problem.severity)
+        if severity is not None:
+            out.append(with_severity(item, severity))
+    return capped(out)
+
+
+def check_raw(
+    document: Document,
+    catalog: Catalog | None,
+    settings: Settings,
+    cache: LayerCache | None = None,
+) -> list[Checked]:
+    """Every fast finding of the document with the severity its check gave it, in text
+    order, not capped (what the server keeps; it applies overrides when it shows them)."""
     results: list[Checked] = []
     for index, problem in enumerate(document.problems):
         # Finding the path costs a walk through the object; thousands of findings in one
@@ -164,32 +204,11 @@ def check(
         if index % 512 == 0:
             checkpoint()  # inside checking(current): a server gives up here on a stale version
         results.append(Checked(locate_finding(document, finding), finding.path))
-    out = []
-    for item in results:
-        severity = settings.severity_for(item.problem.code, item.problem.severity)
-        if severity is None:
-            continue
-        if severity != item.problem.severity:
-            problem = item.problem
-            item = Checked(
-                Problem(
-                    problem.start,
-                    problem.end,
-                    problem.code,
-                    problem.message,
-                    severity,
-                    problem.data,
-                    problem.related,
-                ),
-                item.path,
-                item.source,
-            )
-        out.append(item)
-    out.sort(key=lambda c: (c.problem.start, c.problem.code))
-    return _capped(out)
+    results.sort(key=lambda c: (c.problem.start, c.problem.code))
+    return results
 
 
-def _capped(checked: list[Checked]) -> list[Checked]:
+def capped(checked: list[Checked]) -> list[Checked]:
     """At most MAX_PER_CODE findings of one code (the first ones in the text), then one
     that says how many more there are: a document of 200,000 duplicate keys must not become
     200,000 diagnostics for the editor to draw."""
@@ -208,12 +227,21 @@ def _capped(checked: list[Checked]) -> list[Checked]:
         elif seen[code] == MAX_PER_CODE + 1:
             last = kept[-1].problem
             more = counts[code] - MAX_PER_CODE
-            kept.append(Checked(Problem(
-                item.problem.start, item.problem.end, code,
-                f"{more:,} more {code} finding{'s' if more != 1 else ''} in this document "
-                f"after this one are not shown (the first {MAX_PER_CODE} are)",
-                max(last.severity, item.problem.severity), {"hidden": more}), item.path,
-                item.source))
+            kept.append(
+                Checked(
+                    Problem(
+                        item.problem.start,
+                        item.problem.end,
+                        code,
+                        f"{more:,} more {code} finding{'s' if more != 1 else ''} in this document "
+                        f"after this one are not shown (the first {MAX_PER_CODE} are)",
+                        max(last.severity, item.problem.severity),
+                        {"hidden": more},
+                    ),
+                    item.path,
+                    item.source,
+                )
+            )
     return kept
 
 
@@ -234,6 +262,17 @@ def to_diagnostic(
         )
         for start, end, message in problem.related
     ]
+    for file, line, message in checked.external:
+        position = types.Position(line=max(line - 1, 0), character=0)
+        related.append(
+            types.DiagnosticRelatedInformation(
+                location=types.Location(
+                    uri=PurePath(file).as_uri() if PurePath(file).is_absolute() else file,
+                    range=types.Range(start=position, end=position),
+                ),
+                message=message,
+            )
+        )
     return types.Diagnostic(
         range=lines.range_of(problem.start, problem.end, encoding),
         message=problem.message,

@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from layercfg.schema_builder.protocol import ErrorKind, Method
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
@@ -53,9 +55,11 @@ def worker_command(python: str) -> list[str]:
 class WorkerError(Exception):
     """The worker answered with an error, died, or took too long."""
 
-    def __init__(self, message: str, kind: str = "error", details: str | None = None):
+    def __init__(
+        self, message: str, kind: ErrorKind | str = ErrorKind.ERROR, details: str | None = None
+    ):
         super().__init__(message)
-        self.kind = kind
+        self.kind: ErrorKind | str = ErrorKind.of(kind)
         self.details = details
 
 
@@ -119,8 +123,10 @@ def encode_request(ident: int, method: str, params: dict[str, Any], nonce: str =
     """One request line, the same bytes as ``json.dumps``. Large containers are encoded a piece
     at a time, so a thread doing this lets the event loop run in between: json's C encoder
     holds the GIL for the whole of one call (about 135 ms on a 10 MB model)."""
-    pieces = [f'{{"id": {json.dumps(ident)}, "nonce": {json.dumps(nonce)}, '
-              f'"method": {json.dumps(method)}, "params": ']
+    pieces = [
+        f'{{"id": {json.dumps(ident)}, "nonce": {json.dumps(nonce)}, '
+        f'"method": {json.dumps(method)}, "params": '
+    ]
     pieces += _pieces(params, 0)
     pieces.append("}\n")
     return "".join(pieces).encode()
@@ -128,9 +134,13 @@ def encode_request(ident: int, method: str, params: dict[str, Any], nonce: str =
 
 def _pieces(value: Any, depth: int) -> list[str]:
     items = value.values() if isinstance(value, dict) else value
-    if (depth >= 4 or not isinstance(value, (dict, list))
-            or not any(isinstance(item, (dict, list)) for item in items)
-            or isinstance(value, dict) and not all(isinstance(key, str) for key in value)):
+    if (
+        depth >= 4
+        or not isinstance(value, (dict, list))
+        or not any(isinstance(item, (dict, list)) for item in items)
+        or isinstance(value, dict)
+        and not all(isinstance(key, str) for key in value)
+    ):
         return [json.dumps(value)]
     out: list[str] = []
     if isinstance(value, dict):
@@ -168,8 +178,11 @@ class WorkerClient:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
-        env = {k: v for k, v in (os.environ if self.env is None else self.env).items()
-               if not k.startswith("PYTHON")}
+        env = {
+            k: v
+            for k, v in (os.environ if self.env is None else self.env).items()
+            if not k.startswith("PYTHON")
+        }
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         env[PARENT_VARIABLE] = str(os.getpid())
         # The shared temp dir, where a default hub cache would be (the worker's is private).
@@ -181,7 +194,10 @@ class WorkerClient:
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *worker_command(self.python),
-                "--answer-fd", str(answer_end), "--private", self._private,
+                "--answer-fd",
+                str(answer_end),
+                "--private",
+                self._private,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -197,7 +213,8 @@ class WorkerClient:
             os.close(answer_end)
         reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
         await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(answers, "rb", buffering=0))
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(answers, "rb", buffering=0)
+        )
         self._reader = asyncio.create_task(self._read(self._process, reader))
         asyncio.create_task(self._drain_log(self._process))
         log.info("Keras worker started (pid %s, %s)", self._process.pid, self.python)
@@ -223,12 +240,16 @@ class WorkerClient:
         _terminate(process)
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(WorkerError(
-                    f"the Keras worker sent an answer that was not its own ({reason})",
-                    kind="protocol"))
+                future.set_exception(
+                    WorkerError(
+                        f"the Keras worker sent an answer that was not its own ({reason})",
+                        kind=ErrorKind.PROTOCOL,
+                    )
+                )
 
-    async def _read(self, process: asyncio.subprocess.Process,
-                    answers: asyncio.StreamReader) -> None:
+    async def _read(
+        self, process: asyncio.subprocess.Process, answers: asyncio.StreamReader
+    ) -> None:
         try:
             while True:
                 try:
@@ -261,7 +282,7 @@ class WorkerClient:
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(
-                        WorkerError(f"the Keras worker exited (code {code})", kind="died")
+                        WorkerError(f"the Keras worker exited (code {code})", kind=ErrorKind.DIED)
                     )
             self._pending.clear()
 
@@ -292,8 +313,10 @@ class WorkerClient:
             callback = self._progress.get(params.get("id"))
             percentage = params.get("percentage")
             if callback is not None:
-                callback(str(params.get("message", "")),
-                         int(percentage) if isinstance(percentage, (int, float)) else 0)
+                callback(
+                    str(params.get("message", "")),
+                    int(percentage) if isinstance(percentage, (int, float)) else 0,
+                )
             return
         future = self._pending.pop(message.get("id"), None)
         if future is None or future.done():
@@ -301,8 +324,11 @@ class WorkerClient:
         if "error" in message:
             error = message["error"] if isinstance(message["error"], dict) else {}
             future.set_exception(
-                WorkerError(str(error.get("message")), str(error.get("kind", "error")),
-                            error.get("traceback"))
+                WorkerError(
+                    str(error.get("message")),
+                    error.get("kind", ErrorKind.ERROR),
+                    error.get("traceback"),
+                )
             )
         else:
             future.set_result(message.get("result"))
@@ -316,15 +342,15 @@ class WorkerClient:
         memory_mb: int | None = None,
     ) -> Any:
         """One request; after ``stop()`` only ``shutdown`` (which ``stop()`` sends) goes out."""
-        if self.stopped and method != "shutdown":
-            raise WorkerError("the Keras worker was stopped", kind="stopped")
+        if self.stopped and method != Method.SHUTDOWN:
+            raise WorkerError("the Keras worker was stopped", kind=ErrorKind.STOPPED)
         ident = next(self._ids)
         nonce = secrets.token_hex(16)
         # Encoding a large document takes long: off the event loop (and before the time limit).
         line = await asyncio.to_thread(encode_request, ident, method, params or {}, nonce)
         async with self._lock:
-            if self.stopped and method != "shutdown":
-                raise WorkerError("the Keras worker was stopped", kind="stopped")
+            if self.stopped and method != Method.SHUTDOWN:
+                raise WorkerError("the Keras worker was stopped", kind=ErrorKind.STOPPED)
             if not self.running:
                 await self.start()
         process = self._process
@@ -343,16 +369,19 @@ class WorkerClient:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             await self.kill()
-            raise WorkerError(f"{method} took longer than {timeout:g} s", kind="timeout") from None
+            raise WorkerError(
+                f"{method} took longer than {timeout:g} s", kind=ErrorKind.TIMEOUT
+            ) from None
         except (BrokenPipeError, ConnectionResetError):
-            kind = "stopped" if self.stopped else "died"
+            kind = ErrorKind.STOPPED if self.stopped else ErrorKind.DIED
             raise WorkerError("the Keras worker is not running", kind=kind) from None
         except WorkerError as exc:
             if self.stopped:
-                raise WorkerError("the Keras worker was stopped", kind="stopped") from exc
+                raise WorkerError("the Keras worker was stopped", kind=ErrorKind.STOPPED) from exc
             if watcher is not None and watcher.done() and watcher.result():
-                raise WorkerError(f"{method} used more than {memory_mb} MB",
-                                  kind="memory") from exc
+                raise WorkerError(
+                    f"{method} used more than {memory_mb} MB", kind=ErrorKind.MEMORY
+                ) from exc
             raise
         finally:
             if watcher is not None:
@@ -387,8 +416,47 @@ class WorkerClient:
         process = self._process
         if process is not None and process.returncode is None and not self._pending:
             try:
-                await self.request("shutdown", timeout=1)
+                await self.request(Method.SHUTDOWN.value, timeout=1)
                 await asyncio.wait_for(process.wait(), 1)
             except (WorkerError, asyncio.TimeoutError):
                 pass
         await self.kill()
+
+
+class WorkerPool:
+    """The worker for the current interpreter, trust and modules. A worker never serves
+    another of those: what a trusted workspace's modules did in it (patches, registered
+    classes) must not reach the checks, or the catalog, of an untrusted one."""
+
+    def __init__(self, factory: Callable[[str], WorkerClient] | None = None) -> None:
+        self.factory = factory or WorkerClient
+        self.worker: WorkerClient | None = None
+        self._key: tuple[Any, ...] | None = None
+
+    def get(
+        self,
+        python: str | None,
+        trusted: bool,
+        modules: tuple[str, ...],
+        workspace: str | None,
+        fresh: bool = False,
+    ) -> WorkerClient:
+        """``fresh``: a new worker in any case (a rebuild must import the modules' sources
+        as they are now, not what an earlier import left in the worker)."""
+        python = python or sys.executable
+        key = (python, trusted, modules, workspace)
+        if self.worker is None or fresh or self._key != key:
+            old, self.worker, self._key = self.worker, self.factory(python), key
+            if old is not None:
+                asyncio.ensure_future(old.stop())
+        return self.worker
+
+    def retire(self) -> None:
+        """The current worker serves no more requests: the next one starts a new worker."""
+        old, self.worker, self._key = self.worker, None, None
+        if old is not None:
+            asyncio.ensure_future(old.stop())
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()

@@ -8,7 +8,6 @@ import gc
 import json
 import threading
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,35 +24,78 @@ URI = "file:///big.layercfg.json"
 def model_text(count: int) -> str:
     """A Functional model of ``count`` Dense layers with their full configs (about 1.8 KB each)."""
     layers: list[dict[str, Any]] = [
-        {"module": "keras.layers", "class_name": "InputLayer",
-         "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "input"},
-         "registered_name": None, "name": "input", "inbound_nodes": []}]
+        {
+            "module": "keras.layers",
+            "class_name": "InputLayer",
+            "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "input"},
+            "registered_name": None,
+            "name": "input",
+            "inbound_nodes": [],
+        }
+    ]
     previous = "input"
     for index in range(count):
         name = f"dense_{index}"
-        config = {"name": name, "trainable": True,
-                  "dtype": {"module": "keras", "class_name": "DTypePolicy",
-                            "config": {"name": "float32"}, "registered_name": None},
-                  "units": 4, "activation": "linear", "use_bias": True,
-                  "kernel_initializer": {"module": "keras.initializers",
-                                         "class_name": "GlorotUniform",
-                                         "config": {"seed": None}, "registered_name": None},
-                  "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros",
-                                       "config": {}, "registered_name": None},
-                  "kernel_regularizer": None, "bias_regularizer": None,
-                  "kernel_constraint": None, "bias_constraint": None}
-        tensor = {"class_name": "__keras_tensor__",
-                  "config": {"shape": [None, 4], "dtype": "float32",
-                             "keras_history": [previous, 0, 0]}}
-        layers.append({"module": "keras.layers", "class_name": "Dense", "config": config,
-                       "registered_name": None, "build_config": {"input_shape": [None, 4]},
-                       "name": name, "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
+        config = {
+            "name": name,
+            "trainable": True,
+            "dtype": {
+                "module": "keras",
+                "class_name": "DTypePolicy",
+                "config": {"name": "float32"},
+                "registered_name": None,
+            },
+            "units": 4,
+            "activation": "linear",
+            "use_bias": True,
+            "kernel_initializer": {
+                "module": "keras.initializers",
+                "class_name": "GlorotUniform",
+                "config": {"seed": None},
+                "registered_name": None,
+            },
+            "bias_initializer": {
+                "module": "keras.initializers",
+                "class_name": "Zeros",
+                "config": {},
+                "registered_name": None,
+            },
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        }
+        tensor = {
+            "class_name": "__keras_tensor__",
+            "config": {"shape": [None, 4], "dtype": "float32", "keras_history": [previous, 0, 0]},
+        }
+        layers.append(
+            {
+                "module": "keras.layers",
+                "class_name": "Dense",
+                "config": config,
+                "registered_name": None,
+                "build_config": {"input_shape": [None, 4]},
+                "name": name,
+                "inbound_nodes": [{"args": [tensor], "kwargs": {}}],
+            }
+        )
         previous = name
-    return json.dumps({"module": "keras.src.models.functional", "class_name": "Functional",
-                       "config": {"name": "model", "trainable": True, "layers": layers,
-                                  "input_layers": ["input", 0, 0],
-                                  "output_layers": [previous, 0, 0]},
-                       "registered_name": "Functional"}, indent=2)
+    return json.dumps(
+        {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": {
+                "name": "model",
+                "trainable": True,
+                "layers": layers,
+                "input_layers": ["input", 0, 0],
+                "output_layers": [previous, 0, 0],
+            },
+            "registered_name": "Functional",
+        },
+        indent=2,
+    )
 
 
 class FakeWorker:
@@ -67,28 +109,28 @@ class FakeWorker:
         return {"findings": [], "layers": [], "total_params": 0}
 
 
-class FakeServer:
+class FakeSink:
+    """What the scheduler is given instead of a server: the documents, a worker, a sink."""
+
     def __init__(self, document: Document, worker: Any):
         self.documents = {document.uri: document}
         self.settings = Settings()
-        self.status = SimpleNamespace(deepCheck="idle")
-        self.workspace_root = None
-        self.encoding = "utf-16"
         self.worker = worker
         self.arrived: list[str] = []
 
-    def send_status(self) -> None:
-        pass
-
-    def ensure_worker(self) -> Any:
-        return self.worker
-
-    def deep_result_arrived(self, uri: str) -> None:
+    def deep_arrived(self, uri: str, result: Any) -> None:
         self.arrived.append(uri)
 
+    def checks(self) -> DeepChecks:
+        async def run(document: Document) -> Any:
+            return await deepcheck.run_check(self.worker, document, self.settings, None)
 
-def record_thread(monkeypatch, module: Any, name: str, threads: list[threading.Thread],
-                  before: Any = None) -> None:
+        return DeepChecks(self.documents.get, run, self)
+
+
+def record_thread(
+    monkeypatch, module: Any, name: str, threads: list[threading.Thread], before: Any = None
+) -> None:
     original = getattr(module, name)
 
     def recorded(*args: Any, **kwargs: Any) -> Any:
@@ -102,10 +144,10 @@ def record_thread(monkeypatch, module: Any, name: str, threads: list[threading.T
 
 async def test_the_strict_parse_runs_off_the_event_loop(monkeypatch):
     document = Document.parse(URI, model_text(3), 1)
-    server = FakeServer(document, FakeWorker())
+    server = FakeSink(document, FakeWorker())
     threads: list[threading.Thread] = []
     record_thread(monkeypatch, deepcheck, "_checkable", threads)
-    result = await DeepChecks(server)._check(document)
+    result = await server.checks()._check(document)
     assert result is not None and server.arrived == [URI]
     assert threads and all(t is not threading.current_thread() for t in threads)
 
@@ -113,12 +155,17 @@ async def test_the_strict_parse_runs_off_the_event_loop(monkeypatch):
 async def test_a_version_replaced_while_it_was_parsed_is_not_checked(monkeypatch):
     document = Document.parse(URI, model_text(3), 1)
     fake = FakeWorker()
-    server = FakeServer(document, fake)
+    server = FakeSink(document, fake)
     newer = Document.parse(URI, model_text(4), 2)
     threads: list[threading.Thread] = []
-    record_thread(monkeypatch, deepcheck, "_checkable", threads,
-                  before=lambda: server.documents.__setitem__(URI, newer))
-    assert await DeepChecks(server)._check(document) is None
+    record_thread(
+        monkeypatch,
+        deepcheck,
+        "_checkable",
+        threads,
+        before=lambda: server.documents.__setitem__(URI, newer),
+    )
+    assert await server.checks()._check(document) is None
     assert fake.requests == [] and server.arrived == []
 
 
@@ -135,17 +182,28 @@ async def test_the_request_is_encoded_off_the_event_loop(monkeypatch):
     assert threads and all(t is not threading.current_thread() for t in threads)
 
 
-@pytest.mark.parametrize("params", [
-    {},
-    {"value": json.loads(model_text(2)), "modules": ["a", "b"], "trusted": False,
-     "workspace": None, "memory_mb": 2048},
-    {"value": {"é": ["ü", 1.5, -0.0, 1e300, True, None, {}, [], [[]], {"a": {"b": {"c": {}}}}]}},
-    {"value": [[[[[[[1, {"deep": [2, 3]}]]]]]], {"x": [{}], "y": [[]]}]},
-    {"value": {1: "an int key", "s": [{2: None}]}},  # what json.dumps does with them
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {
+            "value": json.loads(model_text(2)),
+            "modules": ["a", "b"],
+            "trusted": False,
+            "workspace": None,
+            "memory_mb": 2048,
+        },
+        {
+            "value": {
+                "é": ["ü", 1.5, -0.0, 1e300, True, None, {}, [], [[]], {"a": {"b": {"c": {}}}}]
+            }
+        },
+        {"value": [[[[[[[1, {"deep": [2, 3]}]]]]]], {"x": [{}], "y": [[]]}]},
+        {"value": {1: "an int key", "s": [{2: None}]}},  # what json.dumps does with them
+    ],
+)
 def test_the_encoded_request_is_what_json_dumps_writes(params):
-    expected = json.dumps({"id": 7, "nonce": "n7", "method": "deep_check",
-                           "params": params}) + "\n"
+    expected = json.dumps({"id": 7, "nonce": "n7", "method": "deep_check", "params": params}) + "\n"
     assert encode_request(7, "deep_check", params, "n7") == expected.encode()
 
 
@@ -199,15 +257,17 @@ def test_the_loop_stays_responsive_while_a_large_check_is_prepared(subprocess_en
 
     async def prepare(client: WorkerClient, version: int) -> None:
         document = documents[version]
-        server = FakeServer(document, FakeWorker())
-        assert await DeepChecks(server)._check(document) is not None
+        server = FakeSink(document, FakeWorker())
+        assert await server.checks()._check(document) is not None
         # The worker answers ping without reading the value: this measures the sending.
         await client.request("ping", {"value": document.value}, timeout=60)
 
     blocked = _longest_pause(on_the_loop, subprocess_env)
     # Best of three: a shared machine may pause any process now and then.
-    paused = min(_longest_pause(lambda client, version=version: prepare(client, version),
-                                subprocess_env)
-                 for version in range(3))
-    assert paused < blocked / 2, f"loop paused {paused * 1000:.0f} ms, blocked " \
-                                 f"{blocked * 1000:.0f} ms"
+    paused = min(
+        _longest_pause(lambda client, version=version: prepare(client, version), subprocess_env)
+        for version in range(3)
+    )
+    assert paused < blocked / 2, (
+        f"loop paused {paused * 1000:.0f} ms, blocked {blocked * 1000:.0f} ms"
+    )

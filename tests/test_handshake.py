@@ -1,11 +1,10 @@
-"""The early ``initialize`` answer: it says what the full server says, for every client, and
-it gives the full server the whole stream back."""
+"""The capabilities module says what the server answers to ``initialize``, for every client;
+the server reads the client's capabilities once; the real command answers ``initialize`` and
+then the requests that were waiting in the pipe, in order."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -14,10 +13,11 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
+from lsprotocol.converters import get_converter
 from pygls.capabilities import ServerCapabilitiesBuilder
 from pytest_lsp import client_capabilities
 
-from layercfg.server import handshake
+from layercfg.server import capabilities as offered
 from layercfg.server.server import create_server
 
 RECORDED = sorted(
@@ -67,7 +67,7 @@ SYNTHETIC = [
 @pytest.mark.parametrize("capabilities", SYNTHETIC, ids=lambda c: json.dumps(c))
 def test_same_answer_as_pygls(server, capabilities):
     params = {"processId": None, "rootUri": None, "capabilities": capabilities}
-    assert handshake.initialize_result(params) == pygls_answer(server, capabilities)
+    assert offered.initialize_result(params) == pygls_answer(server, capabilities)
 
 
 @pytest.mark.parametrize("name", RECORDED)
@@ -75,11 +75,12 @@ def test_same_answer_for_recorded_clients(server, name):
     protocol = server.protocol
     capabilities = protocol._converter.unstructure(client_capabilities(name))
     params = {"processId": 1, "rootUri": None, "capabilities": capabilities}
-    assert handshake.initialize_result(params) == pygls_answer(server, capabilities)
+    assert offered.initialize_result(params) == pygls_answer(server, capabilities)
 
 
 def framed(message: dict) -> bytes:
-    return handshake.frame(message)
+    body = json.dumps(message).encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
 INITIALIZE = {
@@ -90,89 +91,31 @@ INITIALIZE = {
 }
 
 
-def test_initialize_is_answered_and_replayed_whole():
-    rest = framed({"jsonrpc": "2.0", "method": "initialized", "params": {}})
-    stdin = io.BytesIO(framed(INITIALIZE) + rest)
-    stdout = io.BytesIO()
-    stream, answered = handshake.answer_initialize(stdin, stdout)
-    assert answered == 7
-    header, _, body = stdout.getvalue().partition(b"\r\n\r\n")
-    assert header == b"Content-Length: %d" % len(body)
-    response = json.loads(body)
-    assert response["id"] == 7 and response["result"]["serverInfo"]["name"] == "layercfg"
-    # The full server reads everything, the answered request first.
-    assert stream.read() == framed(INITIALIZE) + rest
-
-
-@pytest.mark.parametrize(
-    "first",
-    [
-        framed({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
-        framed({**INITIALIZE, "id": None}),
-        framed({**INITIALIZE, "id": True}),
-        framed({**INITIALIZE, "params": {"processId": "one", "capabilities": {}}}),
-        framed({**INITIALIZE, "params": {"processId": 1}}),
-        framed({**INITIALIZE, "params": {"processId": 1, "capabilities": {
-            "general": {"positionEncodings": "utf-8"}}}}),
-        framed({**INITIALIZE, "params": []}),
-        b"Content-Length: 5\r\n\r\n{nope",
-        b"Content-Length: 400\r\n\r\n{}",  # the stream ends inside the body
-        b"garbage without a header\r\n\r\n",
-        b"Content-Type: application/json\r\n\r\n{}",  # no length
-        b"X: y\r\n" * 20,
-        b"",
-    ],
-)
-def test_anything_else_goes_to_the_server_untouched(first):
-    stdin = io.BytesIO(first + b"tail")
-    stdout = io.BytesIO()
-    stream, answered = handshake.answer_initialize(stdin, stdout)
-    assert answered is None
-    assert stdout.getvalue() == b""
-    assert stream.read() == first + b"tail"
-
-
-def test_other_headers_are_accepted():
-    body = json.dumps(INITIALIZE).encode()
-    message = (
-        b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+def test_client_capabilities_are_read_once_into_one_object():
+    vscode = offered.ClientCaps.from_json(
+        get_converter().unstructure(client_capabilities("visual-studio-code"))
     )
-    stream, answered = handshake.answer_initialize(io.BytesIO(message), io.BytesIO())
-    assert answered == 7
-    assert stream.read() == message
-
-
-def test_replay_lines_and_reads_cross_the_prefix():
-    stream = handshake.Replay(b"ab\r\ncd", io.BytesIO(b"ef\r\ngh"))
-    assert stream.readline() == b"ab\r\n"
-    assert stream.readline() == b"cdef\r\n"
-    assert stream.read(1) == b"g"
-    assert stream.read() == b"h"
-    stream = handshake.Replay(b"abc", io.BytesIO(b"def"))
-    assert stream.read(5) == b"abcde"
-    assert stream.readline(2) == b"f"
-    stream = handshake.Replay(b"abcdef\n", io.BytesIO(b""))
-    assert stream.readline(3) == b"abc"
-    assert stream.readline() == b"def\n"
-    assert stream.readline() == b""
-
-
-def test_a_differing_answer_is_reported(server, monkeypatch, caplog):
-    protocol = server.protocol
-    protocol._initialize_params = {"capabilities": {}}
-    protocol.answered_early = 3
-    sent = []
-    monkeypatch.setattr(protocol, "_send_data", sent.append)
-    other = {"capabilities": {"hoverProvider": True}}
-    monkeypatch.setattr(handshake, "initialize_result", lambda params: other)
-    with caplog.at_level(logging.ERROR, logger="layercfg"):
-        result = types.InitializeResult(capabilities=types.ServerCapabilities())
-        protocol._send_response(3, result)
-    assert sent == []  # answered already: never twice
-    assert "differ" in caplog.text
-    protocol._send_response(4, None)
-    assert len(sent) == 1  # other responses go out as usual
+    assert vscode.snippets and vscode.markdown and vscode.work_done_progress
+    assert vscode.configuration and vscode.watched_files_dynamic
+    assert not vscode.pull_diagnostics  # the recorded 1.65 profile predates pull diagnostics
+    bare = offered.ClientCaps.from_json({})
+    assert bare == offered.ClientCaps()
+    assert not bare.pull_diagnostics and not bare.watched_files_dynamic and bare.markdown
+    pulling = offered.ClientCaps.from_json(
+        {
+            "textDocument": {
+                "diagnostic": {},
+                "foldingRange": {"rangeLimit": 40},
+                "codeAction": {"resolveSupport": {"properties": ["edit"]}},
+            },
+            "workspace": {"diagnostics": {"refreshSupport": True}},
+            "general": {"positionEncodings": ["utf-8"]},
+        }
+    )
+    assert pulling.pull_diagnostics and pulling.diagnostic_refresh and pulling.resolve_edits
+    assert pulling.folding_range_limit == 40 and pulling.encoding == "utf-8"
+    odd = offered.ClientCaps.from_json({"textDocument": "no", "workspace": [1]})
+    assert odd == offered.ClientCaps()
 
 
 def _frame_reader(pipe):
@@ -187,20 +130,34 @@ def _frame_reader(pipe):
 
 
 @pytest.mark.parametrize("flags", [[], ["--stdio"]])  # VS Code's client adds --stdio
-def test_server_process_answers_initialize_early_then_serves(tmp_path, flags):
-    """The real command: the early answer, then the full server, which logs no mismatch and
-    answers the requests that were waiting in the pipe, in order."""
+def test_server_process_answers_initialize_then_serves(tmp_path, flags):
+    """The real command: the ``initialize`` answer, then the requests that were waiting in
+    the pipe, in order."""
     env = {**os.environ, "LAYERCFG_CACHE_DIR": str(tmp_path / "cache")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "layercfg", "lsp", *flags], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, env=env, cwd=tmp_path,
+        [sys.executable, "-m", "layercfg", "lsp", *flags],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
     )
     try:
-        capabilities = {"general": {"positionEncodings": ["utf-32"]},
-                        "textDocument": {"rename": {"prepareSupport": True}}}
-        process.stdin.write(framed({**INITIALIZE, "params": {
-            "processId": None, "capabilities": capabilities,
-            "initializationOptions": {"deepCheck": "off"}}}))
+        capabilities = {
+            "general": {"positionEncodings": ["utf-32"]},
+            "textDocument": {"rename": {"prepareSupport": True}},
+        }
+        process.stdin.write(
+            framed(
+                {
+                    **INITIALIZE,
+                    "params": {
+                        "processId": None,
+                        "capabilities": capabilities,
+                        "initializationOptions": {"deepCheck": "off"},
+                    },
+                }
+            )
+        )
         process.stdin.flush()
         answer = _frame_reader(process.stdout)
         assert answer["id"] == 7
@@ -209,11 +166,28 @@ def test_server_process_answers_initialize_early_then_serves(tmp_path, flags):
         uri = (tmp_path / "a.layercfg.json").as_uri()
         process.stdin.write(
             framed({"jsonrpc": "2.0", "method": "initialized", "params": {}})
-            + framed({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
-                "textDocument": {"uri": uri, "languageId": "json", "version": 1,
-                                 "text": '{"class_name": "Dense", "config": {'}}})
-            + framed({"jsonrpc": "2.0", "id": 8, "method": "textDocument/foldingRange",
-                      "params": {"textDocument": {"uri": uri}}})
+            + framed(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "textDocument/didOpen",
+                    "params": {
+                        "textDocument": {
+                            "uri": uri,
+                            "languageId": "json",
+                            "version": 1,
+                            "text": '{"class_name": "Dense", "config": {',
+                        }
+                    },
+                }
+            )
+            + framed(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 8,
+                    "method": "textDocument/foldingRange",
+                    "params": {"textDocument": {"uri": uri}},
+                }
+            )
             + framed({"jsonrpc": "2.0", "id": 9, "method": "shutdown"})
         )
         process.stdin.flush()
@@ -226,9 +200,12 @@ def test_server_process_answers_initialize_early_then_serves(tmp_path, flags):
                 break
         ids = [m["id"] for m in seen if "id" in m and "method" not in m]
         assert ids == [8, 9]  # no second initialize response
-        errors = [m["params"]["message"] for m in seen
-                  if m.get("method") == "window/logMessage" and m["params"]["type"] == 1]
-        assert not any("differ" in text for text in errors), errors
+        errors = [
+            m["params"]["message"]
+            for m in seen
+            if m.get("method") == "window/logMessage" and m["params"]["type"] == 1
+        ]
+        assert errors == []
         process.stdin.write(framed({"jsonrpc": "2.0", "method": "exit"}))
         process.stdin.flush()
         assert process.wait(timeout=30) == 0

@@ -373,8 +373,14 @@ def server(cat):
     from layercfg.server.server import create_server
 
     server = create_server()
-    server.catalog = cat
-    server.catalog_settled.set()
+    core = server.core
+    core.catalogs.main.use(cat)
+    core.catalogs.main.settled.set()
+    # The names these tests use, on the parts of the server that own them now.
+    server.documents = core.session.documents
+    server.diagnose = core.publisher.diagnostics
+    server.publish = core.publisher.publish
+    server._results = core.publisher._fast
     return server
 
 

@@ -50,6 +50,7 @@ async def test_a_catalog_build_stopped_by_shutdown_is_no_failure(monkeypatch):
     from layercfg.server.worker import WorkerError
 
     server = create_server()
+    catalogs = server.core.catalogs
     failures = []
 
     class Stopped:
@@ -59,18 +60,17 @@ async def test_a_catalog_build_stopped_by_shutdown_is_no_failure(monkeypatch):
     async def no_progress(*args):
         return None
 
-    monkeypatch.setattr(server, "ensure_worker", lambda fresh=False: Stopped())
-    monkeypatch.setattr(server, "send_status", lambda: None)
-    monkeypatch.setattr(server, "_begin_progress", no_progress)
-    monkeypatch.setattr(server, "_end_progress", lambda *args: None)
-    monkeypatch.setattr(server, "catalog_failed", failures.append)
-    await server._load_catalog(rebuild=True)
+    monkeypatch.setattr(catalogs, "worker", lambda fresh=False: Stopped())
+    monkeypatch.setattr(server.edge, "status_changed", lambda: None)
+    monkeypatch.setattr(server.edge, "begin_progress", no_progress)
+    monkeypatch.setattr(catalogs, "failed", lambda slot, reason: failures.append(reason))
+    await catalogs._load(catalogs.main, rebuild=True, fresh=False)
     assert failures == []
 
     class Died(Stopped):
         async def request(self, *args, **kwargs):
             raise WorkerError("the Keras worker exited (code 1)", kind="died")
 
-    monkeypatch.setattr(server, "ensure_worker", lambda fresh=False: Died())
-    await server._load_catalog(rebuild=True)
+    monkeypatch.setattr(catalogs, "worker", lambda fresh=False: Died())
+    await catalogs._load(catalogs.main, rebuild=True, fresh=False)
     assert failures == ["the Keras worker exited (code 1)"]

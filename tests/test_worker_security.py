@@ -749,12 +749,17 @@ def test_the_server_stores_a_worker_catalog_only_under_its_own_key(tmp_path):
     from layercfg.server.catalog import store
     from layercfg.server.server import create_server
 
-    server = create_server()
+    catalogs = create_server().core.catalogs
+
+    def expected(filename: str) -> bool:
+        built = {"filename": filename, "cacheable": True, "imported": {}}
+        return catalogs.storable(catalogs.main, built)  # type: ignore[arg-type]
+
     key = cachekey.compute(())
-    assert server._expected_catalog_name(key.filename)
+    assert expected(key.filename)
     fixtures = Path(__file__).parent / "fixtures"
     other = cachekey.compute(("custom.breakout_layers",), search_path=[str(fixtures)])
-    assert not server._expected_catalog_name(other.filename)
+    assert not expected(other.filename)
     for name in ("../catalog-x.json", "catalog-x.json/../../y", ".bashrc", "catalog-\n.json"):
         assert store(tmp_path / "cache", name, {"x": 1}) is None
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
@@ -814,14 +819,14 @@ def test_the_server_starts_a_fresh_worker_when_trust_or_modules_change():
     from layercfg.server.server import create_server
 
     async def run():
-        server = create_server()
-        server.settings = Settings(modules=("custom.good_layers",), trustWorkspace=True)
-        first = server.ensure_worker()
-        assert server.ensure_worker() is first
-        server.settings = Settings(modules=("custom.good_layers",), trustWorkspace=False)
-        second = server.ensure_worker()
+        core = create_server().core
+        core.session.settings = Settings(modules=("custom.good_layers",), trustWorkspace=True)
+        first = core.worker()
+        assert core.worker() is first
+        core.session.settings = Settings(modules=("custom.good_layers",), trustWorkspace=False)
+        second = core.worker()
         await asyncio.sleep(0)
         assert second is not first and first.stopped
-        assert server.ensure_worker(fresh=True) is not second
+        assert core.worker(fresh=True) is not second
 
     asyncio.run(run())

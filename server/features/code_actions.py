@@ -1,169 +1,162 @@
-"""textDocument/codeAction and codeAction/resolve: quick fixes, fix all, canonical form."""
+"""textDocument/codeAction and codeAction/resolve: quick fixes, fix all, canonical form.
+
+Quick fixes are made from the problems the publisher keeps for the version (offsets, JSON
+path, code, data), never guessed again from a diagnostic's range.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.capabilities import get_capability
 
-from ..server import LayercfgServer, safe
+from ..capabilities import CANONICAL_FORM, CODE_ACTION_KINDS
+from ..handlers import safe
 from ..services import code_actions
 from ..services.code_actions import (
     CANONICAL_MODES,
     CANONICAL_TITLES,
     FIX_ALL,
-    ActionSupport,
     Fixer,
 )
 from ..services.formatting import rewrite_edits
 from ..worker import WorkerError
 
 if TYPE_CHECKING:
+    from pygls.lsp.server import LanguageServer
+
+    from ..core import Core
     from ..document import Document
+    from ..publisher import Shown
 
 log = logging.getLogger("layercfg")
 
-CANONICAL_COMMAND = "layercfg.canonicalForm"
+CANONICAL_COMMAND = CANONICAL_FORM
 FIX_ALL_TITLE = "Fix all auto-fixable problems (layercfg)"
 CANONICAL_TIMEOUT = 120.0  # the first request imports Keras
 
 
-def action_support(ls: LayercfgServer) -> ActionSupport:
-    caps = ls.client_capabilities
-    resolve = get_capability(caps, "text_document.code_action.resolve_support", None)
-    return ActionSupport(
-        snippet_edits=bool(
-            get_capability(caps, "workspace.workspace_edit.snippet_edit_support", False)
-        ),
-        document_changes=bool(
-            get_capability(caps, "workspace.workspace_edit.document_changes", False)
-        ),
-        resolve_edits=resolve is not None and "edit" in (resolve.properties or []),
-        disabled=bool(get_capability(caps, "text_document.code_action.disabled_support", False)),
-    )
+class _Fixers:
+    """One Fixer per catalog (a new catalog, a new Fixer)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._fixer: Fixer | None = None
+
+    def __call__(self, document: Document | None = None) -> Fixer:
+        slot = self.core.catalogs.slot(document)
+        if self._fixer is None or self._fixer.catalog is not slot.catalog:
+            self._fixer = Fixer(slot.catalog, slot.walker)
+        return self._fixer
 
 
-_fixers: weakref.WeakKeyDictionary[LayercfgServer, Fixer] = weakref.WeakKeyDictionary()
-
-
-def _fixer(ls: LayercfgServer) -> Fixer:
-    """One Fixer per server and catalog (a new catalog, a new Fixer)."""
-    fixer = _fixers.get(ls)
-    if fixer is None or fixer.catalog is not ls.catalog:
-        fixer = _fixers[ls] = Fixer(ls.catalog, ls.walker)
-    return fixer
-
-
-def register(server: LayercfgServer) -> None:
-    kinds = [
-        types.CodeActionKind.QuickFix,
-        FIX_ALL,
-        *CANONICAL_MODES,
-    ]
+def register(server: LanguageServer, core: Core) -> None:
+    fixers = _Fixers(core)
+    session = core.session
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=kinds, resolve_provider=True),
+        types.CodeActionOptions(code_action_kinds=list(CODE_ACTION_KINDS), resolve_provider=True),
     )
     @safe([])
-    async def code_action(
-        ls: LayercfgServer, params: types.CodeActionParams
-    ) -> list[types.CodeAction]:
-        await ls.settled()
+    async def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
+        await core.settled()
         uri = params.text_document.uri
-        document = ls.document(uri)
+        document = session.document(uri)
         if document is None:
             return []
-        current = await asyncio.to_thread(ls.diagnose, document)
-        if ls.document(uri) is not document:
+        shown = await asyncio.to_thread(core.publisher.shown, document)
+        if session.document(uri) is not document:
             return []  # the text changed meanwhile: the client asks again
-        return await asyncio.to_thread(_actions, ls, document, current, params)
+        return await asyncio.to_thread(_actions, core, fixers(document), document, shown, params)
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     @safe(None)
-    async def code_action_resolve(ls: LayercfgServer, action: types.CodeAction) -> Any:
+    async def code_action_resolve(action: types.CodeAction) -> Any:
         data = action.data if isinstance(action.data, dict) else {}
-        document = ls.document(str(data.get("uri")))
+        document = session.document(str(data.get("uri")))
         if document is None or document.version != data.get("version"):
             log.info("code action %r: the document changed; not applied", action.title)
             return action
-        support = action_support(ls)
         if data.get("action") == "fixAll":
             text, _ = await asyncio.to_thread(
-                code_actions.fix_all, document, ls.catalog, ls.settings, _fixer(ls)
+                code_actions.fix_all,
+                document,
+                core.catalogs.catalog_for(document),
+                session.settings,
+                fixers(document),
             )
             edits = rewrite_edits(document.text, text)
         elif data.get("action") == "canonical":
-            edits = await _canonical_edits(ls, document, str(data.get("mode")), action.title)
+            edits = await _canonical_edits(core, document, str(data.get("mode")), action.title)
             if edits is None:
                 return action
         else:
             return action
-        if ls.document(document.uri) is not document:
+        if session.document(document.uri) is not document:
             return action
-        action.edit = code_actions.workspace_edit(document, edits, ls.encoding, support)
+        action.edit = code_actions.workspace_edit(
+            document, edits, session.encoding, session.action_support
+        )
         return action
 
-    # pygls reads the annotations of a command that gets arguments: LayercfgServer must be
-    # importable here at run time, not only for type checkers.
     @server.command(CANONICAL_COMMAND)
     @safe(None)
-    async def canonical_form(ls: LayercfgServer, *args: Any) -> bool:
+    async def canonical_form(*args: Any) -> bool:
         """For clients that cannot resolve actions: compute, then workspace/applyEdit."""
         values = args[0] if len(args) == 1 and isinstance(args[0], list) else list(args)
         uri, version, mode = (list(values) + [None, None, None])[:3]
-        document = ls.document(str(uri))
+        document = session.document(str(uri))
         if document is None or document.version != version:
-            _tell(ls, "the document changed; run the action again")
+            _tell(core, "the document changed; run the action again")
             return False
         title = CANONICAL_TITLES.get(str(mode), "Canonical form")
-        edits = await _canonical_edits(ls, document, str(mode), title)
-        if edits is None or ls.document(document.uri) is not document:
+        edits = await _canonical_edits(core, document, str(mode), title)
+        if edits is None or session.document(document.uri) is not document:
             return False
-        edit = code_actions.workspace_edit(document, edits, ls.encoding, action_support(ls))
-        result = await ls.workspace_apply_edit_async(
+        edit = code_actions.workspace_edit(
+            document, edits, session.encoding, session.action_support
+        )
+        result = await server.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=title)
         )
         return bool(result and result.applied)
 
 
 def _actions(
-    ls: LayercfgServer,
+    core: Core,
+    fixer: Fixer,
     document: Document,
-    current: list[types.Diagnostic],
+    shown: list[Shown],
     params: types.CodeActionParams,
 ) -> list[types.CodeAction]:
-    support = action_support(ls)
+    session = core.session
+    support = session.action_support
+    encoding = session.encoding
     only = params.context.only
-    fixer = _fixer(ls)
+    current = [diagnostic for diagnostic, _ in shown]
     actions: list[types.CodeAction] = []
     if code_actions.wanted(types.CodeActionKind.QuickFix, only):
         actions += code_actions.quick_fixes(
-            document,
-            fixer,
-            params.context.diagnostics,
-            current,
-            params.range,
-            support,
-            ls.encoding,
+            document, fixer, params.context.diagnostics, shown, params.range, support, encoding
         )
     if code_actions.wanted(FIX_ALL, only) and code_actions.has_safe_fix(
-        document, fixer, current, ls.encoding
+        document, fixer, shown, encoding
     ):
         action = types.CodeAction(title=FIX_ALL_TITLE, kind=FIX_ALL)
         if support.resolve_edits:
             action.data = {"uri": document.uri, "version": document.version, "action": "fixAll"}
         else:
-            text, _ = code_actions.fix_all(document, ls.catalog, ls.settings, fixer)
+            text, _ = code_actions.fix_all(
+                document, core.catalogs.catalog_for(document), session.settings, fixer
+            )
             action.edit = code_actions.workspace_edit(
-                document, rewrite_edits(document.text, text), ls.encoding, support
+                document, rewrite_edits(document.text, text), encoding, support
             )
         actions.append(action)
-    if ls.catalog is not None:
+    if core.catalogs.catalog_for(document) is not None:
         refusal = code_actions.canonical_refusal(document, current)
         for kind, mode in CANONICAL_MODES.items():
             if not code_actions.wanted(kind, only):
@@ -198,37 +191,39 @@ def _actions(
 
 
 async def _canonical_edits(
-    ls: LayercfgServer, document: Document, mode: str, title: str
+    core: Core, document: Document, mode: str, title: str
 ) -> list[Any] | None:
     """The edits of the canonical form, computed by Keras in the worker; None (with a message
     to the user) when it cannot be."""
-    refusal = code_actions.canonical_refusal(document, ls.diagnose(document))
+    current = await asyncio.to_thread(core.publisher.diagnostics, document)
+    refusal = code_actions.canonical_refusal(document, current)
     if refusal is not None:
-        _tell(ls, f"{title}: {refusal}")
+        _tell(core, f"{title}: {refusal}")
         return None
+    settings = core.session.settings
     params = {
         "value": document.value,
         "mode": mode,
-        "modules": list(ls.settings.modules),
-        "trusted": ls.settings.trustWorkspace,
-        "workspace": str(ls.workspace_root) if ls.workspace_root else None,
-        "memory_mb": ls.settings.deepCheckMemoryMB,
+        "modules": list(settings.modules),
+        "trusted": settings.trustWorkspace,
+        "workspace": core.session.workspace,
+        "memory_mb": settings.deepCheckMemoryMB,
     }
     try:
-        result = await ls.ensure_worker().request(
-            "canonical", params, timeout=max(CANONICAL_TIMEOUT, ls.settings.deepCheckTimeout),
-            memory_mb=ls.settings.deepCheckMemoryMB,
+        result = await core.worker().request(
+            "canonical",
+            params,
+            timeout=max(CANONICAL_TIMEOUT, settings.deepCheckTimeout),
+            memory_mb=settings.deepCheckMemoryMB,
         )
     except WorkerError as exc:
-        _tell(ls, f"{title}: {exc}")
+        _tell(core, f"{title}: {exc}")
         return None
-    if ls.document(document.uri) is not document:
+    if core.session.document(document.uri) is not document:
         return None
     return await asyncio.to_thread(code_actions.rewrite_whole, document, result["value"])
 
 
-def _tell(ls: LayercfgServer, message: str) -> None:
+def _tell(core: Core, message: str) -> None:
     log.warning("%s", message)
-    ls.window_show_message(
-        types.ShowMessageParams(type=types.MessageType.Warning, message=f"layercfg: {message}")
-    )
+    core.edge.show_message(types.MessageType.Warning, f"layercfg: {message}")

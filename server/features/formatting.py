@@ -8,26 +8,26 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ..server import safe
+from ..handlers import safe
 from ..services import formatting as formatter
 from .rename import RequestFailed
 
 if TYPE_CHECKING:
-    from ..server import LayercfgServer
+    from pygls.lsp.server import LanguageServer
+
+    from ..core import Core
 
 
-def register(server: LayercfgServer) -> None:
+def register(server: LanguageServer, core: Core) -> None:
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
-    async def formatting(
-        ls: LayercfgServer, params: types.DocumentFormattingParams
-    ) -> list[types.TextEdit] | None:
-        return _answer(await _format(ls, params.text_document.uri, None))
+    async def formatting(params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
+        return _answer(await _format(core, params.text_document.uri, None))
 
     @server.feature(types.TEXT_DOCUMENT_RANGE_FORMATTING)
     async def range_formatting(
-        ls: LayercfgServer, params: types.DocumentRangeFormattingParams
+        params: types.DocumentRangeFormattingParams,
     ) -> list[types.TextEdit] | None:
-        return _answer(await _format(ls, params.text_document.uri, params.range))
+        return _answer(await _format(core, params.text_document.uri, params.range))
 
 
 def _answer(outcome: Any) -> list[types.TextEdit] | None:
@@ -37,22 +37,23 @@ def _answer(outcome: Any) -> list[types.TextEdit] | None:
 
 
 @safe(None)
-async def _format(ls: LayercfgServer, uri: str, request_range: types.Range | None) -> Any:
-    document = ls.document(uri)
+async def _format(core: Core, uri: str, request_range: types.Range | None) -> Any:
+    document = core.session.document(uri)
     if document is None:
         return None
+    encoding = core.session.encoding
 
     def compute() -> Any:
         try:
             if request_range is None:
                 edits = formatter.format_edits(document)
             else:
-                start = document.lines.offset_at(request_range.start, ls.encoding)
-                end = document.lines.offset_at(request_range.end, ls.encoding)
+                start = document.lines.offset_at(request_range.start, encoding)
+                end = document.lines.offset_at(request_range.end, encoding)
                 edits = formatter.range_format_edits(document, start, end)
         except formatter.FormattingRefused as refused:
             return refused
-        return formatter.to_text_edits(document, edits, ls.encoding)
+        return formatter.to_text_edits(document, edits, encoding)
 
     result = await asyncio.to_thread(compute)
-    return result if ls.document(uri) is document else None
+    return result if core.session.document(uri) is document else None

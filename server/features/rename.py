@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from ..server import safe
+from ..handlers import safe
 from ..services import rename as renaming
 from ..services.code_actions import workspace_edit
-from .code_actions import action_support
 
 if TYPE_CHECKING:
-    from ..server import LayercfgServer
+    from pygls.lsp.server import LanguageServer
+
+    from ..core import Core
 
 
 class RequestFailed(JsonRpcException):
@@ -22,34 +23,33 @@ class RequestFailed(JsonRpcException):
     CODE = -32803
 
 
-def register(server: LayercfgServer) -> None:
+def register(server: LanguageServer, core: Core) -> None:
     @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
     @safe(None)
-    def prepare_rename(
-        ls: LayercfgServer, params: types.PrepareRenameParams
-    ) -> types.PrepareRenamePlaceholder | None:
-        document = ls.document(params.text_document.uri)
+    def prepare_rename(params: types.PrepareRenameParams) -> types.PrepareRenamePlaceholder | None:
+        document = core.session.document(params.text_document.uri)
         if document is None:
             return None
-        offset = document.lines.offset_at(params.position, ls.encoding)
-        return renaming.prepare(document, offset, ls.encoding)
+        offset = document.lines.offset_at(params.position, core.session.encoding)
+        return renaming.prepare(document, offset, core.session.encoding)
 
     @server.feature(types.TEXT_DOCUMENT_RENAME, types.RenameOptions(prepare_provider=True))
-    def rename(ls: LayercfgServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
-        outcome = _rename(ls, params)
+    def rename(params: types.RenameParams) -> types.WorkspaceEdit | None:
+        outcome = _rename(core, params)
         if isinstance(outcome, renaming.RenameRefused):
             raise RequestFailed(str(outcome))
         return outcome
 
 
 @safe(None)
-def _rename(ls: LayercfgServer, params: types.RenameParams) -> Any:
-    document = ls.document(params.text_document.uri)
+def _rename(core: Core, params: types.RenameParams) -> Any:
+    document = core.session.document(params.text_document.uri)
     if document is None:
         return None
-    offset = document.lines.offset_at(params.position, ls.encoding)
+    encoding = core.session.encoding
+    offset = document.lines.offset_at(params.position, encoding)
     try:
         edits = renaming.rename_edits(document, offset, params.new_name)
     except renaming.RenameRefused as refused:
         return refused
-    return workspace_edit(document, edits, ls.encoding, action_support(ls))
+    return workspace_edit(document, edits, encoding, core.session.action_support)

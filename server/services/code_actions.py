@@ -515,6 +515,27 @@ def problem_of(
     return problem, path
 
 
+# A diagnostic the server showed, with the problem it was made from.
+Shown = tuple[types.Diagnostic, engine.Checked]
+
+
+def _problems(
+    document: Document,
+    current: Sequence[types.Diagnostic | Shown],
+    encoding: str,
+) -> list[tuple[types.Diagnostic, Problem, Path]]:
+    """Each current diagnostic with its problem and JSON path: the ones the checks found when
+    they are given (``Shown``), else read back from the diagnostic."""
+    out = []
+    for item in current:
+        if isinstance(item, tuple):
+            diagnostic, checked = item
+            out.append((diagnostic, checked.problem, checked.path))
+        else:
+            out.append((item, *problem_of(document, item, encoding)))
+    return out
+
+
 def same_diagnostic(a: types.Diagnostic, b: types.Diagnostic) -> bool:
     """Whether the client's diagnostic is one the current version still has."""
     return (
@@ -605,7 +626,7 @@ def quick_fixes(
     document: Document,
     fixer: Fixer,
     requested: Sequence[types.Diagnostic],
-    current: Sequence[types.Diagnostic],
+    current: Sequence[types.Diagnostic | Shown],
     request_range: types.Range,
     support: ActionSupport,
     encoding: str,
@@ -613,21 +634,39 @@ def quick_fixes(
     """A CodeAction per fix of each diagnostic the client asked about that the current
     version still has (a diagnostic of an older text is not fixed in this one). A client
     that sends no diagnostics gets the fixes of the current ones in the range."""
-    mine = [d for d in current if d.source == engine.SOURCE]
+    mine = [
+        item
+        for item in current
+        if (item[0] if isinstance(item, tuple) else item).source == engine.SOURCE
+    ]
     if requested:
-        pairs = [
+        chosen = [
             (asked, found)
             for asked in requested
             if asked.source in (None, engine.SOURCE)
-            for found in [next((d for d in mine if same_diagnostic(asked, d)), None)]
+            for found in [
+                next(
+                    (
+                        item
+                        for item in mine
+                        if same_diagnostic(asked, item[0] if isinstance(item, tuple) else item)
+                    ),
+                    None,
+                )
+            ]
             if found is not None
         ]
     else:
-        pairs = [(d, d) for d in mine if _overlap(d.range, request_range)]
+        chosen = [
+            (d, item)
+            for item in mine
+            for d in [item[0] if isinstance(item, tuple) else item]
+            if _overlap(d.range, request_range)
+        ]
+    located = _problems(document, [found for _, found in chosen], encoding)
     snippets = support.snippet_edits and support.document_changes
     actions: list[types.CodeAction] = []
-    for asked, found in pairs:
-        problem, path = problem_of(document, found, encoding)
+    for (asked, _), (_, problem, path) in zip(chosen, located, strict=True):
         for fix in fixer.fixes(document, problem, path, snippets):
             actions.append(
                 types.CodeAction(
@@ -643,15 +682,17 @@ def quick_fixes(
 
 
 def has_safe_fix(
-    document: Document, fixer: Fixer, current: Sequence[types.Diagnostic], encoding: str
+    document: Document, fixer: Fixer, current: Sequence[types.Diagnostic | Shown], encoding: str
 ) -> bool:
-    for diagnostic in current[:500]:
-        if diagnostic.source != engine.SOURCE:
-            continue
+    mine = [
+        item
+        for item in current[:500]
+        if (item[0] if isinstance(item, tuple) else item).source == engine.SOURCE
+    ]
+    for diagnostic, problem, path in _problems(document, mine, encoding):
         data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
         if diagnostic.code == "LCF108" and "markers" in data:
             return _rewritable(document)  # the upgrade, without computing it
-        problem, path = problem_of(document, diagnostic, encoding)
         if sum(f.safe for f in fixer.fixes(document, problem, path)) == 1:
             return True
     return False

@@ -49,7 +49,8 @@ def record_publications(client: LanguageClient) -> None:
     def publish(params: types.PublishDiagnosticsParams) -> None:
         client.diagnostics[params.uri] = params.diagnostics
         client.published.append(  # type: ignore[attr-defined]
-            (params.uri, params.version, params.diagnostics))
+            (params.uri, params.version, params.diagnostics)
+        )
 
 
 async def wait_for_publication(
@@ -73,9 +74,13 @@ async def start(client: LanguageClient, params: types.InitializeParams) -> None:
 
 def capabilities(name: str, pull: bool = False) -> types.ClientCapabilities:
     caps = client_capabilities(name)
-    if pull:
+    if pull:  # as VS Code 1.100 pulls: with refresh support
         caps.text_document.diagnostic = types.DiagnosticClientCapabilities(
-            dynamic_registration=False, related_document_support=False)
+            dynamic_registration=False, related_document_support=False
+        )
+        caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(
+            refresh_support=True
+        )
     return caps
 
 
@@ -83,8 +88,10 @@ def capabilities(name: str, pull: bool = False) -> types.ClientCapabilities:
 async def vscode(lsp_client: LanguageClient, plain_catalog):
     """VS Code's capabilities with pull diagnostics; the session catalog is cached."""
     lsp_client.set_configuration({"deepCheck": "off"}, section="layercfg")
-    params = types.InitializeParams(capabilities=capabilities("visual-studio-code", pull=True),
-                                    initialization_options={"deepCheck": "off"})
+    params = types.InitializeParams(
+        capabilities=capabilities("visual-studio-code", pull=True),
+        initialization_options={"deepCheck": "off"},
+    )
     await start(lsp_client, params)
     yield
     await lsp_client.shutdown_session()

@@ -1,0 +1,145 @@
+"""The messages between the language server and the Keras worker, shared by both sides.
+
+Dependency-free on purpose: the worker imports it before it contains itself, and the server
+without importing Keras. One message per line, JSON:
+
+- a request ``{"id", "nonce", "method", "params"}`` on the worker's stdin;
+- an answer ``{"id", "nonce", "result"}`` or ``{"id", "nonce", "error": {"kind", "message",
+  "traceback"?}}`` on the answer pipe;
+- a progress notification ``{"method": "progress", "nonce", "params": {"id", "message",
+  "percentage"}}`` on the answer pipe, for a pending request.
+
+Each answer carries its request's nonce: the client believes nothing else on the pipe.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypedDict
+
+
+class _Name(str, enum.Enum):
+    """An enum whose members print as their wire value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Method(_Name):
+    PING = "ping"
+    CATALOG = "catalog"
+    NEW = "new"
+    DEEP_CHECK = "deep_check"
+    CANONICAL = "canonical"
+    SHUTDOWN = "shutdown"
+
+
+class ErrorKind(_Name):
+    """Why a request failed. The worker sends the first group; the client adds the second."""
+
+    # sent by the worker
+    METHOD = "method"  # no such method
+    PROTOCOL = "protocol"  # a request line that is not a JSON object, or an answer not ours
+    SCOPE = "scope"  # another workspace's modules were imported in this worker
+    CANONICAL = "canonical"  # the canonical form cannot be computed
+    ERROR = "error"  # anything else (the exception's class name may stand in its place)
+    # decided by the client
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    DIED = "died"
+    STOPPED = "stopped"
+
+    @classmethod
+    def of(cls, value: Any) -> ErrorKind | str:
+        """The member for a kind on the wire; an unknown one (an exception's class name)
+        stays a string."""
+        try:
+            return cls(value)
+        except ValueError:
+            return str(value) if isinstance(value, str) and value else cls.ERROR
+
+
+class Request(TypedDict):
+    id: int
+    nonce: str
+    method: str
+    params: dict[str, Any]
+
+
+class ErrorBody(TypedDict, total=False):
+    kind: str
+    message: str
+    traceback: str
+
+
+class Answer(TypedDict, total=False):
+    id: Any
+    nonce: str | None
+    result: Any
+    error: ErrorBody
+
+
+class ProgressParams(TypedDict):
+    id: Any
+    message: str
+    percentage: int
+
+
+class ScopeParams(TypedDict, total=False):
+    """What every request that may import workspace modules carries."""
+
+    modules: list[str]
+    trusted: bool
+    workspace: str | None
+
+
+class CatalogParams(ScopeParams, total=False):
+    rebuild: bool
+    implementation: str
+
+
+class CatalogResult(TypedDict, total=False):
+    path: str
+    filename: str
+    cached: bool
+    catalog: dict[str, Any]
+    key: dict[str, Any]
+    skipped: list[dict[str, Any]]
+    # module name -> the file it was imported from (None: no file), for every configured
+    # module and every module a custom class of the catalog was defined in
+    imported: dict[str, str | None]
+    # module name -> the source files the cache key hashed for it
+    hashed: dict[str, list[str]]
+    # False when the catalog must not be stored under ``filename``: its classes did not all
+    # come from the hashed sources, or those changed while it was built
+    cacheable: bool
+
+
+class DeepCheckParams(ScopeParams, total=False):
+    value: Any
+    memory_mb: int
+    base: str | None
+
+
+class CanonicalParams(ScopeParams, total=False):
+    value: Any
+    mode: str
+    memory_mb: int
+
+
+def error(ident: Any, kind: ErrorKind | str, message: str, trace: str | None = None) -> Answer:
+    body: ErrorBody = {
+        "kind": str(kind.value if isinstance(kind, ErrorKind) else kind),
+        "message": message,
+    }
+    if trace is not None:
+        body["traceback"] = trace
+    return {"id": ident, "error": body}
+
+
+def progress(ident: Any, message: str, percentage: int) -> dict[str, Any]:
+    params: ProgressParams = {"id": ident, "message": message, "percentage": percentage}
+    return {"method": "progress", "params": params}

@@ -1,0 +1,280 @@
+"""The one owner of what a document's diagnostics are.
+
+Per document version it keeps the checked problems (offsets, JSON path, code, data) of the
+fast checks and of the deep check, as they were found: the user's severity overrides are
+applied when they are turned into LSP diagnostics, here and nowhere else, so the cache never
+holds an override and removing one restores the severity. Each change of what would be
+shown (a new version, a deep result, the catalog, the settings) gives the document a new pull
+``result_id``. Clients that pull are told to pull again (``workspace/diagnostic/refresh``)
+where they support it; the others get ``publishDiagnostics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from lsprotocol import types
+
+from . import engine
+from .document import Document
+from .services.validation import Superseded, checking, checkpoint
+from .session import Session
+
+log = logging.getLogger("layercfg")
+
+DEBOUNCE_SECONDS = 0.15
+
+Shown = tuple[types.Diagnostic, engine.Checked]
+Checker = Callable[[Document, engine.LayerCache], list[engine.Checked]]
+
+
+class DiagnosticsEdge(Protocol):
+    """What the publisher needs of the connection to the client."""
+
+    def publish(
+        self, uri: str, version: int | None, diagnostics: list[types.Diagnostic]
+    ) -> None: ...
+
+    def refresh_diagnostics(self) -> None: ...
+
+    def refresh_inlay_hints(self) -> None: ...
+
+
+class DeepFindings(Protocol):
+    """A deep result as the publisher keeps it."""
+
+    version: int | None
+    checked: list[engine.Checked]
+
+
+@dataclass
+class _Fast:
+    document: Document
+    checked: list[engine.Checked]
+
+    @property
+    def version(self) -> int | None:
+        return self.document.version
+
+
+_EPOCHS = itertools.count(1)
+
+
+class Publisher:
+    def __init__(
+        self,
+        session: Session,
+        edge: DiagnosticsEdge,
+        checker: Checker,
+        settled: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.session = session
+        self.edge = edge
+        self.checker = checker
+        self.settled = settled
+        self._fast: dict[str, _Fast] = {}
+        self._deep: dict[str, DeepFindings] = {}
+        self._layer_caches: dict[str, engine.LayerCache] = {}
+        # One computation of a document's results at a time: a request for the same version
+        # waits for it and takes its result, one for a newer version starts once the stale
+        # one has given up.
+        self._locks: dict[str, threading.RLock] = {}
+        self._changes: dict[str, int] = {}  # uri -> changes of its deep result
+        self._epoch = next(_EPOCHS)  # catalog and settings
+        self._shown: dict[str, tuple[str, list[Shown], list[types.Diagnostic]]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    # -- what is shown ------------------------------------------------------------------------
+    def result_id(self, document: Document) -> str:
+        """Changes whenever what ``shown`` answers for this document may change."""
+        return f"{document.version}:{self._epoch}.{self._changes.get(document.uri, 0)}"
+
+    def checked(self, document: Document) -> list[engine.Checked]:
+        """The fast checks' problems of this version, computed once (call it in a thread).
+
+        Raises ``Superseded`` when ``document`` is not, or stops being, the current version:
+        a check is not started for it, and one in progress stops at the next envelope.
+        """
+        uri = document.uri
+        fast = self._fast.get(uri)
+        if fast is not None and fast.document is document:
+            return fast.checked
+        with self._locks.setdefault(uri, threading.RLock()):
+            fast = self._fast.get(uri)
+            if fast is not None and fast.document is document:
+                return fast.checked
+            with checking(lambda: self.session.is_current(document)):
+                checkpoint()
+                cache = self._layer_caches.setdefault(uri, engine.LayerCache())
+                found = self.checker(document, cache)
+            if self.session.is_current(document):
+                self._fast[uri] = _Fast(document, found)
+            return found
+
+    def deep_for(self, document: Document) -> DeepFindings | None:
+        result = self._deep.get(document.uri)
+        return result if result is not None and result.version == document.version else None
+
+    def shown(self, document: Document) -> list[Shown]:
+        """Every diagnostic of this version with the problem it was made from, after the
+        severity overrides (call it in a thread)."""
+        return self._converted(document)[0]
+
+    def diagnostics(self, document: Document) -> list[types.Diagnostic]:
+        return self._converted(document)[1]
+
+    def _converted(self, document: Document) -> tuple[list[Shown], list[types.Diagnostic]]:
+        result_id = self.result_id(document)
+        cached = self._shown.get(document.uri)
+        if cached is not None and cached[0] == result_id:
+            return cached[1], cached[2]
+        with self._locks.setdefault(document.uri, threading.RLock()):
+            cached = self._shown.get(document.uri)
+            if cached is not None and cached[0] == result_id:
+                return cached[1], cached[2]
+            shown = self._convert(document)
+            diagnostics = [diagnostic for diagnostic, _ in shown]
+            if self.session.is_current(document) and self.result_id(document) == result_id:
+                self._shown[document.uri] = (result_id, shown, diagnostics)
+            return shown, diagnostics
+
+    def _convert(self, document: Document) -> list[Shown]:
+        """The LSP diagnostics, made here once per result id: the overrides are applied to
+        copies of the cached problems."""
+        fast = self.checked(document)
+        settings = self.session.settings
+        encoding = self.session.encoding
+        kept = []
+        for item in fast:
+            severity = settings.severity_for(item.problem.code, item.problem.severity)
+            if severity is not None:
+                kept.append(engine.with_severity(item, severity))
+        shown: list[Shown] = []
+        for index, item in enumerate(engine.capped(kept)):
+            if index % 1024 == 0:
+                checkpoint()
+            shown.append((engine.to_diagnostic(document, item, encoding), item))
+        deep = self.deep_for(document)
+        for item in deep.checked if deep is not None else ():
+            severity = settings.severity_for(item.problem.code, item.problem.severity)
+            if severity is not None:
+                item = engine.with_severity(item, severity)
+                shown.append((engine.to_diagnostic(document, item, encoding), item))
+        return shown
+
+    # -- changes ------------------------------------------------------------------------------
+    def deep_arrived(self, uri: str, result: DeepFindings) -> None:
+        """A deep result for the current version of ``uri``: shown with the fast findings."""
+        self._deep[uri] = result
+        self._changes[uri] = self._changes.get(uri, 0) + 1
+        self._shown.pop(uri, None)
+        self._announce([uri])
+        if self.session.caps.inlay_hint_refresh:
+            self._safely(self.edge.refresh_inlay_hints)
+
+    def changed(self, recheck: bool = True) -> None:
+        """The catalog or the settings changed: every document's diagnostics may differ.
+        ``recheck``: the fast checks' problems too (not for a severity change)."""
+        self._epoch = next(_EPOCHS)
+        self._shown.clear()
+        if recheck:
+            self._fast.clear()
+        self._announce(list(self.session.documents))
+
+    def opened(self, uri: str) -> None:
+        self.schedule(uri, 0)
+
+    def edited(self, uri: str) -> None:
+        self.schedule(uri)
+
+    def closed(self, uri: str) -> None:
+        for table in (
+            self._fast,
+            self._deep,
+            self._layer_caches,
+            self._locks,
+            self._changes,
+            self._shown,
+        ):
+            table.pop(uri, None)  # type: ignore[attr-defined]
+        timer = self._timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        if not self.session.caps.pull_diagnostics:
+            self._safely(lambda: self.edge.publish(uri, None, []))
+
+    def _announce(self, uris: list[str]) -> None:
+        caps = self.session.caps
+        if caps.pull_diagnostics and caps.diagnostic_refresh:
+            self._safely(self.edge.refresh_diagnostics)
+            return
+        for uri in uris:
+            self.schedule(uri, 0, force=True)
+
+    @staticmethod
+    def _safely(send: Callable[[], None]) -> None:
+        try:
+            send()
+        except Exception:
+            log.debug("not sent to the client", exc_info=True)
+
+    # -- pushing ------------------------------------------------------------------------------
+    def schedule(self, uri: str, delay: float = DEBOUNCE_SECONDS, force: bool = False) -> None:
+        """Publish the document's diagnostics after ``delay`` (a client that pulls asks for
+        them itself, unless ``force``: it cannot be told to pull again)."""
+        if self.session.caps.pull_diagnostics and not force:
+            return
+        timer = self._timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[uri] = loop.call_later(delay, lambda: asyncio.ensure_future(self.publish(uri)))
+
+    async def publish(self, uri: str) -> None:
+        self._timers.pop(uri, None)
+        if self.settled is not None:
+            await self.settled()
+        document = self.session.document(uri)
+        if document is None:
+            return
+        try:
+            diagnostics = await asyncio.to_thread(self.diagnostics, document)
+        except Superseded:
+            return  # the newer version has its own publish scheduled
+        except Exception:
+            log.error("diagnostics failed for %s:\n%s", uri, traceback.format_exc())
+            return
+        if not self.session.is_current(document):
+            return  # never for a version that is no longer current
+        self.edge.publish(uri, document.version, diagnostics)
+
+    async def report(
+        self, uri: str, previous_result_id: str | None
+    ) -> types.DocumentDiagnosticReport:
+        """The answer to a ``textDocument/diagnostic`` pull."""
+        if self.settled is not None:
+            await self.settled()
+        while True:
+            document = self.session.document(uri)
+            if document is None:
+                return types.RelatedFullDocumentDiagnosticReport(items=[])
+            result_id = self.result_id(document)
+            if previous_result_id == result_id:
+                return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
+            try:
+                items = await asyncio.to_thread(self.diagnostics, document)
+            except Superseded:
+                continue  # the text changed meanwhile: the answer is the newer version's
+            except Exception:
+                log.error("diagnostics failed:\n%s", traceback.format_exc())
+                items = []
+            if self.result_id(document) != result_id:
+                continue  # a deep result or a setting arrived meanwhile
+            return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
