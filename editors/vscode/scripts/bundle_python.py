@@ -5,7 +5,8 @@
   that the two native packages (rpds-py, tree-sitter) have a build for each; the pure-Python
   files are the same in every pass.
 - ``bundled/tool``: the ``layercfg`` package alone, from a wheel of this repository. The
-  Keras worker gets this folder (and nothing of ``libs``) on its ``sys.path``.
+  Keras worker gets this folder (and nothing of ``libs``) on its ``sys.path``. The wheel goes
+  to ``bundled/wheels``, for users who install layercfg into their interpreter.
 - ``schemas/layercfg.schema.json``: ``layercfg schema`` (the generated JSON Schema), which
   VS Code's JSON support applies to ``*.layercfg.json`` when the server is not running.
 
@@ -100,6 +101,11 @@ def tool(work: Path) -> None:
     (wheel,) = wheels.glob("layercfg-*.whl")
     pip("install", "--no-deps", "--no-compile", "--target", str(target), str(wheel))
     clean(target)
+    # The wheel itself too: "install layercfg" in the extension installs it from there.
+    shipped = BUNDLED / "wheels"
+    shutil.rmtree(shipped, ignore_errors=True)
+    shipped.mkdir()
+    shutil.copy2(wheel, shipped / wheel.name)
 
 
 def schema() -> None:

@@ -73,10 +73,10 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration(`${SECTION}.python`)) {
+      if (event.affectsConfiguration(`${SECTION}.python`) || event.affectsConfiguration(`${SECTION}.serverSource`)) {
         void servers.restart();
       } else if (event.affectsConfiguration(SECTION)) {
-        void servers.settingsChanged();
+        servers.settingsChanged();
       }
     }),
     // Trust may unlock the Python extension's interpreter and the workspace's modules.
@@ -171,7 +171,7 @@ async function showMenu(servers: ServerManager): Promise<void> {
     { label: "$(output) Show server log", command: COMMANDS.showServerLog },
     { label: "$(debug-restart) Restart server", command: COMMANDS.restartServer },
   );
-  const pick = await vscode.window.showQuickPick(entries, { placeHolder: "layercfg" });
+  const pick = await vscode.window.showQuickPick(entries, { placeHolder: menuTitle(servers.state) });
   if (!pick) {
     return;
   }
@@ -180,6 +180,12 @@ async function showMenu(servers: ServerManager): Promise<void> {
   } else {
     await vscode.commands.executeCommand(pick.command);
   }
+}
+
+/** The menu's title: what the status item says, in words. */
+function menuTitle(state: ClientState): string {
+  const view = formatStatus(state);
+  return view.text.replace(/\$\([^)]*\)\s*/g, "").trim() || "layercfg";
 }
 
 function messageOf(error: unknown): string {

@@ -82,8 +82,15 @@ describe("command lines", () => {
   test("empty interpreter is refused", () => {
     assert.throws(() => serverCommand([]));
   });
-  test("install", () => {
-    assert.deepEqual(installArgv(["/venv/bin/python"]), ["/venv/bin/python", "-m", "pip", "install", "layercfg"]);
+  test("install from the extension's wheel, with Keras when asked", () => {
+    assert.deepEqual(installArgv(["/venv/bin/python"], "/ext/bundled/wheels/layercfg-0.1.0-py3-none-any.whl"), [
+      "/venv/bin/python",
+      "-m",
+      "pip",
+      "install",
+      "/ext/bundled/wheels/layercfg-0.1.0-py3-none-any.whl",
+    ]);
+    assert.equal(installArgv(["py"], "/w/layercfg.whl", true).at(-1), "/w/layercfg.whl[keras]");
   });
   test("quoting for POSIX shells", () => {
     assert.equal(quoteArgument("/usr/bin/python3", "linux"), "/usr/bin/python3");
@@ -96,7 +103,7 @@ describe("command lines", () => {
     assert.equal(quoteArgument("C:\\Program Files\\Python\\python.exe", "win32"), '"C:\\Program Files\\Python\\python.exe"');
   });
   test("a pasteable install command", () => {
-    assert.equal(formatCommandLine(installArgv(["/my envs/py"]), "linux"), "'/my envs/py' -m pip install layercfg");
+    assert.equal(formatCommandLine(installArgv(["/my envs/py"], "/w/l.whl"), "linux"), "'/my envs/py' -m pip install /w/l.whl");
   });
 });
 
@@ -116,10 +123,15 @@ describe("classifyProbe", () => {
 });
 
 describe("probeMessage", () => {
-  test("offers the install command", () => {
+  test("layercfg missing: points at the bundled server, offers no command the index cannot satisfy", () => {
     const text = probeMessage({ kind: "notInstalled" }, "/venv/bin/python", "linux");
     assert.match(text, /not installed/);
-    assert.match(text, /\/venv\/bin\/python -m pip install layercfg/);
+    assert.match(text, /bundled/);
+    assert.doesNotMatch(text, /pip install layercfg/);
+  });
+  test("Keras missing: the command that installs it", () => {
+    const text = probeMessage({ kind: "kerasMissing" }, "/venv/bin/python", "linux");
+    assert.match(text, /\/venv\/bin\/python -m pip install keras tensorflow-cpu/);
   });
   test("names a missing interpreter", () => {
     assert.match(probeMessage({ kind: "interpreterNotFound" }, "python3", "linux"), /"python3" was not found/);

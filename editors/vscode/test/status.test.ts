@@ -42,12 +42,12 @@ describe("formatStatus", () => {
   });
   test("ready shows the Keras version, the backend in the tooltip", () => {
     const view = running(ready);
-    assert.equal(view.text, "$(check) Keras 3.10.0");
-    assert.match(view.tooltip, /Keras 3\.10\.0 \(tensorflow backend\)/);
+    assert.equal(view.text, "$(check) layercfg: Keras 3.10.0 (keras)");
+    assert.match(view.tooltip, /Keras 3\.10\.0 \(keras\) \(tensorflow backend\)/);
     assert.match(view.tooltip, /Deep check: idle/);
   });
   test("ready without a version", () => {
-    assert.equal(running({ ...ready, kerasVersion: null }).text, "$(check) Keras");
+    assert.equal(running({ ...ready, kerasVersion: null }).text, "$(check) layercfg: Keras");
   });
   test("failed shows the message", () => {
     const view = running({ ...ready, catalog: "failed", message: "No module named 'keras'" });
@@ -70,8 +70,22 @@ describe("formatStatus", () => {
   });
   test("deep check running", () => {
     const view = running({ ...ready, deepCheck: "running" });
-    assert.equal(view.text, "$(check) Keras 3.10.0 $(loading~spin) deep check");
+    assert.equal(view.text, "$(check) layercfg: Keras 3.10.0 (keras) $(loading~spin) deep check");
     assert.match(view.tooltip, /Deep check: running/);
+  });
+  test("the flavor: the server's word, else Keras 2 is tf_keras", () => {
+    assert.equal(running({ ...ready, kerasVersion: "2.21.0" }).text, "$(check) layercfg: Keras 2.21.0 (tf_keras)");
+    assert.equal(running({ ...ready, flavor: "tf_keras" }).text, "$(check) layercfg: Keras 3.10.0 (tf_keras)");
+    assert.equal(parseStatus({ ...ready, flavor: "tf_keras" })?.flavor, "tf_keras");
+    assert.equal(parseStatus({ ...ready, flavor: 7 })?.flavor, undefined);
+  });
+  test("the server's source is in the text and the tooltip", () => {
+    const bundled = formatStatus({ kind: "running", interpreter: "python3", status: ready, source: "bundled" });
+    assert.equal(bundled.text, "$(check) layercfg: Keras 3.10.0 (keras) · bundled");
+    assert.match(bundled.tooltip, /bundled with the extension/);
+    const environment = formatStatus({ kind: "running", interpreter: "python3", status: ready, source: "environment" });
+    assert.match(environment.text, /· environment$/);
+    assert.match(environment.tooltip, /installed in the interpreter/);
   });
   test("deep check off", () => {
     assert.match(running({ ...ready, deepCheck: "off" }).tooltip, /Deep check: off/);

@@ -103,14 +103,59 @@ export function serverCommand(interpreter: readonly string[]): CommandLine {
   return withInterpreter(interpreter, ["-m", "layercfg", "lsp"]);
 }
 
-/** `<python> -c "import layercfg"`: exits 0 when the package is importable. */
-export function probeCommand(interpreter: readonly string[]): CommandLine {
-  return withInterpreter(interpreter, ["-c", "import layercfg"]);
+/** Where the server comes from: the copy inside the extension, or the interpreter's own. */
+export type ServerSource = "bundled" | "environment";
+
+export function serverSourceOf(setting: unknown): ServerSource {
+  return setting === "environment" ? "environment" : "bundled";
 }
 
-/** `<python> -m pip install layercfg`, as argv. */
-export function installArgv(interpreter: readonly string[]): string[] {
-  return [...interpreter, "-m", "pip", "install", "layercfg"];
+/**
+ * `<python> -I <extension>/bundled/launch.py`: the bundled server, isolated (no current
+ * directory, no PYTHONPATH, no user site on its path).
+ */
+export function bundledServerCommand(interpreter: readonly string[], launcher: string): CommandLine {
+  return withInterpreter(interpreter, ["-I", launcher]);
+}
+
+/** The CPython versions whose native modules the extension bundles (scripts/bundle_python.py). */
+export const BUNDLED_PYTHONS = { min: [3, 10], max: [3, 13] } as const;
+
+/** Exit codes of the bundled-server probe. */
+const UNSUPPORTED_PYTHON = 3;
+const NO_KERAS = 4;
+
+/**
+ * The probe for a server source: for `environment`, `import layercfg`; for `bundled`, that
+ * the interpreter's version has bundled native modules and that it can find Keras (for the
+ * worker; looked up, not imported: importing TensorFlow takes seconds).
+ */
+export function probeCommand(interpreter: readonly string[], source: ServerSource = "environment"): CommandLine {
+  if (source === "environment") {
+    return withInterpreter(interpreter, ["-c", "import layercfg"]);
+  }
+  const { min, max } = BUNDLED_PYTHONS;
+  const script =
+    "import sys, importlib.util\n" +
+    `if not (${min[0]}, ${min[1]}) <= sys.version_info[:2] <= (${max[0]}, ${max[1]}): sys.exit(${UNSUPPORTED_PYTHON})\n` +
+    `sys.exit(0 if importlib.util.find_spec('keras') else ${NO_KERAS})\n`;
+  return withInterpreter(interpreter, ["-I", "-c", script]);
+}
+
+/** What the user's interpreter needs for the Keras worker of the bundled server. */
+export const KERAS_PACKAGES = ["keras", "tensorflow-cpu"] as const;
+
+/** `<python> -m pip install keras tensorflow-cpu`, as argv. */
+export function installKerasArgv(interpreter: readonly string[]): string[] {
+  return [...interpreter, "-m", "pip", "install", ...KERAS_PACKAGES];
+}
+
+/**
+ * `<python> -m pip install <wheel>`: layercfg from the wheel the extension carries (the
+ * package index has no layercfg), its dependencies from the index. With `keras`, Keras too.
+ */
+export function installArgv(interpreter: readonly string[], wheel: string, keras = false): string[] {
+  return [...interpreter, "-m", "pip", "install", keras ? `${wheel}[keras]` : wheel];
 }
 
 function withInterpreter(interpreter: readonly string[], args: readonly string[]): CommandLine {
@@ -136,6 +181,8 @@ export function formatCommandLine(argv: readonly string[], platform: string): st
 
 export type ProbeOutcome =
   | { readonly kind: "installed" }
+  | { readonly kind: "kerasMissing" }
+  | { readonly kind: "unsupportedPython" }
   | { readonly kind: "interpreterNotFound" }
   | { readonly kind: "notInstalled" }
   | { readonly kind: "importFailed"; readonly detail: string }
@@ -150,12 +197,18 @@ export interface ProbeFailure {
 }
 
 /** Classifies the probe's result; `failure` is null when it exited 0. */
-export function classifyProbe(failure: ProbeFailure | null, stderr: string): ProbeOutcome {
+export function classifyProbe(failure: ProbeFailure | null, stderr: string, source: ServerSource = "environment"): ProbeOutcome {
   if (failure === null) {
     return { kind: "installed" };
   }
   if (failure.code === "ENOENT" || failure.code === "EACCES") {
     return { kind: "interpreterNotFound" };
+  }
+  if (source === "bundled" && failure.code === NO_KERAS) {
+    return { kind: "kerasMissing" };
+  }
+  if (source === "bundled" && failure.code === UNSUPPORTED_PYTHON) {
+    return { kind: "unsupportedPython" };
   }
   if (failure.killed || failure.signal) {
     return { kind: "unknown", detail: "the check timed out or was interrupted" };
@@ -176,20 +229,53 @@ function lastLines(text: string, count: number): string {
 
 /** The sentence shown to the user when the probe did not find a usable `layercfg`. */
 export function probeMessage(outcome: ProbeOutcome, interpreter: string, platform: string): string {
-  const install = formatCommandLine(installArgv([interpreter]), platform);
+  const keras = formatCommandLine(installKerasArgv([interpreter]), platform);
   switch (outcome.kind) {
     case "installed":
       return "";
+    case "kerasMissing":
+      return (
+        `layercfg: Keras is not installed for ${interpreter}: syntax checks work, schemas and deep ` +
+        `checks need it. Install it with: ${keras}`
+      );
+    case "unsupportedPython":
+      return (
+        `layercfg: the bundled server runs on CPython ${BUNDLED_PYTHONS.min.join(".")} to ` +
+        `${BUNDLED_PYTHONS.max.join(".")}; ${interpreter} is another version. Select another ` +
+        "interpreter, or set layercfg.serverSource to \"environment\" with layercfg installed in it."
+      );
     case "interpreterNotFound":
       return (
         `layercfg: the Python interpreter "${interpreter}" was not found. ` +
         "Set layercfg.python, or select an interpreter with the Python extension."
       );
     case "notInstalled":
-      return `layercfg is not installed for ${interpreter}. Install it with: ${install}`;
+      return (
+        `layercfg is not installed for ${interpreter} (layercfg.serverSource is "environment"). ` +
+        "Use the server bundled with the extension, or install layercfg from the extension's copy."
+      );
     case "importFailed":
       return `layercfg could not be imported by ${interpreter}: ${outcome.detail}`;
     case "unknown":
       return `layercfg: could not check ${interpreter} (${outcome.detail}); starting the server anyway.`;
   }
+}
+
+/**
+ * The terminal's process for an install command: a POSIX shell that runs it, says how it
+ * ended and waits for Enter, so that pip's errors stay on screen; it exits with the command's
+ * status, which VS Code reports when the terminal closes. Undefined on Windows, where the
+ * command is typed into the user's own shell instead.
+ */
+export function installTerminalProcess(argv: readonly string[], platform: string): CommandLine | undefined {
+  if (platform === "win32") {
+    return undefined;
+  }
+  const command = formatCommandLine(argv, platform);
+  const script =
+    `printf '%s\\n\\n' ${quoteArgument(`$ ${command}`, platform)}; ${command}; status=$?; echo; ` +
+    'if [ "$status" = 0 ]; then echo "Done. Press Enter to close this terminal; the layercfg server restarts."; ' +
+    'else echo "The command failed (exit code $status). Press Enter to close this terminal."; fi; ' +
+    'read -r _; exit "$status"';
+  return { command: "/bin/sh", args: ["-c", script] };
 }

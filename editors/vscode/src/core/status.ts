@@ -3,6 +3,8 @@
  * it and from the client's own state. Pure: no `vscode` import.
  */
 
+import type { ServerSource } from "./interpreter";
+
 export type CatalogState = "missing" | "building" | "ready" | "failed";
 export type DeepCheckState = "idle" | "running" | "off";
 
@@ -13,6 +15,8 @@ export interface ServerStatus {
   readonly backend: string | null;
   readonly message: string | null;
   readonly deepCheck: DeepCheckState;
+  /** The catalog's flavor (`keras` for Keras 3, `tf_keras` for Keras 2), when the server says. */
+  readonly flavor?: string | null;
 }
 
 export const STATUS_NOTIFICATION = "layercfg/status";
@@ -40,16 +44,41 @@ export function parseStatus(params: unknown): ServerStatus | undefined {
     backend: text(record.backend),
     message: text(record.message),
     deepCheck,
+    ...(text(record.flavor) ? { flavor: text(record.flavor) } : {}),
   };
 }
 
 /** The client's own view of the server process. */
 export type ClientState =
-  | { readonly kind: "starting"; readonly interpreter: string }
-  | { readonly kind: "running"; readonly interpreter: string; readonly status?: ServerStatus | undefined }
-  | { readonly kind: "notInstalled"; readonly interpreter: string; readonly message: string }
-  | { readonly kind: "failed"; readonly interpreter: string; readonly message: string }
+  | { readonly kind: "starting"; readonly interpreter: string; readonly source?: ServerSource }
+  | {
+      readonly kind: "running";
+      readonly interpreter: string;
+      readonly status?: ServerStatus | undefined;
+      readonly source?: ServerSource;
+    }
+  | { readonly kind: "notInstalled"; readonly interpreter: string; readonly message: string; readonly source?: ServerSource }
+  | { readonly kind: "failed"; readonly interpreter: string; readonly message: string; readonly source?: ServerSource }
   | { readonly kind: "stopped" };
+
+/** The server's origin as the tooltip says it. */
+export function sourceLine(source: ServerSource | undefined): string {
+  return source === "environment"
+    ? "Server: layercfg installed in the interpreter (layercfg.serverSource: environment)"
+    : "Server: bundled with the extension (layercfg.serverSource: bundled)";
+}
+
+/**
+ * The flavor of the catalog: what the server says, else what the Keras version tells
+ * (Keras 3 is `keras`, Keras 2 is `tf_keras`).
+ */
+export function flavorOf(status: ServerStatus): string | null {
+  if (status.flavor) {
+    return status.flavor;
+  }
+  const major = status.kerasVersion?.split(".", 1)[0];
+  return major === "3" ? "keras" : major === "2" ? "tf_keras" : null;
+}
 
 export type StatusLevel = "normal" | "warning" | "error";
 
@@ -68,7 +97,9 @@ export function shorten(message: string, limit: number = MAX_TEXT_MESSAGE): stri
 }
 
 function kerasLabel(status: ServerStatus): string {
-  return status.kerasVersion ? `Keras ${status.kerasVersion}` : "Keras";
+  const flavor = flavorOf(status);
+  const version = status.kerasVersion ? `Keras ${status.kerasVersion}` : "Keras";
+  return flavor ? `${version} (${flavor})` : version;
 }
 
 function deepCheckLine(state: DeepCheckState): string {
@@ -99,7 +130,7 @@ function catalogView(status: ServerStatus): { text: string; lines: string[]; lev
     case "ready": {
       const backend = status.backend ? ` (${status.backend} backend)` : "";
       return {
-        text: `$(check) ${kerasLabel(status)}`,
+        text: `$(check) layercfg: ${kerasLabel(status)}`,
         lines: [`Catalog ready: ${kerasLabel(status)}${backend}.`, ...(status.message ? [status.message] : [])],
         level: "normal",
       };
@@ -121,7 +152,7 @@ export function formatStatus(state: ClientState): StatusView {
     case "starting":
       return {
         text: "$(loading~spin) layercfg",
-        tooltip: `Starting the layercfg server with ${state.interpreter}…`,
+        tooltip: `Starting the layercfg server with ${state.interpreter}…\n${sourceLine(state.source)}`,
         level: "normal",
       };
     case "notInstalled":
@@ -129,7 +160,7 @@ export function formatStatus(state: ClientState): StatusView {
     case "failed":
       return {
         text: "$(error) layercfg: server failed",
-        tooltip: `${state.message}\nInterpreter: ${state.interpreter}`,
+        tooltip: `${state.message}\nInterpreter: ${state.interpreter}\n${sourceLine(state.source)}`,
         level: "error",
       };
     case "running": {
@@ -137,15 +168,22 @@ export function formatStatus(state: ClientState): StatusView {
         // A server that never reports its catalog must not leave a spinner forever.
         return {
           text: "$(check) layercfg",
-          tooltip: `layercfg server running (${state.interpreter}); no catalog status reported yet.`,
+          tooltip: `layercfg server running (${state.interpreter}); no catalog status reported yet.\n${sourceLine(state.source)}`,
           level: "normal",
         };
       }
       const catalog = catalogView(state.status);
       const running = state.status.deepCheck === "running";
+      const text = state.source ? `${catalog.text} · ${state.source}` : catalog.text;
       return {
-        text: running ? `${catalog.text} $(loading~spin) deep check` : catalog.text,
-        tooltip: [...catalog.lines, deepCheckLine(state.status.deepCheck), `Interpreter: ${state.interpreter}`].join("\n"),
+        text: running ? `${text} $(loading~spin) deep check` : text,
+        tooltip: [
+          ...catalog.lines,
+          deepCheckLine(state.status.deepCheck),
+          `Interpreter: ${state.interpreter}`,
+          sourceLine(state.source),
+          "Click for the deep check, the catalog rebuild and more.",
+        ].join("\n"),
         level: catalog.level,
       };
     }
