@@ -300,17 +300,17 @@ def test_an_interrupted_write_loses_nothing(tree, capsys, monkeypatch):
 
 
 def test_a_file_changed_after_it_was_read_is_not_overwritten(tree, capsys, monkeypatch):
-    from layercfg.server.services import code_actions
+    from layercfg.server.services import fix_safety
 
     path = tree / "a.layercfg.json"
     path.write_text(FIXABLE)
-    fix_all = code_actions.fix_all
+    apply_fixes = fix_safety.apply_fixes
 
-    def edited_meanwhile(document, catalog, settings):
+    def edited_meanwhile(document, catalog, settings, **options):
         path.write_text(FIXABLE + " ")  # an editor saves while the fixes are computed
-        return fix_all(document, catalog, settings)
+        return apply_fixes(document, catalog, settings, **options)
 
-    monkeypatch.setattr(code_actions, "fix_all", edited_meanwhile)
+    monkeypatch.setattr(fix_safety, "apply_fixes", edited_meanwhile)
     assert main(["check", "--fix", str(path)]) == 2
     assert errors(capsys.readouterr().err) == [
         f"layercfg: error: {path}: not written: it changed after it was read"

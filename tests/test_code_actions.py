@@ -107,7 +107,7 @@ CASES = [
         id="keras1-key-name",
     ),
     pytest.param(
-        _dense('"units": 4', '"activation": "rleu"'),
+        _dense('"units": 4', '"activation": "reluu"'),
         "LCF105",
         'Change to "relu"',
         _dense('"units": 4', '"activation": "relu"'),
@@ -404,7 +404,8 @@ def test_missing_reference_offers_the_close_names(fixer, cat, model_text):
     before = head + '"dense_bb",' + tail
     fixes = _fixes(fixer, before, "LCF202")
     assert [f.title for f in fixes] == ["Change to 'dense_b'", "Change to 'dense'"]
-    assert not any(f.safe for f in fixes)  # two close names: the user chooses
+    # dense_b is one letter away, dense three: a margin wide enough for a layer reference
+    assert [f.safe for f in fixes] == [True, False]
     assert "LCF202" not in _codes(cat, apply_edits(before, fixes[0].edits))
 
 
@@ -414,17 +415,17 @@ def test_missing_reference_offers_the_close_names(fixer, cat, model_text):
 def test_fix_all_applies_the_single_safe_choices_only(cat):
     before = (
         '{\n  "module": "keras.layers",\n  "class_name": "Dence",\n  "config": {\n'
-        '    "unitz": "4",\n    "activation": "rleu", // typo\n    "use_bias": "true",\n'
+        '    "unitz": "4",\n    "activation": "reluu", // typo\n    "use_bias": "true",\n'
         '  },\n  "registered_name": null\n}\n'
     )
     after, applied = fix_all(Document.parse(URI, before, 1), cat, SETTINGS)
     assert after == (
         '{\n  "module": "keras.layers",\n  "class_name": "Dense",\n  "config": {\n'
-        '    "units": 4,\n    "activation": "rleu",\n    "use_bias": true\n'
+        '    "units": 4,\n    "activation": "reluu",\n    "use_bias": true\n'
         '  },\n  "registered_name": null\n}\n'
     )
     assert {f.code for f in applied} == {"LCF101", "LCF102", "LCF104", "LCF002"}
-    # rleu is relu or relu6: not for fix all to choose
+    # reluu is relu or relu6, one letter each: not for fix all to choose
     assert _codes(cat, after) == ["LCF105"]
 
 
@@ -442,13 +443,13 @@ def test_fix_all_upgrades_a_keras2_document(cat):
 
 def test_check_fix_and_diff_on_files(cat, tmp_path, capsys, fixtures_on_path):
     path = tmp_path / "a.layercfg.json"
-    before = _dense('"unitz": 4', '"activation": "rleu"').replace("\n", "\r\n")
+    before = _dense('"unitz": 4', '"activation": "reluu"').replace("\n", "\r\n")
     path.write_bytes(before.encode())
     assert main(["check", "--diff", str(path)]) == 1
     out = capsys.readouterr().out
     assert '-    "unitz": 4,' in out and '+    "units": 4,' in out
     assert path.read_bytes() == before.encode()  # --diff writes nothing
-    assert main(["check", "--fix", str(path)]) == 1  # rleu is left to the user
+    assert main(["check", "--fix", str(path)]) == 1  # reluu is left to the user
     fixed = path.read_bytes().decode()
     assert fixed == before.replace('"unitz"', '"units"')  # CRLF kept
     assert "LCF105" in capsys.readouterr().out

@@ -9,7 +9,9 @@ has no error the document did not have, and it keeps the value's kind and the cl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +43,11 @@ NEAR = 1.0
 NEAR_LONG = 2.0
 LONG_WORD = 12
 MAX_ROUNDS = 8
+# How deep ``verify`` applies the safe fixes of what a change brings to light.
+MAX_SETTLING = 2
+# Findings that say a class or key is not the one meant.
+STRUCTURAL = frozenset({"LCF101", "LCF102", "LCF103", "LCF107"})
+_settling: ContextVar[int] = ContextVar("layercfg_fix_settling", default=0)
 
 Path = tuple[str | int, ...]
 
@@ -186,7 +193,8 @@ def judge_class(
     if isinstance(module, str) and isinstance(new_module, str):
         if module.split(".")[0] != new_module.split(".")[0]:
             return Verdict(UNSAFE, f"it moves the class from '{module}' to '{new_module}'")
-    reason = verify(root, catalog, Change(sets=((path, wanted), *sets)), "LCF101", path)
+    change = Change(sets=((path, wanted), *sets))
+    reason = verify(root, catalog, change, "LCF101", path, structural=True)
     return Verdict(UNSAFE, reason) if reason else Verdict(SAFE)
 
 
@@ -278,9 +286,19 @@ def _errors(value: Any, catalog: Catalog, scope: Path, kind: str | None) -> dict
     return {(f.code, f.path): f.message for f in findings if f.severity == validation.ERROR}
 
 
-def verify(root: Any, catalog: Catalog | None, change: Change, code: str, path: Path) -> str | None:
+def verify(
+    root: Any,
+    catalog: Catalog | None,
+    change: Change,
+    code: str,
+    path: Path,
+    structural: bool = False,
+) -> str | None:
     """Why the change does not keep the document valid (None: it fixes the finding ``code``
-    at ``path`` and adds no error to the envelope it is in)."""
+    at ``path`` and adds no error to the envelope it is in, once the safe fixes of what it
+    brings to light are applied). ``structural``: only errors of keys and classes count (a
+    class fixed, its config is checked for the first time: a wrong value there is a mistake
+    of its own, a key the class does not have says the class is another one)."""
     if catalog is None:
         return None
     where = [p for p, _ in change.renames] + [p for p, _ in change.sets]
@@ -310,10 +328,40 @@ def verify(root: Any, catalog: Catalog | None, change: Change, code: str, path: 
     target = (code, renamed(path))
     if target in new:
         return f"it does not fix it: {new[target].rstrip('.')}"
-    added = [message for key, message in new.items() if key not in old]
+
+    def added_by(found: dict[tuple, str]) -> list[str]:
+        return [
+            message
+            for key, message in found.items()
+            if key not in old and (not structural or key[0] in STRUCTURAL)
+        ]
+
+    added = added_by(new)
+    if added and _settling.get() < MAX_SETTLING:
+        # Slips that the change brings to light and that have safe fixes of their own are
+        # not held against it.
+        settled = _settled(after, catalog)
+        if settled is not None:
+            added = added_by(_errors(settled, catalog, scope, kind))
     if added:
         return f"the document would not be valid: {added[0].rstrip('.')}"
     return None
+
+
+def _settled(value: Any, catalog: Catalog) -> Any:
+    """``value`` after the safe fixes of the findings in it (None: it could not be read
+    back)."""
+    from .code_actions import fix_all
+
+    token = _settling.set(_settling.get() + 1)
+    try:
+        document = Document.parse("file:///settled.layercfg.json", json.dumps(value), 1)
+        text, applied = fix_all(document, catalog, Settings())
+        return json.loads(text) if applied else value
+    except (ValueError, RecursionError):
+        return None
+    finally:
+        _settling.reset(token)
 
 
 def _at(value: Any, path: Path) -> Any:
