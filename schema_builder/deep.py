@@ -15,8 +15,9 @@ from dataclasses import asdict
 from typing import Any
 
 from .deep_common import DeepFinding, LayerInfo, Path, clean_message
+from .deep_hub import HubChecks
 from .deep_locate import Locator
-from .deep_scan import SafetyScan, buildable_bases
+from .deep_scan import SafetyScan
 from .deep_shapes import params_of
 from .handles import hub_cache  # noqa: F401  (where callers have found it)
 from .keras_api import KerasAPI
@@ -24,7 +25,7 @@ from .keras_api import KerasAPI
 __all__ = ["DeepChecker", "DeepFinding", "LayerInfo", "Path", "clean_message", "hub_cache"]
 
 
-class DeepChecker(Locator, SafetyScan):
+class DeepChecker(Locator, SafetyScan, HubChecks):
     """One checker per worker and (modules, memory cap, folder); ``check`` takes a document's
     value and answers its findings, layers and parameter count."""
 
@@ -44,12 +45,11 @@ class DeepChecker(Locator, SafetyScan):
         self.custom_objects = custom_objects or {}
         # The configured (and trusted) modules: the only ones custom classes come from.
         self.modules = tuple(modules)
-        from keras.src.backend.common.stateless_scope import StatelessScope
-        from keras.src.saving import serialization_lib
-
-        self._stateless = StatelessScope
-        self._non_modeling = serialization_lib.NON_MODELING_APIS
-        self._buildable = buildable_bases(self.keras)
+        # What tf_keras may import, and where KerasLayer handles resolve (see keras_api).
+        api.modules, api.document_folder = self.modules, self.base
+        self._stateless = lambda **_: api.stateless_scope()
+        self._non_modeling = api.non_modeling_apis()
+        self._buildable = api.buildable_bases()
 
     # -- entry point -----------------------------------------------------------------------------
     def check(self, value: Any) -> dict[str, Any]:

@@ -151,11 +151,19 @@ class SafetyScan(CheckerBase):
                         (*path, "class_name"),
                         "value",
                         "LCF303",
-                        "TFSMLayer loads a SavedModel, which safe mode refuses; it is not loaded "
-                        "by the deep check.",
+                        "TFSMLayer loads a SavedModel, which safe mode refuses: a program loads "
+                        "it with safe_mode=False, from a folder it trusts. It is not loaded by "
+                        "the deep check; its filepath and endpoints are checked offline.",
+                        severity=2,
                     )
                 )
                 findings += self._handle(envelope, path, "filepath", hub=False)
+            elif self.api.legacy and class_name == "KerasLayer":
+                # tf_keras: a handle that is here is loaded for real (see deep_hub).
+                found, load = self._hub_in_tf_keras(envelope, path)
+                findings += found
+                if not load:
+                    unsafe.add(path)
             elif class_name == "KerasLayer" or str(envelope.get("registered_name") or "").endswith(
                 ">KerasLayer"
             ):
@@ -170,12 +178,9 @@ class SafetyScan(CheckerBase):
         root = module.split(".")[0]
         if root != "keras":
             return True
-        target = (
-            self.keras.src.api_export.get_symbol_from_name(f"{module}.{class_name}")
-            if hasattr(self.keras, "src")
-            else None
-        )
+        target = self.api.exported_symbol(f"{module}.{class_name}")
         if target is None:
+            module = self.api.loader_module(module)
             loaded = sys.modules.get(module)
             if loaded is None:
                 try:

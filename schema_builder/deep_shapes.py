@@ -14,6 +14,8 @@ class ShapeReplay(CheckerBase):
     # -- shapes -------------------------------------------------------------------------------
     def _propagate(self, value: dict[str, Any]) -> list[DeepFinding]:
         """Every layer loads alone, so the failure is in calling them: find the first one."""
+        if self.api.legacy:
+            return []  # tf_keras connects its layers while loading: that error stands
         config = value["config"]
         entries = config["layers"]
         from keras.src.models.functional import deserialize_node
@@ -62,7 +64,7 @@ class ShapeReplay(CheckerBase):
         shape = _input_shape(value, entries)
         if shape is None:
             return []
-        tensor = self.keras.KerasTensor(shape)
+        tensor = self.api.symbolic_input(shape)
         start = 1 if entries and entries[0].get("class_name") == "InputLayer" else 0
         for index in range(start, len(layers)):
             try:
@@ -91,7 +93,7 @@ class ShapeReplay(CheckerBase):
                     k: v for k, v in value.items() if k not in ("build_config", "compile_config")
                 }
                 layer = self.api.deserialize(copy.deepcopy(plain), self.custom_objects)
-                layer(self.keras.KerasTensor(tuple(build["input_shape"])))
+                layer(self.api.symbolic_input(tuple(build["input_shape"])))
         except Exception as exc:
             return [
                 DeepFinding(
@@ -149,7 +151,7 @@ class ShapeReplay(CheckerBase):
                 try:
                     with self._stateless(initialize_variables=False):
                         spec = model.compute_output_spec(
-                            self.keras.KerasTensor(tuple(build["input_shape"]))
+                            self.api.symbolic_input(tuple(build["input_shape"]))
                         )
                     shape = _shape_text(tuple(spec.shape))
                 except Exception:
@@ -216,7 +218,9 @@ def _output_shape(layer: Any) -> str | None:
     try:
         nodes = getattr(layer, "_inbound_nodes", None) or []
         if nodes:
+            # A list in Keras 3; in tf_keras, a tensor for a layer of one output.
             outputs = nodes[0].output_tensors
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             return ", ".join(_shape_text(tuple(t.shape)) or "?" for t in outputs)
         output = getattr(layer, "output", None)
         if output is not None and hasattr(output, "shape"):

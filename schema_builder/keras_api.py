@@ -123,16 +123,17 @@ class KerasAPI:
             "flash_attention": config.is_flash_attention_enabled(),
         }
 
-    def reset_global_state(self) -> None:
+    def reset_global_state(self, free_memory: bool = True) -> None:
         """Keras as it was when imported: a document (through a function a config names, or
         a custom class) may have changed its global settings, and must not change the verdict
-        on the next one. Names, shared objects and deferred variables go with the session."""
+        on the next one. Names, shared objects and deferred variables go with the session.
+        ``free_memory`` also runs the garbage collector (a large part of a check's time)."""
         if self.legacy:
             self._reset_legacy()
             return
         from keras.src.backend.common import global_state
 
-        self.keras.backend.clear_session()
+        self.keras.backend.clear_session(free_memory=free_memory)
         global_state.set_global_attribute("uninitialized_variables", [])
         global_state.set_global_attribute("safe_mode_saving", True)
         defaults, config = self._defaults, self.keras.config
@@ -467,6 +468,13 @@ class KerasAPI:
         from keras.src import api_export
 
         return api_export.get_symbol_from_name(name)
+
+    def loader_module(self, module: str) -> str:
+        """The module Keras's loader imports for the ``module`` a config names: tf_keras reads
+        ``keras.`` as its own ``tf_keras.``."""
+        if self.legacy and (module == "keras" or module.startswith("keras.")):
+            return f"tf_{module}"
+        return module
 
     def symbolic_input(self, shape: tuple) -> Any:
         """A symbolic batch of ``shape`` (batch dimension included) to call a layer on."""

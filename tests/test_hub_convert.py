@@ -284,3 +284,115 @@ def test_layercfg_convert_on_the_command_line(two_outputs, tmp_path, capsys, mon
     url.write_text(json.dumps(hub_model(handle=URL)))
     assert cli.main(["convert", str(url)]) == 1
     assert "not converted" in capsys.readouterr().err
+
+
+# -- the deep check in the tf_keras flavor -------------------------------------------------------
+
+
+@pytest.fixture
+def tf_keras_checker(tf_keras_api, tmp_path, monkeypatch):
+    """A tf_keras deep checker for documents in ``tmp_path`` (an empty hub cache)."""
+    from layercfg.schema_builder.deep import DeepChecker
+
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+    return DeepChecker(tf_keras_api, base=str(tmp_path))
+
+
+def _by_code(result):
+    out: dict[str, list] = {}
+    for finding in result["findings"]:
+        out.setdefault(finding["code"], []).append(finding)
+    return out
+
+
+def test_deep_check_loads_a_local_hub_layer_for_real(tf_keras_checker, two_outputs, tmp_path):
+    shutil.copytree(two_outputs, tmp_path / "hub_module")
+    document = hub_model(handle="hub_module", signature="serving_default", output_key="embedding")
+    result = tf_keras_checker.check(document)
+    assert [f for f in result["findings"] if f["severity"] == 1] == []
+    (layer,) = [info for info in result["layers"] if info["class_name"] == "KerasLayer"]
+    assert layer["output_shape"] == "(None, 3)"
+
+
+def test_a_wrong_output_key_is_reported_on_that_key(tf_keras_checker, two_outputs, tmp_path):
+    shutil.copytree(two_outputs, tmp_path / "hub_module")
+    document = hub_model(handle="hub_module", signature="serving_default", output_key="embeding")
+    (finding,) = _by_code(tf_keras_checker.check(document))["LCF301"]
+    assert finding["path"] == ("config", "layers", 1, "config", "output_key")
+    assert "'embeding' is not an output" in finding["message"]
+    assert "embedding, length" in finding["message"]
+    document = hub_model(handle="hub_module", signature="serve")
+    (finding,) = _by_code(tf_keras_checker.check(document))["LCF301"]
+    assert finding["path"] == ("config", "layers", 1, "config", "signature")
+
+
+def test_a_url_that_is_not_cached_is_checked_without_it(tf_keras_checker):
+    document = hub_model(handle=URL)
+    document["config"]["layers"].append(
+        {
+            "module": "keras.layers",
+            "class_name": "Dense",
+            "config": {"units": 2, "unitz": 3},
+            "registered_name": None,
+        }
+    )
+    found = _by_code(tf_keras_checker.check(document))
+    (offline,) = found["LCF306"]
+    assert offline["severity"] == 2 and offline["path"][-1] == "handle"
+    assert "could not be verified offline" in offline["message"]
+    assert "never downloads" in offline["message"]
+    (other,) = found["LCF301"]  # the rest of the model is still loaded by Keras
+    assert other["path"] == ("config", "layers", 2, "config", "unitz")
+
+
+def test_a_complete_cached_copy_is_loaded(tf_keras_checker, two_outputs, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    shutil.copytree(two_outputs, cache / hashlib.sha1(URL.encode()).hexdigest())
+    document = hub_model(handle=URL, signature="serving_default", output_key="embedding")
+    result = tf_keras_checker.check(document)
+    (note,) = _by_code(result)["LCF306"]
+    assert note["severity"] == 3 and "complete cached copy" in note["message"]
+    assert any(
+        info["class_name"] == "KerasLayer" and info["output_shape"] == "(None, 3)"
+        for info in result["layers"]
+    )
+
+
+def test_a_keras2_document_without_module_is_deep_checked(tf_keras_checker):
+    inputs = tf_keras.Input((3,))
+    legacy = json.loads(tf_keras.Model(inputs, tf_keras.layers.Dense(2)(inputs)).to_json())
+    assert tf_keras_checker.check(legacy)["findings"] == []
+    legacy["config"]["layers"][1]["config"]["activation"] = "relux"
+    (finding,) = tf_keras_checker.check(legacy)["findings"]
+    assert finding["path"][:3] == ("config", "layers", 1) and finding["severity"] == 1
+
+
+def test_a_hostile_tf_keras_document_runs_nothing_in_the_deep_check(tf_keras_checker, tmp_path):
+    marker = tmp_path / "ran"
+    (tmp_path / "lcf_deep_marker.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+    )
+    sys.path.append(str(tmp_path))
+    try:
+        document = hub_model(handle=URL)
+        document["config"]["layers"] += [
+            {
+                "module": "lcf_deep_marker",
+                "class_name": "Boom",
+                "config": {},
+                "registered_name": None,
+            },
+            _dense(_function("os", "system")),
+            _dense(_function("subprocess", "getoutput")),
+        ]
+        result = tf_keras_checker.check(document)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert not marker.exists() and "lcf_deep_marker" not in sys.modules
+    errors = [f for f in result["findings"] if f["severity"] == 1]
+    assert {f["path"][:3] for f in errors} >= {
+        ("config", "layers", 2),
+        ("config", "layers", 3),
+        ("config", "layers", 4),
+    }
