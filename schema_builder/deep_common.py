@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from layercfg.codes import JsonPath, Severity
+
 from .keras_api import KerasAPI
 
-Path = tuple[str | int, ...]
+# The older name of JsonPath, for the modules that still import it from here.
+Path = JsonPath
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Envelopes Keras writes for values, not for objects built from a config.
@@ -33,18 +36,18 @@ SPECIAL = {
 
 @dataclass
 class DeepFinding:
-    path: Path
+    path: JsonPath
     part: str  # "value", "key" or "open", as the fast checks use them
     code: str
     message: str
-    severity: int = 1
+    severity: int = Severity.ERROR
     data: dict[str, Any] | None = None
     related: list[dict[str, Any]] = field(default_factory=list)  # {file, line, message}
 
 
 @dataclass
 class LayerInfo:
-    path: Path  # the layer's envelope
+    path: JsonPath  # the layer's envelope
     name: str
     class_name: str
     output_shape: str | None
@@ -65,9 +68,9 @@ def clean_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(text.split())[:500]}"
 
 
-def envelopes(value: Any, path: Path = ()) -> Iterator[tuple[Path, dict[str, Any]]]:
+def envelopes(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
     """Envelopes below ``value`` (not ``value`` itself), outer first."""
-    stack: list[tuple[Any, Path]] = []
+    stack: list[tuple[Any, JsonPath]] = []
     if isinstance(value, dict):
         stack += [(v, (*path, k)) for k, v in reversed(list(value.items()))]
     elif isinstance(value, list):
@@ -95,10 +98,10 @@ class CheckerBase:
     _non_modeling: Any
     _buildable: tuple[type, ...]
 
-    def _reset(self) -> None:
+    def _reset(self, free_memory: bool = False) -> None:
         """Forget what the last check created or changed: names, deferred variables, shared
-        objects, Keras's global settings."""
-        self.api.reset_global_state()
+        objects, Keras's global settings. The garbage is collected once, after each check."""
+        self.api.reset_global_state(free_memory)
 
     def _deserialize(self, envelope: dict[str, Any]) -> tuple[Any, BaseException | None, list]:
         with warnings.catch_warnings(record=True) as caught:
@@ -132,7 +135,7 @@ class CheckerBase:
         return out[-1:]
 
 
-def inside(value: Any, path: Path) -> Any:
+def inside(value: Any, path: JsonPath) -> Any:
     for step in path:
         if isinstance(step, str) and isinstance(value, dict):
             value = value.get(step)

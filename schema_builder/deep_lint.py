@@ -10,11 +10,12 @@ import sys
 import warnings
 from typing import Any
 
+from layercfg.codes import Code, JsonPath
+
 from .deep_common import (
     SPECIAL,
     CheckerBase,
     DeepFinding,
-    Path,
     clean_message,
     envelopes,
     source_of,
@@ -28,7 +29,7 @@ def _in_modules(name: str, modules: tuple[str, ...]) -> bool:
 class CustomClassLint(CheckerBase):
     # -- custom classes (LCF401) -------------------------------------------------------------------
     def _custom_defects(
-        self, value: Any, failed: set[Path] = frozenset(), unsafe: set[Path] = frozenset()
+        self, value: Any, failed: set[JsonPath] = frozenset(), unsafe: set[JsonPath] = frozenset()
     ) -> list[DeepFinding]:
         seen: set[type] = set()
         out: list[DeepFinding] = []
@@ -66,7 +67,7 @@ class CustomClassLint(CheckerBase):
             return None
         return found
 
-    def _defects_of(self, cls: type, envelope: dict[str, Any], path: Path) -> list[DeepFinding]:
+    def _defects_of(self, cls: type, envelope: dict[str, Any], path: JsonPath) -> list[DeepFinding]:
         where = (*path, "class_name")
         out = []
         try:
@@ -83,7 +84,7 @@ class CustomClassLint(CheckerBase):
                 DeepFinding(
                     where,
                     "value",
-                    "LCF401",
+                    Code.CUSTOM_CLASS,
                     f"{cls.__name__}.__init__ does not accept **kwargs: Keras "
                     "passes name, trainable and dtype to every layer.",
                     related=source_of(cls.__init__, "__init__ without **kwargs"),
@@ -112,7 +113,7 @@ class CustomClassLint(CheckerBase):
                 DeepFinding(
                     where,
                     "value",
-                    "LCF401",
+                    Code.CUSTOM_CLASS,
                     f"{cls.__name__}.from_config fails on this config: {clean_message(exc)}",
                     related=self._user_frames(exc) or source_of(cls.from_config, "from_config"),
                 )
@@ -125,7 +126,7 @@ class CustomClassLint(CheckerBase):
                 DeepFinding(
                     where,
                     "value",
-                    "LCF401",
+                    Code.CUSTOM_CLASS,
                     f"{cls.__name__}.get_config() leaves out the constructor "
                     f"argument{'s' if len(missing) > 1 else ''} "
                     f"{', '.join(repr(m) for m in missing)}: a saved model would "
@@ -145,7 +146,7 @@ class CustomClassLint(CheckerBase):
                 DeepFinding(
                     where,
                     "value",
-                    "LCF401",
+                    Code.CUSTOM_CLASS,
                     f"{cls.__name__}.from_config(get_config()) does not round "
                     f"trip: {clean_message(exc)}",
                     related=self._user_frames(exc) or source_of(cls.from_config, "from_config"),
@@ -161,7 +162,7 @@ class CustomClassLint(CheckerBase):
                         DeepFinding(
                             where,
                             "value",
-                            "LCF401",
+                            Code.CUSTOM_CLASS,
                             f"{cls.__name__}.{attribute} is still a config dict after from_config: "
                             "deserialize nested layers there "
                             "(keras.saving.deserialize_keras_object).",

@@ -7,7 +7,10 @@ import re
 import sys
 from typing import Any
 
-from .deep_common import SPECIAL, DeepFinding, Path, clean_message, envelopes, inside
+from layercfg.codes import Code, JsonPath, Severity
+from layercfg.server import layer_graph
+
+from .deep_common import SPECIAL, DeepFinding, clean_message, envelopes, inside
 from .deep_lint import CustomClassLint
 from .deep_shapes import ShapeReplay
 
@@ -45,19 +48,19 @@ class Locator(ShapeReplay, CustomClassLint):
         return DeepFinding(
             ("class_name",),
             "value",
-            "LCF301",
+            Code.FROM_CONFIG_FAILED,
             message,
             data={"recursionLimit": limit, "function": where, "layers": count},
         )
 
     def _warnings(self, value: dict[str, Any], caught: list) -> list[DeepFinding]:
         out = []
-        names = _layer_names(value)
+        names = layer_graph.layer_paths(value)  # the layers a warning may name
         for item in caught:
             if not issubclass(item.category, UserWarning):
                 continue
             message = " ".join(str(item.message).split())
-            path: Path = ("class_name",)
+            path: JsonPath = ("class_name",)
             for name, layer_path in names.items():
                 if f"'{name}'" in message or f'"{name}"' in message:
                     path = (*layer_path, "class_name")
@@ -68,19 +71,23 @@ class Locator(ShapeReplay, CustomClassLint):
                 part = "value"
             out.append(
                 DeepFinding(
-                    path, part, "LCF305", f"Keras warned while loading: {message}", severity=2
+                    path,
+                    part,
+                    Code.KERAS_WARNING,
+                    f"Keras warned while loading: {message}",
+                    severity=Severity.WARNING,
                 )
             )
         return out
 
     # -- locating a failure, bottom-up -------------------------------------------------------------
-    def _locate(self, value: dict[str, Any], unsafe: set[Path]) -> list[DeepFinding]:
+    def _locate(self, value: dict[str, Any], unsafe: set[JsonPath]) -> list[DeepFinding]:
         config = value.get("config")
         entries = config.get("layers") if isinstance(config, dict) else None
         if isinstance(entries, list):
             found = []
             for index, entry in enumerate(entries):
-                path: Path = ("config", "layers", index)
+                path: JsonPath = ("config", "layers", index)
                 if not isinstance(entry, dict) or any(p[: len(path)] == path for p in unsafe):
                     continue
                 plain = {k: v for k, v in entry.items() if k not in ("name", "inbound_nodes")}
@@ -97,7 +104,7 @@ class Locator(ShapeReplay, CustomClassLint):
             return [finding]
         return self._build_single(value)
 
-    def _check_envelope(self, envelope: dict[str, Any], path: Path) -> DeepFinding | None:
+    def _check_envelope(self, envelope: dict[str, Any], path: JsonPath) -> DeepFinding | None:
         """The innermost failing envelope at or below ``path``, as a finding; None if it loads."""
         _, error, _ = self._deserialize(envelope)
         self._reset()
@@ -115,17 +122,17 @@ class Locator(ShapeReplay, CustomClassLint):
                 return inner
         return self._finding_for(envelope, path, error)
 
-    def _finding_for(self, envelope: dict[str, Any], path: Path, error: BaseException):
+    def _finding_for(self, envelope: dict[str, Any], path: JsonPath, error: BaseException):
         message = clean_message(error)
         config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
         related = self._user_frames(error)
         if "safe mode" in message.lower() or "safe_mode" in message or "lambda" in message.lower():
-            code = "LCF303"
+            code = Code.SAFE_MODE
         elif related and self._custom_class(envelope) is not None:
-            code = "LCF401"  # the failure is in the user's own serialization code
+            code = Code.CUSTOM_CLASS  # the failure is in the user's own serialization code
             message = f"{envelope.get('class_name')}: {message}"
         else:
-            code = "LCF301"
+            code = Code.FROM_CONFIG_FAILED
         match = _UNKNOWN_KWARG.search(message)
         if match and match.group(1) in config:
             return DeepFinding(
@@ -186,15 +193,3 @@ def _recursing_function(error: BaseException) -> str | None:
         return None
     name, count = max(counts.items(), key=lambda item: item[1])
     return name if count > 1 else None
-
-
-def _layer_names(value: dict[str, Any]) -> dict[str, Path]:
-    config = value.get("config") if isinstance(value.get("config"), dict) else {}
-    names = {}
-    for index, entry in enumerate(config.get("layers") or []):
-        if isinstance(entry, dict):
-            cfg = entry.get("config") if isinstance(entry.get("config"), dict) else {}
-            name = entry.get("name") or cfg.get("name")
-            if isinstance(name, str):
-                names[name] = ("config", "layers", index)
-    return names

@@ -10,8 +10,10 @@ import os
 import sys
 from typing import Any
 
+from layercfg.codes import Code, JsonPath, Severity
+
 from . import handles
-from .deep_common import SPECIAL, CheckerBase, DeepFinding, Path, envelopes
+from .deep_common import SPECIAL, CheckerBase, DeepFinding, envelopes
 from .handles import hub_cache
 
 # Modules whose functions a config may name in a ``function`` envelope: Keras writes
@@ -67,9 +69,9 @@ def buildable_bases(keras: Any) -> tuple[type, ...]:
 
 class SafetyScan(CheckerBase):
     # -- safety scan (nothing is executed) ---------------------------------------------------------
-    def _scan(self, value: Any, findings: list[DeepFinding]) -> set[Path]:
+    def _scan(self, value: Any, findings: list[DeepFinding]) -> set[JsonPath]:
         """Envelopes Keras must never be given: bytecode, non-modeling APIs, handles."""
-        unsafe: set[Path] = set()
+        unsafe: set[JsonPath] = set()
         root = [((), value)] if isinstance(value, dict) and "class_name" in value else []
         for path, envelope in [*root, *envelopes(value)]:
             class_name = envelope.get("class_name")
@@ -80,7 +82,7 @@ class SafetyScan(CheckerBase):
                     DeepFinding(
                         (*path, "class_name"),
                         "value",
-                        "LCF303",
+                        Code.SAFE_MODE,
                         "Python bytecode (a lambda) in the config: refused by safe mode and never "
                         "executed. Replace the Lambda layer with a registered custom layer.",
                     )
@@ -94,7 +96,7 @@ class SafetyScan(CheckerBase):
                     DeepFinding(
                         (*path, "config"),
                         "value",
-                        "LCF303",
+                        Code.SAFE_MODE,
                         f"`{module}.{envelope.get('config')}` is not a modeling function; Keras "
                         "refuses it while loading a config.",
                     )
@@ -109,7 +111,7 @@ class SafetyScan(CheckerBase):
                     DeepFinding(
                         (*path, "module"),
                         "value",
-                        "LCF303",
+                        Code.SAFE_MODE,
                         f"`{module}.{envelope.get('config')}` is not an activation, loss, metric "
                         "or other modeling function: a config has no business calling it, and it "
                         "is not loaded by the deep check.",
@@ -121,7 +123,7 @@ class SafetyScan(CheckerBase):
                     DeepFinding(
                         (*path, "class_name"),
                         "value",
-                        "LCF303",
+                        Code.SAFE_MODE,
                         f"`{module}.{class_name}` is not a modeling API; Keras refuses it.",
                     )
                 )
@@ -139,7 +141,7 @@ class SafetyScan(CheckerBase):
                     DeepFinding(
                         (*path, "class_name"),
                         "value",
-                        "LCF303",
+                        Code.SAFE_MODE,
                         f"`{module}.{class_name}` is not a layer, model or other Keras object "
                         "that a config describes; it is not loaded by the deep check.",
                     )
@@ -150,7 +152,7 @@ class SafetyScan(CheckerBase):
                     DeepFinding(
                         (*path, "class_name"),
                         "value",
-                        "LCF303",
+                        Code.SAFE_MODE,
                         "TFSMLayer loads a SavedModel, which safe mode refuses: a program loads "
                         "it with safe_mode=False, from a folder it trusts. It is not loaded by "
                         "the deep check; its filepath and endpoints are checked offline.",
@@ -198,7 +200,7 @@ class SafetyScan(CheckerBase):
         self._scan(value, findings)
         return findings
 
-    def _handle(self, envelope: dict[str, Any], path: Path, key: str, hub: bool):
+    def _handle(self, envelope: dict[str, Any], path: JsonPath, key: str, hub: bool):
         """The handle (KerasLayer) or filepath (TFSMLayer), checked offline: nothing is
         loaded or downloaded; the SavedModel's endpoints are read from its saved_model.pb."""
         config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
@@ -216,7 +218,7 @@ class SafetyScan(CheckerBase):
                 DeepFinding(
                     where if key in config else (*path, "config"),
                     "value" if key in config else "open",
-                    "LCF306",
+                    Code.UNRESOLVED_HANDLE,
                     f"`{key}` must be a SavedModel path or URL.{status}",
                 )
             ]
@@ -237,9 +239,9 @@ class SafetyScan(CheckerBase):
                     DeepFinding(
                         where,
                         "value",
-                        "LCF306",
+                        Code.UNRESOLVED_HANDLE,
                         f"Not downloaded (no network): a cached copy is at {check.local}.{status}",
-                        severity=3,
+                        severity=Severity.INFORMATION,
                         data=data,
                     )
                 ]
@@ -253,24 +255,35 @@ class SafetyScan(CheckerBase):
                 DeepFinding(
                     where,
                     "value",
-                    "LCF306",
+                    Code.UNRESOLVED_HANDLE,
                     f"{handle!r} is a URL that layercfg never downloads, and no "
                     f"complete cached copy was found in {cache}{notes}.{status}",
-                    severity=2,
+                    severity=Severity.WARNING,
                     data=data,
                 )
             ]
         if not check.ok:
             message = check.message[:1].upper() + check.message[1:]
-            return [DeepFinding(where, "value", "LCF306", f"{message}.{status}", data=data)]
+            return [
+                DeepFinding(
+                    where, "value", Code.UNRESOLVED_HANDLE, f"{message}.{status}", data=data
+                )
+            ]
         if hub:
             return [
-                DeepFinding(where, "value", "LCF306", status.strip(), severity=2, data=data)
+                DeepFinding(
+                    where,
+                    "value",
+                    Code.UNRESOLVED_HANDLE,
+                    status.strip(),
+                    severity=Severity.WARNING,
+                    data=data,
+                )
             ] + self._hub_rules(config, path, check)
         return self._endpoints(config, path, check)
 
     def _hub_rules(
-        self, config: dict[str, Any], path: Path, check: handles.HandleCheck
+        self, config: dict[str, Any], path: JsonPath, check: handles.HandleCheck
     ) -> list[DeepFinding]:
         """What KerasLayer's constructor would refuse, for a model that is here."""
         from .external import hub_rules
@@ -299,10 +312,14 @@ class SafetyScan(CheckerBase):
             None,
         )
         where = (*path, "config", key) if key else (*path, "class_name")
-        return [DeepFinding(where, "value", "LCF301", f"KerasLayer would refuse this: {problem}.")]
+        return [
+            DeepFinding(
+                where, "value", Code.FROM_CONFIG_FAILED, f"KerasLayer would refuse this: {problem}."
+            )
+        ]
 
     def _endpoints(
-        self, config: dict[str, Any], path: Path, check: handles.HandleCheck
+        self, config: dict[str, Any], path: JsonPath, check: handles.HandleCheck
     ) -> list[DeepFinding]:
         """TFSMLayer's call endpoints, against what the SavedModel has."""
         found = handles.endpoints(check.local, _ENDPOINTS_MAX_BYTES) if check.local else None
@@ -317,7 +334,7 @@ class SafetyScan(CheckerBase):
                     DeepFinding(
                         (*path, "config", key) if key in config else (*path, "config"),
                         "value" if key in config else "open",
-                        "LCF306",
+                        Code.UNRESOLVED_HANDLE,
                         f"{key} {value!r}{given} is not an endpoint of the SavedModel at "
                         f"{check.local}; it has: {', '.join(sorted(found))}.",
                         data={"endpoints": sorted(found)},

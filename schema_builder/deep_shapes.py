@@ -7,6 +7,8 @@ import copy
 import warnings
 from typing import Any
 
+from layercfg.codes import Code, Severity
+
 from .deep_common import CheckerBase, DeepFinding, LayerInfo, clean_message
 
 
@@ -54,7 +56,7 @@ class ShapeReplay(CheckerBase):
                         progress = True
                     pending = waiting
         except Exception as exc:
-            return [DeepFinding(("class_name",), "value", "LCF302", clean_message(exc))]
+            return [DeepFinding(("class_name",), "value", Code.SHAPE, clean_message(exc))]
         finally:
             self._reset()
         return []
@@ -80,7 +82,7 @@ class ShapeReplay(CheckerBase):
             f"{type(layer).__name__} '{layer.name}' cannot be called on {given}: "
             f"{clean_message(exc)}"
         )
-        return DeepFinding(("config", "layers", index, "class_name"), "value", "LCF302", message)
+        return DeepFinding(("config", "layers", index, "class_name"), "value", Code.SHAPE, message)
 
     def _build_single(self, value: dict[str, Any]) -> list[DeepFinding]:
         build = value.get("build_config")
@@ -99,7 +101,7 @@ class ShapeReplay(CheckerBase):
                 DeepFinding(
                     ("build_config", "input_shape"),
                     "value",
-                    "LCF302",
+                    Code.SHAPE,
                     f"Building with input shape {tuple(build['input_shape'])} "
                     f"fails: {clean_message(exc)}",
                 )
@@ -169,12 +171,12 @@ class ShapeReplay(CheckerBase):
                     DeepFinding(
                         (*info.path, "class_name"),
                         "value",
-                        "LCF302",
+                        Code.SHAPE,
                         f"{info.class_name} '{info.name}' has {info.params:,} parameters "
                         f"({_bytes(size)} as float32), more than this machine's deep-check "
                         f"memory cap of {_bytes(self.memory_bytes)}: check its sizes. Its weights "
                         "were not allocated.",
-                        severity=2,
+                        severity=Severity.WARNING,
                         data={"params": info.params},
                     )
                 )

@@ -12,15 +12,17 @@ from typing import Any, Literal
 import tree_sitter_json
 from tree_sitter import Language, Parser
 
-JsonPath = tuple[str | int, ...]
+from layercfg.codes import Code, JsonPath, Severity
+
 Span = tuple[int, int]
 LocationKind = Literal["key", "value", "object", "array", "none"]
 
-INVALID_JSON = "LCF001"
-NOT_STRICT_JSON = "LCF002"
-DUPLICATE_KEY = "LCF003"
-
-ERROR, WARNING, INFORMATION, HINT = 1, 2, 3, 4
+# The syntax codes and the severities by their older names.
+INVALID_JSON = Code.INVALID_JSON
+NOT_STRICT_JSON = Code.NOT_STRICT_JSON
+DUPLICATE_KEY = Code.DUPLICATE_KEY
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+INFORMATION, HINT = Severity.INFORMATION, Severity.HINT
 
 # Deeper containers are still parsed for their structure, but left out of the value:
 # Python's json (and so Keras) gives up near the interpreter's recursion limit (1000)

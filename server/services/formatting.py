@@ -10,11 +10,16 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from layercfg.codes import Code, JsonPath
+
 from .schema_path import value_at
+
+if TYPE_CHECKING:
+    from ..document import Document
 
 INDENT = "  "  # what json.dumps(indent=2), and so Keras, writes
 
@@ -68,7 +73,7 @@ def overlaps(a: Sequence[Edit], b: Sequence[Edit]) -> bool:
     return False
 
 
-def to_text_edits(document: Any, edits: Iterable[Edit], encoding: str) -> list[types.TextEdit]:
+def to_text_edits(document: Document, edits: Iterable[Edit], encoding: str) -> list[types.TextEdit]:
     lines = document.lines
     return [
         types.TextEdit(range=lines.range_of(e.start, e.end, encoding), new_text=e.new_text)
@@ -182,12 +187,12 @@ def _line_after(text: str, index: int) -> int:
     return match.end() if match else len(text)
 
 
-def replace_value(document: Any, path: Sequence[str | int], new_text: str) -> list[Edit]:
+def replace_value(document: Document, path: JsonPath, new_text: str) -> list[Edit]:
     span = document.locate(tuple(path), "value")
     return [] if span is None else [Edit(span[0], span[1], new_text)]
 
 
-def rename_key(document: Any, path: Sequence[str | int], new_key: str) -> list[Edit]:
+def rename_key(document: Document, path: JsonPath, new_key: str) -> list[Edit]:
     span = document.locate(tuple(path), "key")
     return [] if span is None else [Edit(span[0], span[1], dumps(new_key))]
 
@@ -203,7 +208,7 @@ def remove_span(text: str, start: int, end: int) -> Edit:
     return Edit(begin, end, "")
 
 
-def remove_member(document: Any, path: Sequence[str | int]) -> list[Edit]:
+def remove_member(document: Document, path: JsonPath) -> list[Edit]:
     """Remove the member at ``path`` with its comma, keeping the layout of the others."""
     text = document.text
     key_span = document.locate(tuple(path), "key")
@@ -228,8 +233,8 @@ def remove_member(document: Any, path: Sequence[str | int]) -> list[Edit]:
 
 
 def insert_member(
-    document: Any,
-    path: Sequence[str | int],
+    document: Document,
+    path: JsonPath,
     key: str,
     value_text: str,
     order: Sequence[str] = (),
@@ -344,7 +349,7 @@ def _indent_unit(body: str) -> str | int:
 # -- formatting ------------------------------------------------------------------------------------
 
 
-def format_edits(document: Any) -> list[Edit]:
+def format_edits(document: Document) -> list[Edit]:
     """Edits that lay the document out as ``json.dumps(indent=2)`` does, changing only the
     whitespace between tokens (strings and numbers are kept as written) and only where it
     differs. Raises FormattingRefused on a document that is not strict JSON."""
@@ -368,7 +373,7 @@ _LAYER_EDITS: dict[tuple[str, str | None, int, str], list[Edit]] = {}
 _FEW_LAYERS = 64
 
 
-def _model_layer_spans(document: Any) -> list[tuple[int, int]] | None:
+def _model_layer_spans(document: Document) -> list[tuple[int, int]] | None:
     value = document.value
     config = value.get("config") if isinstance(value, dict) else None
     layers = config.get("layers") if isinstance(config, dict) else None
@@ -395,8 +400,13 @@ def _layout_by_layer(
         relative = kept.get(key) or _LAYER_EDITS.get(key)
         if relative is None:
             relative = []
-            _layout_span(text[gap_start:item_end], (0, depth, previous), item_end - gap_start,
-                         ending, relative)
+            _layout_span(
+                text[gap_start:item_end],
+                (0, depth, previous),
+                item_end - gap_start,
+                ending,
+                relative,
+            )
         kept[key] = relative
         edits.extend(Edit(e.start + gap_start, e.end + gap_start, e.new_text) for e in relative)
         last = text[item_end - 1]
@@ -453,7 +463,7 @@ def _layout(
     if state is None:
         return edits
     # What follows the value: a final line break stays (in the file's style), nothing else.
-    trailing = text[state[0]:]
+    trailing = text[state[0] :]
     wanted = ending if trailing and ("\n" in trailing or "\r" in trailing) else ""
     if trailing != wanted:
         edits.append(_trimmed(state[0], trailing, wanted))
@@ -478,7 +488,7 @@ def _trimmed(start: int, old: str, new: str) -> Edit:
     return Edit(start + head, start + len(old) - tail, new[head : len(new) - tail])
 
 
-def range_format_edits(document: Any, start: int, end: int) -> list[Edit]:
+def range_format_edits(document: Document, start: int, end: int) -> list[Edit]:
     """The formatting edits that touch the lines of ``[start, end]``. Only those lines are
     walked: the depth where they begin comes from the syntax tree, so formatting one layer of
     a 10 MB model costs what the layer costs."""
@@ -503,7 +513,7 @@ def range_format_edits(document: Any, start: int, end: int) -> list[Edit]:
     return [e for e in edits if e.end >= first and e.start <= last]
 
 
-def _depth_at(document: Any, offset: int) -> int:
+def _depth_at(document: Document, offset: int) -> int:
     """How many objects and arrays are open at ``offset`` (a str offset between tokens)."""
     byte = document._offsets.to_byte(offset)
     node = document.tree.root_node.descendant_for_byte_range(byte, byte)
@@ -515,11 +525,11 @@ def _depth_at(document: Any, offset: int) -> int:
     return depth
 
 
-def _refusal(document: Any) -> str | None:
+def _refusal(document: Document) -> str | None:
     for problem in document.problems:
-        if problem.code == "LCF001":
+        if problem.code == Code.INVALID_JSON:
             return "the document has syntax errors; fix them before formatting"
-        if problem.code == "LCF002" and (problem.data or {}).get("kind") in (
+        if problem.code == Code.NOT_STRICT_JSON and (problem.data or {}).get("kind") in (
             "comment",
             "trailing_comma",
         ):
@@ -528,6 +538,6 @@ def _refusal(document: Any) -> str | None:
     return None
 
 
-def formatted_text(document: Any) -> str:
+def formatted_text(document: Document) -> str:
     """The whole formatted text (used by tests and the command line)."""
     return apply_edits(document.text, format_edits(document))

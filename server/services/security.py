@@ -15,17 +15,20 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import LAYER_FAMILIES, Catalog
-from .validation import ERROR, WARNING, Finding, JsonPath
+from layercfg.codes import Code, JsonPath, Severity
 
-LAMBDA_BYTECODE = "LCF501"
-NON_MODELING_API = "LCF502"
-FOREIGN_MODULE = "LCF503"
-TORCH_MODULE = "LCF504"
-EXTERNAL_MODEL = "LCF505"
-EXTERNAL_FILE = "LCF506"
-PATH_LIKE_NAME = "LCF507"
-PARAMETER_BOMB = "LCF508"
+from ..catalog import LAYER_FAMILIES, Catalog
+from .validation import Finding
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+LAMBDA_BYTECODE = Code.LAMBDA_BYTECODE
+NON_MODELING_API = Code.NON_MODELING_API
+FOREIGN_MODULE = Code.FOREIGN_MODULE
+TORCH_MODULE = Code.TORCH_MODULE
+EXTERNAL_MODEL = Code.EXTERNAL_MODEL
+EXTERNAL_FILE = Code.EXTERNAL_FILE
+PATH_LIKE_NAME = Code.PATH_LIKE_NAME
+PARAMETER_BOMB = Code.PARAMETER_BOMB
 CODES = (
     LAMBDA_BYTECODE,
     NON_MODELING_API,
@@ -302,7 +305,9 @@ def merged(findings: list[Finding], security: list[Finding]) -> list[Finding]:
     envelopes that validation already reports as an unknown class (LCF101 says to configure
     the module as well)."""
     unknown = {
-        f.path[:-1] for f in findings if f.code == "LCF101" and f.path[-1:] == ("class_name",)
+        f.path[:-1]
+        for f in findings
+        if f.code == Code.UNKNOWN_CLASS and f.path[-1:] == ("class_name",)
     }
     kept = [
         f
