@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypedDict
 
 from . import cachekey, docstrings
 from .introspect import ClassInfo, Introspector, Param
@@ -37,6 +37,61 @@ from .keras_api import KerasAPI
 from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter
 
 Progress = Callable[[str, int], None]
+
+
+# -- the catalog's JSON, as typed dicts (the keys the module docstring lists) --------------------
+
+
+class SourceRef(TypedDict):
+    file: str | None
+    line: int | None
+
+
+class ClassEntry(TypedDict):
+    """One class of the catalog (``classes``)."""
+
+    id: str
+    class_name: str
+    aliases: list[str]
+    module: str | None
+    registered_name: str | None
+    family: str
+    custom: bool
+    summary: str
+    doc: str
+    doc_url: str | None
+    signature: str
+    source: SourceRef
+    params: dict[str, dict[str, Any]]  # name -> Param.to_json()
+    accepts_kwargs: bool
+    minimal_config: dict[str, Any]
+    sample_config: dict[str, Any] | None
+    instantiated: bool
+    instantiate_error: str | None
+    notes: list[str]
+    schema_ref: str
+
+
+class Skipped(TypedDict):
+    """A class or module that could not be read (``skipped``)."""
+
+    what: str
+    reason: str
+
+
+class CatalogData(TypedDict):
+    """The whole catalog, as written to its cache file and sent by the worker."""
+
+    key: dict[str, Any]
+    implementation: str
+    keras_version: str
+    backend: str
+    classes: list[ClassEntry]
+    names: dict[str, Any]
+    skipped: list[Skipped]
+    schema: dict[str, Any]
+    build_seconds: float
+
 
 _FUNCTIONAL_DOCS = {
     "name": "Name of the model.",
@@ -73,7 +128,7 @@ class CatalogBuilder:
         self.api = KerasAPI(implementation)
         self.introspector = Introspector(self.api)
         self.infos: list[ClassInfo] = []
-        self.skipped: list[dict[str, str]] = []
+        self.skipped: list[Skipped] = []
 
     # -- gathering -------------------------------------------------------------------------------
     def _add(self, cls: type, family: str, **kwargs: Any) -> ClassInfo | None:
@@ -309,7 +364,7 @@ class CatalogBuilder:
             return False
         return True
 
-    def build(self) -> dict[str, Any]:
+    def build(self) -> CatalogData:
         self.gather()
         self._borrow_descriptions()
         self.progress("checking minimal configs with from_config", 88)
@@ -351,7 +406,7 @@ class CatalogBuilder:
             "build_seconds": round(time.perf_counter() - self.started, 3),
         }
 
-    def _entry(self, info: ClassInfo, class_id: str) -> dict[str, Any]:
+    def _entry(self, info: ClassInfo, class_id: str) -> ClassEntry:
         return {
             "id": class_id,
             "class_name": info.class_name,
@@ -600,7 +655,7 @@ def cache_path(modules: tuple[str, ...] = (), implementation: str = "keras") -> 
     return cachekey.cache_dir() / cachekey.compute(modules, implementation).filename
 
 
-def write_atomically(path: Path, data: dict[str, Any]) -> None:
+def write_atomically(path: Path, data: CatalogData | dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".catalog-", suffix=".json", dir=path.parent)
     try:
@@ -617,7 +672,7 @@ def load_or_build(
     implementation: str = "keras",
     progress: Progress | None = None,
     rebuild: bool = False,
-) -> dict[str, Any]:
+) -> CatalogData:
     """The cached catalog for this key, built (and cached) when missing or stale."""
     path = cache_path(modules, implementation)
     if not rebuild and path.is_file():
