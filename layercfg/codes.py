@@ -46,6 +46,8 @@ class Code(str, Enum):
     EXTERNAL_FILE = "LCF506"
     PATH_LIKE_NAME = "LCF507"
     PARAMETER_BOMB = "LCF508"
+    # KerasHub preset folders
+    PRESET_DRIFT = "LCF601"
 
     def __str__(self) -> str:
         return self.value
