@@ -588,7 +588,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             failed = True
             continue
-        result = upgrade(document.value, catalog, os.path.dirname(os.path.abspath(path)))
+        result = upgrade(document.value, catalog, os.path.dirname(os.path.abspath(path)),
+                         read_endpoints=True)
         for note in result.notes:
             print(f"layercfg: {path}: note: {note}", file=sys.stderr)
         new_text = apply_edits(text, rewrite_whole(document, result.value))
@@ -624,7 +625,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             failed = True
             continue
         value, notes, refused = convert_document(
-            document.value, os.path.dirname(os.path.abspath(path)))
+            document.value, os.path.dirname(os.path.abspath(path)), read_endpoints=True)
         for note in notes:
             print(f"layercfg: {path}: note: {note}", file=sys.stderr)
         for reason in refused:

@@ -21,7 +21,8 @@ QUICK_FIX = "quickfix"
 FIX_ALL = "source.fixAll.layercfg"
 FILL_DEFAULTS = "source.layercfg.fillDefaults"
 REMOVE_DEFAULTS = "source.layercfg.removeDefaults"
-CODE_ACTION_KINDS = (QUICK_FIX, FIX_ALL, FILL_DEFAULTS, REMOVE_DEFAULTS)
+CONVERT_TO_TFSM = "refactor.rewrite.layercfg.tfsm"  # hub.KerasLayer -> TFSMLayer (convert.py)
+CODE_ACTION_KINDS = (QUICK_FIX, FIX_ALL, FILL_DEFAULTS, REMOVE_DEFAULTS, CONVERT_TO_TFSM)
 
 REBUILD_CATALOG = "layercfg.rebuildCatalog"
 SHOW_SCHEMA = "layercfg.showSchema"

@@ -194,6 +194,7 @@ def test_a_local_keras_layer_becomes_a_tfsm_layer(two_outputs, tmp_path):
             trainable=True,
         ),
         str(tmp_path),
+        read_endpoints=True,
     )
     assert converted.envelope == {
         "module": "keras.layers",
@@ -211,7 +212,7 @@ def test_a_local_keras_layer_becomes_a_tfsm_layer(two_outputs, tmp_path):
     assert "output_key 'embedding' has no TFSMLayer equivalent" in notes
     assert "embedding, length" in notes and "layer that follows" in notes
     assert "arguments" in notes and "call_training_endpoint" in notes
-    plain = convert.convert_hub_layer(hub_layer(handle="hub_module"), str(tmp_path))
+    plain = convert.convert_hub_layer(hub_layer(handle="hub_module"), str(tmp_path), True)
     assert plain.envelope["config"]["call_endpoint"] == "__call__"
 
 
@@ -222,7 +223,7 @@ def test_what_cannot_be_converted_says_why(two_outputs, tmp_path, monkeypatch):
     missing = convert.convert_hub_layer(hub_layer(handle="nowhere"), str(tmp_path))
     assert missing.envelope is None and "nowhere" in missing.reason
     wrong = convert.convert_hub_layer(
-        hub_layer(handle=str(two_outputs), signature="nope", output_key="x"), None
+        hub_layer(handle=str(two_outputs), signature="nope", output_key="x"), None, True
     )
     assert wrong.envelope is None and "serving_default" in wrong.reason
     tf1 = tmp_path / "tf1"
@@ -249,7 +250,7 @@ def test_upgrade_of_a_tf_keras_model_with_a_local_hub_layer(two_outputs, tmp_pat
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
     shutil.copytree(two_outputs, tmp_path / "hub_module")
     document = hub_model(handle="hub_module", signature="serving_default", output_key="embedding")
-    result = upgrade(document, None, str(tmp_path))
+    result = upgrade(document, None, str(tmp_path), read_endpoints=True)
     layers = result.value["config"]["layers"]
     assert "keras_version" not in result.value
     assert [layer["class_name"] for layer in layers] == ["InputLayer", "TFSMLayer"]
@@ -396,3 +397,65 @@ def test_a_hostile_tf_keras_document_runs_nothing_in_the_deep_check(tf_keras_che
         ("config", "layers", 3),
         ("config", "layers", 4),
     }
+
+
+def test_the_editor_refactoring_converts_the_layer_under_the_cursor(two_outputs, tmp_path):
+    from lsprotocol import types
+
+    from layercfg.server.document import Document
+    from layercfg.server.services.code_actions import rewrite_whole
+    from layercfg.server.services.formatting import apply_edits
+
+    shutil.copytree(two_outputs, tmp_path / "hub_module")
+    text = json.dumps(
+        hub_model(handle="hub_module", signature="serving_default", output_key="embedding"),
+        indent=2,
+    )
+    document = Document.parse((tmp_path / "m.layercfg.json").as_uri(), text)
+    line = text[: text.index('"KerasLayer"')].count("\n")
+    where = types.Range(
+        start=types.Position(line=line, character=4), end=types.Position(line=line, character=4)
+    )
+    made = []
+
+    def edit_for(value):
+        made.append(apply_edits(text, rewrite_whole(document, value)))
+        return types.WorkspaceEdit()
+
+    (action,) = convert.code_actions(document, where, "utf-16", str(tmp_path), edit_for)
+    assert action.kind == "refactor.rewrite.layercfg.tfsm" and action.title == convert.TITLE
+    assert "output_key 'embedding'" in action.diagnostics[0].message
+    layer = json.loads(made[0])["config"]["layers"][1]
+    assert layer["class_name"] == "TFSMLayer" and layer["config"]["filepath"] == "hub_module"
+    first = types.Range(
+        start=types.Position(line=0, character=0), end=types.Position(line=0, character=1)
+    )
+    assert convert.code_actions(document, first, "utf-16", str(tmp_path), edit_for) == []
+    url = Document.parse(
+        (tmp_path / "u.layercfg.json").as_uri(), json.dumps(hub_model(handle=URL), indent=2)
+    )
+    everything = types.Range(
+        start=types.Position(line=0, character=0), end=types.Position(line=999, character=0)
+    )
+    (disabled,) = convert.code_actions(url, everything, "utf-16", str(tmp_path), edit_for)
+    assert "no complete copy in the hub cache" in disabled.disabled.reason
+    assert convert.code_actions(url, everything, "utf-16", None, edit_for, disabled=False) == []
+
+
+def test_the_server_side_conversion_never_imports_tensorflow(two_outputs, tmp_path):
+    import subprocess
+
+    shutil.copytree(two_outputs, tmp_path / "hub_module")
+    code = (
+        "import sys, json\n"
+        "from layercfg.server.services import convert, upgrade\n"
+        f"doc = {json.dumps(hub_model(handle='hub_module'))!r}\n"
+        f"value, notes, refused = convert.convert_document(json.loads(doc), {str(tmp_path)!r})\n"
+        "assert value['config']['layers'][1]['class_name'] == 'TFSMLayer', refused\n"
+        f"upgrade.upgrade(json.loads(doc), None, {str(tmp_path)!r})\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr

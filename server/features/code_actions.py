@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..capabilities import CANONICAL_FORM, CODE_ACTION_KINDS
+from ..deepcheck import document_folder
 from ..handlers import safe
-from ..services import code_actions
+from ..services import code_actions, convert
 from ..services.code_actions import (
     CANONICAL_MODES,
     CANONICAL_TITLES,
@@ -156,6 +157,8 @@ def _actions(
                 document, rewrite_edits(document.text, text), encoding, support
             )
         actions.append(action)
+    if code_actions.wanted(convert.KIND, only):
+        actions += _convert_actions(document, params.range, encoding, support)
     if core.catalogs.catalog_for(document) is not None:
         refusal = code_actions.canonical_refusal(document, current)
         for kind, mode in CANONICAL_MODES.items():
@@ -188,6 +191,17 @@ def _actions(
                 )
                 actions.append(types.CodeAction(title=title, kind=kind, command=command))
     return actions
+
+
+def _convert_actions(document: Document, rng: types.Range, encoding: str, support: Any):
+    """hub.KerasLayer -> TFSMLayer for the layers in the range (services/convert.py)."""
+
+    def edit_for(value: Any) -> types.WorkspaceEdit:
+        edits = code_actions.rewrite_whole(document, value)
+        return code_actions.workspace_edit(document, edits, encoding, support)
+
+    return convert.code_actions(document, rng, encoding, document_folder(document.uri), edit_for,
+                                disabled=bool(support.disabled))
 
 
 async def _canonical_edits(

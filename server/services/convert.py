@@ -16,7 +16,7 @@ from layercfg.schema_builder import handles
 
 JsonPath = tuple[str | int, ...]
 TITLE = "Convert hub.KerasLayer to keras.layers.TFSMLayer (Keras 3)"
-KIND = "refactor.rewrite.layercfg.tfsm"
+KIND = "refactor.rewrite.layercfg.tfsm"  # capabilities.CONVERT_TO_TFSM
 # The base Layer's keys TFSMLayer takes as KerasLayer wrote them.
 _KEPT = ("name", "trainable", "dtype")
 
@@ -59,9 +59,14 @@ def hub_layers(value: Any) -> list[JsonPath]:
     return found
 
 
-def convert_hub_layer(envelope: dict[str, Any], base: str | None = None) -> Converted:
+def convert_hub_layer(
+    envelope: dict[str, Any], base: str | None = None, read_endpoints: bool = False
+) -> Converted:
     """The TFSMLayer for one KerasLayer envelope; ``base`` is the document's folder, against
-    which a relative handle resolves (and stays relative in ``filepath``)."""
+    which a relative handle resolves (and stays relative in ``filepath``). With
+    ``read_endpoints`` the SavedModel's signatures are read from its saved_model.pb (which
+    imports TensorFlow's protobuf classes: the CLI does, the language server does not; the
+    deep check reads them in the worker)."""
     config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
     handle = config.get("handle")
     check = handles.check_handle(handle, base=base, hub=True)
@@ -93,7 +98,7 @@ def convert_hub_layer(envelope: dict[str, Any], base: str | None = None) -> Conv
         )
     else:
         filepath = handle
-    found = handles.endpoints(check.local) or {}
+    found = (handles.endpoints(check.local) if read_endpoints else None) or {}
     signature = config.get("signature")
     if isinstance(signature, str) and signature:
         endpoint = signature
@@ -115,13 +120,18 @@ def convert_hub_layer(envelope: dict[str, Any], base: str | None = None) -> Conv
         )
     new_config: dict[str, Any] = {k: config[k] for k in _KEPT if k in config}
     new_config.update({"filepath": filepath, "call_endpoint": endpoint})
-    if found.get(endpoint) is not None and found[endpoint].signature:
+    is_signature = isinstance(signature, str) and bool(signature)
+    if found.get(endpoint) is not None:
+        is_signature = found[endpoint].signature
+    if is_signature:
+        outputs = found[endpoint].outputs if endpoint in found else []
+        listed = f" ({', '.join(outputs)})" if outputs else ""
         key = config.get("output_key")
         if isinstance(key, str):
             notes.append(
                 f"output_key {key!r} has no TFSMLayer equivalent: TFSMLayer returns the "
-                f"signature's dict of outputs ({', '.join(found[endpoint].outputs)}); the "
-                f"layer that follows must take its {key!r} entry"
+                f"signature's dict of outputs{listed}; the layer that follows must take its "
+                f"{key!r} entry"
             )
         elif not config.get("signature_outputs_as_dict"):
             notes.append("TFSMLayer returns the signature's outputs as a dict")
@@ -150,7 +160,7 @@ def convert_hub_layer(envelope: dict[str, Any], base: str | None = None) -> Conv
 
 
 def convert_document(
-    value: Any, base: str | None = None, only: JsonPath | None = None
+    value: Any, base: str | None = None, only: JsonPath | None = None, read_endpoints: bool = False
 ) -> tuple[Any, list[str], list[str]]:
     """``value`` with its KerasLayers (or the one at ``only``) converted: (new value, notes,
     reasons for those that were not converted), each note prefixed by the layer's path."""
@@ -162,7 +172,7 @@ def convert_document(
             continue
         parent, key = _parent(out, path)
         envelope = parent[key] if parent is not None else out
-        converted = convert_hub_layer(envelope, base)
+        converted = convert_hub_layer(envelope, base, read_endpoints)
         where = _where(envelope, path)
         if converted.envelope is None:
             refused.append(f"{where}: {converted.reason}")

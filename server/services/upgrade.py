@@ -91,19 +91,25 @@ def is_legacy(value: Any) -> bool:
     return isinstance(value, dict) and "class_name" in value and "module" not in value
 
 
-def upgrade(value: Any, catalog: Catalog | None = None, base: str | None = None) -> Upgraded:
+def upgrade(
+    value: Any,
+    catalog: Catalog | None = None,
+    base: str | None = None,
+    read_endpoints: bool = False,
+) -> Upgraded:
     """The Keras 3 form of a Keras 2 document (a layer or a model). A
     ``tensorflow_hub.KerasLayer`` becomes a ``TFSMLayer`` where its handle is here (``base``
-    is the document's folder, for relative handles); see ``convert``."""
-    upgrader = _Upgrader(catalog, base)
+    is the document's folder, for relative handles; ``read_endpoints``: see ``convert``)."""
+    upgrader = _Upgrader(catalog, base, read_endpoints)
     result = upgrader.layer(copy.deepcopy(value), top=True)
     return Upgraded(result, upgrader.notes)
 
 
 class _Upgrader:
-    def __init__(self, catalog: Catalog | None, base: str | None = None):
+    def __init__(self, catalog: Catalog | None, base: str | None = None, read: bool = False):
         self.catalog = catalog
         self.base = base
+        self.read_endpoints = read
         self.notes: list[str] = []
         # batch_input_shape of layers other than InputLayer: a Sequential model's first layer
         # becomes an InputLayer of that shape; elsewhere Keras 3 has no use for it.
@@ -149,7 +155,7 @@ class _Upgrader:
             for key in _TOP_KEYS:
                 value.pop(key, None)
         if convert.is_hub_layer(value):
-            converted = convert.convert_hub_layer(value, self.base)
+            converted = convert.convert_hub_layer(value, self.base, self.read_endpoints)
             if converted.envelope is None:
                 self.notes.append(f"KerasLayer: {converted.reason}; it stays a tf_keras layer")
                 return value
