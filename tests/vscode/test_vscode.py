@@ -3,9 +3,11 @@ extension installed from its .vsix, and what a user sees in it: squiggles and Pr
 hover documentation, a completion and a quick fix applied and saved, the deep check's findings,
 and the extension's commands run from the command palette.
 
-Everything is read from the DOM. One code-server and one browser serve the whole module; each
-test works on its own file of the workspace. The server runs with this test's interpreter
-(`layercfg.python`) and loads the catalog that the `plain_catalog` fixture built, copied into a
+Everything is read from the DOM and the extension's log. One code-server and one browser serve
+the whole module; each test works on its own file of the workspace. The extension runs its
+bundled server with a venv's Python that has Keras and neither layercfg nor pygls
+(`layercfg.python`, in the Remote settings, where a remote window such as code-server reads a
+machine setting), and loads the catalog that the `plain_catalog` fixture built, copied into a
 private cache, so it never builds one itself, except when a test asks it to.
 
 `install_code_server.sh` (next to this file) installs code-server and Chromium. Without them
@@ -23,7 +25,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -130,8 +131,44 @@ SHAPES = """\
 }
 """
 
+# A custom layer of the workspace, and a document that gives it an argument it does not have
+# yet; the test adds the argument to the Python file on disk.
+MYLAYERS = """\
+import keras
+
+
+class Scale(keras.layers.Layer):
+    \"\"\"Multiplies its input by a factor.\"\"\"
+
+    def __init__(self, factor=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, inputs):
+        return inputs * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+"""
+
+MYLAYERS_WITH_OFFSET = (
+    MYLAYERS.replace("factor=1.0, **kwargs", "factor=1.0, offset=0.0, **kwargs")
+    .replace("self.factor = factor\n", "self.factor = factor\n        self.offset = offset\n")
+    .replace('"factor": self.factor}', '"factor": self.factor, "offset": self.offset}')
+)
+
+CUSTOM = """\
+{
+  "module": "mylayers",
+  "class_name": "Scale",
+  "config": {"name": "scale", "factor": 2.0, "offset": 1.0},
+  "registered_name": "Scale"
+}
+"""
+
 FILES = {
     "broken.layercfg.json": BROKEN,
+    "custom.layercfg.json": CUSTOM,
     "complete.layercfg.json": COMPLETE,
     "typo.layercfg.json": TYPO,
     "shapes.layercfg.json": SHAPES,
@@ -153,7 +190,8 @@ SETTINGS = {
     "files.hotExit": "off",
     # A slow shared machine must not turn a deep check into a timeout finding.
     "layercfg.deepCheckTimeout": 120,
-    "layercfg.trace.server": "messages",
+    # The DOM renderer: the terminal's text can be read.
+    "terminal.integrated.gpuAcceleration": "off",
 }
 
 
@@ -199,6 +237,32 @@ class CodeServer:
     user_data: Path
     log: Path
     catalog: dict  # what the server loads: the session's plain catalog
+    python: str  # layercfg.python: Keras, no layercfg
+
+    @property
+    def user_settings(self) -> Path:
+        return self.user_data / "User" / "settings.json"
+
+    @property
+    def remote_settings(self) -> Path:
+        """The Remote settings of code-server's window ("Machine" on the server's side)."""
+        return self.user_data / "Machine" / "settings.json"
+
+    def change_settings(self, file: Path, **changes: Any) -> None:
+        """Sets (or, with None, removes) settings in a settings file, as an edit on disk."""
+        values = json.loads(file.read_text()) if file.exists() else {}
+        for key, value in changes.items():
+            key = key.replace("__", ".")
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+        file.write_text(json.dumps(values, indent=2))
+
+    def extension_log(self) -> str:
+        """The layercfg output channel, as the extension host wrote it."""
+        logs = sorted(self.user_data.glob("logs/*/exthost*/layercfg.layercfg/*.log"))
+        return "\n".join(log.read_text(errors="replace") for log in logs)
 
 
 def _browser_available() -> None:
@@ -292,6 +356,7 @@ def code_server(tmp_path_factory, request: pytest.FixtureRequest) -> Iterator[Co
     # Only now the catalog: a skip should not wait for it to be built.
     catalog: dict = request.getfixturevalue("plain_catalog")
     cache_dir: Path = request.getfixturevalue("cache_dir")
+    python: str = request.getfixturevalue("keras_python")
     base = tmp_path_factory.mktemp("vscode")
     started = time.monotonic()
     vsix = _build_vsix(base)
@@ -314,15 +379,19 @@ def code_server(tmp_path_factory, request: pytest.FixtureRequest) -> Iterator[Co
             f"installing the .vsix failed:\n{installed.stdout}\n{installed.stderr}", pytrace=False
         )
 
-    settings = dict(SETTINGS, **{"layercfg.python": sys.executable})
     user = base / "user-data" / "User"
     user.mkdir(parents=True, exist_ok=True)
-    (user / "settings.json").write_text(json.dumps(settings, indent=2))
+    (user / "settings.json").write_text(json.dumps(SETTINGS, indent=2))
+    # A machine setting: in a remote window VS Code reads it from the Remote settings.
+    machine = base / "user-data" / "Machine"
+    machine.mkdir(parents=True, exist_ok=True)
+    (machine / "settings.json").write_text(json.dumps({"layercfg.python": python}, indent=2))
 
     workspace = base / "workspace"
     workspace.mkdir()
     for name, text in FILES.items():
         (workspace / name).write_text(text)
+    (workspace / "mylayers.py").write_text(MYLAYERS)
 
     port = _free_port()
     log = base / "code-server.log"
@@ -363,7 +432,12 @@ def code_server(tmp_path_factory, request: pytest.FixtureRequest) -> Iterator[Co
         wait_until("code-server to answer /healthz", healthy, timeout=60)
         print(f"vscode: code-server up {time.monotonic() - started:.1f} s after the start")
         yield CodeServer(
-            url=url, workspace=workspace, user_data=base / "user-data", log=log, catalog=catalog
+            url=url,
+            workspace=workspace,
+            user_data=base / "user-data",
+            log=log,
+            catalog=catalog,
+            python=python,
         )
     finally:
         _stop(process)
@@ -596,6 +670,7 @@ def artifacts_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     except Exception as exc:  # the page may be gone; the logs still help
         (folder / "screenshot-failed.txt").write_text(f"{exc}\n")
     shutil.copy(bench.server.log, folder / "code-server.log")
+    (folder / "layercfg-extension.log").write_text(bench.server.extension_log())
     for log in bench.server.user_data.glob("logs/*/exthost*/layercfg.layercfg/*.log"):
         shutil.copy(log, folder / f"{log.parent.parent.name}-{log.name}")
     print(f"vscode: artifacts of {request.node.name} in {folder}")
@@ -735,10 +810,252 @@ def test_rebuild_the_keras_catalog_runs_without_an_error(workbench: Workbench):
         if not seen or seen[-1] != status:
             seen.append(status)
         building = any("building catalog" in s for s in seen)
-        if building and status.startswith("Keras "):
+        if building and status.startswith("layercfg: Keras "):
             return "rebuilt"
         return None
 
     result = wait_until("the catalog rebuilt (status bar) or an error", outcome, timeout=240)
     assert result == "rebuilt", f"{result}; status bar seen: {seen}"
     assert set(workbench.layercfg_errors()) - before == set()
+
+
+# -- the extension's own behaviour: status, settings, restarts, install help -----------------
+
+
+def toast(workbench: Workbench, text: str) -> Any:
+    return workbench.page.locator(".notifications-toasts .notification-toast", has_text=text)
+
+
+def wait_running(workbench: Workbench, timeout: float = 180) -> str:
+    return wait_until(
+        "the status item to show the catalog's Keras",
+        lambda: (
+            (s := " ".join(workbench.layercfg_status().split())).startswith("layercfg: Keras ")
+            and s
+        ),
+        timeout=timeout,
+    )
+
+
+def interpreter_lines(log: str) -> list[str]:
+    return re.findall(r"Interpreter \((\w+)\): (\S+); server: (\w+)", log)
+
+
+def test_the_status_item_names_keras_and_its_flavor_and_offers_the_checks(
+    workbench: Workbench,
+):
+    workbench.open("typo.layercfg.json")
+    status = wait_running(workbench)
+    keras = workbench.server.catalog["keras_version"]
+    assert status == f"layercfg: Keras {keras} (keras) · bundled", status
+    # The bundled server, run by the venv's Python that has Keras and no layercfg.
+    python = workbench.server.python
+    assert interpreter_lines(workbench.server.extension_log())[-1] == ("setting", python, "bundled")
+    workbench.page.locator('[id="layercfg.layercfg.layercfg.status"]').click()
+    rows = workbench.page.locator(".quick-input-widget .monaco-list-row")
+    rows.first.wait_for()
+    labels = [" ".join(t.split()) for t in rows.all_inner_texts()]
+    workbench.page.keyboard.press("Escape")
+    assert any("Run deep check on this file" in label for label in labels), labels
+    assert any("Rebuild the Keras catalog" in label for label in labels), labels
+
+
+def test_a_settings_ui_change_keeps_the_remote_python_setting(workbench: Workbench):
+    # Issue 13, defect 4: layercfg.python was lost after any change in the Settings UI.
+    server = workbench.server
+    workbench.open("typo.layercfg.json")
+    wait_running(workbench)
+    before = len(interpreter_lines(server.extension_log()))
+    workbench.run_command("Preferences: Open User Settings")
+    search = workbench.page.locator(
+        ".settings-editor .suggest-input-container textarea, "
+        ".settings-editor .search-container textarea"
+    ).first
+    search.wait_for()
+    search.fill("layercfg.deepCheckTimeout")
+    box = workbench.page.locator(
+        '.settings-editor .setting-item-contents[aria-label*="Deep Check Timeout"] input, '
+        ".settings-editor .setting-item-number input"
+    ).first
+    box.wait_for()
+    box.click()
+    workbench.page.keyboard.press("Control+A")
+    workbench.page.keyboard.type("90")
+    workbench.page.keyboard.press("Tab")
+    wait_until(
+        "the Settings UI to write the new value",
+        lambda: json.loads(server.user_settings.read_text()).get("layercfg.deepCheckTimeout") == 90,
+        timeout=20,
+    )
+    workbench.page.keyboard.press("Control+W")  # closes the Settings editor
+    time.sleep(3)  # a restart with another interpreter would have begun by now
+    lines = interpreter_lines(server.extension_log())
+    assert all(line[:2] == ("setting", server.python) for line in lines[before:]), lines
+    assert wait_running(workbench, timeout=30)
+    server.change_settings(server.user_settings, layercfg__deepCheckTimeout=120)
+
+
+def test_a_wrong_setting_shows_one_message_per_change(workbench: Workbench):
+    server = workbench.server
+    workbench.open("typo.layercfg.json")
+    wait_running(workbench)
+    # A number VS Code accepts for the setting, and the server refuses (64 MB at least).
+    server.change_settings(server.user_settings, layercfg__deepCheckMemoryMB=1)
+    try:
+        messages = toast(workbench, "deepCheckMemoryMB")
+        wait_until("a message about deepCheckMemoryMB", lambda: messages.count(), timeout=30)
+        time.sleep(5)  # a second or third copy of it would be here by now
+        shown = [" ".join(t.split()) for t in messages.all_inner_texts()]
+        # VS Code folds identical messages into one toast; the log has each that came.
+        assert len(shown) == 1, shown
+    finally:
+        server.change_settings(server.user_settings, layercfg__deepCheckMemoryMB=None)
+        for close in (
+            toast(workbench, "deepCheckMemoryMB").locator(".codicon-notifications-clear").all()
+        ):
+            close.click()
+
+
+def test_restarting_the_server_logs_no_error(workbench: Workbench):
+    server = workbench.server
+    workbench.open("broken.layercfg.json")
+    wait_running(workbench)
+    start = len(server.extension_log())
+    workbench.run_command("layercfg: Restart Server")
+    wait_until(
+        "a second start in the log",
+        lambda: "Starting:" in server.extension_log()[start:],
+        timeout=60,
+    )
+    wait_running(workbench)
+    wait_until(
+        "LCF102 in Problems again",
+        lambda: "LCF102" in workbench.codes("broken.layercfg.json"),
+        timeout=60,
+    )
+    log = server.extension_log()[start:]
+    assert "exited with code" not in log, log
+    assert re.search(r"Server process \d+ exited \(code 0\)", log), log
+    assert not re.search(r"\[(error|warning)\]", log), log
+    # One level per line, the LogOutputChannel's: no "[Info  - 10:00:00]" or "INFO:" inside.
+    assert not re.search(r"\] \[(Info|Error|Warn|Trace)\s*-", log), log
+    assert "Cancel notification for unknown message id" not in log, log
+
+
+def test_the_install_offer_goes_when_the_server_starts_and_opens_the_remote_setting(
+    workbench: Workbench,
+):
+    # Issue 13, defects 4 and 7: "Open Settings" showed "No Settings Found", "Install in
+    # Terminal" offered what the package index cannot install, and the toast stayed.
+    server = workbench.server
+    workbench.open("typo.layercfg.json")
+    wait_running(workbench)
+    offer = toast(workbench, "layercfg is not installed")
+    server.change_settings(server.remote_settings, layercfg__serverSource="environment")
+    try:
+        offer.first.wait_for(timeout=60_000)
+        text = " ".join(offer.first.inner_text().split())
+        assert "pip install layercfg" not in text, text
+        buttons = [
+            " ".join(b.split()) for b in offer.first.locator(".monaco-button").all_inner_texts()
+        ]
+        assert {"Use the Bundled Server", "Install in Terminal", "Open Settings"} <= set(buttons), (
+            buttons
+        )
+        # Meanwhile the file is JSON, checked against the schema the extension carries.
+        mode = workbench.page.locator('[id="status.editor.mode"]')
+        wait_until(
+            "the file shown as JSON", lambda: mode.inner_text().strip() == "JSON", timeout=30
+        )
+        squiggles = workbench.editor("typo.layercfg.json").locator(
+            ".squiggly-warning, .squiggly-error"
+        )
+        wait_until("the bundled schema's finding on 'unitz'", lambda: squiggles.count(), timeout=60)
+        # Back to the bundled server, the user's way round: the offer goes once it runs.
+        server.change_settings(server.remote_settings, layercfg__serverSource=None)
+        wait_running(workbench)
+        wait_until("the install offer gone", lambda: offer.count() == 0, timeout=30)
+        wait_until(
+            "the file a layercfg file again",
+            lambda: "layercfg" in mode.inner_text().lower(),
+            timeout=30,
+        )
+
+        server.change_settings(server.remote_settings, layercfg__serverSource="environment")
+        offer.first.wait_for(timeout=60_000)
+        # A click event: the message's own hover may lie over the button.
+        offer.first.locator(".monaco-button", has_text="Open Settings").dispatch_event("click")
+        editor = workbench.page.locator(".settings-editor")
+        editor.wait_for()
+        row = editor.locator(".setting-item-contents", has_text="layercfg.python").first
+        title = editor.locator(".setting-item-title", has_text="Python").first
+        wait_until(
+            "the Settings editor to show layercfg.python",
+            lambda: title.is_visible() or row.is_visible(),
+            timeout=20,
+        )
+        assert not editor.locator(".no-results-message").is_visible()
+        tab = editor.locator(".settings-tabs-widget .action-item.checked").first
+        assert "Remote" in tab.inner_text(), tab.inner_text()
+        workbench.page.keyboard.press("Control+W")
+    finally:
+        server.change_settings(server.remote_settings, layercfg__serverSource=None)
+    wait_running(workbench)
+
+
+def test_install_in_terminal_keeps_the_terminal_open_with_the_error(
+    workbench: Workbench, pipless_python: str
+):
+    server = workbench.server
+    workbench.open("typo.layercfg.json")
+    wait_running(workbench)
+    offer = toast(workbench, "Keras is not installed")
+    server.change_settings(server.remote_settings, layercfg__python=pipless_python)
+    try:
+        offer.first.wait_for(timeout=60_000)
+        offer.first.locator(".monaco-button", has_text="Install Keras in Terminal").dispatch_event(
+            "click"
+        )
+        rows = workbench.page.locator(".terminal-wrapper .xterm-rows")
+        rows.first.wait_for(timeout=30_000)
+        text = wait_until(
+            "the install's failure in the terminal",
+            lambda: "Press Enter to close" in (t := rows.first.inner_text()) and t,
+            timeout=60,
+        )
+        assert "pip install keras tensorflow-cpu" in " ".join(text.split()), text
+        assert "No module named pip" in text, text
+        time.sleep(2)
+        assert rows.first.is_visible()  # still open: the error can be read
+        workbench.page.keyboard.press("Enter")
+    finally:
+        server.change_settings(server.remote_settings, layercfg__python=server.python)
+    wait_running(workbench)
+
+
+def test_a_custom_module_edited_on_disk_is_used_without_a_restart(workbench: Workbench):
+    server = workbench.server
+    name = "custom.layercfg.json"
+    folder = server.workspace / ".vscode"
+    folder.mkdir(exist_ok=True)
+    settings = folder / "settings.json"
+    server.change_settings(settings, layercfg__modules=["mylayers"])
+    try:
+        workbench.open(name)
+        problems = wait_until(
+            "LCF102 for the argument Scale does not have yet",
+            lambda: [p for p in workbench.problems(name) if p.code == "LCF102"],
+            timeout=300,
+        )
+        assert "offset" in problems[0].message, problems
+        starts = server.extension_log().count("Starting:")
+        (server.workspace / "mylayers.py").write_text(MYLAYERS_WITH_OFFSET)
+        wait_until(
+            "LCF102 gone once mylayers.py has the argument",
+            lambda: "LCF102" not in workbench.codes(name),
+            timeout=300,
+        )
+        assert server.extension_log().count("Starting:") == starts  # no restart
+    finally:
+        (server.workspace / "mylayers.py").write_text(MYLAYERS)
+        settings.unlink()

@@ -58,6 +58,8 @@ export function activate(context: vscode.ExtensionContext): void {
   };
   context.subscriptions.push(
     servers.onDidChangeState(render),
+    servers.onDidChangeState((state) => void followServer(state, log)),
+    vscode.workspace.onDidOpenTextDocument(() => void followServer(servers.state, log)),
     vscode.window.onDidChangeActiveTextEditor(() => render(servers.state)),
   );
   render(servers.state);
@@ -95,6 +97,33 @@ export function activate(context: vscode.ExtensionContext): void {
 export async function deactivate(): Promise<void> {
   await manager?.stop();
   manager = undefined;
+}
+
+/**
+ * The fallback while the server cannot run (not installed, failed): *.layercfg.json files are
+ * shown as JSON, which VS Code's JSON support checks against the schema the extension carries
+ * (the `jsonValidation` contribution, `layercfg schema` at package time). Once the server
+ * runs they are layercfg files again.
+ */
+async function followServer(state: ClientState, log: vscode.LogOutputChannel): Promise<void> {
+  const off = state.kind === "notInstalled" || state.kind === "failed";
+  const running = state.kind === "running";
+  if (!off && !running) {
+    return;
+  }
+  const [from, to] = off ? ["layercfg-json", "json"] : ["json", LANGUAGE_ID];
+  for (const document of vscode.workspace.textDocuments) {
+    if (document.languageId === from && document.uri.path.endsWith(".layercfg.json")) {
+      try {
+        await vscode.languages.setTextDocumentLanguage(document, to);
+        if (off) {
+          log.info(`${vscode.workspace.asRelativePath(document.uri)}: checked as JSON with the bundled schema while the server is not running.`);
+        }
+      } catch (error) {
+        log.warn(`Could not set the language of ${document.uri.toString()}: ${String(error)}`);
+      }
+    }
+  }
 }
 
 /** Runs a server command, or explains why the server cannot. */

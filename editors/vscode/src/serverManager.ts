@@ -499,11 +499,14 @@ export class ServerManager implements vscode.Disposable {
       }
     }
     if (child && child.exitCode === null && child.signalCode === null) {
+      // After `exit` the server stops its Keras worker and ends by itself; only one that
+      // does not is ended (SIGTERM, then SIGKILL).
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      child.kill("SIGTERM");
+      const term = setTimeout(() => child.kill("SIGTERM"), 3000);
+      const kill = setTimeout(() => child.kill("SIGKILL"), 6000);
       await exited;
-      clearTimeout(timer);
+      clearTimeout(term);
+      clearTimeout(kill);
     }
     this.setState({ kind: "stopped" });
   }
