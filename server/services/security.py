@@ -9,16 +9,54 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-import sys
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from layercfg.codes import Code, JsonPath, Severity
 
 from ..catalog import LAYER_FAMILIES, Catalog
+from .security_lists import (
+    ALL_NON_MODELING,
+    BUILTIN_GADGETS,
+    DANGEROUS_ROOTS,
+    DRIVE,
+    FILE_KEYS,
+    KERAS_ROOTS,
+    LOADING_APIS,
+    MORE_NON_MODELING_APIS,
+    NON_MODELING_APIS,
+    NON_MODELING_NAMES,
+    PICKLER_ROOTS,
+    STDLIB_ROOTS,
+    TF_INTERNAL_KERAS,
+    keras_version,
+    lambda_message,
+    non_modeling_message,
+    torch_message,
+)
+from .security_params import (
+    MAX_PARAMETERS,
+    WRAPPERS,
+    last_axis,
+    output_size,
+    parameter_count,
+)
 from .validation import Finding
+
+__all__ = [
+    "CODES",
+    "KERAS_ROOTS",
+    "LOADING_APIS",
+    "MAX_FINDINGS",
+    "MAX_PARAMETERS",
+    "MORE_NON_MODELING_APIS",
+    "NON_MODELING_APIS",
+    "PICKLER_ROOTS",
+    "STDLIB_ROOTS",
+    "Cache",
+    "merged",
+    "scan",
+]
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 LAMBDA_BYTECODE = Code.LAMBDA_BYTECODE
@@ -44,102 +82,6 @@ CODES = (
 # the cost of materialising paths (each is as long as the finding is deep).
 MAX_FINDINGS = 500
 
-# One layer with more parameters than this needs several GB (8 GB as float32) to build.
-MAX_PARAMETERS = 2**31
-
-# Copied from Keras 3.15.1, keras/src/saving/serialization_lib.py ``NON_MODELING_APIS``: the
-# public APIs ``deserialize_keras_object`` refuses to resolve. The server never imports Keras,
-# so the list is carried here; tests/test_security_rules.py compares it with the installed one.
-NON_MODELING_APIS = frozenset(
-    {
-        "keras.backend.clear_session",
-        "keras.config.enable_unsafe_deserialization",
-        "keras.models.load_model",
-        "keras.models.model_from_json",
-        "keras.models.save_model",
-        "keras.preprocessing.image_dataset_from_directory",
-        "keras.preprocessing.image.load_img",
-        "keras.preprocessing.image.save_img",
-        "keras.preprocessing.text_dataset_from_directory",
-        "keras.saving.deserialize_keras_object",
-        "keras.saving.load_model",
-        "keras.saving.load_weights",
-        "keras.saving.register_keras_serializable",
-        "keras.saving.save_model",
-        "keras.saving.save_weights",
-        "keras.saving.serialize_keras_object",
-        "keras.utils.audio_dataset_from_directory",
-        "keras.utils.clear_session",
-        "keras.utils.deserialize_keras_object",
-        "keras.utils.get_file",
-        "keras.utils.image_dataset_from_directory",
-        "keras.utils.load_img",
-        "keras.utils.register_keras_serializable",
-        "keras.utils.save_img",
-        "keras.utils.serialize_keras_object",
-        "keras.utils.text_dataset_from_directory",
-    }
-)
-# The first version of that list (``LOADING_APIS``, Keras 3.11.0, the fix of CVE-2025-8747);
-# the rest were added in 3.15.0 and 3.12.3.
-LOADING_APIS = frozenset(
-    {
-        "keras.config.enable_unsafe_deserialization",
-        "keras.models.load_model",
-        "keras.preprocessing.image.load_img",
-        "keras.saving.load_model",
-        "keras.saving.load_weights",
-        "keras.utils.get_file",
-        "keras.utils.load_img",
-    }
-)
-# Not modeling functions either, though Keras does not refuse them by name: they change
-# global state or write files.
-MORE_NON_MODELING_APIS = frozenset(
-    {
-        "keras.utils.set_random_seed",
-        "keras.utils.plot_model",
-        "keras.config.set_backend",
-        "keras.config.set_floatx",
-        "keras.config.set_dtype_policy",
-    }
-)
-_ALL_NON_MODELING = NON_MODELING_APIS | MORE_NON_MODELING_APIS
-# By their last name too: ``keras.src.utils.file_utils.get_file`` is the same function, and
-# Keras before 3.9 imported any module a config named.
-_NON_MODELING_NAMES = frozenset(api.rsplit(".", 1)[1] for api in _ALL_NON_MODELING)
-
-# The packages Keras 3 imports classes from (serialization_lib ``_retrieve_class_or_fn``:
-# keras, keras_hub, keras_cv, keras_nlp), and the two whose layers layercfg knows as well.
-KERAS_ROOTS = frozenset(
-    {"keras", "keras_hub", "keras_cv", "keras_nlp", "tf_keras", "tensorflow_hub"}
-)
-# No Keras class lives in these; before Keras 3.9 a config could import any of them. Not even
-# the `modules` setting lets them through: a workspace could set it.
-STDLIB_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(
-    {
-        "os", "posix", "nt", "subprocess", "builtins", "sys", "importlib", "pickle", "marshal",
-        "ctypes", "shutil", "socket", "runpy", "code", "pty",
-    }
-)  # fmt: skip
-PICKLER_ROOTS = frozenset({"dill", "cloudpickle", "joblib"})
-DANGEROUS_ROOTS = STDLIB_ROOTS | PICKLER_ROOTS
-# TensorFlow's frozen internal copy of Keras 2, which has no safe mode.
-_TF_INTERNAL_KERAS = "tensorflow.python.keras"
-
-# Python built-ins that are gadgets when a config can name them: Keras before 3.9 resolved a
-# ``builtins`` function envelope it did not know by importing ``builtins``.
-BUILTIN_GADGETS = frozenset(
-    {
-        "eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr",
-        "globals", "locals", "vars", "input", "breakpoint", "exit", "quit", "help", "memoryview",
-        "__build_class__", "__loader__", "__spec__",
-    }
-)  # fmt: skip
-
-# Arguments whose string value Keras and KerasHub read as a file path.
-FILE_KEYS = frozenset({"vocabulary", "vocabulary_file", "proto", "spm_proto", "merges", "filepath"})
-_DRIVE = re.compile(r"[A-Za-z]:[\\/]|\\\\")
 # Keys whose values name things, not places: module paths, class names, layer names.
 _NAME_KEYS = frozenset({"module", "class_name", "registered_name", "name"})
 # Lists of layer-name references: [name, node_index, tensor_index], legacy inbound nodes.
@@ -157,87 +99,6 @@ _REFERENCES = 1  # a list of layer-name references
 _LAYER_SLOT = 2  # a layer envelope goes here
 _LAYER_LIST = 4  # a list of layer envelopes
 _EXIT = object()
-
-# -- parameter counts ----------------------------------------------------------------------------
-
-_RNN_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
-_CONV_RANK = {
-    "Conv1D": 1, "Conv2D": 2, "Conv3D": 3, "Convolution1D": 1, "Convolution2D": 2,
-    "Convolution3D": 3, "Conv1DTranspose": 1, "Conv2DTranspose": 2, "Conv3DTranspose": 3,
-}  # fmt: skip
-# Layers whose output keeps the last (channel) axis of their input, channels last.
-_KEEPS_LAST_AXIS = frozenset(
-    {
-        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-        "GaussianDropout", "AlphaDropout", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
-        "Softmax", "BatchNormalization", "LayerNormalization", "GroupNormalization",
-        "UnitNormalization", "ActivityRegularization", "Masking", "Identity", "Rescaling",
-        "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-        "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-        "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
-        "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
-    }
-)  # fmt: skip
-_WRAPPERS = frozenset({"TimeDistributed", "Bidirectional"})
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _last_axis(shape: Any, channels_first: bool = False) -> int | None:
-    """The channel size of a flat shape list ([null, 28, 28, 3]); None when not given."""
-    if not isinstance(shape, list) or len(shape) < 2:
-        return None
-    if not all(item is None or _int(item) is not None for item in shape):
-        return None  # several inputs, or not a shape
-    return _int(shape[1] if channels_first else shape[-1])
-
-
-# -- Keras versions ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Keras:
-    """The Keras implementation the catalog was built from, for the version notes."""
-
-    label: str  # "Keras 3.15.1", "tf_keras 2.19.0", "" when unknown
-    version: tuple[int, ...] | None
-    keras3: bool
-
-    def fixed(self, *releases: tuple[int, ...]) -> bool | None:
-        """Whether this version has a fix released in ``releases`` (one per release line:
-        a version on the line of one of them from it on, or after the last); None: unknown."""
-        if self.version is None or not self.keras3:
-            return None
-        if self.version >= max(releases):
-            return True
-        return any(self.version[:2] == r[:2] and self.version >= r for r in releases)
-
-    def verdict(self, *releases: tuple[int, ...], good: str, bad: str) -> str:
-        fixed = self.fixed(*releases)
-        if fixed is None:
-            return ""
-        return f" The installed {self.label} {good if fixed else bad}."
-
-
-def _keras(catalog: Catalog | None) -> _Keras:
-    data = catalog.data if catalog is not None else {}
-    text = data.get("keras_version")
-    implementation = data.get("implementation") or "keras"
-    if not isinstance(text, str):
-        return _Keras("", None, False)
-    parts = []
-    for piece in text.split("."):
-        digits = re.match(r"\d+", piece)
-        if digits is None:
-            break
-        parts.append(int(digits.group()))
-    version = tuple(parts) or None
-    name = "Keras" if implementation == "keras" else str(implementation)
-    keras3 = name == "Keras" and version is not None and version[0] >= 3
-    return _Keras(f"{name} {text}", version, keras3)
 
 
 # -- the walk ------------------------------------------------------------------------------------
@@ -323,7 +184,7 @@ class _Scanner:
 
     def __init__(self, catalog: Catalog | None, modules: tuple[str, ...]):
         self.catalog = catalog
-        self.keras = _keras(catalog)
+        self.keras = keras_version(catalog)
         self.modules = modules
         self.known_modules: Collection[str] = catalog.modules if catalog is not None else ()
         self.path: list[str | int] = []
@@ -410,12 +271,12 @@ class _Scanner:
     # -- strings ---------------------------------------------------------------------------------
 
     def _string(self, text: str, key: str | int) -> None:
-        if text in _ALL_NON_MODELING:
+        if text in ALL_NON_MODELING:
             self._add(
                 (key,),
                 "value",
                 NON_MODELING_API,
-                self._non_modeling_message(text),
+                non_modeling_message(self.keras, text),
                 ERROR,
                 {"api": text},
             )
@@ -453,19 +314,19 @@ class _Scanner:
         module = node.get("module")
         config = node.get("config")
         if class_name == "__lambda__":
-            self._add(("class_name",), "value", LAMBDA_BYTECODE, self._lambda_message(), ERROR)
+            self._add(("class_name",), "value", LAMBDA_BYTECODE, lambda_message(self.keras), ERROR)
             self.hide(node, "config")
             return
         if class_name == "function":
             self._function(node, module, config)
             return
-        if isinstance(module, str) and f"{module}.{class_name}" in _ALL_NON_MODELING:
+        if isinstance(module, str) and f"{module}.{class_name}" in ALL_NON_MODELING:
             api = f"{module}.{class_name}"
             self._add(
                 ("class_name",),
                 "value",
                 NON_MODELING_API,
-                self._non_modeling_message(api),
+                non_modeling_message(self.keras, api),
                 ERROR,
                 {"api": api},
             )
@@ -476,7 +337,7 @@ class _Scanner:
         if class_name == "Lambda" and isinstance(config, dict):
             self._keras2_lambda(config)
         elif class_name == "TorchModuleWrapper" and keras_class:
-            self._add(("class_name",), "value", TORCH_MODULE, self._torch_message(), ERROR)
+            self._add(("class_name",), "value", TORCH_MODULE, torch_message(self.keras), ERROR)
             if isinstance(config, dict):
                 self.hide(config, "module")
         elif class_name == "TFSMLayer" and keras_class:
@@ -496,7 +357,7 @@ class _Scanner:
             self._parameters(node, class_name, config)
             if class_name == "Sequential":
                 self._sequential(node, config)
-            elif class_name in _WRAPPERS:
+            elif class_name in WRAPPERS:
                 self._wrapper(node, config)
 
     def _function(self, node: dict[str, Any], module: Any, config: Any) -> None:
@@ -523,14 +384,14 @@ class _Scanner:
         if self._module(module, "function", (config,)):
             return
         api = f"{module}.{config}"
-        if api in _ALL_NON_MODELING or (
-            _root(module) in KERAS_ROOTS and config in _NON_MODELING_NAMES
+        if api in ALL_NON_MODELING or (
+            _root(module) in KERAS_ROOTS and config in NON_MODELING_NAMES
         ):
             self._add(
                 ("config",),
                 "value",
                 NON_MODELING_API,
-                self._non_modeling_message(api),
+                non_modeling_message(self.keras, api),
                 ERROR,
                 {"api": api},
             )
@@ -545,7 +406,7 @@ class _Scanner:
         if module == "builtins" and class_name == "builtin_function_or_method":
             return False  # what Keras writes for a Python built-in (Lambda(abs)); never resolved
         what = f"`{module}.{names[0]}`" if names else f"Module '{module}'"
-        if module == _TF_INTERNAL_KERAS or module.startswith(_TF_INTERNAL_KERAS + "."):
+        if module == TF_INTERNAL_KERAS or module.startswith(TF_INTERNAL_KERAS + "."):
             self._add(
                 ("module",),
                 "value",
@@ -604,7 +465,9 @@ class _Scanner:
             kind = config.get(type_key)
             code = function[0] if isinstance(function, list) and function else function
             if isinstance(code, str) and (kind == "lambda" or (kind is None and _bytecode(code))):
-                self._add(("config", key), "value", LAMBDA_BYTECODE, self._lambda_message(), ERROR)
+                self._add(
+                    ("config", key), "value", LAMBDA_BYTECODE, lambda_message(self.keras), ERROR
+                )
                 self.hide(config, key)
             elif kind == "function" and isinstance(function, str):
                 module = config.get(module_key)
@@ -690,44 +553,10 @@ class _Scanner:
         """LCF508: the weights one layer would allocate, from the numbers in the config."""
         channels_first = config.get("data_format") == "channels_first"
         size = self._input_size(node, channels_first)
-        count: int | None = None
-        key = ""
-        formula = ""
-        if class_name == "Dense":
-            units = _int(config.get("units"))
-            if units is not None:
-                count = units * (size or 1) + (units if config.get("use_bias", True) else 0)
-                key = "units"
-                formula = f"units {units:,} x input {size:,}" if size else f"units {units:,}"
-        elif class_name == "Embedding":
-            rows, columns = _int(config.get("input_dim")), _int(config.get("output_dim"))
-            if rows is not None and columns is not None:
-                count = rows * columns
-                key = "input_dim" if rows >= columns else "output_dim"
-                formula = f"input_dim {rows:,} x output_dim {columns:,}"
-        elif class_name in _CONV_RANK:
-            filters = _int(config.get("filters"))
-            kernel = _kernel(config.get("kernel_size"), _CONV_RANK[class_name])
-            if filters is not None and kernel is not None:
-                groups = _int(config.get("groups")) or 1
-                per_filter = kernel * max((size or 1) // groups, 1)
-                count = per_filter * filters + (filters if config.get("use_bias", True) else 0)
-                key = "filters"
-                formula = (
-                    f"kernel {kernel:,} x channels {size:,} x filters {filters:,}"
-                    if size
-                    else f"kernel {kernel:,} x filters {filters:,}"
-                )
-        elif class_name in _RNN_GATES:
-            units = _int(config.get("units"))
-            if units is not None:
-                gates = _RNN_GATES[class_name]
-                count = gates * units * (units + (size or 1) + 1)
-                key = "units"
-                shown = f"input {size:,}" if size else "input"
-                formula = f"{gates} gates x units {units:,} x (units + {shown} + 1)"
-        if count is None or count <= MAX_PARAMETERS:
+        counted = parameter_count(class_name, config, size)
+        if counted is None:
             return
+        count, key, formula = counted
         gigabytes = count * 4 / 1e9
         self._add(
             ("config", key),
@@ -744,7 +573,7 @@ class _Scanner:
         the layer before it in a Sequential model, or the tensor a Functional node passes."""
         build = node.get("build_config")
         if isinstance(build, dict):
-            size = _last_axis(build.get("input_shape"), channels_first)
+            size = last_axis(build.get("input_shape"), channels_first)
             if size is not None:
                 return size
         size = self.input_sizes.get(id(node))
@@ -757,7 +586,7 @@ class _Scanner:
             if isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__":
                 inner = tensor.get("config")
                 if isinstance(inner, dict):
-                    return _last_axis(inner.get("shape"), channels_first)
+                    return last_axis(inner.get("shape"), channels_first)
         return None
 
     def _sequential(self, node: dict[str, Any], config: dict[str, Any]) -> None:
@@ -766,14 +595,14 @@ class _Scanner:
         if not isinstance(layers, list):
             return
         build = node.get("build_config")
-        size = _last_axis(build.get("input_shape")) if isinstance(build, dict) else None
+        size = last_axis(build.get("input_shape")) if isinstance(build, dict) else None
         for layer in layers:
             if not isinstance(layer, dict):
                 size = None
                 continue
             if size is not None:
                 self.input_sizes[id(layer)] = size
-            size = _output_size(layer, size)
+            size = output_size(layer, size)
 
     def _wrapper(self, node: dict[str, Any], config: dict[str, Any]) -> None:
         """A wrapped layer sees the wrapper's channel size (TimeDistributed adds an axis in
@@ -784,97 +613,9 @@ class _Scanner:
             if size is not None and isinstance(inner, dict):
                 self.input_sizes[id(inner)] = size
 
-    # -- messages --------------------------------------------------------------------------------
-
-    def _lambda_message(self) -> str:
-        base = "Python bytecode (a serialized lambda): loading this config runs it."
-        if self.keras.version is not None and not self.keras.keras3:
-            return (
-                f"{base} {self.keras.label} runs it unless safe_mode is on, which covers "
-                "only the .keras format (Keras 2.13+, CVE-2024-3660). Use a named, "
-                "registered function."
-            )
-        verdict = self.keras.verdict(
-            (3, 12, 3),
-            (3, 15),
-            good="refuses it unless safe_mode=False",
-            bad="lacks some of these fixes",
-        )
-        return (
-            f"{base} Keras 3 refuses it in safe mode, but a config could turn safe mode off "
-            "before 3.11 (CVE-2025-9906), .h5 files ignored it before 3.11.3 (CVE-2025-9905) "
-            f"and a direct from_config ran it before 3.15 and 3.12.3.{verdict} Use a named, "
-            "registered function."
-        )
-
-    def _non_modeling_message(self, api: str) -> str:
-        if api in MORE_NON_MODELING_APIS:
-            return (
-                f"`{api}` is not a modeling function (it changes global state or writes "
-                "files); a model config has no use for it."
-            )
-        if api in LOADING_APIS:
-            cve = (
-                "CVE-2025-9906"
-                if api.endswith("enable_unsafe_deserialization")
-                else "CVE-2025-8747"
-            )
-            since, releases = f"3.11 ({cve})", ((3, 11),)
-        elif api in NON_MODELING_APIS:
-            since, releases = "3.15 and 3.12.3", ((3, 12, 3), (3, 15))
-        else:  # the same function under another module
-            since, releases = "3.9, which imports only what Keras exports", ((3, 9),)
-        verdict = self.keras.verdict(*releases, good="refuses it", bad="can call it")
-        return (
-            f"`{api}` is not a modeling function: Keras refuses it in a config since "
-            f"{since}.{verdict}"
-        )
-
-    def _torch_message(self) -> str:
-        verdict = self.keras.verdict(
-            (3, 11, 3), good="refuses it in safe mode", bad="unpickles it even in safe mode"
-        )
-        return (
-            "TorchModuleWrapper unpickles its `module` with torch.load(weights_only=False): "
-            "loading it runs whatever the pickle holds. Safe mode refuses it since Keras 3.11.3 "
-            f"(also when safe_mode is unset since 3.15 and 3.12.3).{verdict}"
-        )
-
 
 def _root(module: str) -> str:
     return module.split(".", 1)[0]
-
-
-def _kernel(size: Any, rank: int) -> int | None:
-    if _int(size) is not None:
-        return size**rank
-    if isinstance(size, list) and size and all(_int(s) is not None for s in size):
-        total = 1
-        for s in size:
-            total *= s
-        return total
-    return None
-
-
-def _output_size(layer: dict[str, Any], size: int | None) -> int | None:
-    """The channel size after ``layer`` in a Sequential model; None when not known."""
-    class_name = layer.get("class_name")
-    config = layer.get("config")
-    if not isinstance(config, dict):
-        return None
-    if config.get("data_format") == "channels_first":
-        return None
-    if class_name == "InputLayer":
-        return _last_axis(config.get("batch_shape", config.get("batch_input_shape")))
-    if class_name in ("Dense", "LSTM", "GRU", "SimpleRNN"):
-        return _int(config.get("units"))
-    if class_name == "Embedding":
-        return _int(config.get("output_dim"))
-    if class_name in _CONV_RANK:
-        return _int(config.get("filters"))
-    if class_name in _KEEPS_LAST_AXIS:
-        return size
-    return None
 
 
 def _bytecode(text: str) -> bool:
@@ -897,7 +638,7 @@ def _external(text: str) -> str | None:
         return "a URL"
     if lowered.startswith("file://"):
         return "a file URL"
-    if text.startswith(("/", "~")) or _DRIVE.match(text):
+    if text.startswith(("/", "~")) or DRIVE.match(text):
         return "a file path"
     if "../" in text or "..\\" in text:
         return "a relative path that climbs"
