@@ -16,8 +16,11 @@ interface Manifest {
   contributes: {
     languages: { id: string; filenamePatterns: string[]; configuration: string }[];
     grammars: { language: string; scopeName: string; path: string }[];
-    configuration: { properties: Record<string, { default?: unknown; description?: string; markdownDescription?: string; enum?: string[] }> };
+    configuration: {
+      properties: Record<string, { default?: unknown; description?: string; markdownDescription?: string; enum?: string[]; scope?: string }>;
+    };
     commands: { command: string; title: string }[];
+    jsonValidation: { fileMatch: string; url: string }[];
   };
 }
 
@@ -77,7 +80,29 @@ describe("package.json", () => {
     }
   });
 
-  test("main points at the compiled entry point", () => {
+  test("main points at the esbuild bundle", () => {
+    assert.equal(manifest.main, "./dist/extension.js");
     assert.ok(fs.existsSync(path.join(root, manifest.main)), manifest.main);
+  });
+
+  test("machine settings are machine-overridable (Remote settings in a remote window)", () => {
+    assert.equal(properties["layercfg.python"]?.scope, "machine-overridable");
+    assert.equal(properties["layercfg.serverSource"]?.scope, "machine-overridable");
+    assert.deepEqual(properties["layercfg.serverSource"]?.enum, ["bundled", "environment"]);
+    assert.equal(properties["layercfg.serverSource"]?.default, "bundled");
+  });
+
+  test("the exported schema checks *.layercfg.json as JSON when the server is not running", () => {
+    assert.deepEqual(manifest.contributes.jsonValidation, [{ fileMatch: "*.layercfg.json", url: "./schemas/layercfg.schema.json" }]);
+  });
+
+  test("the .vsix leaves out node_modules and the sources, keeps the bundles", () => {
+    const ignored = read(".vscodeignore").split(/\r?\n/).filter((line) => line && !line.startsWith("#"));
+    for (const pattern of ["node_modules/**", "src/**", "out/**", "scripts/**"]) {
+      assert.ok(ignored.includes(pattern), pattern);
+    }
+    for (const kept of ["dist", "bundled", "schemas"]) {
+      assert.ok(!ignored.some((line) => line.startsWith(`${kept}/`) && line.endsWith("**")), kept);
+    }
   });
 });
