@@ -20,6 +20,11 @@ What counts:
   lists there (``name`` a string, ``node`` an int); and ``[name, node, tensor]`` triples, alone
   or nested in lists and objects, in ``input_layers`` / ``output_layers``. A reference inside a
   nested model names a layer of that nested model.
+
+The link checks in these terms: for each of ``models(value)``, LCF201 is each of
+``model.duplicates()`` (``first`` is the related place), LCF202 each of
+``model.unknown_references()`` (did-you-mean candidates from ``model.names``), and a layer of
+a ``model.functional`` without ``name`` or ``inbound_nodes`` is LCF103.
 """
 
 from __future__ import annotations
