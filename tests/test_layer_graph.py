@@ -344,3 +344,25 @@ def test_the_graphs_duplicates_are_lcf201s(kind):
     ]
     assert sorted(found) == sorted(expected)
     assert len(expected) == 3
+
+
+@pytest.mark.parametrize("kind", DOCUMENTS)
+def test_the_graphs_unknown_references_are_lcf202s(kind):
+    value = DOCUMENTS[kind]()
+    text = json.dumps(value)
+    # Dangling names in every kind of place: nodes, a nested model's node, the outputs.
+    text = text.replace('"inner_input", 0, 0', '"inner_inpt", 0, 0', 1)
+    value = json.loads(text.replace('["add", 0, 0]', '["ad", 0, 0]'))
+    value["config"]["layers"][3]["inbound_nodes"][0] = (
+        {"args": [[tensor("shard", 1), tensor("inner", 1)]], "kwargs": {}}
+        if kind == "keras3"
+        else [["shard", 1, 0, {}], ["inner", 1, 0, {}]]
+    )
+    expected = {(r.path, r.name) for m in layer_graph.models(value) for r in m.unknown_references()}
+    found = {
+        (f.path, f.data["name"])
+        for f in validate_model_links(value, ())
+        if f.code == Code.UNKNOWN_LAYER
+    }
+    assert found == expected
+    assert {name for _, name in expected} == {"inner_inpt", "ad", "shard"}
