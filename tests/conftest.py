@@ -37,10 +37,12 @@ def _version(name: str) -> str:
 # no TensorFlow, about a minute. Every other test module, and any new one until it is listed
 # here, is in the full tier; `pytest` with no -m runs both.
 FAST_MODULES = {
+    "test_codes.py",
     "test_docstrings.py",
     "test_document.py",
     "test_idle_gc.py",
     "test_incremental.py",
+    "test_layer_graph.py",
     "test_positions.py",
     "test_robustness.py",
     "test_services.py",
