@@ -120,8 +120,11 @@ def schema() -> None:
     )
     if done.returncode != 0:
         sys.exit(f"bundle: layercfg schema failed:\n{done.stderr[-3000:]}")
-    json.loads(done.stdout)  # a schema, not a message
-    SCHEMA.write_text(done.stdout, encoding="utf-8")
+    schema = json.loads(done.stdout)
+    # VS Code's JSON support resolves the schema's own references against its $id, a web
+    # address here, which it cannot (and must not) fetch: the file's place is its identity.
+    schema.pop("$id", None)
+    SCHEMA.write_text(json.dumps(schema, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main() -> int:
