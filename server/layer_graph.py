@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from layercfg.codes import JsonPath
 
@@ -45,23 +45,25 @@ MAX_DEPTH = 64
 ReferenceKind = Literal["history", "legacy", "io"]
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
+# The graph's records are named tuples: a 2,000-layer model makes tens of thousands of them
+# per check, and a tuple costs a fraction of a frozen dataclass.
+
+
+class Reference(NamedTuple):
     """One string that names a layer."""
 
     path: JsonPath  # of the name string
     name: str
     kind: ReferenceKind  # Keras 3 keras_history, a Keras 2 node list, input/output_layers
-    node: list[Any] = field(compare=False, repr=False)  # [name, node_index, tensor_index, ...]
+    node: list[Any]  # [name, node_index, tensor_index, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+class Layer(NamedTuple):
     """One entry of a model's ``layers``."""
 
     index: int
     path: JsonPath  # of the entry
-    entry: dict[str, Any] = field(compare=False, repr=False)
+    entry: dict[str, Any]
 
     @property
     def name(self) -> Any:
@@ -82,8 +84,7 @@ class Layer:
         return (name, (*self.path, "config", "name")) if type(name) is str else None
 
 
-@dataclass(frozen=True, slots=True)
-class Duplicate:
+class Duplicate(NamedTuple):
     """A layer name that an earlier layer of the model already has (LCF201)."""
 
     path: JsonPath  # of the repeated name string
@@ -99,10 +100,17 @@ class Model:
     envelope: dict[str, Any] = field(repr=False)
     functional: bool
     names: dict[str, JsonPath] = field(default_factory=dict)  # linked name -> first definition
+    _layers: list[Layer] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        base = (*self.path, "config", "layers")
+        self._layers = [
+            Layer(index, (*base, index), entry)
+            for index, entry in enumerate(self.config["layers"])
+            if type(entry) is dict
+        ]
         if not self.names:
-            for layer in self.layers():
+            for layer in self._layers:
                 linked = layer.linked_name(self.functional)
                 if linked is not None:
                     self.names.setdefault(*linked)
@@ -115,39 +123,44 @@ class Model:
     def config(self) -> dict[str, Any]:
         return self.envelope["config"]
 
-    def layers(self) -> Iterator[Layer]:
+    def layers(self) -> list[Layer]:
         """The entries of ``layers`` that are objects."""
-        base = (*self.path, "config", "layers")
-        for index, entry in enumerate(self.config["layers"]):
-            if type(entry) is dict:
-                yield Layer(index, (*base, index), entry)
+        return self._layers
 
-    def inbound_references(self, layer: Layer) -> Iterator[Reference]:
+    def inbound_references(self, layer: Layer) -> list[Reference]:
         """The references in one layer's ``inbound_nodes`` (none in a Sequential model)."""
+        out: list[Reference] = []
+        self._inbound(layer, out)
+        return out
+
+    def _inbound(self, layer: Layer, out: list[Reference]) -> None:
         nodes = layer.entry.get("inbound_nodes")
         if self.functional and type(nodes) is list:
-            for index, node in enumerate(nodes):
-                yield from node_references(node, (*layer.path, "inbound_nodes", index))
+            path = (*layer.path, "inbound_nodes")
+            stack = [(nodes[i], (*path, i), 0) for i in range(len(nodes) - 1, -1, -1)]
+            _node_walk(stack, out)
 
-    def io_references(self) -> Iterator[Reference]:
+    def io_references(self) -> list[Reference]:
         """The references in ``input_layers`` and ``output_layers``."""
-        if not self.functional:
-            return
-        for key in REFERENCE_KEYS:
-            if key in self.config:
-                yield from io_references(self.config[key], (*self.config_path, key))
+        out: list[Reference] = []
+        if self.functional:
+            for key in REFERENCE_KEYS:
+                if key in self.config:
+                    _io_walk([(self.config[key], (*self.config_path, key), 0)], out)
+        return out
 
-    def references(self) -> Iterator[Reference]:
+    def references(self) -> list[Reference]:
         """Every reference of the model, in document order (layers, then inputs, outputs)."""
-        for layer in self.layers():
-            yield from self.inbound_references(layer)
-        yield from self.io_references()
+        out: list[Reference] = []
+        for layer in self._layers:
+            self._inbound(layer, out)
+        out += self.io_references()
+        return out
 
-    def unknown_references(self) -> Iterator[Reference]:
+    def unknown_references(self) -> list[Reference]:
         """References to no layer of the model (LCF202)."""
-        for reference in self.references():
-            if reference.name not in self.names:
-                yield reference
+        names = self.names
+        return [reference for reference in self.references() if reference.name not in names]
 
     def places(self, name: str) -> list[JsonPath]:
         """Every string that names the layer ``name`` in this model: the entry ``name`` and
@@ -269,9 +282,25 @@ def enclosing_model(value: Any, path: JsonPath) -> Model | None:
     return found
 
 
-def node_references(node: Any, path: JsonPath, depth: int = 0) -> Iterator[Reference]:
+def node_references(node: Any, path: JsonPath, depth: int = 0) -> list[Reference]:
     """References in one node of a layer's ``inbound_nodes`` (at ``path``), in both formats."""
-    stack: list[tuple[Any, JsonPath, int]] = [(node, path, depth)]
+    out: list[Reference] = []
+    _node_walk([(node, path, depth)], out)
+    return out
+
+
+def io_references(value: Any, path: JsonPath, depth: int = 0) -> list[Reference]:
+    """``[name, node_index, tensor_index]`` triples in ``input_layers`` / ``output_layers``
+    (at ``path``): alone, or nested in lists and objects."""
+    out: list[Reference] = []
+    _io_walk([(value, path, depth)], out)
+    return out
+
+
+# The walks push containers only (nothing else holds a reference), with their paths and depth.
+
+
+def _node_walk(stack: list[tuple[Any, JsonPath, int]], out: list[Reference]) -> None:
     while stack:
         node, here, level = stack.pop()
         if level > MAX_DEPTH:
@@ -282,38 +311,43 @@ def node_references(node: Any, path: JsonPath, depth: int = 0) -> Iterator[Refer
                 history = config.get("keras_history") if type(config) is dict else None
                 if type(history) is list and history and type(history[0]) is str:
                     where = (*here, "config", "keras_history", 0)
-                    yield Reference(where, history[0], "history", history)
+                    out.append(Reference(where, history[0], "history", history))
                 continue
-            for key in reversed(list(node)):
-                stack.append((node[key], (*here, key), level + 1))
+            for key in reversed(node):
+                child = node[key]
+                if child and (type(child) is dict or type(child) is list):
+                    stack.append((child, (*here, key), level + 1))
         elif type(node) is list:
             # Keras 2 nodes: [[layer_name, node_index, tensor_index, kwargs], ...]
             if len(node) >= 3 and type(node[0]) is str and type(node[1]) is int:
-                yield Reference((*here, 0), node[0], "legacy", node)
-                if len(node) > 3:
+                out.append(Reference((*here, 0), node[0], "legacy", node))
+                if len(node) > 3 and (type(node[3]) is dict or type(node[3]) is list):
                     stack.append((node[3], (*here, 3), level + 1))
                 continue
             for index in range(len(node) - 1, -1, -1):
-                stack.append((node[index], (*here, index), level + 1))
+                child = node[index]
+                if child and (type(child) is dict or type(child) is list):
+                    stack.append((child, (*here, index), level + 1))
 
 
-def io_references(value: Any, path: JsonPath, depth: int = 0) -> Iterator[Reference]:
-    """``[name, node_index, tensor_index]`` triples in ``input_layers`` / ``output_layers``
-    (at ``path``): alone, or nested in lists and objects."""
-    stack: list[tuple[Any, JsonPath, int]] = [(value, path, depth)]
+def _io_walk(stack: list[tuple[Any, JsonPath, int]], out: list[Reference]) -> None:
     while stack:
         node, here, level = stack.pop()
         if level > MAX_DEPTH:
             continue
         if type(node) is list:
             if len(node) == 3 and type(node[0]) is str and type(node[1]) is int:
-                yield Reference((*here, 0), node[0], "io", node)
+                out.append(Reference((*here, 0), node[0], "io", node))
                 continue
             for index in range(len(node) - 1, -1, -1):
-                stack.append((node[index], (*here, index), level + 1))
+                child = node[index]
+                if child and (type(child) is dict or type(child) is list):
+                    stack.append((child, (*here, index), level + 1))
         elif type(node) is dict:
-            for key in reversed(list(node)):
-                stack.append((node[key], (*here, key), level + 1))
+            for key in reversed(node):
+                child = node[key]
+                if child and (type(child) is dict or type(child) is list):
+                    stack.append((child, (*here, key), level + 1))
 
 
 def is_reference(path: JsonPath) -> bool:

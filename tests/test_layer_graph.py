@@ -366,3 +366,12 @@ def test_the_graphs_unknown_references_are_lcf202s(kind):
     }
     assert found == expected
     assert {name for _, name in expected} == {"inner_inpt", "ad", "shard"}
+
+
+def test_scalars_and_junk_in_nodes_are_no_references():
+    value = keras3()
+    value["config"]["layers"][1]["inbound_nodes"] += [1, "shared", None, [], {}, ["x"], [1, 0, 0]]
+    value["config"]["output_layers"] = [5, "add", {"a": ["add", "0", 0]}, ["add", 0, 0]]
+    outer = next(layer_graph.models(value))
+    assert [(r.name, r.kind) for r in outer.references()][-2:] == [("input", "io"), ("add", "io")]
+    assert layer_graph.node_references(7, ()) == [] and layer_graph.io_references(None, ()) == []
