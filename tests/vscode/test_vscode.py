@@ -950,7 +950,7 @@ def test_the_install_offer_goes_when_the_server_starts_and_opens_the_remote_sett
     # Issue 13, defects 4 and 7: "Open Settings" showed "No Settings Found", "Install in
     # Terminal" offered what the package index cannot install, and the toast stayed.
     server = workbench.server
-    workbench.open("typo.layercfg.json")
+    workbench.open("broken.layercfg.json")  # its mistakes are still there
     wait_running(workbench)
     offer = toast(workbench, "layercfg is not installed")
     server.change_settings(server.remote_settings, layercfg__serverSource="environment")
@@ -969,11 +969,13 @@ def test_the_install_offer_goes_when_the_server_starts_and_opens_the_remote_sett
         wait_until(
             "the file shown as JSON", lambda: mode.inner_text().strip() == "JSON", timeout=30
         )
-        squiggles = workbench.editor("typo.layercfg.json").locator(
+        squiggles = workbench.editor("broken.layercfg.json").locator(
             ".squiggly-warning, .squiggly-error"
         )
-        wait_until(
-            "the bundled schema's finding on 'unitz'", lambda: squiggles.count(), timeout=120
+        wait_until(  # squiggles while no layercfg finding is left: JSON's own
+            "the bundled schema's findings (and no layercfg ones)",
+            lambda: squiggles.count() and not workbench.codes("broken.layercfg.json"),
+            timeout=120,
         )
         # Back to the bundled server, the user's way round: the offer goes once it runs.
         server.change_settings(server.remote_settings, layercfg__serverSource=None)
