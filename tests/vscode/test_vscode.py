@@ -901,14 +901,21 @@ def test_a_wrong_setting_shows_one_message_per_change(workbench: Workbench):
     workbench.open("typo.layercfg.json")
     wait_running(workbench)
     # A number VS Code accepts for the setting, and the server refuses (64 MB at least).
+    start = len(server.extension_log())
     server.change_settings(server.remote_settings, layercfg__deepCheckMemoryMB=1)
     try:
         messages = toast(workbench, "deepCheckMemoryMB")
         wait_until("a message about deepCheckMemoryMB", lambda: messages.count(), timeout=30)
         time.sleep(5)  # a second or third copy of it would be here by now
         shown = [" ".join(t.split()) for t in messages.all_inner_texts()]
-        # VS Code folds identical messages into one toast; the log has each that came.
         assert len(shown) == 1, shown
+        # VS Code folds identical messages into one toast; the server logs each one it shows.
+        said = [
+            line
+            for line in server.extension_log()[start:].splitlines()
+            if "settings:" in line and "deepCheckMemoryMB" in line
+        ]
+        assert len(said) == 1, said
     finally:
         server.change_settings(server.remote_settings, layercfg__deepCheckMemoryMB=None)
         # Dismissed, for the tests after this one (the button shows on hover only).
