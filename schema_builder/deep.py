@@ -18,6 +18,7 @@ from .deep_common import DeepFinding, LayerInfo, Path, clean_message
 from .deep_hub import HubChecks
 from .deep_locate import Locator
 from .deep_scan import SafetyScan
+from .deep_sequential import SequentialLoader
 from .deep_shapes import params_of
 from .handles import hub_cache  # noqa: F401  (where callers have found it)
 from .keras_api import KerasAPI
@@ -25,7 +26,7 @@ from .keras_api import KerasAPI
 __all__ = ["DeepChecker", "DeepFinding", "LayerInfo", "Path", "clean_message", "hub_cache"]
 
 
-class DeepChecker(Locator, SafetyScan, HubChecks):
+class DeepChecker(SequentialLoader, Locator, SafetyScan, HubChecks):
     """One checker per worker and (modules, memory cap, folder); ``check`` takes a document's
     value and answers its findings, layers and parameter count."""
 
@@ -58,7 +59,8 @@ class DeepChecker(Locator, SafetyScan, HubChecks):
             with self.api.safe_mode():
                 return self._check(value)
         finally:
-            self._reset()  # the next check starts from a clean Keras, as after a finding
+            # The next check starts from a clean Keras, and this one's objects are freed.
+            self._reset(free_memory=True)
 
     def _check(self, value: Any) -> dict[str, Any]:
         findings: list[DeepFinding] = []
@@ -68,7 +70,7 @@ class DeepChecker(Locator, SafetyScan, HubChecks):
         if not isinstance(value, dict) or "class_name" not in value:
             return self._result(findings, layers, None)
         if not unsafe:
-            model, error, caught = self._deserialize(value)
+            model, error, caught = self._load(value)
             findings += self._warnings(value, caught)
             if error is None:
                 layers = self._layers(value, model)
