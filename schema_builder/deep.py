@@ -17,6 +17,7 @@ from typing import Any
 from .deep_common import DeepFinding, LayerInfo, Path, clean_message
 from .deep_hub import HubChecks
 from .deep_locate import Locator
+from .deep_replay import Failed, IncrementalReplay, ReplayMemo
 from .deep_scan import SafetyScan
 from .deep_sequential import SequentialLoader
 from .deep_shapes import params_of
@@ -26,7 +27,7 @@ from .keras_api import KerasAPI
 __all__ = ["DeepChecker", "DeepFinding", "LayerInfo", "Path", "clean_message", "hub_cache"]
 
 
-class DeepChecker(SequentialLoader, Locator, SafetyScan, HubChecks):
+class DeepChecker(IncrementalReplay, SequentialLoader, Locator, SafetyScan, HubChecks):
     """One checker per worker and (modules, memory cap, folder); ``check`` takes a document's
     value and answers its findings, layers and parameter count."""
 
@@ -37,8 +38,11 @@ class DeepChecker(SequentialLoader, Locator, SafetyScan, HubChecks):
         memory_bytes: int = 2048 * 2**20,
         modules: tuple[str, ...] = (),
         base: str | None = None,
+        memo: ReplayMemo | None = None,
     ):
         self.api = api
+        # What earlier checks of this worker found, layer by layer (None: check all afresh).
+        self.memo = memo
         self.memory_bytes = memory_bytes
         # The document's folder: relative handles and filepaths resolve against it.
         self.base = base if isinstance(base, str) and os.path.isabs(base) else None
@@ -52,15 +56,21 @@ class DeepChecker(SequentialLoader, Locator, SafetyScan, HubChecks):
         self._non_modeling = api.non_modeling_apis()
         self._buildable = api.buildable_bases()
 
+    FEW_MISSES = 50
+
     # -- entry point -----------------------------------------------------------------------------
     def check(self, value: Any) -> dict[str, Any]:
         self._reset()  # whatever the last document did to Keras's global state is undone
+        misses_before = self.memo.misses if self.memo is not None else 0
         try:
             with self.api.safe_mode():
                 return self._check(value)
         finally:
-            # The next check starts from a clean Keras, and this one's objects are freed.
-            self._reset(free_memory=True)
+            # The next check starts from a clean Keras, and this one's objects are freed,
+            # unless it made hardly any (a check answered from the memo): collecting the
+            # garbage takes longer than such a check.
+            misses = self.memo.misses - misses_before if self.memo is not None else None
+            self._reset(free_memory=misses is None or misses > self.FEW_MISSES)
 
     def _check(self, value: Any) -> dict[str, Any]:
         findings: list[DeepFinding] = []
@@ -69,10 +79,32 @@ class DeepChecker(SequentialLoader, Locator, SafetyScan, HubChecks):
         self._reset()
         if not isinstance(value, dict) or "class_name" not in value:
             return self._result(findings, layers, None)
+        replayed: list[LayerInfo] | None = None
+        refused: Failed | None = None
+        caught: list[Any] = []
         if not unsafe:
+            try:
+                replayed = self._replay(value, caught)  # from earlier checks' layers, or None
+            except Failed as exc:
+                refused = exc
+        if replayed is not None and not self.model_known(value):
+            # A graph not seen before: Keras's own load decides on the model as a whole (the
+            # replay has filled the memo for the next check of it).
+            replayed, caught = None, []
+        if replayed is not None:
+            findings += self._warnings(value, caught)
+            findings += self._too_big(replayed)
+            findings += self._custom_defects(value, unsafe=unsafe)
+            return self._result(findings, replayed, sum(info.params for info in replayed))
+        if refused is not None:
+            # A layer Keras cannot load or call: what the full load would find, without it.
+            findings += self._warnings(value, caught)
+            error = refused.__cause__
+        elif not unsafe:
             model, error, caught = self._load(value)
             findings += self._warnings(value, caught)
             if error is None:
+                self.remember_model(value)
                 layers = self._layers(value, model)
                 findings += self._too_big(layers)
                 findings += self._custom_defects(value, unsafe=unsafe)

@@ -36,6 +36,9 @@ class Worker:
         # (trusted, modules, workspace) once trusted modules were imported: the only
         # requests this worker answers from then on.
         self._scope: tuple[Any, ...] | None = None
+        # What deep checks found layer by layer, per (implementation, modules, folder): the
+        # next check of an edited document reuses every layer the edit did not touch.
+        self._memos: dict[tuple[Any, ...], Any] = {}
 
     def send(self, message: dict[str, Any]) -> None:
         message = {**message, "nonce": self.nonce}
@@ -163,7 +166,12 @@ class Worker:
         api.modules, api.document_folder = modules, base
         # Unregistered classes of the configured modules, given by name as a user would.
         checker = DeepChecker(
-            api, custom_objects=classes_of(modules), memory_bytes=memory, modules=modules, base=base
+            api,
+            custom_objects=classes_of(modules),
+            memory_bytes=memory,
+            modules=modules,
+            base=base,
+            memo=self._memo((api.name, modules, base)),
         )
         with cap_address_space(2 * memory) as cap:
             result = checker.check(params.get("value"))
@@ -176,6 +184,15 @@ class Worker:
         if missing:
             result["uncontained"] = missing  # said to the user, once per worker
         return result
+
+    def _memo(self, key: tuple[Any, ...]) -> Any:
+        from .deep_replay import ReplayMemo
+
+        if key not in self._memos:
+            while len(self._memos) >= 4:  # a few folders at a time; the oldest goes
+                self._memos.pop(next(iter(self._memos)))
+            self._memos[key] = ReplayMemo()
+        return self._memos[key]
 
     def do_canonical(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
         """The document with its defaults filled in or removed; see canonical.py."""
