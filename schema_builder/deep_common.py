@@ -69,20 +69,23 @@ def clean_message(exc: BaseException) -> str:
 
 
 def envelopes(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
-    """Envelopes below ``value`` (not ``value`` itself), outer first."""
+    """Envelopes below ``value`` (not ``value`` itself), outer first. Only containers are
+    visited: a model's numbers (shapes, sizes) are most of its values and hold no envelope."""
     stack: list[tuple[Any, JsonPath]] = []
-    if isinstance(value, dict):
-        stack += [(v, (*path, k)) for k, v in reversed(list(value.items()))]
-    elif isinstance(value, list):
-        stack += [(v, (*path, i)) for i, v in reversed(list(enumerate(value)))]
+
+    def below(node: Any, here: JsonPath) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        children = [(v, (*here, k)) for k, v in items if isinstance(v, (dict, list))]
+        children.reverse()
+        stack.extend(children)
+
+    if isinstance(value, (dict, list)):
+        below(value, path)
     while stack:
         node, here = stack.pop()
-        if isinstance(node, dict):
-            if isinstance(node.get("class_name"), str) and "config" in node:
-                yield here, node
-            stack += [(v, (*here, k)) for k, v in reversed(list(node.items()))]
-        elif isinstance(node, list):
-            stack += [(v, (*here, i)) for i, v in reversed(list(enumerate(node)))]
+        if isinstance(node, dict) and isinstance(node.get("class_name"), str) and "config" in node:
+            yield here, node
+        below(node, here)
 
 
 class CheckerBase:

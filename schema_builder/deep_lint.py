@@ -31,6 +31,8 @@ class CustomClassLint(CheckerBase):
     def _custom_defects(
         self, value: Any, failed: set[JsonPath] = frozenset(), unsafe: set[JsonPath] = frozenset()
     ) -> list[DeepFinding]:
+        if not self.modules:
+            return []  # custom classes come from the configured modules only
         seen: set[type] = set()
         out: list[DeepFinding] = []
         root = [((), value)] if isinstance(value, dict) and "class_name" in value else []
