@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from lsprotocol import types
 
-from . import engine
-from .catalogs import CatalogEdge, CatalogManager, SourceWatcher
+from . import engine, flavor
+from .catalogs import FLAVORS, CatalogEdge, CatalogManager, SourceWatcher
 from .deepcheck import DeepChecks, DeepResult, run_check
 from .document import Document
 from .publisher import DiagnosticsEdge, Publisher
@@ -66,12 +66,21 @@ class Core:
         )
 
     def _check(self, document: Document, cache: engine.LayerCache) -> list[engine.Checked]:
-        catalog = self.catalogs.catalog_for(document)
-        return engine.check_raw(document, catalog, self.session.settings, cache)
+        chosen = self.catalogs.flavor_of(document)
+        catalog = self.catalogs.slots[chosen].catalog
+        # In a tf_keras document, being Keras 2 is information (the LCF108 upgrade offer).
+        return flavor.adjust(
+            engine.check_raw(document, catalog, self.session.settings, cache), chosen
+        )
 
     async def _run_deep(self, document: Document) -> DeepResult:
+        implementation = FLAVORS[self.catalogs.flavor_of(document)]
         return await run_check(
-            self.worker(), document, self.session.settings, self.session.workspace
+            self.worker(),
+            document,
+            self.session.settings,
+            self.session.workspace,
+            implementation=implementation,
         )
 
     def deep_arrived(self, uri: str, result: DeepResult) -> None:
@@ -174,6 +183,8 @@ class Core:
                 self.watcher.snapshot()
             return
         old = before[3]
+        if old == settings:
+            return  # nothing that is shown depends on what changed
         only_severity = old != settings and {
             k: v for k, v in vars(old).items() if k != "severity"
         } == {k: v for k, v in vars(settings).items() if k != "severity"}

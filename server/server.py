@@ -24,6 +24,9 @@ from layercfg import __version__
 
 from .capabilities import SERVER_NAME, STATUS_NOTIFICATION, WATCHED_FILES_REGISTRATION
 from .core import Core
+from .publisher import DEBOUNCE_SECONDS
+
+__all__ = ["DEBOUNCE_SECONDS", "IdleCollector", "LayercfgServer", "create_server"]
 
 log = logging.getLogger("layercfg")
 
@@ -254,7 +257,9 @@ class _BenignCancel(logging.Filter):
 def create_server() -> LayercfgServer:
     from .features import register_all
 
-    logging.getLogger("pygls.protocol.json_rpc").addFilter(_BenignCancel())
+    rpc = logging.getLogger("pygls.protocol.json_rpc")
+    if not any(isinstance(f, _BenignCancel) for f in rpc.filters):
+        rpc.addFilter(_BenignCancel())
     server = LayercfgServer()
     register_all(server, server.core)
     return server

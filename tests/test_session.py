@@ -167,3 +167,16 @@ def test_a_catalog_is_cached_only_when_its_classes_came_from_the_hashed_sources(
     assert str(tmp_path / "pyproject.toml") in map(str, manager.source_files())
     globs = dict.fromkeys(pattern for _, pattern in manager.source_globs())
     assert {"pyproject.toml", "mine.py", "src/mine.py", "mine/**/*.py"} <= set(globs)
+
+
+def test_a_cancel_for_an_answered_request_is_not_logged(caplog):
+    import logging
+
+    from layercfg.server.server import create_server
+
+    create_server()
+    rpc = logging.getLogger("pygls.protocol.json_rpc")
+    with caplog.at_level(logging.WARNING, logger="pygls.protocol.json_rpc"):
+        rpc.warning('Cancel notification for unknown message id "%s"', 12)
+        rpc.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]

@@ -170,3 +170,41 @@ async def test_removing_a_severity_override_restores_the_severity(code):
         await _refreshed(code, refreshes, timeout=30)
         (unknown,) = [d for d in await puller.pull() if d.code == "LCF102"]
         assert unknown.severity == expected, override
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def misconfigured(lsp_client: LanguageClient, plain_catalog):
+    """VS Code sends the same (here invalid) settings as initialization options and as the
+    answer to workspace/configuration."""
+    bad = {"deepCheck": "sometimes", "deepCheckTimeout": -1}
+    lsp_client.set_configuration(bad, section="layercfg")
+    await start(
+        lsp_client,
+        types.InitializeParams(capabilities=vscode_1_100(), initialization_options=bad),
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+def _said(client: LanguageClient, word: str) -> int:
+    return sum(1 for m in client.messages if word in m.message)
+
+
+async def test_an_invalid_setting_is_said_once_per_change(misconfigured):
+    client = misconfigured
+    await wait_for_status(client, "ready")
+    await asyncio.sleep(0.5)
+    assert _said(client, "deepCheck:") == 1 and _said(client, "deepCheckTimeout") == 1
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await asyncio.sleep(1)
+    assert _said(client, "deepCheck:") == 1  # still wrong: not said again
+    client.set_configuration(
+        {"deepCheck": "sometimes", "deepCheckTimeout": -1, "severity": {"LCF102": "loud"}},
+        section="layercfg",
+    )
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    for _ in range(100):
+        if _said(client, "LCF102"):
+            break
+        await asyncio.sleep(0.05)
+    assert _said(client, "LCF102") == 1 and _said(client, "deepCheck:") == 1
