@@ -89,6 +89,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(f"layercfg: wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    for package, counts in data.get("packages", {}).items():
+        print(f"layercfg: note: package {package}: {counts.get('registered', 0)} registered "
+              f"classes, {counts.get('defined', 0)} more defined in its submodules",
+              file=sys.stderr)
     for skipped in data["skipped"]:
         print(f"layercfg: note: {skipped['what']}: {skipped['reason']}", file=sys.stderr)
     return EXIT_OK

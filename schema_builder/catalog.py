@@ -129,6 +129,7 @@ class CatalogBuilder:
         self.introspector = Introspector(self.api)
         self.infos: list[ClassInfo] = []
         self.skipped: list[Skipped] = []
+        self.package_counts: dict[str, dict[str, int]] = {}
 
     # -- gathering -------------------------------------------------------------------------------
     def _add(self, cls: type, family: str, **kwargs: Any) -> ClassInfo | None:
@@ -165,7 +166,12 @@ class CatalogBuilder:
 
     def gather(self) -> None:
         api = self.api
-        imported = [m for m in (self._import_custom(name) for name in self.modules) if m]
+        imported = []
+        for name in self.modules:
+            before = dict(api.custom_objects())
+            module = self._import_custom(name)
+            if module is not None:
+                imported.append((module, before))
         layers = api.layer_classes()
         self.progress(f"reading {len(layers)} layer classes", 5)
         self._builtin_family("layer", "keras.layers", layers)
@@ -186,8 +192,11 @@ class CatalogBuilder:
             self.progress("reading tensorflow_hub.KerasLayer", 83)
             self._hub_layer(hub)
         self.progress("reading custom modules", 85)
-        for module in imported:
-            self._custom_module(module)
+        for module, before in imported:
+            if hasattr(module, "__path__"):
+                self._package(module, before)
+            else:
+                self._custom_module(module)
 
     def _models(self) -> None:
         models = self.api.model_classes()
@@ -275,7 +284,7 @@ class CatalogBuilder:
             self.skipped.append({"what": f"module {name}", "reason": _exception_line(exc)})
         return None
 
-    def _custom_module(self, module: ModuleType) -> None:
+    def _family_of(self, cls: type) -> str | None:
         keras = self.api.keras
         bases = [
             (keras.Model, "model"),
@@ -284,20 +293,65 @@ class CatalogBuilder:
             (keras.regularizers.Regularizer, "regularizer"),
             (keras.constraints.Constraint, "constraint"),
         ]
+        return next((fam for base, fam in bases if issubclass(cls, base)), None)
+
+    def _add_custom(self, cls: type, family: str, source: str, **kwargs: Any) -> None:
+        registered = self.api.registered_name(cls)
+        info = self._add(
+            cls,
+            family,
+            module=cls.__module__,
+            registered_name=registered if registered != cls.__name__ else None,
+            custom=True,
+            **kwargs,
+        )
+        if info is not None:
+            info.source_of = source
+
+    def _custom_module(self, module: ModuleType) -> None:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__:
                 continue
-            family = next((fam for base, fam in bases if issubclass(cls, base)), None)
-            if family is None:
+            family = self._family_of(cls)
+            if family is not None:
+                self._add_custom(cls, family, "module")
+
+    def _package(self, package: ModuleType, before: dict[str, Any]) -> None:
+        """A package means every class it registers with Keras (``register_keras_serializable``,
+        read from Keras's registry before and after its import, and anything registered under
+        its own module path when it was imported earlier), plus the classes its imported
+        submodules define. Models of a package are read from their signature and docstring:
+        building every backbone would take minutes."""
+        name = package.__name__
+        prefix = name + "."
+
+        def mine(module: Any) -> bool:
+            return isinstance(module, str) and (module == name or module.startswith(prefix))
+
+        found: dict[type, str] = {}
+        for key, obj in self.api.custom_objects().items():
+            if not inspect.isclass(obj) or obj in found:
                 continue
-            registered = self.api.registered_name(cls)
-            self._add(
-                cls,
-                family,
-                module=cls.__module__,
-                registered_name=registered if registered != cls.__name__ else None,
-                custom=True,
-            )
+            if key not in before or mine(obj.__module__):
+                found[obj] = "registered"
+        for module_name, module in sorted(sys.modules.items()):
+            if not mine(module_name) or module is None:
+                continue
+            for cls in list(vars(module).values()):
+                if inspect.isclass(cls) and cls.__module__ == module_name and cls not in found:
+                    found[cls] = "defined"
+        counts: Counter[str] = Counter()
+        self.progress(f"reading {len(found)} classes of {name}", 86)
+        for cls, source in sorted(found.items(), key=lambda item: _qualified(item[0])):
+            family = self._family_of(cls)
+            if family is None or inspect.isabstract(cls):
+                continue
+            # Only registered layers are built (and probed); a class only defined in a
+            # submodule is an internal part, read from its signature and docstring.
+            built = family != "model" and source == "registered"
+            self._add_custom(cls, family, source, instantiate=built)
+            counts[source] += 1
+        self.package_counts[name] = dict(counts)
 
     # -- emitting --------------------------------------------------------------------------------
     def names(self) -> dict[str, Any]:
@@ -402,6 +456,9 @@ class CatalogBuilder:
             "classes": classes,
             "names": names,
             "skipped": self.skipped,
+            # Per configured package: how many classes it registered with Keras and how many
+            # more its submodules define ({"keras_hub": {"registered": 432, "defined": 351}}).
+            "packages": self.package_counts,
             "schema": schema,
             "build_seconds": round(time.perf_counter() - self.started, 3),
         }
@@ -641,6 +698,10 @@ def _doc_url(info: ClassInfo) -> str | None:
     if info.custom:
         return None
     return f"https://keras.io/search.html?query={info.class_name}"
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _exception_line(exc: BaseException) -> str:

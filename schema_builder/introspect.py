@@ -7,7 +7,7 @@ descriptions and type words; probing adds allowed strings and numeric bounds.
 
 from __future__ import annotations
 
-import ast
+import bisect
 import functools
 import inspect
 import math
@@ -46,6 +46,7 @@ class Param:
     description_from: str | None = None  # another class whose docs described the same argument
     sample: Any = None  # the JSON-safe sample used when the argument is required
     allowed: list[str] | None = None  # allowed strings, probed or read from the docs
+    case_insensitive: bool = False  # the constructor lowercases it ("SAME" is "same")
     minimum: float | None = None
     exclusive_minimum: float | None = None
     maximum: float | None = None
@@ -70,6 +71,8 @@ class Param:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        if self.case_insensitive:
+            out["case_insensitive"] = True
         if self.description_from:
             out["description_from"] = self.description_from
         if self.notes:
@@ -105,6 +108,9 @@ class ClassInfo:
     constraints: list[dict[str, Any]] = field(default_factory=list)
     external: bool = False  # loads a model its config names (KerasLayer): never from_config'd
     param_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # known exactly
+    # How a custom class came in: "module" (defined in a configured module), "registered"
+    # (registered with Keras by a configured package), "defined" (in one of its submodules).
+    source_of: str | None = None
 
 
 def json_safe(value: Any, api: KerasAPI | None = None) -> tuple[bool, Any]:
@@ -141,18 +147,26 @@ def json_safe(value: Any, api: KerasAPI | None = None) -> tuple[bool, Any]:
     return False, None
 
 
+_CLASS_LINE = re.compile(r"^[ \t]*class[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+_TRIPLE = re.compile(r'"""|\'\'\'')
+
+
 @functools.cache
 def _class_lines(path: str) -> dict[str, int]:
-    """Class name -> line number, for every class defined at any depth in a file."""
+    """Class name -> line number, for every class defined at any depth in a file: a line
+    scan that skips triple-quoted text (parsing the hundreds of modules of a package with
+    ``ast`` took seconds)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read())
-    except (OSError, SyntaxError, ValueError):
+            text = handle.read()
+    except (OSError, ValueError):
         return {}
+    quotes = [m.start() for m in _TRIPLE.finditer(text)]
     lines: dict[str, int] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            lines.setdefault(node.name, node.lineno)
+    for match in _CLASS_LINE.finditer(text):
+        if bisect.bisect_left(quotes, match.start()) % 2 == 1:
+            continue  # inside a docstring (an example)
+        lines.setdefault(match.group(1), text.count("\n", 0, match.start()) + 1)
     return lines
 
 
@@ -170,6 +184,7 @@ def _mro_with_init(cls: type) -> list[type]:
     return [klass for klass in cls.__mro__ if "__init__" in vars(klass) and klass is not object]
 
 
+@functools.cache
 def _init_source(klass: type) -> str:
     try:
         return inspect.getsource(vars(klass)["__init__"])
@@ -177,6 +192,7 @@ def _init_source(klass: type) -> str:
         return ""
 
 
+@functools.cache
 def _signature(cls: type) -> inspect.Signature | None:
     try:
         return inspect.signature(cls.__init__)
@@ -206,6 +222,10 @@ def accepted_keywords(cls: type) -> tuple[dict[str, inspect.Parameter], set[str]
         if sig is None:
             break
         params = list(sig.parameters.values())[1:]
+        if depth > 0 and not params:
+            # A mixin's ``__init__(self)`` that the class calls itself (Keras's Trainer under
+            # Model): the keywords still reach the Layer further up.
+            continue
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
                 continue
@@ -227,6 +247,7 @@ class Introspector:
         self.keras = api.keras
         # Sample values for required arguments of particular classes, before the generic ones.
         self.samples_for: dict[type, dict[str, Any]] = {}
+        self._refusals: dict[tuple[Any, ...], str | None] = {}
 
     # -- instances ---------------------------------------------------------------------------
     def _sample_kwargs(self, info: ClassInfo, attempt: int) -> dict[str, Any] | None:
@@ -306,6 +327,7 @@ class Introspector:
         registered_name: str | None = None,
         custom: bool = False,
         probe: bool = True,
+        instantiate: bool = True,
     ) -> ClassInfo:
         doc, descriptions = _descriptions(cls)
         path, line = source_location(cls)
@@ -350,7 +372,7 @@ class Introspector:
             if param.inherited:
                 self._inherited_default(cls, param)
 
-        instance = self._instantiate(info)
+        instance = self._instantiate(info) if instantiate else None
         if instance is not None:
             self._drop_refused_inherited(info)
             self._identity(info, instance)
@@ -359,6 +381,8 @@ class Introspector:
             info.instantiated = True
         if probe:
             self._probe(info, instance)
+        if instance is None and custom:
+            self._documented_enums(info)
         info.minimal_config = self._minimal_config(info)
         return info
 
@@ -379,7 +403,14 @@ class Introspector:
 
     def _drop_refused_inherited(self, info: ClassInfo) -> None:
         """A base class argument that the subclass passes itself cannot be given again."""
-        for name in [n for n, p in info.params.items() if p.inherited]:
+        inherited = {n: p.default if p.has_default else None
+                     for n, p in info.params.items() if p.inherited}
+        try:
+            self.construct(info, **inherited)
+            return  # all of them accepted at once: one construction instead of one each
+        except Exception:
+            pass
+        for name in inherited:
             param = info.params[name]
             value = param.default if param.has_default else None
             try:
@@ -428,7 +459,24 @@ class Introspector:
 
     # -- probing ---------------------------------------------------------------------------------
     def _refuses(self, info: ClassInfo, name: str, value: Any) -> str | None:
-        """The constructor's error message when it refuses ``name=value``, naming ``name``."""
+        """The constructor's error message when it refuses ``name=value``, naming ``name``.
+
+        Classes that share one ``__init__`` (a package's fifty image converters) and the same
+        sample arguments answer alike: they are asked once."""
+        key = None
+        owners = _mro_with_init(info.cls)
+        if info.custom and owners:
+            attempt = info.__dict__.get("_attempt", 0)
+            key = (vars(owners[0])["__init__"], name, repr(value),
+                   repr(self._sample_kwargs(info, attempt)))
+        if key is not None and key in self._refusals:
+            return self._refusals[key]
+        answer = self._refuses_now(info, name, value)
+        if key is not None:
+            self._refusals[key] = answer
+        return answer
+
+    def _refuses_now(self, info: ClassInfo, name: str, value: Any) -> str | None:
         try:
             self.construct(info, **{name: value})
         except Exception as exc:
@@ -455,6 +503,18 @@ class Introspector:
                 # "int or tuple of ints": a scalar probe tells the bound of every element.
                 self._probe_numbers(info, param, 1)
 
+    def _documented_enums(self, info: ClassInfo) -> None:
+        """A class read without an instance (a package's models): the alternatives its
+        docstring lists for a string argument, when its default is one of them."""
+        for param in info.params.values():
+            if not param.in_signature or param.name in ("name", "dtype"):
+                continue
+            documented = _doc_enum(param.description)
+            default = param.default if param.has_default else None
+            if len(documented) >= 2 and (default is None or default in documented) \
+                    and not isinstance(default, bool):
+                param.allowed = documented
+
     def _probe_strings(self, info: ClassInfo, param: Param) -> None:
         allowed: list[str] = []
         message = self._refuses(info, param.name, _PROBE)
@@ -478,6 +538,10 @@ class Introspector:
             if isinstance(value, str) and value not in allowed:
                 return  # the docs or the message do not tell the whole story
         param.allowed = allowed
+        shouted = allowed[0].upper()
+        if shouted != allowed[0] and shouted not in allowed:
+            param.case_insensitive = self._refuses_now(info, param.name, shouted) is None \
+                and self._refuses_now(info, param.name, _PROBE.upper()) is not None
 
     def _probe_numbers(self, info: ClassInfo, param: Param, current: int | float) -> None:
         as_int = isinstance(current, int)

@@ -84,8 +84,10 @@ class SchemaEmitter:
         for suffix, family in FAMILY_OF_SUFFIX.items():
             if name.endswith(suffix) or name == suffix[1:]:
                 return family
-        if name == "activation" or name.endswith("_activation"):
-            return "activation"
+        if (name == "activation" or name.endswith("_activation")) and not any(
+            isinstance(v, bool) for v in evidence
+        ):
+            return "activation"  # ``use_pre_activation: false`` is a switch, not one
         if name == "dtype":
             return "dtype"
         for value in evidence:
@@ -148,6 +150,12 @@ class SchemaEmitter:
         return out
 
     def _activation(self, param: Param) -> dict[str, Any]:
+        # A constructor may take a name of its own besides Keras's (KerasHub's CLIP encoders
+        # map "quick_gelu" to a function they define): what it defaults to or wrote is valid.
+        known = self.names.get("activation", {})
+        own = sorted({v for v in self._evidence(param) if isinstance(v, str) and v not in known})
+        if own:
+            return {"anyOf": [{"$ref": "#/$defs/activation"}, {"type": "string", "enum": own}]}
         return {"$ref": "#/$defs/activation"}
 
     def _dtype(self, param: Param) -> dict[str, Any]:
@@ -161,7 +169,12 @@ class SchemaEmitter:
 
     def _enum(self, param: Param) -> dict[str, Any]:
         assert param.allowed is not None
-        return {"type": "string", "enum": list(param.allowed)}
+        schema: dict[str, Any] = {"type": "string", "enum": list(param.allowed)}
+        if param.case_insensitive:
+            # Keras lowercases it ("SAME", "CHANNELS_LAST"); JSON Schema's enum is exact, so
+            # the other spellings are a pattern beside it.
+            return {"anyOf": [schema, {"type": "string", "pattern": _any_case(param.allowed)}]}
+        return schema
 
     def _int_or_tuple(self, param: Param) -> dict[str, Any]:
         # Keras's docstrings get the length wrong now and then; what get_config() wrote wins.
@@ -188,6 +201,12 @@ class SchemaEmitter:
         types = (observed | documented) - {"null"}
         if not types:
             return {}
+        unseen = not (param.has_default or param.has_config_default or param.in_config)
+        if unseen and types == {"integer"}:
+            # Only the docstring speaks (a class read without an instance): "int" there often
+            # means "int or tuple of ints" (``patch_size: [8, 8]``), which JSON writes as a list.
+            return {"anyOf": [_bounded({"type": "integer"}, param),
+                              {"type": "array", "items": {"type": "integer"}}]}
         if "object" in observed and any(is_envelope(v) for v in self._evidence(param)):
             return {}
         if "number" in types:
@@ -258,6 +277,15 @@ _KIND_SCHEMAS: dict[str, Callable[[SchemaEmitter, Param], dict[str, Any]]] = {
     "dtype_name": lambda self, param: {"$ref": "#/$defs/dtype"},
     "any": SchemaEmitter._any,
 }
+
+
+def _any_case(values: list[str]) -> str:
+    """A pattern matching each value in any letter case (ECMA-262 has no inline (?i))."""
+    def letters(value: str) -> str:
+        return "".join(
+            f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in value
+        )
+    return "^(?:" + "|".join(letters(v) for v in values) + ")$"
 
 
 def _as_list(value: Any) -> list[Any]:
