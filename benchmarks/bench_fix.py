@@ -199,7 +199,8 @@ def base_documents(args: argparse.Namespace, catalog: Any) -> list[tuple[str, An
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = getattr(keras.applications, name)(**APPS[name])
-        docs.append((f"app:{name}", keras.saving.serialize_keras_object(model), args.per_model))
+        value = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))  # no tuples
+        docs.append((f"app:{name}", value, args.per_model))
         del model
     return docs
 
