@@ -31,9 +31,17 @@ from .worker import WorkerClient, WorkerError
 
 log = logging.getLogger("layercfg")
 
-# flavor -> the implementation its catalog is built with
-FLAVORS = {"keras": "keras"}
+# flavor -> the implementation its catalog is built with; tf_keras where the hub extra is
+# installed (found without importing it), its catalog built when a document first needs it.
+FLAVORS = {"keras": "keras", "tf_keras": "tf_keras"}
 DEFAULT_FLAVOR = "keras"
+_FLAVOR_MEMO = 256  # documents whose flavor is remembered, by (uri, version)
+
+
+def hub_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(n) is not None for n in ("tf_keras", "tensorflow_hub"))
 BUILD_TIMEOUT = 600
 
 
@@ -90,12 +98,36 @@ class CatalogManager:
         self.edge = edge
         self.worker = worker
         self.ready = ready
-        self.slots = {name: CatalogSlot(name, impl) for name, impl in FLAVORS.items()}
+        names = FLAVORS if hub_installed() else {DEFAULT_FLAVOR: FLAVORS[DEFAULT_FLAVOR]}
+        self.slots = {name: CatalogSlot(name, impl) for name, impl in names.items()}
         self._reported_failure = False
+        self._flavors: dict[tuple[str, int | None], str] = {}
+        self._wanted = {DEFAULT_FLAVOR}  # the flavors whose catalog is loaded
+        self._options: tuple[bool, bool] = (False, False)  # of the last start()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lookups ------------------------------------------------------------------------------
     def flavor_of(self, document: Document | None) -> str:
-        return DEFAULT_FLAVOR
+        """The document's flavor: the ``flavor`` setting when it names one, else detected (a
+        Keras 2 document is tf_keras); tf_keras only where its catalog can be had. A flavor
+        first seen here has its catalog loaded (any thread may ask)."""
+        if document is None:
+            return DEFAULT_FLAVOR
+        from . import flavor
+
+        key = (document.uri, document.version)
+        chosen = self._flavors.get(key)
+        if chosen is None:
+            chosen = flavor.choose(
+                self.session.settings.flavor, document.value, "tf_keras" in self.slots
+            )
+            if len(self._flavors) >= _FLAVOR_MEMO:
+                self._flavors.clear()
+            self._flavors[key] = chosen
+        if chosen not in self._wanted and self._loop is not None:
+            self._wanted.add(chosen)
+            self._loop.call_soon_threadsafe(self._start_slot, self.slots[chosen])
+        return chosen
 
     def slot(self, document: Document | None = None) -> CatalogSlot:
         return self.slots[self.flavor_of(document)]
@@ -188,11 +220,19 @@ class CatalogManager:
     # -- life cycle ---------------------------------------------------------------------------
     def start(self, rebuild: bool = False, fresh: bool = False) -> None:
         """(Re)load every flavor's catalog: from the cache when it holds one for the current
-        key (unless ``rebuild``), else built by a worker (a new one if ``fresh``)."""
+        key (unless ``rebuild``), else built by a worker (a new one if ``fresh``). Only the
+        flavors documents have needed so far; the others wait for their first document."""
+        self._loop = asyncio.get_running_loop()
+        self._options = (rebuild, fresh)
+        self._flavors.clear()  # the setting may have changed
         for slot in self.slots.values():
-            if slot.task is not None and not slot.task.done():
-                slot.task.cancel()
-            slot.task = asyncio.ensure_future(self._load(slot, rebuild, fresh))
+            if slot.flavor in self._wanted:
+                self._start_slot(slot)
+
+    def _start_slot(self, slot: CatalogSlot) -> None:
+        if slot.task is not None and not slot.task.done():
+            slot.task.cancel()
+        slot.task = asyncio.ensure_future(self._load(slot, *self._options))
 
     async def _load(self, slot: CatalogSlot, rebuild: bool, fresh: bool) -> None:
         path = None if rebuild else self.cached_path(slot)

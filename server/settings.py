@@ -23,7 +23,16 @@ else:  # pragma: no cover - Python 3.10
 DEEP_CHECK_MODES = ("onType", "onSave", "off")
 _USER_ONLY = {"trustWorkspace", "python"}
 # What a workspace's pyproject.toml may set: never the interpreter, never its own trust.
-PROJECT_KEYS = ("modules", "deepCheck", "deepCheckTimeout", "deepCheckMemoryMB", "severity")
+PROJECT_KEYS = (
+    "modules",
+    "deepCheck",
+    "deepCheckTimeout",
+    "deepCheckMemoryMB",
+    "severity",
+    "flavor",
+)
+# The Keras a document is checked against: detected (auto), or forced (see flavor.py).
+FLAVOR_MODES = ("auto", "keras", "tf_keras")
 
 
 def is_security_code(code: str) -> bool:
@@ -43,6 +52,7 @@ class Settings:
     deepCheckTimeout: float = DEFAULT_TIMEOUT_S  # noqa: N815
     deepCheckMemoryMB: int = DEFAULT_MEMORY_MB  # noqa: N815
     severity: dict[str, str] = field(default_factory=dict)
+    flavor: str = "auto"
 
     def severity_for(self, code: str, default: int) -> int | None:
         """The LSP severity for a code after the user's override; None when turned off."""
@@ -78,6 +88,10 @@ def _check(key: str, value: Any) -> Any:
         if key == "deepCheckMemoryMB" and not MIN_MEMORY_MB <= value <= MAX_MEMORY_MB:
             raise ValueError(f"expected {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
         return int(value) if key == "deepCheckMemoryMB" else float(value)
+    if key == "flavor":
+        if value not in FLAVOR_MODES:
+            raise ValueError(f"expected one of {', '.join(FLAVOR_MODES)}")
+        return value
     if key == "severity":
         if not isinstance(value, dict):
             raise ValueError("expected an object mapping codes to severities")
