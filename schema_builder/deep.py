@@ -124,7 +124,9 @@ class DeepChecker(IncrementalReplay, SequentialLoader, Locator, SafetyScan, HubC
         if not located and error is not None:
             located = [self._finding_for(value, (), error)]
         findings += located
-        failed = {f.path[:-1] for f in located if f.path and f.path[-1] == "class_name"}
+        # Once per mistake: no envelope around a located finding is linted (its from_config
+        # fails on the same mistake, which is not a defect of its class).
+        failed = {f.path[:i] for f in located for i in range(len(f.path) + 1)}
         findings += self._custom_defects(value, failed, unsafe)
         return self._result(findings, layers, None)
 

@@ -75,6 +75,48 @@ def _quiet_import(name: str) -> ModuleType:
             os.close(saved)
 
 
+class _Given:
+    """An initializer that stands for a value a constructor already has (``keras.Variable(
+    array)``): in a stateless scope the variable is deferred like any other, never refused."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __call__(self, shape: Any = None, dtype: Any = None) -> Any:
+        from keras import ops
+
+        return ops.convert_to_tensor(self.value, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _weightless_scope() -> Any:
+    """Keras 3's stateless scope (no weight is allocated), in which a variable created from a
+    concrete value is deferred too: Keras refuses those ("create a variable while in a
+    stateless scope"), which KerasHub's task models do when they are built, though they load."""
+    import numpy as np
+    from keras.src.backend.common.stateless_scope import StatelessScope
+    from keras.src.backend.common.variables import Variable
+
+    original = Variable.__init__
+
+    def init(self: Any, initializer: Any, shape: Any = None, dtype: Any = None,
+             *args: Any, **kwargs: Any) -> None:
+        if not callable(initializer) and initializer is not None:
+            if shape is None:
+                shape = tuple(getattr(initializer, "shape", np.shape(initializer)))
+            if dtype is None:
+                dtype = getattr(initializer, "dtype", None) or np.asarray(initializer).dtype
+            initializer = _Given(initializer)
+        original(self, initializer, shape, dtype, *args, **kwargs)
+
+    Variable.__init__ = init
+    try:
+        with StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        Variable.__init__ = original
+
+
 @dataclass
 class KerasAPI:
     """Handles on one Keras implementation, imported on construction."""
@@ -183,9 +225,7 @@ class KerasAPI:
         tf_keras has none, so there it is a plain scope and weights are allocated."""
         if self.legacy:
             return contextlib.nullcontext()
-        from keras.src.backend.common.stateless_scope import StatelessScope
-
-        return StatelessScope(initialize_variables=False)
+        return _weightless_scope()
 
     def non_modeling_apis(self) -> frozenset[str]:
         """``module.name`` of the functions Keras's loader refuses in a config."""
