@@ -4,6 +4,7 @@
  */
 
 import * as vscode from "vscode";
+import { registerArchives } from "./archives";
 import { schemaDocumentText } from "./core/schema";
 import { SECTION } from "./core/settings";
 import { formatStatus, type ClientState } from "./core/status";
@@ -84,6 +85,8 @@ export function activate(context: vscode.ExtensionContext): void {
     // Trust may unlock the Python extension's interpreter and the workspace's modules.
     vscode.workspace.onDidGrantWorkspaceTrust(() => void servers.refresh()),
   );
+
+  registerArchives(context, servers, LANGUAGE_ID);
 
   // Neither waits: activation returns at once, the server comes up in the background.
   void watchPythonExtension(() => {

@@ -201,6 +201,15 @@ export class ServerManager implements vscode.Disposable {
     return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
   }
 
+  /** Sends a custom request to the running server (`layercfg/archiveContent`, ...). */
+  async request(method: string, params: unknown): Promise<unknown> {
+    const client = this.client;
+    if (!client || this.current.kind !== "running") {
+      throw new Error("the layercfg server is not running");
+    }
+    return client.sendRequest(method, params);
+  }
+
   /** Shows again why the server is not running, with the ways out. */
   async explainNotRunning(): Promise<void> {
     const state = this.current;
@@ -374,6 +383,7 @@ export class ServerManager implements vscode.Disposable {
       documentSelector: [
         { language: LANGUAGE_ID, scheme: "file" },
         { language: LANGUAGE_ID, scheme: "untitled" },
+        { language: LANGUAGE_ID, scheme: "layercfg" }, // .keras archives (archives.ts)
       ],
       outputChannel: this.clientChannel,
       traceOutputChannel: this.traceChannel,
