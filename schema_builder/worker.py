@@ -336,11 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     # workspace trusts: the client writes what this worker builds.
     containment = contain([private])
     disable_network()  # and in Python too, where the platform offers no containment
-    protocol = os.fdopen(answer_fd, "w", encoding="utf-8", buffering=1)
+    answers = os.fdopen(answer_fd, "w", encoding="utf-8", buffering=1)
     os.set_inheritable(answer_fd, False)
     os.dup2(2, 1)  # whatever Keras, TensorFlow or other code prints goes to the log
     sys.stdout = sys.stderr
-    worker = Worker(protocol, containment.summary())
+    worker = Worker(answers, containment.summary())
     for line in sys.stdin:
         line = line.strip()
         if not line:
