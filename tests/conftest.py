@@ -56,6 +56,7 @@ def _fast_tier(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kerashub: KerasHub models built in the session")
     if _fast_tier(config):
         from frozen import seed
 
