@@ -1,0 +1,263 @@
+"""Fast-check findings: the ``Finding`` type and the messages and data of each code, worded
+once for every check that reports them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ...codes import JsonPath
+from .suggest import _close_matches, _closest_values, _same_but_case
+
+Related = tuple[tuple[JsonPath, str, str], ...]
+
+ERROR, WARNING, INFORMATION, HINT = 1, 2, 3, 4
+# Deeper values are not checked: Keras configs nest a few dozen levels, and recursion must
+# stay far from Python's limit on pathological input.
+MAX_DEPTH = 160
+# Strings shown in messages are cut to this many characters.
+MAX_SHOWN = 80
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, located by the JSON path of the offending key or value."""
+
+    path: JsonPath  # of the key or value; of the object, for a missing key
+    part: str  # "key", "value", or "open" (the object's opening brace)
+    code: str
+    message: str
+    severity: int = ERROR
+    data: dict[str, Any] | None = None
+    related: Related = ()
+
+    def __hash__(self) -> int:  # data is a dict: hash what identifies the finding
+        return hash((self.path, self.part, self.code, self.message, self.severity))
+
+    def prefixed(self, prefix: JsonPath) -> Finding:
+        """The same finding for a value that sits at ``prefix`` in a larger document."""
+        if not prefix:
+            return self
+        related = tuple((prefix + path, part, text) for path, part, text in self.related)
+        return replace(self, path=prefix + self.path, related=related)
+
+
+class SchemaError(Exception):
+    """The catalog's schema uses something this validator does not interpret."""
+
+
+# Envelopes Keras writes for values that are not classes (serialization_lib.py).
+SPECIAL_CLASS_NAMES = frozenset(
+    {
+        "__keras_tensor__",
+        "__numpy__",
+        "__tuple__",
+        "__bytes__",
+        "__ellipsis__",
+        "__slice__",
+        "__typespec__",
+        "__tensor__",
+        "__lambda__",
+    }
+)
+
+
+_JSON_TYPES: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+_ARTICLE = {"integer": "an integer", "array": "an array", "object": "an object"}
+_MISSING = object()
+_PREFIX = "#/$defs/"
+
+
+def json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "object")
+
+
+# -- findings ------------------------------------------------------------------------------------
+
+
+def _wrong_type(value: Any, path: JsonPath, expected: list[str]) -> Finding:
+    jtype = json_type(value)
+    data: dict[str, Any] = {"expected": expected, "value": _scalar(value)}
+    suggestion = _coerce(value, expected)
+    if suggestion is not _MISSING:
+        data["suggestion"] = suggestion
+    shown = " or ".join(_a(t) for t in expected if t != "null" or len(expected) == 1)
+    if "null" in expected and len(expected) > 1:
+        shown += " or null"
+    return Finding(
+        path,
+        "value",
+        "LCF104",
+        f"{_subject(path)} must be {shown}, not {_a(jtype)}"
+        + (f" ({_quote(value)})" if jtype == "string" and len(value) < 40 else "")
+        + ".",
+        data=data,
+    )
+
+
+def _not_allowed(value: Any, path: JsonPath, allowed: list[Any], label: str | None) -> Finding:
+    ordered = _closest_values(value, allowed)
+    close = []
+    if isinstance(value, str):
+        strings = tuple(a for a in allowed if isinstance(a, str))
+        close = _close_matches(value, strings, 3)
+        for same in _same_but_case(value, strings):
+            if same not in close:
+                close.insert(0, same)
+    hint = f" Did you mean {_or_list(close)}?" if close else ""
+    if label:
+        message = f"Unknown {label} {_quote(value)}.{hint}"
+    else:
+        shown = ", ".join(_quote(a) for a in ordered[:8]) + (", ..." if len(ordered) > 8 else "")
+        message = f"{_quote(value)} is not allowed for {_subject(path)}.{hint} Allowed: {shown}."
+    return Finding(
+        path,
+        "value",
+        "LCF105",
+        message,
+        data={"allowed": ordered, "value": _scalar(value)},
+    )
+
+
+def _out_of_range(value: float, path: JsonPath, keyword: str, bound: float, words: str) -> Finding:
+    return Finding(
+        path,
+        "value",
+        "LCF106",
+        f"{_subject(path)} must be {words} {_number(bound)}, not {_number(value)}.",
+        data={keyword: bound, "value": value},
+    )
+
+
+def _bad_length(count: int, path: JsonPath, low: int | None, high: int | None) -> Finding:
+    if low is not None and low == high:
+        expected = f"exactly {low} item{'s' if low != 1 else ''}"
+    elif low is not None and count < low:
+        expected = f"at least {low} item{'s' if low != 1 else ''}"
+    else:
+        expected = f"at most {high} item{'s' if high != 1 else ''}"
+    data: dict[str, Any] = {"count": count}
+    if low is not None:
+        data["minItems"] = low
+    if high is not None:
+        data["maxItems"] = high
+    return Finding(
+        path,
+        "value",
+        "LCF106",
+        f"{_subject(path)} must have {expected}, not {count}.",
+        data=data,
+    )
+
+
+def _missing(path: JsonPath, key: str, what: str) -> Finding:
+    return Finding(
+        path,
+        "open",
+        "LCF103",
+        f"Missing required key {_quote(key)} of the {what}.",
+        data={"key": key},
+    )
+
+
+def _legacy_marker(
+    path: JsonPath, key: str, message: str, rename: str | None = None, value: Any = _MISSING
+) -> Finding:
+    data: dict[str, Any] = {"kind": "keras2", "key": key}
+    if rename is not None:
+        data["rename"] = rename
+    if value is not _MISSING:
+        data["value"] = value
+    return Finding(path, "key", "LCF108", message, severity=WARNING, data=data)
+
+
+def _coerce(value: Any, expected: list[str]) -> Any:
+    """The value a quick fix can put instead of a string that spells a number or boolean."""
+    if not isinstance(value, str):
+        return _MISSING
+    text = value.strip()
+    if "integer" in expected and re.fullmatch(r"[-+]?\d+", text):
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python converts (sys.set_int_max_str_digits)
+            return _MISSING
+    if "number" in expected and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", text):
+        return float(text)
+    if "boolean" in expected and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if "null" in expected and text.lower() in ("null", "none"):
+        return None
+    return _MISSING
+
+
+def _data(finding: Finding, key: str) -> Any:
+    return (finding.data or {}).get(key)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b and json_type(a) == json_type(b)
+
+
+def _scalar(value: Any) -> Any:
+    return None if isinstance(value, (dict, list)) else value
+
+
+def _subject(path: JsonPath) -> str:
+    if not path:
+        return "The document"
+    last = path[-1]
+    if isinstance(last, str):
+        return _quote(last)
+    parent = next((p for p in reversed(path) if isinstance(p, str)), None)
+    return f"Item {last} of {_quote(parent)}" if parent else f"Item {last}"
+
+
+def _of(path: JsonPath) -> str:
+    return f" for {_subject(path)}" if path else ""
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, str):
+        if len(value) > MAX_SHOWN:
+            value = value[: MAX_SHOWN - 1] + "…"
+        return "'" + value.replace("'", "\\'") + "'"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)) and len(value) > 8:
+        return f"{_a(json_type(value))} of {len(value):,} items"
+    shown = repr(value)
+    return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 1] + "…"
+
+
+def _number(value: float) -> str:
+    return repr(value)
+
+
+def _a(jtype: str) -> str:
+    if jtype in _ARTICLE:
+        return _ARTICLE[jtype]
+    if jtype == "null":
+        return "null"
+    return f"{'an' if jtype[:1] in 'aeiou' else 'a'} {jtype}"
+
+
+def _words(family: str) -> str:
+    return family.replace("_", " ")
+
+
+def _or_list(options: list[Any]) -> str:
+    quoted = [_quote(o) for o in options]
+    if len(quoted) <= 1:
+        return "".join(quoted)
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
