@@ -175,3 +175,17 @@ def test_drift_is_capped(tmp_path):
         for name, value in (("config.json", config), ("task.json", task))
     }
     assert len(presets.drift(docs)["task.json"]) == presets.MAX_DRIFT
+
+
+def test_with_the_keras_hub_catalog_every_file_validates(preset, subprocess_env):
+    edit_json(preset / "task.json", lambda v: v["config"]["backbone"]["config"].pop("num_segments"))
+    done = run(
+        ["check", "--modules", "keras_hub", "--format", "json", preset], subprocess_env, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = [
+        (Path(f["path"]).name, d["code"])
+        for f in json.loads(done.stdout)["files"]
+        for d in f["diagnostics"]
+    ]
+    assert found == [("task.json", "LCF601")]
