@@ -11,7 +11,8 @@ from lsprotocol import types
 
 from ..catalog import Catalog
 from . import models
-from .schema_path import Match, SchemaWalker, missing, value_at
+from .schema_match import Match, missing, value_at
+from .schema_match import Matcher as SchemaWalker
 
 Path = tuple[str | int, ...]
 

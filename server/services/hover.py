@@ -13,7 +13,8 @@ from lsprotocol import types
 from ..catalog import Catalog
 from . import models
 from .completion import ClientSupport, _type_label
-from .schema_path import SchemaWalker, value_at
+from .schema_match import Matcher as SchemaWalker
+from .schema_match import value_at
 
 Path = tuple[str | int, ...]
 

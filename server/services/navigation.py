@@ -11,7 +11,8 @@ from tree_sitter import Node
 
 from ..catalog import Catalog
 from . import models
-from .schema_path import SchemaWalker, value_at
+from .schema_match import Matcher as SchemaWalker
+from .schema_match import value_at
 
 Path = tuple[str | int, ...]
 
@@ -165,8 +166,9 @@ def _symbol(
         if spans is None or len(spans) != len(layers):
             spans = [None] * len(layers)
         for index, (layer, item_span) in enumerate(zip(layers, spans, strict=True)):
-            child = _symbol(document, layer, (*path, "config", "layers", index), encoding,
-                            budget, item_span)
+            child = _symbol(
+                document, layer, (*path, "config", "layers", index), encoding, budget, item_span
+            )
             if child is not None:
                 children.append(child)
     for key in ("layer", "backward_layer", "cell"):
