@@ -46,6 +46,7 @@ class Core:
         self.edge = edge
         self.session = Session()
         self.workers = workers or WorkerPool()
+        self.workers.on_idle_exit = self.send_status  # "the worker exited, idle"
         self.catalogs = CatalogManager(self.session, edge, self.worker, self._catalog_ready)
         self.publisher = Publisher(self.session, edge, self._check, self.catalogs.settled)
         self.deep = DeepChecks(self.session.document, self._run_deep, self, self._deep_running)
@@ -99,7 +100,11 @@ class Core:
 
     # -- status and messages ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        return {**self.catalogs.status(), "deepCheck": self.deep_state.deepCheck}
+        if self.workers.worker is not None:
+            worker = "running"
+        else:
+            worker = "idle-exited" if self.workers.idle_exited else "none"
+        return {**self.catalogs.status(), "deepCheck": self.deep_state.deepCheck, "worker": worker}
 
     def send_status(self) -> None:
         try:
@@ -151,6 +156,8 @@ class Core:
             self.deep_state.deepCheck = (
                 "off" if self.session.settings.deepCheck == "off" else "idle"
             )
+        minutes = self.session.settings.workerIdleMinutes
+        self.workers.idle_seconds = minutes * 60 if minutes > 0 else None
         return before != self.session.settings
 
     async def pull_configuration(self) -> bool:

@@ -21,6 +21,8 @@ else:  # pragma: no cover - Python 3.10
     tomllib = None
 
 DEEP_CHECK_MODES = ("onType", "onSave", "off")
+DEFAULT_IDLE_MINUTES = 5.0
+MAX_IDLE_MINUTES = 24 * 60.0
 _USER_ONLY = {"trustWorkspace", "python"}
 # What a workspace's pyproject.toml may set: never the interpreter, never its own trust.
 PROJECT_KEYS = (
@@ -40,6 +42,8 @@ def is_security_code(code: str) -> bool:
     failed or broke the protocol, and the static security rules. The user's own settings
     still may."""
     return code in ("LCF303", "LCF304") or (code.startswith("LCF5") and len(code) == 6)
+
+
 SEVERITIES = {"error": 1, "warning": 2, "information": 3, "hint": 4, "off": None}
 
 
@@ -53,6 +57,9 @@ class Settings:
     deepCheckMemoryMB: int = DEFAULT_MEMORY_MB  # noqa: N815
     severity: dict[str, str] = field(default_factory=dict)
     flavor: str = "auto"
+    # The Keras worker (about 500 MB) exits after this long without a request; the next
+    # deep check starts it again. 0: it stays.
+    workerIdleMinutes: float = DEFAULT_IDLE_MINUTES  # noqa: N815
 
     def severity_for(self, code: str, default: int) -> int | None:
         """The LSP severity for a code after the user's override; None when turned off."""
@@ -88,6 +95,12 @@ def _check(key: str, value: Any) -> Any:
         if key == "deepCheckMemoryMB" and not MIN_MEMORY_MB <= value <= MAX_MEMORY_MB:
             raise ValueError(f"expected {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
         return int(value) if key == "deepCheckMemoryMB" else float(value)
+    if key == "workerIdleMinutes":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError("expected a number of minutes, 0 or more (0: the worker stays)")
+        if value > MAX_IDLE_MINUTES:
+            raise ValueError(f"at most {MAX_IDLE_MINUTES:g} minutes")
+        return float(value)
     if key == "flavor":
         if value not in FLAVOR_MODES:
             raise ValueError(f"expected one of {', '.join(FLAVOR_MODES)}")
@@ -97,9 +110,7 @@ def _check(key: str, value: Any) -> Any:
             raise ValueError("expected an object mapping codes to severities")
         for code, name in value.items():
             if name not in SEVERITIES:
-                raise ValueError(
-                    f"{code}: expected one of {', '.join(SEVERITIES)}, got {name!r}"
-                )
+                raise ValueError(f"{code}: expected one of {', '.join(SEVERITIES)}, got {name!r}")
         return dict(value)
     raise ValueError("unknown setting")
 
@@ -157,10 +168,13 @@ def from_pyproject(root: Path) -> tuple[dict[str, Any] | None, list[str]]:
             problems.append(f"{origin}: unknown {what} {key!r} ignored")
         elif key == "severity" and isinstance(value, dict):
             for code in [c for c in value if isinstance(c, str) and is_security_code(c)]:
-                problems.append(f"{origin}: severity of {code} is a user setting (a workspace "
-                                "cannot lower a security finding); ignored")
-            kept[key] = {c: v for c, v in value.items()
-                         if not (isinstance(c, str) and is_security_code(c))}
+                problems.append(
+                    f"{origin}: severity of {code} is a user setting (a workspace "
+                    "cannot lower a security finding); ignored"
+                )
+            kept[key] = {
+                c: v for c, v in value.items() if not (isinstance(c, str) and is_security_code(c))
+            }
         else:
             kept[key] = value
     return kept, problems
@@ -176,11 +190,12 @@ def resolve(
     if workspace_root is not None:
         table, errors = from_pyproject(workspace_root)
         problems += errors
-        settings, errors = merge(settings, table, "pyproject.toml [tool.layercfg]",
-                                 unwrap=False)
+        settings, errors = merge(settings, table, "pyproject.toml [tool.layercfg]", unwrap=False)
         problems += errors
-    for raw, origin in ((init_options, "initializationOptions"),
-                        (configuration, "workspace/configuration")):
+    for raw, origin in (
+        (init_options, "initializationOptions"),
+        (configuration, "workspace/configuration"),
+    ):
         settings, errors = merge(settings, raw, origin)
         problems += errors
     return settings, problems

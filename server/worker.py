@@ -408,6 +408,11 @@ class WorkerClient:
         if process is not None:
             self._remove_private()
 
+    @property
+    def busy(self) -> bool:
+        """A request is being answered."""
+        return bool(self._pending)
+
     async def stop(self) -> None:
         """End the worker for good: asked to when it is idle, killed at once when it is busy
         (a check can take minutes). Requests waiting on it fail with kind "stopped"; none
@@ -428,10 +433,20 @@ class WorkerPool:
     another of those: what a trusted workspace's modules did in it (patches, registered
     classes) must not reach the checks, or the catalog, of an untrusted one."""
 
-    def __init__(self, factory: Callable[[str], WorkerClient] | None = None) -> None:
+    def __init__(
+        self,
+        factory: Callable[[str], WorkerClient] | None = None,
+        on_idle_exit: Callable[[], None] | None = None,
+    ) -> None:
         self.factory = factory or WorkerClient
         self.worker: WorkerClient | None = None
         self._key: tuple[Any, ...] | None = None
+        # Memory at rest: a worker (Keras imported, about 500 MB) unused for ``idle_seconds``
+        # exits; the next request starts another. None: it stays.
+        self.idle_seconds: float | None = None
+        self.idle_exited = False  # the last worker exited for being idle (the status says so)
+        self.on_idle_exit = on_idle_exit
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     def get(
         self,
@@ -449,10 +464,40 @@ class WorkerPool:
             old, self.worker, self._key = self.worker, self.factory(python), key
             if old is not None:
                 asyncio.ensure_future(old.stop())
+        self.idle_exited = False
+        self._arm()
         return self.worker
+
+    # -- idle exit ------------------------------------------------------------------------------
+    def _arm(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self.idle_seconds and self.worker is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # not serving: nothing to wait for
+            self._idle_timer = loop.call_later(self.idle_seconds, self._idle)
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        worker = self.worker
+        if worker is None:
+            return
+        if worker.busy:
+            self._arm()  # a long check: idle counts from its end
+            return
+        self.retire()
+        self.idle_exited = True
+        if self.on_idle_exit is not None:
+            self.on_idle_exit()
 
     def retire(self) -> None:
         """The current worker serves no more requests: the next one starts a new worker."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         old, self.worker, self._key = self.worker, None, None
         if old is not None:
             asyncio.ensure_future(old.stop())

@@ -42,7 +42,16 @@ import { pythonExtensionInstalled, pythonExtensionInterpreter } from "./python";
 
 export const LANGUAGE_ID = "layercfg-json";
 
-const SETTING_KEYS = ["modules", "trustWorkspace", "deepCheck", "deepCheckTimeout", "deepCheckMemoryMB", "severity"] as const;
+const SETTING_KEYS = [
+  "modules",
+  "trustWorkspace",
+  "deepCheck",
+  "deepCheckTimeout",
+  "deepCheckMemoryMB",
+  "severity",
+  "flavor",
+  "workerIdleMinutes",
+] as const;
 
 /** Settings changes closer together than this are sent to the server as one. */
 const SETTINGS_DEBOUNCE_MS = 300;

@@ -10,6 +10,8 @@ describe("serverSettings", () => {
       deepCheckTimeout: 20,
       deepCheckMemoryMB: 2048,
       severity: {},
+      flavor: "auto",
+      workerIdleMinutes: 5,
       trustWorkspace: true,
     });
   });

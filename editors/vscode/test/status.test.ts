@@ -87,6 +87,13 @@ describe("formatStatus", () => {
     assert.match(environment.text, /· environment$/);
     assert.match(environment.tooltip, /installed in the interpreter/);
   });
+  test("the Keras worker: exited while idle, and started on demand", () => {
+    assert.equal(parseStatus({ ...ready, worker: "idle-exited" })?.worker, "idle-exited");
+    assert.equal(parseStatus({ ...ready, worker: "asleep" })?.worker, undefined);
+    assert.match(running({ ...ready, worker: "idle-exited" }).tooltip, /exited while idle.*next deep check starts it/);
+    assert.match(running({ ...ready, worker: "running" }).tooltip, /Keras worker: running/);
+    assert.doesNotMatch(running(ready).tooltip, /Keras worker/);
+  });
   test("deep check off", () => {
     assert.match(running({ ...ready, deepCheck: "off" }).tooltip, /Deep check: off/);
   });

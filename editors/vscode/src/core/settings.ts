@@ -15,10 +15,20 @@ export const DEFAULTS = {
   deepCheckTimeout: 20,
   deepCheckMemoryMB: 2048,
   severity: {} as Record<string, string>,
+  flavor: "auto",
+  workerIdleMinutes: 5,
 } as const;
 
 /** Keys passed through as the user wrote them; the server validates them and reports. */
-const PASSED_THROUGH = ["modules", "deepCheck", "deepCheckTimeout", "deepCheckMemoryMB", "severity"] as const;
+const PASSED_THROUGH = [
+  "modules",
+  "deepCheck",
+  "deepCheckTimeout",
+  "deepCheckMemoryMB",
+  "severity",
+  "flavor",
+  "workerIdleMinutes",
+] as const;
 
 export interface ServerSettings {
   modules: unknown;
@@ -28,6 +38,8 @@ export interface ServerSettings {
   deepCheckTimeout: unknown;
   deepCheckMemoryMB: unknown;
   severity: unknown;
+  flavor: unknown;
+  workerIdleMinutes: unknown;
 }
 
 export interface SettingsContext {

@@ -17,7 +17,12 @@ export interface ServerStatus {
   readonly deepCheck: DeepCheckState;
   /** The catalog's flavor (`keras` for Keras 3, `tf_keras` for Keras 2), when the server says. */
   readonly flavor?: string | null;
+  /** The Keras worker: running, exited after being idle (started again on demand), or none yet. */
+  readonly worker?: WorkerState;
 }
+
+export type WorkerState = "running" | "idle-exited" | "none";
+const WORKER_STATES: readonly string[] = ["running", "idle-exited", "none"];
 
 export const STATUS_NOTIFICATION = "layercfg/status";
 
@@ -45,6 +50,9 @@ export function parseStatus(params: unknown): ServerStatus | undefined {
     message: text(record.message),
     deepCheck,
     ...(text(record.flavor) ? { flavor: text(record.flavor) } : {}),
+    ...(typeof record.worker === "string" && WORKER_STATES.includes(record.worker)
+      ? { worker: record.worker as WorkerState }
+      : {}),
   };
 }
 
@@ -100,6 +108,20 @@ function kerasLabel(status: ServerStatus): string {
   const flavor = flavorOf(status);
   const version = status.kerasVersion ? `Keras ${status.kerasVersion}` : "Keras";
   return flavor ? `${version} (${flavor})` : version;
+}
+
+/** What the tooltip says of the Keras worker, when the server says. */
+export function workerLine(state: WorkerState | undefined): string | null {
+  switch (state) {
+    case "running":
+      return "Keras worker: running";
+    case "idle-exited":
+      return "Keras worker: exited while idle (layercfg.workerIdleMinutes); the next deep check starts it";
+    case "none":
+      return "Keras worker: not started";
+    default:
+      return null;
+  }
 }
 
 function deepCheckLine(state: DeepCheckState): string {
@@ -180,6 +202,7 @@ export function formatStatus(state: ClientState): StatusView {
         tooltip: [
           ...catalog.lines,
           deepCheckLine(state.status.deepCheck),
+          ...(workerLine(state.status.worker) ? [workerLine(state.status.worker) as string] : []),
           `Interpreter: ${state.interpreter}`,
           sourceLine(state.source),
           "Click for the deep check, the catalog rebuild and more.",
