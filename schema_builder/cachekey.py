@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CATALOG_FORMAT = 1
+CATALOG_FORMAT = 2  # 2: "packages" (what each configured package gave)
 
 
 @dataclass(frozen=True)
