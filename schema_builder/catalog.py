@@ -42,6 +42,18 @@ Progress = Callable[[str, int], None]
 # -- the catalog's JSON, as typed dicts (the keys the module docstring lists) --------------------
 
 
+
+# The base Layer's legacy keywords, which its docstring leaves out.
+LAYER_KEYWORDS = {
+    "input_dim": "Legacy: for a first layer, the size of its input's last axis (the same as "
+    "`input_shape=(input_dim,)`). Keras 3 prefers an `InputLayer` before the layer.",
+    "input_shape": "Legacy: for a first layer, the shape of its input without the batch axis. "
+    "Keras 3 prefers an `InputLayer` before the layer.",
+    "batch_input_shape": "Legacy (Keras 2): the shape of a first layer's input, batch axis "
+    "included. Keras 3 writes `batch_shape` on an `InputLayer`.",
+    "batch_size": "Legacy: the batch size of a first layer's input.",
+}
+
 class SourceRef(TypedDict):
     file: str | None
     line: int | None
@@ -383,7 +395,15 @@ class CatalogBuilder:
                     owner.setdefault((name, param.description), info.class_name)
         for info in self.infos:
             for name, param in info.params.items():
-                if not param.description and name in seen:
+                if param.description:
+                    continue
+                if param.inherited:
+                    # A keyword the base Layer takes (``input_dim``) means what the base says,
+                    # not what a class with an argument of that name means by it (Embedding's
+                    # ``input_dim`` is a vocabulary size).
+                    param.description = LAYER_KEYWORDS.get(name, param.description)
+                    continue
+                if name in seen:
                     text = seen[name].most_common(1)[0][0]
                     param.description = text
                     param.description_from = owner[(name, text)]
