@@ -138,9 +138,15 @@ class Engine:
         if limit <= 0:
             return
         checked, cut = _within(value, limit)
-        if validator.is_valid(checked):
-            return
-        errors = [e for e in validator.iter_errors(checked) if len(e.instance_path) < cut]
+        try:
+            if validator.is_valid(checked):
+                return
+            errors = [e for e in validator.iter_errors(checked) if len(e.instance_path) < cut]
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800"), which JSON text may escape
+            value = checked = _cut(checked, cut, _no_surrogates)
+            if validator.is_valid(checked):
+                return
+            errors = [e for e in validator.iter_errors(checked) if len(e.instance_path) < cut]
         found = _Mapper(self, root, value, path).findings(errors)
         out.extend(_in_document_order(found, value, len(path)))
 
@@ -199,8 +205,11 @@ class Engine:
 
     def passes(self, key: Any, schema: dict[str, Any], value: Any) -> bool:
         validator, _ = self.compiled(key, schema)
-        checked, _ = _within(value, MAX_DEPTH)
-        return bool(validator.is_valid(checked))
+        checked, cut = _within(value, MAX_DEPTH)
+        try:
+            return bool(validator.is_valid(checked))
+        except UnicodeEncodeError:
+            return bool(validator.is_valid(_cut(checked, cut, _no_surrogates)))
 
     # -- helpers of the mapper ---------------------------------------------------------------
     def keys_of(self, schema: dict[str, Any]) -> _Keys:
@@ -507,7 +516,20 @@ def _within(value: Any, limit: int) -> tuple[Any, int]:
     return _cut(value, limit), limit
 
 
-def _cut(value: Any, limit: int) -> Any:
+def _no_surrogates(value: Any) -> Any:
+    def text(item: Any) -> Any:
+        if type(item) is str:
+            return item.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return item
+
+    if type(value) is dict:
+        return {text(k): text(v) for k, v in value.items()}
+    if type(value) is list:
+        return [text(v) for v in value]
+    return text(value)
+
+
+def _cut(value: Any, limit: int, leaf: Any = None) -> Any:
     root: list[Any] = [None]
     stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 0)]
     while stack:
@@ -517,7 +539,9 @@ def _cut(value: Any, limit: int) -> Any:
         elif type(node) is list:
             copy = [] if depth >= limit else list(node)
         else:
-            copy = node
+            copy = node if leaf is None else leaf(node)
+        if leaf is not None and type(copy) in (dict, list):
+            copy = leaf(copy)
         parent[slot] = copy
         if depth < limit and type(copy) in (dict, list):
             items = copy.items() if type(copy) is dict else enumerate(copy)
