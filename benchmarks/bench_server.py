@@ -671,8 +671,10 @@ async def main_async(args: argparse.Namespace) -> int:
         shutil.rmtree(workspace, ignore_errors=True)
 
     debounce = debounce_ms()
-    rows = [Row("spawn -> initialize response", samples["spawn"], "median", 600),
-            Row("spawn -> catalog ready (status)", samples["ready"], "median")]
+    # No early initialize answer: the server answers once it is imported. What the user waits
+    # for is the catalog (the first diagnostics), which the early answer never moved.
+    rows = [Row("spawn -> initialize response", samples["spawn"], "median"),
+            Row("spawn -> catalog ready (status)", samples["ready"], "median", 1500)]
     for bench in benches:
         b = bench.label
         rows += [
