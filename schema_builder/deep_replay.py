@@ -127,7 +127,7 @@ class IncrementalReplay(CheckerBase):
                 return self._replay_sequential(value, caught)
             if (value.get("module"), value.get("class_name")) in _FUNCTIONAL:
                 return self._replay_functional(value, caught)
-        except _Unsure:
+        except (_Unsure, RecursionError):  # nested deeper than the replay goes: the full check
             return None
         finally:
             self._reset()
@@ -315,7 +315,14 @@ class IncrementalReplay(CheckerBase):
                     if not (isinstance(history, list) and len(history) == 3):
                         raise _Unsure
                     name, node_index, tensor_index = history
-                    if name not in index_of or not isinstance(tensor_index, int):
+                    if not (
+                        isinstance(name, str)
+                        and name in index_of
+                        and all(
+                            isinstance(i, int) and not isinstance(i, bool)
+                            for i in (node_index, tensor_index)
+                        )
+                    ):
                         raise _Unsure
                     made = tensors.get((name, node_index))
                     if made is None:

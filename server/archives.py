@@ -29,6 +29,10 @@ SCHEME = "layercfg"
 MAX_MEMBERS = 10_000
 MAX_NAME_LENGTH = 1024
 MAX_NAME_DEPTH = 32
+# A central directory entry: its 46 bytes, its name, and room for its extra field and comment.
+# ``zipfile`` reads the whole directory and parses every entry in it, whatever count the end
+# record declares; a directory longer than the declared count allows is refused first.
+MAX_ENTRY_BYTES = 46 + MAX_NAME_LENGTH + 512
 # A member that declares this many times its stored size is a bomb, not JSON (Keras itself
 # stores its members uncompressed, and refuses 100x).
 MAX_RATIO = 100
@@ -101,14 +105,20 @@ def _declared_members(handle: Any, size: int) -> int:
     at = data.rfind(_EOCD)
     if at < 0 or at + 22 > len(data):
         raise ArchiveError("not a zip archive (no end of central directory)")
-    (count,) = struct.unpack("<H", data[at + 10 : at + 12])
-    if count == 0xFFFF and at >= 20 and data[at - 20 : at - 16] == _EOCD64_LOCATOR:
-        (offset,) = struct.unpack("<Q", data[at - 12 : at - 4])
-        if offset + 56 <= size:
-            handle.seek(offset)
-            record = handle.read(56)
-            if record[:4] == _EOCD64:
-                (count,) = struct.unpack("<Q", record[32:40])
+    count, directory = struct.unpack("<HI", data[at + 10 : at + 16])
+    if count == 0xFFFF or directory == 0xFFFFFFFF:
+        if at >= 20 and data[at - 20 : at - 16] == _EOCD64_LOCATOR:
+            (offset,) = struct.unpack("<Q", data[at - 12 : at - 4])
+            if offset + 56 <= size:
+                handle.seek(offset)
+                record = handle.read(56)
+                if record[:4] == _EOCD64:
+                    count, directory = struct.unpack("<QQ", record[32:48])
+    if count <= MAX_MEMBERS and directory > max(count, 1) * MAX_ENTRY_BYTES:
+        raise ArchiveError(
+            f"a central directory of {directory} bytes for {count} members: "
+            "its entries are not what the archive declares"
+        )
     return count
 
 

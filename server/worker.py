@@ -172,6 +172,7 @@ class WorkerClient:
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.stopped = False  # set by stop(): no request and no new worker after it
+        self._active = 0  # requests under way, from their encoding on (busy before pending)
 
     @property
     def running(self) -> bool:
@@ -333,7 +334,16 @@ class WorkerClient:
         else:
             future.set_result(message.get("result"))
 
-    async def request(
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        """One request (see ``_request``); the worker is busy from the start of its encoding
+        and its start, not only once it is sent: the idle exit never stops it then."""
+        self._active += 1
+        try:
+            return await self._request(*args, **kwargs)
+        finally:
+            self._active -= 1
+
+    async def _request(
         self,
         method: str,
         params: dict[str, Any] | None = None,
@@ -411,7 +421,7 @@ class WorkerClient:
     @property
     def busy(self) -> bool:
         """A request is being answered."""
-        return bool(self._pending)
+        return bool(self._pending) or self._active > 0
 
     async def stop(self) -> None:
         """End the worker for good: asked to when it is idle, killed at once when it is busy

@@ -1,0 +1,192 @@
+"""Hostile inputs against the archive reader, the incremental deep check and the worker's idle
+exit: each test is a way in that was open, and stays closed."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import io
+import json
+import os
+import struct
+import sys
+import zipfile
+
+import pytest
+
+from layercfg.server import archives, worker
+from layercfg.server.features import archives as archive_feature
+
+
+def _keras_zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for name, data in members.items():
+            out.writestr(name, data)
+    return buffer.getvalue()
+
+
+CONFIG = json.dumps({"class_name": "Dense", "config": {"units": 2}}).encode()
+
+
+# -- archives -----------------------------------------------------------------------------------
+
+
+def test_a_central_directory_longer_than_its_declared_count_is_refused_before_it_is_parsed(
+    tmp_path,
+):
+    # 20,000 entries under an end record that declares 3: zipfile would parse every entry (a
+    # directory of millions takes gigabytes) before the member cap is looked at.
+    members = {"config.json": CONFIG, "metadata.json": b"{}"}
+    members.update({f"a/{i}": b"" for i in range(20_000)})
+    data = bytearray(_keras_zip(members))
+    at = data.rfind(b"PK\x05\x06")
+    data[at + 8 : at + 12] = struct.pack("<HH", 3, 3)
+    path = tmp_path / "lying.keras"
+    path.write_bytes(bytes(data))
+    with pytest.raises(archives.ArchiveError, match="central directory of"):
+        archives.read(str(path))
+
+
+def test_an_honest_archive_still_reads(tmp_path):
+    path = tmp_path / "model.keras"
+    path.write_bytes(_keras_zip({"config.json": CONFIG, "model.weights.h5": b"\0" * 100}))
+    assert json.loads(archives.read(str(path)).raw) == json.loads(CONFIG)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "layercfg:///etc/passwd/config.json",
+        "layercfg:///etc/passwd.keras/config.json",
+        "layercfg:///x.keras/../../etc/passwd/config.json",
+        "layercfg:///tmp/x.keras/metadata.json",
+    ],
+)
+def test_a_layercfg_uri_reads_nothing_but_a_keras_archive(uri):
+    try:
+        answer = archive_feature.archive_content(uri)
+    except archives.ArchiveError as exc:
+        assert "root:" not in str(exc)
+    else:
+        assert answer is None
+
+
+def test_a_symlink_or_fifo_named_keras_is_not_read(tmp_path):
+    link = tmp_path / "passwd.keras"
+    link.symlink_to("/etc/passwd")
+    for uri in (archives.view_uri(str(link)), f"layercfg://{link}/config.json"):
+        try:
+            answer = archive_feature.archive_content(uri)
+        except archives.ArchiveError as exc:
+            assert "root:" not in str(exc)
+        else:
+            assert answer is None
+    fifo = tmp_path / "fifo.keras"
+    os.mkfifo(fifo)
+    with pytest.raises(archives.ArchiveError, match="not a regular file"):
+        archives.read(str(fifo))
+
+
+# -- the worker's idle exit ---------------------------------------------------------------------
+
+
+async def test_a_request_is_busy_while_it_is_encoded(monkeypatch):
+    # A large document's encoding (seconds) and the worker's start come before the request is
+    # pending: the idle exit, which asks ``busy``, stopped the worker then and the check failed.
+    started = asyncio.Event()
+
+    def slow(*args):
+        import time
+
+        started.set()
+        time.sleep(0.3)
+        raise RuntimeError("encoded no further")
+
+    monkeypatch.setattr(worker, "encode_request", slow)
+    client = worker.WorkerClient(sys.executable)
+    task = asyncio.ensure_future(client.request("check", {}))
+    await started.wait()
+    assert client.busy, "the idle exit may stop a worker whose request is being encoded"
+    with pytest.raises(RuntimeError):
+        await task
+    assert not client.busy
+
+
+async def test_the_idle_exit_waits_for_a_request_being_encoded(monkeypatch):
+    started = asyncio.Event()
+
+    def slow(*args):
+        import time
+
+        started.set()
+        time.sleep(0.3)
+        raise RuntimeError("encoded no further")
+
+    monkeypatch.setattr(worker, "encode_request", slow)
+    pool = worker.WorkerPool()
+    pool.idle_seconds = 0.05
+    client = pool.get(sys.executable, False, (), None)
+    task = asyncio.ensure_future(client.request("check", {}))
+    await started.wait()
+    await asyncio.sleep(0.15)
+    assert pool.worker is client and not client.stopped
+    with pytest.raises(RuntimeError):
+        await task
+    await pool.stop()
+
+
+# -- the incremental deep check -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deep():
+    keras = pytest.importorskip("keras")
+    from layercfg.schema_builder.deep import DeepChecker
+    from layercfg.schema_builder.deep_replay import ReplayMemo
+    from layercfg.schema_builder.keras_api import KerasAPI
+
+    api = KerasAPI()
+    a = keras.Input((4,), name="a")
+    out = keras.layers.Dense(2, name="d")(a)
+    model = keras.Model(a, out, name="m")
+    document = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
+    memo = ReplayMemo()
+    for _ in range(2):  # the graph is known: the next checks of it are replayed
+        assert DeepChecker(api, memo=memo).check(copy.deepcopy(document))["findings"] == []
+    return keras, lambda value: DeepChecker(api, memo=memo).check(value), document
+
+
+def _keras_rejects(keras, value) -> bool:
+    try:
+        keras.saving.deserialize_keras_object(copy.deepcopy(value), safe_mode=True)
+    except Exception:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "history",
+    [["a", [0], 0], [["a"], 0, 0], [{"a": 1}, 0, 0], ["a", 0, [0]], ["a", None, 0]],
+)
+def test_a_keras_history_of_the_wrong_types_gets_a_verdict_not_a_crash(deep, history):
+    keras, check, document = deep
+    value = copy.deepcopy(document)
+    node = value["config"]["layers"][1]["inbound_nodes"][0]["args"][0]
+    node["config"]["keras_history"] = history
+    assert _keras_rejects(keras, value)
+    result = check(value)  # raised TypeError (unhashable) out of the replay
+    assert result["findings"], "a document Keras rejects got a clean verdict"
+
+
+def test_node_arguments_nested_deeper_than_the_replay_goes_fall_to_the_full_check(deep):
+    keras, check, document = deep
+    value = copy.deepcopy(document)
+    nested: object = 1
+    for _ in range(2_500):  # json reads it; the replay's recursive walk did not
+        nested = [nested]
+    value["config"]["layers"][1]["inbound_nodes"][0]["kwargs"]["junk"] = nested
+    value = json.loads(json.dumps(value))
+    assert _keras_rejects(keras, value)
+    result = check(value)  # raised RecursionError out of the replay
+    assert result["findings"]
