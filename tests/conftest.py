@@ -63,6 +63,14 @@ def pytest_configure(config: pytest.Config) -> None:
         seed(Path(_SESSION_CACHE))
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the fast tier, full-tier modules are not even imported (several import Keras)."""
+    if _fast_tier(config) and collection_path.suffix == ".py":
+        if collection_path.name.startswith("test_") and collection_path.name not in FAST_MODULES:
+            return True
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fast = item.path.name in FAST_MODULES and item.path.parent.name == "tests"
