@@ -43,15 +43,21 @@ DENSE = '{"module": "keras.layers", "class_name": "Dense", "config": %s}'
     "text, present, absent",
     [
         (DENSE % '{"units": 3, |}', ["activation", "use_bias", "kernel_initializer"], ["units"]),
-        (DENSE % '{|}', ["units"], []),
+        (DENSE % "{|}", ["units"], []),
         (DENSE % '{"units": 3, "ac|"}', ["activation", "activity_regularizer"], ["units"]),
         (DENSE % '{"activation": "|"}', ["relu", "gelu", "linear"], []),
         (DENSE % '{"use_bias": |}', ["true", "false"], []),
         (DENSE % '{"kernel_initializer": "|"}', ["glorot_uniform", "he_normal"], []),
-        ('{"module": "keras.layers", "class_name": "Conv2D", "config": {"padding": "|"}}',
-         ["same", "valid"], []),
-        ('{"module": "keras.layers", "class_name": "Conv2D", "config": {"data_format": |}}',
-         ["channels_last", "channels_first", "null"], []),
+        (
+            '{"module": "keras.layers", "class_name": "Conv2D", "config": {"padding": "|"}}',
+            ["same", "valid"],
+            [],
+        ),
+        (
+            '{"module": "keras.layers", "class_name": "Conv2D", "config": {"data_format": |}}',
+            ["channels_last", "channels_first", "null"],
+            [],
+        ),
         ('{"class_name": "De|", "config": {}}', ["Dense", "Dropout", "Sequential"], []),
         ('{"class_name": "Dense", "config": {"dtype": "|"}}', ["float32", "mixed_float16"], []),
         # broken text: completion still works while typing
@@ -59,8 +65,12 @@ DENSE = '{"module": "keras.layers", "class_name": "Dense", "config": %s}'
         ('{"class_name": "Dense", "config": {"un|', ["units"], []),
         # custom classes from the configured modules
         ('{"class_name": "|", "config": {}}', ["Gated", "Scale"], []),
-        ('{"module": "custom.registered_layers", "class_name": "Gated", "config": {|}, '
-         '"registered_name": "acme>Gated"}', ["units", "gate_activation"], []),
+        (
+            '{"module": "custom.registered_layers", "class_name": "Gated", "config": {|}, '
+            '"registered_name": "acme>Gated"}',
+            ["units", "gate_activation"],
+            [],
+        ),
     ],
 )
 def test_completion(services, text, present, absent):
@@ -94,8 +104,9 @@ def test_class_name_completion_keeps_module_consistent(services):
 
 
 def test_layer_envelope_snippet_in_a_layers_array(services):
-    document, offset = at('{"module": "keras", "class_name": "Sequential", '
-                          '"config": {"name": "s", "layers": [|]}}')
+    document, offset = at(
+        '{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [|]}}'
+    )
     items = services[2].complete(document, offset, SNIPPETS).items
     dense = next(item for item in items if item.label == "Dense envelope")
     body = json.loads(dense.text_edit.new_text)
@@ -116,14 +127,20 @@ def test_layer_names_in_keras_history(services):
     "text, words",
     [
         (DENSE % '{"un|its": 3}', ["**units**", "dimensionality", "(required)", "≥ 1"]),
-        (DENSE % '{"units": 3, "use_b|ias": true}',
-         ["Default: `true`", "the current value is the default"]),
-        ('{"module": "keras.layers", "class_name": "De|nse", "config": {"units": 3}}',
-         ["**Dense**", "Dense(units", "dense.py", "keras.io"]),
+        (
+            DENSE % '{"units": 3, "use_b|ias": true}',
+            ["Default: `true`", "the current value is the default"],
+        ),
+        (
+            '{"module": "keras.layers", "class_name": "De|nse", "config": {"units": 3}}',
+            ["**Dense**", "Dense(units", "dense.py", "keras.io"],
+        ),
         (DENSE % '{"units": 3, "activation": "re|lu"}', ["**relu**", "activation"]),
         (DENSE % '{"units": 3, "kernel_initializer": "he_no|rmal"}', ["HeNormal"]),
-        ('{"module": "keras.layers", "class_name": "Conv2D", "config": {"pad|ding": "same"}}',
-         ["Allowed:", '"valid"']),
+        (
+            '{"module": "keras.layers", "class_name": "Conv2D", "config": {"pad|ding": "same"}}',
+            ["Allowed:", '"valid"'],
+        ),
     ],
 )
 def test_hover(services, text, words):
@@ -146,13 +163,14 @@ def test_definition_references_symbols_and_folding(services):
     reference = text.index('"hidden"', text.index("keras_history", text.index('"score"')))
     (target,) = navigation.definition(document, reference + 2, cat, walker, "utf-16")
     start = document.lines.offset_at(target.range.start)
-    assert text[start:start + len('"hidden"')] == '"hidden"'
+    assert text[start : start + len('"hidden"')] == '"hidden"'
     assert document.node_at(start + 1).path == ("config", "layers", 1, "name")
     found = navigation.references(document, reference + 2, "utf-16")
     assert len(found) == 3  # entry name, config name, the keras_history that names it
     assert len(navigation.references(document, reference + 2, "utf-16", False)) == 2
     (class_target,) = navigation.definition(
-        document, text.index('"Dense"') + 2, cat, walker, "utf-16")
+        document, text.index('"Dense"') + 2, cat, walker, "utf-16"
+    )
     assert class_target.uri.endswith("dense.py")
     (model,), limited = navigation.document_symbols(document, "utf-16")
     assert not limited
@@ -172,9 +190,15 @@ def test_symbols_nest_wrapped_layers(services):
 
 def test_folding_past_the_limit_keeps_the_outer_ranges(services):
     layers = [
-        {"module": "keras.layers", "class_name": "Dense",
-         "config": {"name": f"d{i}", "units": i + 1,
-                    "kernel_initializer": {"class_name": "Zeros", "config": {}}}}
+        {
+            "module": "keras.layers",
+            "class_name": "Dense",
+            "config": {
+                "name": f"d{i}",
+                "units": i + 1,
+                "kernel_initializer": {"class_name": "Zeros", "config": {}},
+            },
+        }
         for i in range(12)
     ]
     config = {"class_name": "Sequential", "config": {"name": "s", "layers": layers}}
@@ -202,3 +226,48 @@ def test_outline_is_capped_with_a_note(services, monkeypatch):
     count = 1 + len(document.value["config"]["layers"])
     (root,), limited = navigation.document_symbols(document, "utf-16", limit=count)
     assert not limited and "limited" not in root.detail
+
+
+def _apply(document: Document, offset: int, item) -> str:
+    """The text after accepting ``item`` (a plain-text item) as an editor does."""
+    text = document.text
+    if item.text_edit is not None:
+        lines = document.lines
+        start = lines.offset_at(item.text_edit.range.start, "utf-16")
+        end = lines.offset_at(item.text_edit.range.end, "utf-16")
+        return text[:start] + item.text_edit.new_text + text[end:]
+    return text[:offset] + item.insert_text + text[offset:]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # after typing `"`, the key alone: key, colon, value
+        DENSE % '{"un|"}',
+        DENSE % '{"un|',
+        # a key typed before another member: the comma it needs
+        DENSE % '{"un|" \n "activation": "relu"}',
+        # an empty line between members, after one, before one
+        DENSE % '{\n  |\n  "activation": "relu"\n}',
+        DENSE % '{"activation": "relu"\n  |\n}',
+        DENSE % '{"activation": "relu",\n  |\n  "use_bias": true\n}',
+        DENSE % "{|}",
+    ],
+)
+def test_an_accepted_key_leaves_a_valid_document(services, text):
+    document, offset = at(text)
+    items = services[2].complete(document, offset, PLAIN).items
+    units = next(item for item in items if item.label == "units")
+    after = _apply(document, offset, units)
+    if not after.rstrip().endswith("}"):
+        after += "}}"  # the unclosed document is closed by the user later
+    value = json.loads(after)  # no LCF001: the document is valid JSON
+    assert "units" in value["config"]
+    assert not Document.parse("file:///t", after, 2).problems
+
+
+def test_a_key_that_has_its_value_is_only_renamed(services):
+    document, offset = at(DENSE % '{"un|": 3}')
+    items = services[2].complete(document, offset, PLAIN).items
+    units = next(item for item in items if item.label == "units")
+    assert units.text_edit.new_text == '"units"'

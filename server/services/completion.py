@@ -84,6 +84,9 @@ class Completer:
             if location.kind == "key"
             else None
         )
+        has_value, comma_before, comma_after = _surroundings(
+            document.text, location, offset, edit_range is not None
+        )
         items = []
         for name, sub in properties.items():
             if name in present and name != typing_key:
@@ -92,10 +95,12 @@ class Completer:
             resolved = self.walker.resolve(sub)
             default = _default_of(resolved, param)
             rank = "0" if name in required else ("1" if param.get("in_signature") else "2")
-            if location.kind == "key":
+            if location.kind == "key" and has_value:
                 text, fmt = _dumps(name), types.InsertTextFormat.PlainText
             else:
                 text, fmt = self._key_with_value(name, resolved, default, name in required, support)
+                # What keeps the document valid around the new member.
+                text = f"{', ' if comma_before else ''}{text}{',' if comma_after else ''}"
             detail = _type_label(resolved)
             if name in required:
                 detail = f"{detail} (required)".strip()
@@ -274,6 +279,38 @@ class Completer:
             )
             for index, name in enumerate(model.names)
         ]
+
+
+def _surroundings(text: str, location: Any, offset: int, on_key: bool) -> tuple[bool, bool, bool]:
+    """For a key completed at ``offset``: whether the key already has its ':' and value
+    (then only the key is replaced), and whether a ',' is needed before or after the new
+    member for the object to stay valid JSON."""
+    start, end = location.span if on_key and location.span is not None else (offset, offset)
+    after = _next_char(text, end)
+    if on_key and after == ":":
+        return True, False, False
+    before = _previous_char(text, start)
+    # A member ends before us without a comma: a value's last character.
+    comma_before = before not in ("{", ",", "")
+    # Another member follows: a key string (or anything but the object's end or a comma).
+    comma_after = after not in ("}", ",", "")
+    return False, comma_before, comma_after
+
+
+def _next_char(text: str, index: int) -> str:
+    """The first non-blank character at or after ``index`` ("" at the end)."""
+    length = len(text)
+    while index < length and text[index] in " \t\r\n":
+        index += 1
+    return text[index] if index < length else ""
+
+
+def _previous_char(text: str, index: int) -> str:
+    """The last non-blank character before ``index`` ("" at the start)."""
+    index -= 1
+    while index >= 0 and text[index] in " \t\r\n":
+        index -= 1
+    return text[index] if index >= 0 else ""
 
 
 def _is_config(match: Match, path: Path) -> bool:
