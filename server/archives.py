@@ -151,6 +151,24 @@ def _check_members(infos: list[zipfile.ZipInfo]) -> None:
         seen.add(info.filename)
 
 
+def _check_sizes(infos: list[zipfile.ZipInfo], size: int) -> None:
+    """Every member is copied when an archive is written: none may be a bomb, and together
+    they may not store more than the archive holds (entries whose data overlap copy the same
+    bytes again and again: a small archive that writes gigabytes)."""
+    stored = 0
+    for info in infos:
+        stored += info.compress_size
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise ArchiveError(
+                f"{info.filename} expands {info.file_size} bytes from "
+                f"{info.compress_size}: more than {MAX_RATIO} times, a zip bomb"
+            )
+    if stored > size:
+        raise ArchiveError(
+            f"its members store {stored} bytes in an archive of {size}: their entries overlap"
+        )
+
+
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes:
     """The member's bytes, at most ``max_bytes`` whatever its header declares."""
     if info.flag_bits & 0x1:
@@ -462,6 +480,7 @@ def write(
         try:
             with os.fdopen(out_fd, "wb") as out, zipfile.ZipFile(handle) as zin:
                 _check_members(zin.infolist())
+                _check_sizes(zin.infolist(), opened.st_size)
                 with zipfile.ZipFile(out, "w") as zout:
                     for info in zin.infolist():
                         copy = _copy_info(info)

@@ -190,3 +190,115 @@ def test_node_arguments_nested_deeper_than_the_replay_goes_fall_to_the_full_chec
     assert _keras_rejects(keras, value)
     result = check(value)  # raised RecursionError out of the replay
     assert result["findings"]
+
+
+def _overlapping_zip(levels: int, payload: bytes) -> bytes:
+    """config.json, then ``levels`` stored members, each one's data the next one's local
+    header and data: every entry is valid, and writing them copies the payload ``levels``
+    times (zipfile before 3.11.8 does not notice entries that overlap)."""
+    import zlib
+
+    def local(name: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(data)
+        head = struct.pack(
+            "<4sHHHHHIIIHH",
+            b"PK\x03\x04",
+            20,
+            0,
+            0,
+            0,
+            0x21,
+            crc,
+            len(data),
+            len(data),
+            len(name),
+            0,
+        )
+        return head + name + data
+
+    names = [b"config.json"] + [f"w/{i}".encode() for i in range(levels)]
+    data = {levels - 1: payload}
+    blobs = {}
+    for i in range(levels - 1, -1, -1):
+        blobs[i] = local(names[i + 1], data[i])
+        if i:
+            data[i - 1] = blobs[i]
+    first = local(names[0], CONFIG)
+    body = first + blobs[0]
+    entries, offset = [], len(first)
+    central = [(names[0], CONFIG, 0)]
+    for i in range(levels):
+        central.append((names[i + 1], data[i], offset))
+        offset += 30 + len(names[i + 1])
+    for name, content, at in central:
+        crc = zlib.crc32(content)
+        entries.append(
+            struct.pack(
+                "<4sHHHHHHIIIHHHHHII",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                0,
+                0,
+                0x21,
+                crc,
+                len(content),
+                len(content),
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                at,
+            )
+            + name
+        )
+    directory = b"".join(entries)
+    end = struct.pack(
+        "<4sHHHHIIH",
+        b"PK\x05\x06",
+        0,
+        0,
+        len(central),
+        len(central),
+        len(directory),
+        len(body),
+        0,
+    )
+    return body + directory + end
+
+
+def test_writing_an_archive_whose_entries_overlap_is_refused(tmp_path):
+    source = tmp_path / "overlap.keras"
+    source.write_bytes(_overlapping_zip(200, b"\0" * 50_000))
+    # It reads (its config is fine), so `layercfg upgrade` goes on to write it: 200 copies.
+    read = archives.read(str(source))
+    target = tmp_path / "overlap.upgraded.keras"
+    with pytest.raises(archives.ArchiveError, match="overlap"):
+        archives.write(str(source), str(target), read.raw, read.opened)
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["overlap.keras"]
+
+
+def test_writing_an_honest_archive_copies_its_members(tmp_path):
+    source = tmp_path / "model.keras"
+    source.write_bytes(_keras_zip({"config.json": CONFIG, "model.weights.h5": b"w" * 5000}))
+    read = archives.read(str(source))
+    target = tmp_path / "model.upgraded.keras"
+    archives.write(str(source), str(target), '{"class_name": "Dense"}', read.opened)
+    with zipfile.ZipFile(target) as out:
+        assert out.read("model.weights.h5") == b"w" * 5000
+
+
+def test_writing_an_archive_with_a_deflate_bomb_among_its_weights_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        out.writestr("config.json", CONFIG)
+        out.writestr("model.weights.h5", b"\0" * (64 << 20), zipfile.ZIP_DEFLATED)
+    source = tmp_path / "bomb.keras"
+    source.write_bytes(buffer.getvalue())
+    read = archives.read(str(source))  # only config.json is read: the bomb is not touched
+    with pytest.raises(archives.ArchiveError, match="zip bomb"):
+        archives.write(str(source), str(tmp_path / "out.keras"), read.raw, read.opened)
