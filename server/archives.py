@@ -106,14 +106,15 @@ def _declared_members(handle: Any, size: int) -> int:
     if at < 0 or at + 22 > len(data):
         raise ArchiveError("not a zip archive (no end of central directory)")
     count, directory = struct.unpack("<HI", data[at + 10 : at + 16])
-    if count == 0xFFFF or directory == 0xFFFFFFFF:
-        if at >= 20 and data[at - 20 : at - 16] == _EOCD64_LOCATOR:
-            (offset,) = struct.unpack("<Q", data[at - 12 : at - 4])
-            if offset + 56 <= size:
-                handle.seek(offset)
-                record = handle.read(56)
-                if record[:4] == _EOCD64:
-                    count, directory = struct.unpack("<QQ", record[32:48])
+    # As zipfile reads it: whenever a ZIP64 locator precedes the end record, the ZIP64 record
+    # just before the locator (not where the locator points) replaces the end record's counts.
+    if at >= 20 and data[at - 20 : at - 16] == _EOCD64_LOCATOR:
+        start = size - tail + at - 20 - 56
+        if start >= 0:
+            handle.seek(start)
+            record = handle.read(56)
+            if record[:4] == _EOCD64:
+                count, directory = struct.unpack("<QQ", record[32:48])
     if count <= MAX_MEMBERS and directory > max(count, 1) * MAX_ENTRY_BYTES:
         raise ArchiveError(
             f"a central directory of {directory} bytes for {count} members: "

@@ -302,3 +302,28 @@ def test_writing_an_archive_with_a_deflate_bomb_among_its_weights_is_refused(tmp
     read = archives.read(str(source))  # only config.json is read: the bomb is not touched
     with pytest.raises(archives.ArchiveError, match="zip bomb"):
         archives.write(str(source), str(tmp_path / "out.keras"), read.raw, read.opened)
+
+
+def test_a_zip64_record_zipfile_reads_is_the_one_whose_counts_are_capped(tmp_path):
+    # A ZIP64 locator points at a record (inside a member) declaring 3 members; zipfile reads
+    # the ZIP64 record just before the locator instead, which declares 20,002.
+    decoy = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, 3, 3, 100, 0)
+    members = {"config.json": CONFIG, "pad": decoy}
+    members.update({f"a/{i}": b"" for i in range(20_000)})
+    data = bytearray(_keras_zip(members))
+    at = data.rfind(b"PK\x05\x06")
+    (directory, offset) = struct.unpack("<II", data[at + 12 : at + 20])
+    real = struct.pack(
+        "<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, 20_002, 20_002, directory, offset
+    )
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, data.find(decoy), 1)
+    end = bytearray(data[at:])
+    end[8:12] = struct.pack("<HH", 3, 3)
+    end[12:16] = struct.pack("<I", 100)
+    path = tmp_path / "zip64.keras"
+    path.write_bytes(bytes(data[:at]) + real + locator + bytes(end))
+    assert len(zipfile.ZipFile(path).infolist()) == 20_002  # what zipfile would parse
+    with pytest.raises(
+        archives.ArchiveError, match="20002 members, more than the cap"
+    ):  # before zipfile
+        archives.read(str(path))
