@@ -300,6 +300,15 @@ def pretty(text: str, indent: int = 2) -> str:
     out: list[str] = []
     depth = 0
     tokens = list(_tokens(text))
+    # Indentation grows with depth: a deeply nested text ("[[[[...") would be quadratically
+    # long pretty-printed; past this budget (at most one indented line per token) it is shown
+    # as stored.
+    budget, level, added = 16 * len(text) + (1 << 20), 0, 0
+    for kind, _ in tokens:
+        level = level + 1 if kind in "{[" else max(level - 1, 0) if kind in "}]" else level
+        added += 1 + indent * level
+        if added > budget:
+            return text
     for index, (kind, token) in enumerate(tokens):
         following = tokens[index + 1][0] if index + 1 < len(tokens) else None
         if kind in "{[":

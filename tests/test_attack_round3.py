@@ -327,3 +327,15 @@ def test_a_zip64_record_zipfile_reads_is_the_one_whose_counts_are_capped(tmp_pat
         archives.ArchiveError, match="20002 members, more than the cap"
     ):  # before zipfile
         archives.read(str(path))
+
+
+def test_a_deeply_nested_config_is_not_pretty_printed_quadratically(tmp_path):
+    # 10,000 brackets (20 kB) indented two spaces a level: about 100 MB of view, in the server.
+    raw = "[" * 10_000 + "]" * 10_000
+    path = tmp_path / "deep.keras"
+    path.write_bytes(_keras_zip({"config.json": raw.encode()}))
+    view = archives.read(str(path)).view
+    assert len(view) <= 100 * len(raw)
+    assert "".join(view.split()) == raw  # token for token the member's own text
+    normal = json.dumps({"class_name": "Sequential", "config": {"layers": [{"a": [1, 2]}] * 50}})
+    assert archives.pretty(normal) != normal and "\n  " in archives.pretty(normal)
