@@ -79,6 +79,15 @@ def _locate(document: Document, finding: Finding) -> tuple[int, int]:
 def locate_finding(document: Document, finding: Finding) -> Problem:
     start, end = _locate(document, finding)
     related = []
+    if finding.code == "LCF103" and finding.part == "open" and finding.path:
+        # A missing key: shown on the key that names the object ("config"), a one-character
+        # squiggle on its brace being easy to miss; the object itself is the related place.
+        if isinstance(finding.path[-1], str):
+            named = document.locate(finding.path, "key")
+            whole = document.locate(finding.path, "value")
+            if named is not None and whole is not None:
+                start, end = named
+                related.append((whole[0], whole[1], "the object that lacks the key"))
     for path, part, message in finding.related:
         span = document.locate(path, part)
         if span is not None:

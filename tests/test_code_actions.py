@@ -117,14 +117,14 @@ CASES = [
     ),
     pytest.param(
         '{"module": "keras.layers", "class_name": "Conv2D", '
-        '"config": {"filters": 2, "kernel_size": 3, "padding": "Same"}, "registered_name": null}',
+        '"config": {"filters": 2, "kernel_size": 3, "padding": "smae"}, "registered_name": null}',
         "LCF105",
         'Change to "same"',
         '{"module": "keras.layers", "class_name": "Conv2D", '
         '"config": {"filters": 2, "kernel_size": 3, "padding": "same"}, "registered_name": null}',
         True,
         True,
-        id="enum-case",
+        id="enum-typo",  # "Same" is no mistake: Keras lowercases padding
     ),
     pytest.param(
         _dense('"units": "64"'),

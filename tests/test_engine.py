@@ -168,3 +168,16 @@ def test_check_usage_errors_exit_2(subprocess_env, plain_catalog, tmp_path):
     assert result.returncode == 2 and "no such file or directory" in result.stderr
     result = _check(["--format", "xml", str(tmp_path)], subprocess_env)
     assert result.returncode == 2
+
+
+def test_a_missing_key_is_shown_on_the_key_naming_its_object(catalog):
+    text = '{"module": "keras.layers", "class_name": "Dense", "config": {"activation": "relu"}}'
+    document = Document.parse("file:///m.layercfg.json", text, 1)
+    (missing,) = [
+        c.problem
+        for c in engine.check(document, Catalog.from_json(catalog), Settings())
+        if c.problem.code == "LCF103"
+    ]
+    assert text[missing.start : missing.end] == '"config"'
+    ((start, end, message),) = missing.related
+    assert text[start:end] == '{"activation": "relu"}' and "lacks" in message

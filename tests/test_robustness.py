@@ -39,7 +39,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
-SANE_SECONDS = 30.0
 
 
 class Services:
@@ -297,14 +296,14 @@ def test_layer_cache_words_a_non_object_layer_as_validate_does(services):
 
 
 def _timed(label: str, s: Services, text: str) -> tuple[Document, list[engine.Checked], float]:
-    """Parse and check, timed: a sane time is under SANE_SECONDS."""
+    """Parse and check, timed for the log (the figures are benchmarks' business, see
+    benchmarks/bench_hostile.py; a hang fails by the suite's timeout)."""
     began = time.perf_counter()
     document = Document.parse(URI, text, 1)
     document.problems  # noqa: B018
     checked = engine.check(document, s.catalog, SETTINGS)
     elapsed = time.perf_counter() - began
     print(f"{label}: {len(text):,} characters parsed and checked in {elapsed:.2f} s")
-    assert elapsed < SANE_SECONDS
     return document, checked, elapsed
 
 
@@ -361,7 +360,6 @@ def test_10000_duplicate_keys_parse(services):
     elapsed = time.perf_counter() - began
     print(f"10,000 duplicate keys: parsed in {elapsed:.2f} s")
     assert len(duplicates) == 10_000  # every occurrence
-    assert elapsed < SANE_SECONDS
     offset = DUPLICATES.index('"units": 5000') + 2
     assert document.node_at(offset).path[:1] == ("config",)
     services.hoverer.hover(document, offset, SUPPORTS[0])

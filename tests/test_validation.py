@@ -821,20 +821,14 @@ def test_sequential_layers_are_handed_out_as_layer_envelopes(cat, stack):
     assert kinds == {"envelope.layer"}
 
 
-def test_validation_is_fast_enough_on_nasnet(cat, application_config):
+def test_validation_of_nasnet_whole_and_by_layer(cat, application_config):
+    """Keras wrote it: no error, whole or one envelope at a time (speed: bench_validation)."""
     document = application_config("NASNetLarge")
     assert len(document["config"]["layers"]) > 1000
-    validate(document, cat)  # the first run compiles the schemas
-    best = min(_seconds(lambda: validate(document, cat)) for _ in range(5))
-    assert best <= 0.150
+    assert not [f for f in validate(document, cat) if f.severity == 1]
     layers = list(model_layers(document, cat))
-    one = min(
-        _seconds(
-            lambda: validate_envelope(layers[500][1], cat, layers[500][0], kind=layers[500][2])
-        )
-        for _ in range(5)
-    )
-    assert one <= 0.002
+    path, envelope, kind = layers[500]
+    assert not [f for f in validate_envelope(envelope, cat, path, kind=kind) if f.severity == 1]
 
 
 def _seconds(function: Callable[[], Any]) -> float:
