@@ -68,8 +68,11 @@ def main() -> None:
     sets = {"KerasHub corpus": corpus.clean_documents()}
     if args.applications:
         sets["keras.applications"] = applications()
-    lines = ["| set | clean | with fast error | with deep error | mistakes | fast found | "
-             "fast at pointer | deep found | deep at pointer |", "|---" * 9 + "|"]
+    lines = [
+        "| set | clean | with fast error | with deep error | mistakes | fast found | "
+        "fast at pointer | deep found | deep at pointer |",
+        "|---" * 9 + "|",
+    ]
     details = []
     keras_s = deep_s = 0.0
     for label, documents in sets.items():
@@ -104,11 +107,15 @@ def main() -> None:
             deep_at += m.pointer in deep
             if m.pointer not in deep:
                 details.append(f"deep elsewhere {m.name}: {sorted(deep)}")
-        lines.append(f"| {label} | {len(clean)}/{len(documents)} | {fast_bad} | {deep_bad} | "
-                     f"{counted} | {fast_found} | {fast_at} | {deep_found} | {deep_at} |")
+        lines.append(
+            f"| {label} | {len(clean)}/{len(documents)} | {fast_bad} | {deep_bad} | "
+            f"{counted} | {fast_found} | {fast_at} | {deep_found} | {deep_at} |"
+        )
     lines.append("")
-    lines.append(f"locating the mistakes: deep check {deep_s:.2f} s, Keras's own load "
-                 f"{keras_s:.2f} s ({deep_s / keras_s if keras_s else 0:.1f}x)")
+    lines.append(
+        f"locating the mistakes: deep check {deep_s:.2f} s, Keras's own load "
+        f"{keras_s:.2f} s ({deep_s / keras_s if keras_s else 0:.1f}x)"
+    )
     text = "\n".join(lines + [""] + details) + "\n"
     print(text, end="")
     if args.output:

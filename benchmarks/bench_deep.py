@@ -91,8 +91,13 @@ def document(name: str) -> Path:
     path = folder / f"{name}.layercfg.json"
     if not path.exists():
         print(f"generating {name} (once) ...", file=sys.stderr)
-        out = subprocess.run([sys.executable, "-c", MAKE, name], capture_output=True,
-                             text=True, check=True, env=_env()).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", MAKE, name],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=_env(),
+        ).stdout
         path.write_text(out.strip().splitlines()[-1])
     return path
 
@@ -104,8 +109,13 @@ def stack(kind: str, n: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{kind}-{n}.layercfg.json"
     if not path.exists():
-        out = subprocess.run([sys.executable, "-c", STACK, kind, str(n)], capture_output=True,
-                             text=True, check=True, env=_env()).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", STACK, kind, str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=_env(),
+        ).stdout
         path.write_text(out.strip().splitlines()[-1])
     return path
 
@@ -139,8 +149,10 @@ def stacks(limit: float) -> None:
                 target = "ratio <= 0.10"
             elif kind == "Sequential" and n == 2000:
                 target = "deep <= 20 s"
-            print(f"  {kind + ' ' + str(n):<18} {deep_text:>11} {keras_text:>11} {ratio:>7}   "
-                  f"{target}")
+            print(
+                f"  {kind + ' ' + str(n):<18} {deep_text:>11} {keras_text:>11} {ratio:>7}   "
+                f"{target}"
+            )
 
 
 def _env() -> dict[str, str]:
@@ -148,8 +160,14 @@ def _env() -> dict[str, str]:
 
 
 def run(kind: str, path: Path, timeout: float | None = None) -> dict:
-    out = subprocess.run([sys.executable, "-c", RUN, kind, str(path)], capture_output=True,
-                         text=True, check=True, env=_env(), timeout=timeout).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", RUN, kind, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_env(),
+        timeout=timeout,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -200,7 +218,7 @@ async def incremental_edits(path: Path, edits: int) -> tuple[float, list[float],
         await run_check(worker, document, settings, None)  # the graph is known from now on
         for k in range(edits):
             at = places[(k * 37) % len(places)]
-            text = f"{text[:at]}0.00{k % 9 + 1}{text[at + 5:]}"
+            text = f"{text[:at]}0.00{k % 9 + 1}{text[at + 5 :]}"
             document = Document.parse(path.as_uri(), text, k + 2)
             started = time.perf_counter()
             result = await run_check(worker, document, settings, None)
@@ -214,8 +232,10 @@ async def incremental_edits(path: Path, edits: int) -> tuple[float, list[float],
 
 
 def spread(values: list[float], unit: str = "s") -> str:
-    return (f"median {statistics.median(values):.3f} {unit} "
-            f"(min {min(values):.3f}, max {max(values):.3f}, n={len(values)})")
+    return (
+        f"median {statistics.median(values):.3f} {unit} "
+        f"(min {min(values):.3f}, max {max(values):.3f}, n={len(values)})"
+    )
 
 
 def main() -> None:
@@ -234,8 +254,10 @@ def main() -> None:
     print("NASNetLarge, one value edited at a time, warm worker (diagnostics + inlay hints):")
     print(f"  first check                       {first:.2f} s")
     print(f"  each edit                         {spread(edits)}")
-    print(f"  p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms   target p50 <= 300 ms"
-          f"   (error findings on valid edits: {errors})")
+    print(
+        f"  p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms   target p50 <= 300 ms"
+        f"   (error findings on valid edits: {errors})"
+    )
     resnet = document("ResNet50")
     deep, keras_load = [], []
     for _ in range(args.runs):  # interleaved: the machine is noisy
@@ -254,8 +276,10 @@ def main() -> None:
     print(f"  time ratio deep / deserialize     {ratio:.2f}   target <= 0.50")
     print(f"  extra peak memory, deep check     {spread(deep_mb, 'MB')}")
     print(f"  extra peak memory, deserialize    {spread(keras_mb, 'MB')}")
-    print(f"  deep extra / weight bytes         {statistics.median(deep_mb) / weight_mb:.3f}"
-          "   target <= 0.100")
+    print(
+        f"  deep extra / weight bytes         {statistics.median(deep_mb) / weight_mb:.3f}"
+        "   target <= 0.100"
+    )
     warm = asyncio.run(warm_worker(resnet, max(args.runs, 3)))
     print(f"ResNet50, warm worker, round trip   {spread(warm)}   target <= 1 s")
 

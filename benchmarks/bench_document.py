@@ -58,13 +58,20 @@ def main() -> None:
     doc = Document.parse("file:///nasnet.layercfg.json", text, 1)
     value = json.loads(text)
     layers = value["config"]["layers"]
-    print(f"document: {len(text) / 1e6:.2f} MB, {len(layers)} layers, "
-          f"{doc.tree.root_node.descendant_count} tree-sitter nodes")
+    print(
+        f"document: {len(text) / 1e6:.2f} MB, {len(layers)} layers, "
+        f"{doc.tree.root_node.descendant_count} tree-sitter nodes"
+    )
 
     rows: list[tuple[str, float, str]] = []
     rows.append(("Document.parse", best_ms(lambda: Document.parse("u", text, 1), 5), "150"))
-    rows.append(("value + problems (valid)", best_ms(
-        lambda: Document.parse("u", text, 1).problems, 5) - rows[0][1], "-"))
+    rows.append(
+        (
+            "value + problems (valid)",
+            best_ms(lambda: Document.parse("u", text, 1).problems, 5) - rows[0][1],
+            "-",
+        )
+    )
 
     middle = len(layers) // 2
     path = ("config", "layers", middle, "config", "name")
@@ -73,14 +80,21 @@ def main() -> None:
     inside = span[0] + 2
     doc.lines  # noqa: B018 - built once per version, as the server does
     digit = insert(doc, inside, "x")
-    rows.append(("apply_changes, 1 char, valid", best_ms(
-        lambda: doc.apply_changes([digit], 2)), "20"))
+    rows.append(
+        ("apply_changes, 1 char, valid", best_ms(lambda: doc.apply_changes([digit], 2)), "20")
+    )
     quote = insert(doc, doc.locate(("config", "layers", middle), "open")[0] + 1, '"')
-    rows.append(("apply_changes, 1 char, breaks", best_ms(
-        lambda: doc.apply_changes([quote], 2)), "20"))
+    rows.append(
+        ("apply_changes, 1 char, breaks", best_ms(lambda: doc.apply_changes([quote], 2)), "20")
+    )
     broken = doc.apply_changes([quote], 2)
-    rows.append(("apply_changes + problems, breaks", best_ms(
-        lambda: doc.apply_changes([quote], 2).problems, 3), "-"))
+    rows.append(
+        (
+            "apply_changes + problems, breaks",
+            best_ms(lambda: doc.apply_changes([quote], 2).problems, 3),
+            "-",
+        )
+    )
     rows.append(("node_at (valid)", best_ms(lambda: doc.node_at(inside)), "2"))
     rows.append(("locate (valid)", best_ms(lambda: doc.locate(path)), "2"))
     broken.problems  # noqa: B018

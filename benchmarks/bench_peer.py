@@ -92,10 +92,12 @@ class OutlineClient(bs.Client):
 
     def capabilities(self) -> dict[str, Any]:
         capabilities = super().capabilities()
-        capabilities["textDocument"].update({
-            "documentSymbol": {"hierarchicalDocumentSymbolSupport": True},
-            "foldingRange": {"lineFoldingOnly": True},
-        })
+        capabilities["textDocument"].update(
+            {
+                "documentSymbol": {"hierarchicalDocumentSymbolSupport": True},
+                "foldingRange": {"lineFoldingOnly": True},
+            }
+        )
         return capabilities
 
 
@@ -112,16 +114,17 @@ def peer_command() -> list[str]:
         if npm is None or shutil.which("node") is None:
             raise SystemExit("the peer needs Node.js and npm on the PATH")
         folder.mkdir(parents=True, exist_ok=True)
-        print(f"installing the peer: npm install --prefix {folder} {PEER_PACKAGE}",
-              file=sys.stderr)
-        subprocess.run([npm, "install", "--prefix", str(folder), PEER_PACKAGE], check=True,
-                       stdout=sys.stderr)
+        print(f"installing the peer: npm install --prefix {folder} {PEER_PACKAGE}", file=sys.stderr)
+        subprocess.run(
+            [npm, "install", "--prefix", str(folder), PEER_PACKAGE], check=True, stdout=sys.stderr
+        )
     return [str(binary), "--stdio"]
 
 
 def peer_version() -> str:
-    manifest = (cache_root() / "peer" / "node_modules" / "vscode-langservers-extracted"
-                / "package.json")
+    manifest = (
+        cache_root() / "peer" / "node_modules" / "vscode-langservers-extracted" / "package.json"
+    )
     try:
         return json.loads(manifest.read_text())["version"]
     except (OSError, ValueError, KeyError):
@@ -130,16 +133,20 @@ def peer_version() -> str:
 
 def write_schema(folder: Path) -> Path:
     path = folder / "layercfg.schema.json"
-    subprocess.run([sys.executable, "-m", "layercfg", "schema", "-o", str(path)], check=True,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "layercfg", "schema", "-o", str(path)],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
     return path
 
 
 class PeerClient(OutlineClient):
     """The same client, starting the peer and giving it the schema."""
 
-    def __init__(self, pull: bool, workspace: Path, log_path: Path, command: list[str],
-                 schema: Path):
+    def __init__(
+        self, pull: bool, workspace: Path, log_path: Path, command: list[str], schema: Path
+    ):
         super().__init__(pull, workspace, log_path)
         self.command = command
         self.schema = schema
@@ -148,26 +155,45 @@ class PeerClient(OutlineClient):
         self._stderr = self.log_path.open("ab")
         start = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
-            *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=self._stderr, cwd=self.workspace, limit=256 * 1024 * 1024,
+            *self.command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=self.workspace,
+            limit=256 * 1024 * 1024,
         )
         self._reader = asyncio.create_task(self._read())
-        _, received = await self.request("initialize", {
-            "processId": os.getpid(),
-            "rootUri": self.workspace.as_uri(),
-            "capabilities": self.capabilities(),
-            "clientInfo": {"name": "bench_peer"},
-            "initializationOptions": {"provideFormatter": False},
-        }, timeout=60)
+        _, received = await self.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": self.workspace.as_uri(),
+                "capabilities": self.capabilities(),
+                "clientInfo": {"name": "bench_peer"},
+                "initializationOptions": {"provideFormatter": False},
+            },
+            timeout=60,
+        )
         await self.notify("initialized", {})
-        await self.notify("workspace/didChangeConfiguration", {"settings": {
-            "json": {"validate": {"enable": True},
-                     "schemas": [{"fileMatch": ["*.layercfg.json"],
-                                  "url": self.schema.resolve().as_uri()}],
-                     "resultLimit": PEER_SYMBOL_LIMIT + 1,
-                     "jsonFoldingLimit": PEER_FOLDING_LIMIT + 1},
-            "http": {"proxyStrictSSL": False},
-        }})
+        await self.notify(
+            "workspace/didChangeConfiguration",
+            {
+                "settings": {
+                    "json": {
+                        "validate": {"enable": True},
+                        "schemas": [
+                            {
+                                "fileMatch": ["*.layercfg.json"],
+                                "url": self.schema.resolve().as_uri(),
+                            }
+                        ],
+                        "resultLimit": PEER_SYMBOL_LIMIT + 1,
+                        "jsonFoldingLimit": PEER_FOLDING_LIMIT + 1,
+                    },
+                    "http": {"proxyStrictSSL": False},
+                }
+            },
+        )
         return (received - start) * 1000
 
 
@@ -190,14 +216,14 @@ def resnet(folder: Path) -> Path:
         print(f"generating {path.name} with Keras...", file=sys.stderr)
         part = path.with_suffix(".partial")
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        subprocess.run([sys.executable, "-c", _GENERATE_RESNET, str(part)], check=True,
-                       env=env)
+        subprocess.run([sys.executable, "-c", _GENERATE_RESNET, str(part)], check=True, env=env)
         part.replace(path)
     return path
 
 
-def chain(dense: dict[str, Any], functional: dict[str, Any], count: int,
-          name: str) -> dict[str, Any]:
+def chain(
+    dense: dict[str, Any], functional: dict[str, Any], count: int, name: str
+) -> dict[str, Any]:
     """A Functional model of ``count`` layers: an InputLayer and a chain of Dense layers,
     made from a serialized Dense layer and a serialized Functional model (for its envelope
     and its InputLayer)."""
@@ -215,9 +241,21 @@ def chain(dense: dict[str, Any], functional: dict[str, Any], count: int,
         layer["config"]["units"] = width
         layer["build_config"] = {"input_shape": [None, width]}
         layer["name"] = layer_name
-        layer["inbound_nodes"] = [{"args": [{"class_name": "__keras_tensor__", "config": {
-            "shape": [None, width], "dtype": "float32", "keras_history": [previous, 0, 0]}}],
-            "kwargs": {}}]
+        layer["inbound_nodes"] = [
+            {
+                "args": [
+                    {
+                        "class_name": "__keras_tensor__",
+                        "config": {
+                            "shape": [None, width],
+                            "dtype": "float32",
+                            "keras_history": [previous, 0, 0],
+                        },
+                    }
+                ],
+                "kwargs": {},
+            }
+        ]
         layers.append(layer)
         previous = layer_name
     config["name"] = name
@@ -276,30 +314,45 @@ def bases(dense_path: Path, resnet_path: Path, nasnet_path: Path) -> dict[str, d
     """Valid documents to put the mistakes in: Dense, Conv2D, Dropout and a small Functional."""
     dense = json.loads(dense_path.read_text(encoding="utf-8"))
     resnet_model = json.loads(resnet_path.read_text(encoding="utf-8"))
-    conv = next(layer for layer in resnet_model["config"]["layers"]
-                if layer["class_name"] == "Conv2D")
+    conv = next(
+        layer for layer in resnet_model["config"]["layers"] if layer["class_name"] == "Conv2D"
+    )
     dropout = copy.deepcopy(dense)
     dropout["class_name"] = "Dropout"
-    dropout["config"] = {"name": "dropout", "trainable": True,
-                         "dtype": copy.deepcopy(dense["config"]["dtype"]),
-                         "rate": 0.5, "seed": None, "noise_shape": None}
-    functional = chain(dense, json.loads(nasnet_path.read_text(encoding="utf-8")), 3,
-                       "small_chain")
-    return {"dense": dense, "conv2d": _standalone(conv), "dropout": dropout,
-            "functional": functional}
+    dropout["config"] = {
+        "name": "dropout",
+        "trainable": True,
+        "dtype": copy.deepcopy(dense["config"]["dtype"]),
+        "rate": 0.5,
+        "seed": None,
+        "noise_shape": None,
+    }
+    functional = chain(dense, json.loads(nasnet_path.read_text(encoding="utf-8")), 3, "small_chain")
+    return {
+        "dense": dense,
+        "conv2d": _standalone(conv),
+        "dropout": dropout,
+        "functional": functional,
+    }
 
 
 def cases(documents: dict[str, dict[str, Any]]) -> list[Case]:
     out: list[Case] = []
 
-    def add(name: str, base: str, mistake: str, change: Callable[[dict[str, Any]], Any],
-            shared: bool = True) -> None:
+    def add(
+        name: str,
+        base: str,
+        mistake: str,
+        change: Callable[[dict[str, Any]], Any],
+        shared: bool = True,
+    ) -> None:
         value = copy.deepcopy(documents[base])
         change(value)
         out.append(Case(name, base, mistake, json.dumps(value, indent=2), shared))
 
-    def add_text(name: str, base: str, mistake: str, old: str, new: str,
-                 shared: bool = True) -> None:
+    def add_text(
+        name: str, base: str, mistake: str, old: str, new: str, shared: bool = True
+    ) -> None:
         text = json.dumps(documents[base], indent=2)
         if old not in text:
             raise SystemExit(f"{name}: {old!r} not in the {base} document")
@@ -313,6 +366,7 @@ def cases(documents: dict[str, dict[str, Any]]) -> list[Case]:
             for part in path:
                 target = target[part]
             target[key] = value
+
         return change
 
     def remover(*path: Any) -> Callable[[dict[str, Any]], None]:
@@ -321,67 +375,172 @@ def cases(documents: dict[str, dict[str, Any]]) -> list[Case]:
             for part in path[:-1]:
                 target = target[part]
             del target[path[-1]]
+
         return change
 
     for base in documents:
         add(f"{base}-valid", base, "none (the valid document)", lambda _: None)
-    add("dense-unknown-key", "dense", "unknown key: config.unitz",
-        setter("config", "unitz", 16))
-    add("dense-type-boolean", "dense", 'wrong type: use_bias "yes" (boolean)',
-        setter("config", "use_bias", "yes"))
-    add("dense-type-integer", "dense", 'wrong type: units "16" (integer)',
-        setter("config", "units", "16"))
-    add("dense-type-string", "dense", "wrong type: config.name 5 (string)",
-        setter("config", "name", 5))
-    add("functional-type-array", "functional",
+    add("dense-unknown-key", "dense", "unknown key: config.unitz", setter("config", "unitz", 16))
+    add(
+        "dense-type-boolean",
+        "dense",
+        'wrong type: use_bias "yes" (boolean)',
+        setter("config", "use_bias", "yes"),
+    )
+    add(
+        "dense-type-integer",
+        "dense",
+        'wrong type: units "16" (integer)',
+        setter("config", "units", "16"),
+    )
+    add(
+        "dense-type-string",
+        "dense",
+        "wrong type: config.name 5 (string)",
+        setter("config", "name", 5),
+    )
+    add(
+        "functional-type-array",
+        "functional",
         'wrong type: InputLayer batch_shape "64" (array)',
-        setter("config", "layers", 0, "config", "batch_shape", "64"))
-    add("dense-enum-activation", "dense", 'not in the enum: activation "relux"',
-        setter("config", "activation", "relux"))
-    add("conv2d-enum-padding", "conv2d", 'not in the enum: padding "sme"',
-        setter("config", "padding", "sme"))
-    add("conv2d-enum-data-format", "conv2d", 'not in the enum: data_format "channels_middle"',
-        setter("config", "data_format", "channels_middle"))
-    add("dense-bound-units", "dense", "below the minimum: units -1",
-        setter("config", "units", -1))
-    add("dropout-bound-rate", "dropout", "above the maximum: rate 1.5",
-        setter("config", "rate", 1.5))
-    add("conv2d-tuple-length", "conv2d", "tuple of the wrong length: kernel_size [3, 3, 3]",
-        setter("config", "kernel_size", [3, 3, 3]))
-    add("dense-unknown-class", "dense", 'unknown layer class: class_name "Dence"',
-        setter("class_name", "Dence"))
-    add("dense-initializer-key", "dense", "nested initializer, unknown key: config.sed",
-        setter("config", "kernel_initializer", "config", "sed", 1))
-    add("dense-initializer-class", "dense",
+        setter("config", "layers", 0, "config", "batch_shape", "64"),
+    )
+    add(
+        "dense-enum-activation",
+        "dense",
+        'not in the enum: activation "relux"',
+        setter("config", "activation", "relux"),
+    )
+    add(
+        "conv2d-enum-padding",
+        "conv2d",
+        'not in the enum: padding "sme"',
+        setter("config", "padding", "sme"),
+    )
+    add(
+        "conv2d-enum-data-format",
+        "conv2d",
+        'not in the enum: data_format "channels_middle"',
+        setter("config", "data_format", "channels_middle"),
+    )
+    add("dense-bound-units", "dense", "below the minimum: units -1", setter("config", "units", -1))
+    add(
+        "dropout-bound-rate",
+        "dropout",
+        "above the maximum: rate 1.5",
+        setter("config", "rate", 1.5),
+    )
+    add(
+        "conv2d-tuple-length",
+        "conv2d",
+        "tuple of the wrong length: kernel_size [3, 3, 3]",
+        setter("config", "kernel_size", [3, 3, 3]),
+    )
+    add(
+        "dense-unknown-class",
+        "dense",
+        'unknown layer class: class_name "Dence"',
+        setter("class_name", "Dence"),
+    )
+    add(
+        "dense-initializer-key",
+        "dense",
+        "nested initializer, unknown key: config.sed",
+        setter("config", "kernel_initializer", "config", "sed", 1),
+    )
+    add(
+        "dense-initializer-class",
+        "dense",
         'nested initializer, unknown class: "GlorotUniformm"',
-        setter("config", "kernel_initializer", "class_name", "GlorotUniformm"))
-    add("dense-regularizer-bound", "dense", "nested regularizer: L2 with l2 -0.01",
-        setter("config", "kernel_regularizer", {
-            "module": "keras.regularizers", "class_name": "L2", "config": {"l2": -0.01},
-            "registered_name": None}))
-    add("dense-null-units", "dense", "null where not allowed: units null",
-        setter("config", "units", None))
-    add("dense-null-use-bias", "dense", "null where not allowed: use_bias null",
-        setter("config", "use_bias", None))
-    add("dense-missing-units", "dense", "missing required key: config.units",
-        remover("config", "units"))
-    add("conv2d-missing-kernel-size", "conv2d", "missing required key: config.kernel_size",
-        remover("config", "kernel_size"))
-    add("dense-missing-config", "dense", "missing required key: the envelope's config",
-        remover("config"))
-    add_text("dense-trailing-comma", "dense", "JSON: trailing comma",
-             '"quantization_config": null\n', '"quantization_config": null,\n')
-    add_text("dense-comment", "dense", "JSON: a // comment",
-             '"units": 16,', '"units": 16, // the width')
-    add_text("dense-duplicate-key", "dense", "JSON: duplicate key units",
-             '"units": 16,', '"units": 16,\n    "units": 32,')
-    add("functional-broken-reference", "functional",
+        setter("config", "kernel_initializer", "class_name", "GlorotUniformm"),
+    )
+    add(
+        "dense-regularizer-bound",
+        "dense",
+        "nested regularizer: L2 with l2 -0.01",
+        setter(
+            "config",
+            "kernel_regularizer",
+            {
+                "module": "keras.regularizers",
+                "class_name": "L2",
+                "config": {"l2": -0.01},
+                "registered_name": None,
+            },
+        ),
+    )
+    add(
+        "dense-null-units",
+        "dense",
+        "null where not allowed: units null",
+        setter("config", "units", None),
+    )
+    add(
+        "dense-null-use-bias",
+        "dense",
+        "null where not allowed: use_bias null",
+        setter("config", "use_bias", None),
+    )
+    add(
+        "dense-missing-units",
+        "dense",
+        "missing required key: config.units",
+        remover("config", "units"),
+    )
+    add(
+        "conv2d-missing-kernel-size",
+        "conv2d",
+        "missing required key: config.kernel_size",
+        remover("config", "kernel_size"),
+    )
+    add(
+        "dense-missing-config",
+        "dense",
+        "missing required key: the envelope's config",
+        remover("config"),
+    )
+    add_text(
+        "dense-trailing-comma",
+        "dense",
+        "JSON: trailing comma",
+        '"quantization_config": null\n',
+        '"quantization_config": null,\n',
+    )
+    add_text(
+        "dense-comment", "dense", "JSON: a // comment", '"units": 16,', '"units": 16, // the width'
+    )
+    add_text(
+        "dense-duplicate-key",
+        "dense",
+        "JSON: duplicate key units",
+        '"units": 16,',
+        '"units": 16,\n    "units": 32,',
+    )
+    add(
+        "functional-broken-reference",
+        "functional",
         "keras_history names a layer that does not exist",
-        setter("config", "layers", 2, "inbound_nodes", 0, "args", 0, "config",
-               "keras_history", ["dense_9", 0, 0]), shared=False)
-    add("functional-broken-output", "functional",
+        setter(
+            "config",
+            "layers",
+            2,
+            "inbound_nodes",
+            0,
+            "args",
+            0,
+            "config",
+            "keras_history",
+            ["dense_9", 0, 0],
+        ),
+        shared=False,
+    )
+    add(
+        "functional-broken-output",
+        "functional",
         "output_layers names a layer that does not exist",
-        setter("config", "output_layers", ["dense_9", 0, 0]), shared=False)
+        setter("config", "output_layers", ["dense_9", 0, 0]),
+        shared=False,
+    )
 
     def duplicate_name(document: dict[str, Any]) -> None:
         layer = document["config"]["layers"][2]
@@ -389,10 +548,20 @@ def cases(documents: dict[str, dict[str, Any]]) -> list[Case]:
         layer["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["input_layer", 0, 0]
         document["config"]["output_layers"] = ["dense_1", 0, 0]
 
-    add("functional-duplicate-name", "functional", "two layers named dense_1", duplicate_name,
-        shared=False)
-    add("dense-module-mismatch", "dense", 'module "keras.initializers" for a Dense layer',
-        setter("module", "keras.initializers"), shared=False)
+    add(
+        "functional-duplicate-name",
+        "functional",
+        "two layers named dense_1",
+        duplicate_name,
+        shared=False,
+    )
+    add(
+        "dense-module-mismatch",
+        "dense",
+        'module "keras.initializers" for a Dense layer',
+        setter("module", "keras.initializers"),
+        shared=False,
+    )
     return out
 
 
@@ -407,8 +576,9 @@ def write_cases(folder: Path, found: list[Case]) -> dict[str, Path]:
     return paths
 
 
-async def agreement(found: list[Case], paths: dict[str, Path],
-                    ctx: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+async def agreement(
+    found: list[Case], paths: dict[str, Path], ctx: dict[str, Any]
+) -> dict[str, dict[str, list[Any]]]:
     """Each case opened in turn, in one pull session per server: its diagnostics."""
     results: dict[str, dict[str, list[Any]]] = {server: {} for server in SERVERS}
     for server in SERVERS:
@@ -419,9 +589,20 @@ async def agreement(found: list[Case], paths: dict[str, Path],
                 await client.wait_ready(timeout=300)
             for case in found:
                 uri = paths[case.name].resolve().as_uri()
-                items, _, _ = await diagnostics(client, uri, "textDocument/didOpen", {
-                    "textDocument": {"uri": uri, "languageId": language_id(server),
-                                     "version": 1, "text": case.text}}, 1)
+                items, _, _ = await diagnostics(
+                    client,
+                    uri,
+                    "textDocument/didOpen",
+                    {
+                        "textDocument": {
+                            "uri": uri,
+                            "languageId": language_id(server),
+                            "version": 1,
+                            "text": case.text,
+                        }
+                    },
+                    1,
+                )
                 results[server][case.name] = items
                 await client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
         finally:
@@ -437,6 +618,7 @@ Samples = dict[str, list[float]]
 
 def published(uri: str, version: int | None) -> Any:
     """A publishDiagnostics for ``uri``: of ``version`` when the server says which."""
+
     def accept(message: dict[str, Any]) -> bool:
         if message["method"] != "textDocument/publishDiagnostics":
             return False
@@ -448,14 +630,16 @@ def published(uri: str, version: int | None) -> Any:
     return accept
 
 
-async def diagnostics(client: bs.Client, uri: str, method: str, params: Any,
-                      version: int) -> tuple[list[Any], float, float]:
+async def diagnostics(
+    client: bs.Client, uri: str, method: str, params: Any, version: int
+) -> tuple[list[Any], float, float]:
     """Send ``method`` and wait for the diagnostics of ``version``:
     (items, send time, receipt time)."""
     if client.pull:
         sent = await client.notify(method, params)
         report, received, _ = await client.timed_request(
-            "textDocument/diagnostic", {"textDocument": {"uri": uri}}, timeout=300)
+            "textDocument/diagnostic", {"textDocument": {"uri": uri}}, timeout=300
+        )
         return report.get("items", []), sent, received
     since = len(client.notes)
     sent = await client.notify(method, params)
@@ -466,16 +650,19 @@ async def diagnostics(client: bs.Client, uri: str, method: str, params: Any,
 def ready_at(client: bs.Client) -> float | None:
     """When layercfg's status said the catalog was ready (None: not yet)."""
     for message, received in client.notes:
-        if (message["method"] == bs.STATUS
-                and (message.get("params") or {}).get("catalog") == "ready"):
+        if (
+            message["method"] == bs.STATUS
+            and (message.get("params") or {}).get("catalog") == "ready"
+        ):
             return received
     return None
 
 
 def well_formed(items: Any) -> bool:
     """Whether an answer is a list of objects (symbols or folding ranges), as LSP says."""
-    return items is None or (isinstance(items, list)
-                             and all(isinstance(item, dict) for item in items))
+    return items is None or (
+        isinstance(items, list) and all(isinstance(item, dict) for item in items)
+    )
 
 
 def count_symbols(symbols: Any) -> int:
@@ -487,8 +674,10 @@ def count_symbols(symbols: Any) -> int:
 def limit_marked(symbols: Any) -> bool:
     if not well_formed(symbols):
         return False
-    return any(LIMITED in str(s.get("detail") or "") or limit_marked(s.get("children"))
-               for s in symbols or [])
+    return any(
+        LIMITED in str(s.get("detail") or "") or limit_marked(s.get("children"))
+        for s in symbols or []
+    )
 
 
 def limit_messages(notes: list[tuple[dict[str, Any], float]], topic: str) -> list[str]:
@@ -510,28 +699,36 @@ SYMBOL_TOPIC = r"outline|symbol"
 FOLDING_TOPIC = r"fold"
 
 
-async def outlines(client: bs.Client, bench: bs.Bench, key: str, rounds: int,
-                   samples: Samples, ctx: dict[str, Any]) -> None:
+async def outlines(
+    client: bs.Client, bench: bs.Bench, key: str, rounds: int, samples: Samples, ctx: dict[str, Any]
+) -> None:
     """documentSymbol then foldingRange, ``rounds`` times; timings and what came back."""
     document = {"textDocument": {"uri": bench.uri}}
     since = len(client.notes)
     for _ in range(rounds):
         symbols, received, sent = await client.timed_request(
-            "textDocument/documentSymbol", document, timeout=300)
+            "textDocument/documentSymbol", document, timeout=300
+        )
         samples[f"{key}:symbols"].append((received - sent) * 1000)
         folds, received, sent = await client.timed_request(
-            "textDocument/foldingRange", document, timeout=300)
+            "textDocument/foldingRange", document, timeout=300
+        )
         samples[f"{key}:folding"].append((received - sent) * 1000)
     notes = client.notes[since:]
-    ctx["outline"][key] = {"top": len(symbols or []), "symbols": count_symbols(symbols),
-                           "marked": limit_marked(symbols), "folding": len(folds or []),
-                           "well formed": well_formed(symbols) and well_formed(folds),
-                           "symbol note": bool(limit_messages(notes, SYMBOL_TOPIC)),
-                           "folding note": bool(limit_messages(notes, FOLDING_TOPIC))}
+    ctx["outline"][key] = {
+        "top": len(symbols or []),
+        "symbols": count_symbols(symbols),
+        "marked": limit_marked(symbols),
+        "folding": len(folds or []),
+        "well formed": well_formed(symbols) and well_formed(folds),
+        "symbol note": bool(limit_messages(notes, SYMBOL_TOPIC)),
+        "folding note": bool(limit_messages(notes, FOLDING_TOPIC)),
+    }
 
 
-async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: dict[str, Any],
-                  samples: Samples) -> None:
+async def session(
+    server: str, bench: bs.Bench, pull: bool, check: Path, ctx: dict[str, Any], samples: Samples
+) -> None:
     mode = "pull" if pull else "push"
     language = language_id(server)
     client = make_client(server, pull, ctx)
@@ -540,16 +737,18 @@ async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: di
     # are subtracted once its pid is known (/proc counts them from its start).
     memory = bs.Memory(0)
     load = bs.OtherLoad(memory)
-    open_params = {"textDocument": {"uri": bench.uri, "languageId": language, "version": 1,
-                                    "text": bench.text}}
+    open_params = {
+        "textDocument": {"uri": bench.uri, "languageId": language, "version": 1, "text": bench.text}
+    }
     try:
         spawned = time.perf_counter()
         samples[f"{key}:spawn"].append(await client.start())
         memory.root = client.pid
         if pull:
             # Start-up as a whole: the measured document first, diagnostics pulled at once.
-            _, _, received = await diagnostics(client, bench.uri, "textDocument/didOpen",
-                                               open_params, 1)
+            _, _, received = await diagnostics(
+                client, bench.uri, "textDocument/didOpen", open_params, 1
+            )
             samples[f"{key}:first"].append((received - spawned) * 1000)
         if server == "layercfg":
             await client.wait_ready(timeout=300)
@@ -560,9 +759,20 @@ async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: di
 
         # The document with known mistakes: it proves the schema is in use.
         check_uri = check.resolve().as_uri()
-        items, _, _ = await diagnostics(client, check_uri, "textDocument/didOpen", {
-            "textDocument": {"uri": check_uri, "languageId": language, "version": 1,
-                             "text": check.read_text(encoding="utf-8")}}, 1)
+        items, _, _ = await diagnostics(
+            client,
+            check_uri,
+            "textDocument/didOpen",
+            {
+                "textDocument": {
+                    "uri": check_uri,
+                    "languageId": language,
+                    "version": 1,
+                    "text": check.read_text(encoding="utf-8"),
+                }
+            },
+            1,
+        )
         if not items:
             raise bs.ServerError(f"{server} reported no diagnostic on {check.name}")
         samples[f"{server}:check-count"].append(len(items))
@@ -572,8 +782,9 @@ async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: di
         version = 1
         if pull:  # opened already: close it, so that this open is one of a warm server
             await client.notify("textDocument/didClose", {"textDocument": {"uri": bench.uri}})
-        _, sent, received = await diagnostics(client, bench.uri, "textDocument/didOpen",
-                                              open_params, version)
+        _, sent, received = await diagnostics(
+            client, bench.uri, "textDocument/didOpen", open_params, version
+        )
         samples[f"{key}:open-{mode}"].append((received - sent) * 1000)
 
         current, other = str(bench.edit_value), str(bench.edit_value + 1)
@@ -584,30 +795,45 @@ async def session(server: str, bench: bs.Bench, pull: bool, check: Path, ctx: di
             await asyncio.sleep(bs.EDIT_PAUSE_SECONDS)
             version += 1
             line, column = bench.edit_line, bench.edit_column
-            change = {"textDocument": {"uri": bench.uri, "version": version},
-                      "contentChanges": [{
-                          "range": {"start": {"line": line, "character": column},
-                                    "end": {"line": line, "character": column + len(current)}},
-                          "text": other}]}
+            change = {
+                "textDocument": {"uri": bench.uri, "version": version},
+                "contentChanges": [
+                    {
+                        "range": {
+                            "start": {"line": line, "character": column},
+                            "end": {"line": line, "character": column + len(current)},
+                        },
+                        "text": other,
+                    }
+                ],
+            }
             current, other = other, current
-            _, sent, received = await diagnostics(client, bench.uri, "textDocument/didChange",
-                                                  change, version)
+            _, sent, received = await diagnostics(
+                client, bench.uri, "textDocument/didChange", change, version
+            )
             samples[f"{key}:edit-{mode}"].append((received - sent) * 1000)
 
         for _, line, column in bench.positions:
-            where = {"textDocument": {"uri": bench.uri},
-                     "position": {"line": line, "character": column}}
+            where = {
+                "textDocument": {"uri": bench.uri},
+                "position": {"line": line, "character": column},
+            }
             _, received, sent = await client.timed_request(
-                "textDocument/completion", {**where, "context": {"triggerKind": 1}},
-                timeout=300)
+                "textDocument/completion", {**where, "context": {"triggerKind": 1}}, timeout=300
+            )
             samples[f"{key}:completion"].append((received - sent) * 1000)
-            _, received, sent = await client.timed_request("textDocument/hover", where,
-                                                           timeout=300)
+            _, received, sent = await client.timed_request("textDocument/hover", where, timeout=300)
             samples[f"{key}:hover"].append((received - sent) * 1000)
 
         rounds = ctx["args"].outlines
-        await outlines(client, bench, key, min(rounds, HUGE_OUTLINES)
-                       if bench.label == "huge" else rounds, samples, ctx)
+        await outlines(
+            client,
+            bench,
+            key,
+            min(rounds, HUGE_OUTLINES) if bench.label == "huge" else rounds,
+            samples,
+            ctx,
+        )
         samples[f"{key}:memory"].append(memory.checkpoint())
         ctx["load"][f"{key}:{mode}"].append(load.cores())
     finally:
@@ -676,34 +902,58 @@ def report(benches: list[bs.Bench], samples: Samples, args: argparse.Namespace) 
                 cells.append("")
             table.append(cells)
     print()
-    print(f"{args.runs} runs; per session {args.edits} edits, {len(benches[0].positions)} "
-          f"completion + hover positions and {args.outlines} documentSymbol + foldingRange "
-          f"requests ({min(HUGE_EDITS, args.edits)}, {min(HUGE_POSITIONS, args.positions)} and "
-          f"{min(HUGE_OUTLINES, args.outlines)} on huge); times in ms as median or percentile "
-          "[min-max over all samples]; ratio = layercfg / peer")
+    print(
+        f"{args.runs} runs; per session {args.edits} edits, {len(benches[0].positions)} "
+        f"completion + hover positions and {args.outlines} documentSymbol + foldingRange "
+        f"requests ({min(HUGE_EDITS, args.edits)}, {min(HUGE_POSITIONS, args.positions)} and "
+        f"{min(HUGE_OUTLINES, args.outlines)} on huge); times in ms as median or percentile "
+        "[min-max over all samples]; ratio = layercfg / peer"
+    )
     print_rows(table)
     return misses
 
 
 def report_outlines(benches: list[bs.Bench], ctx: dict[str, Any]) -> None:
     print()
-    print(f"What documentSymbol and foldingRange returned, and whether the server said the "
-          f"results were limited (in the root symbol's detail, or in a window message); the "
-          f"peer was given VS Code's limits, {PEER_SYMBOL_LIMIT} + 1 symbols and "
-          f"{PEER_FOLDING_LIMIT} + 1 folding ranges:")
-    rows = [["document", "server", "symbols: top level / all", "outline said limited",
-             "folding ranges", "folding said limited"]]
+    print(
+        f"What documentSymbol and foldingRange returned, and whether the server said the "
+        f"results were limited (in the root symbol's detail, or in a window message); the "
+        f"peer was given VS Code's limits, {PEER_SYMBOL_LIMIT} + 1 symbols and "
+        f"{PEER_FOLDING_LIMIT} + 1 folding ranges:"
+    )
+    rows = [
+        [
+            "document",
+            "server",
+            "symbols: top level / all",
+            "outline said limited",
+            "folding ranges",
+            "folding said limited",
+        ]
+    ]
     for bench in benches:
         for server in SERVERS:
             seen = ctx["outline"].get(f"{server}:{bench.label}")
             if seen is None:
                 continue
-            said = [what for what, flag in (("root detail", seen["marked"]),
-                                             ("message", seen["symbol note"])) if flag]
-            rows.append([bench.label, server, f"{seen['top']} / {seen['symbols']}",
-                         " + ".join(said) or "no", str(seen["folding"])
-                         + ("" if seen["well formed"] else " (MALFORMED answer)"),
-                         "message" if seen["folding note"] else "no"])
+            said = [
+                what
+                for what, flag in (
+                    ("root detail", seen["marked"]),
+                    ("message", seen["symbol note"]),
+                )
+                if flag
+            ]
+            rows.append(
+                [
+                    bench.label,
+                    server,
+                    f"{seen['top']} / {seen['symbols']}",
+                    " + ".join(said) or "no",
+                    str(seen["folding"]) + ("" if seen["well formed"] else " (MALFORMED answer)"),
+                    "message" if seen["folding note"] else "no",
+                ]
+            )
     print_rows(rows)
 
 
@@ -718,8 +968,10 @@ def report_load(benches: list[bs.Bench], ctx: dict[str, Any]) -> None:
                 parts.append(f"{server} {mode} " + " ".join(f"{x:.2f}" for x in values))
         print(f"  {bench.label}: " + "; ".join(parts))
     firsts = ctx["ready-first"]
-    print(f"layercfg's catalog was ready before its first diagnostics in {sum(firsts)} of "
-          f"{len(firsts)} pull sessions")
+    print(
+        f"layercfg's catalog was ready before its first diagnostics in {sum(firsts)} of "
+        f"{len(firsts)} pull sessions"
+    )
 
 
 def _codes(items: list[Any]) -> str:
@@ -747,15 +999,26 @@ def report_agreement(found: list[Case], results: dict[str, dict[str, list[Any]]]
     for shared in (True, False):
         print()
         if shared:
-            print("Diagnostics per document with one mistake, on rules both servers check "
-                  "(layercfg's count with its codes):")
-            rows = [["document", "mistake", "layercfg", "peer", "agree",
-                     "lines: layercfg / peer"]]
+            print(
+                "Diagnostics per document with one mistake, on rules both servers check "
+                "(layercfg's count with its codes):"
+            )
+            rows = [["document", "mistake", "layercfg", "peer", "agree", "lines: layercfg / peer"]]
         else:
-            print("Mistakes only layercfg can find (JSON Schema cannot express them; not "
-                  "counted as disagreements):")
-            rows = [["document", "mistake", "layercfg", "peer", "found by layercfg",
-                     "lines: layercfg / peer"]]
+            print(
+                "Mistakes only layercfg can find (JSON Schema cannot express them; not "
+                "counted as disagreements):"
+            )
+            rows = [
+                [
+                    "document",
+                    "mistake",
+                    "layercfg",
+                    "peer",
+                    "found by layercfg",
+                    "lines: layercfg / peer",
+                ]
+            ]
         for case in (c for c in found if c.shared == shared):
             ours, theirs = results["layercfg"][case.name], results["peer"][case.name]
             if shared:
@@ -765,8 +1028,16 @@ def report_agreement(found: list[Case], results: dict[str, dict[str, list[Any]]]
                     disagreements.append(case.name)
             else:
                 verdict = "yes" if ours else "NO"
-            rows.append([case.name, case.mistake, _codes(ours), str(len(theirs)), verdict,
-                         f"{_lines(ours)} / {_lines(theirs)}"])
+            rows.append(
+                [
+                    case.name,
+                    case.mistake,
+                    _codes(ours),
+                    str(len(theirs)),
+                    verdict,
+                    f"{_lines(ours)} / {_lines(theirs)}",
+                ]
+            )
         print_rows(rows)
     print()
     print("Messages:")
@@ -785,11 +1056,20 @@ def measured_commit() -> str:
     """The commit of the server code, and whether the working tree differs from it."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "server", "layercfg",
-                                "schema_builder"], cwd=root, text=True, capture_output=True,
-                               check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "server", "layercfg", "schema_builder"],
+            cwd=root,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     if dirty:
@@ -807,20 +1087,33 @@ async def main_async(args: argparse.Namespace) -> int:
     check = mistakes(folder, small_path)
     found = cases(bases(small_path, resnet_path, nasnet_path))
     case_paths = write_cases(folder, found)
-    benches = [bs.prepare(label, path, min(HUGE_POSITIONS, args.positions)
-                          if label == "huge" else args.positions) for label, path in paths]
+    benches = [
+        bs.prepare(
+            label, path, min(HUGE_POSITIONS, args.positions) if label == "huge" else args.positions
+        )
+        for label, path in paths
+    ]
     for bench in benches:
-        print(f"{bench.label}: {bench.path.name}, {bench.megabytes:.2f} MB, "
-              f"{bench.text.count(chr(10)) + 1} lines", file=sys.stderr)
+        print(
+            f"{bench.label}: {bench.path.name}, {bench.megabytes:.2f} MB, "
+            f"{bench.text.count(chr(10)) + 1} lines",
+            file=sys.stderr,
+        )
 
     workspace = Path(tempfile.mkdtemp(prefix="layercfg-bench-peer-"))
-    ctx: dict[str, Any] = {"args": args, "workspace": workspace, "peer": peer_command(),
-                           "schema": write_schema(workspace), "check-messages": {},
-                           "log": Path(tempfile.gettempdir()) / "layercfg-bench-peer.log",
-                           "outline": {}, "load": defaultdict(list), "ready-first": []}
+    ctx: dict[str, Any] = {
+        "args": args,
+        "workspace": workspace,
+        "peer": peer_command(),
+        "schema": write_schema(workspace),
+        "check-messages": {},
+        "log": Path(tempfile.gettempdir()) / "layercfg-bench-peer.log",
+        "outline": {},
+        "load": defaultdict(list),
+        "ready-first": [],
+    }
     ctx["log"].write_bytes(b"")
-    print(f"server code: {measured_commit()}; peer: vscode-langservers-extracted "
-          f"{peer_version()}")
+    print(f"server code: {measured_commit()}; peer: vscode-langservers-extracted {peer_version()}")
     samples: Samples = defaultdict(list)
     try:
         await bs.warm_up(workspace, ctx["log"])
@@ -845,31 +1138,51 @@ async def main_async(args: argparse.Namespace) -> int:
     print()
     for server in SERVERS:
         counts = sorted(set(int(x) for x in samples[f"{server}:check-count"]))
-        print(f"{server}: diagnostics on {check.name} (3 mistakes: unknown key, wrong type, "
-              f"bad enum) in every session: {counts}")
+        print(
+            f"{server}: diagnostics on {check.name} (3 mistakes: unknown key, wrong type, "
+            f"bad enum) in every session: {counts}"
+        )
     disagreements = report_agreement(found, results)
     print()
-    print("targets on " + " and ".join(LARGE) + ": " + (
-        "all PASS" if not misses else f"{len(misses)} MISS: " + "; ".join(misses)))
-    print("diagnostics counts: " + (
-        "the same on every shared rule" if not disagreements
-        else f"{len(disagreements)} disagreements: " + ", ".join(disagreements)))
+    print(
+        "targets on "
+        + " and ".join(LARGE)
+        + ": "
+        + ("all PASS" if not misses else f"{len(misses)} MISS: " + "; ".join(misses))
+    )
+    print(
+        "diagnostics counts: "
+        + (
+            "the same on every shared rule"
+            if not disagreements
+            else f"{len(disagreements)} disagreements: " + ", ".join(disagreements)
+        )
+    )
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="runs (2)")
-    parser.add_argument("--edits", type=int, default=8,
-                        help=f"edits per session (8; at most {HUGE_EDITS} on huge)")
-    parser.add_argument("--positions", type=int, default=12,
-                        help="completion/hover positions per session "
-                             f"(12; at most {HUGE_POSITIONS} on huge)")
-    parser.add_argument("--outlines", type=int, default=5,
-                        help="documentSymbol + foldingRange requests per session "
-                             f"(5; at most {HUGE_OUTLINES} on huge)")
-    parser.add_argument("--skip-huge", action="store_true",
-                        help="leave out the synthetic 10 MB document")
+    parser.add_argument(
+        "--edits", type=int, default=8, help=f"edits per session (8; at most {HUGE_EDITS} on huge)"
+    )
+    parser.add_argument(
+        "--positions",
+        type=int,
+        default=12,
+        help=f"completion/hover positions per session (12; at most {HUGE_POSITIONS} on huge)",
+    )
+    parser.add_argument(
+        "--outlines",
+        type=int,
+        default=5,
+        help="documentSymbol + foldingRange requests per session "
+        f"(5; at most {HUGE_OUTLINES} on huge)",
+    )
+    parser.add_argument(
+        "--skip-huge", action="store_true", help="leave out the synthetic 10 MB document"
+    )
     args = parser.parse_args()
     if args.positions < 6:
         parser.error("--positions must be at least 6")

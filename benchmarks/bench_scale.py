@@ -54,9 +54,19 @@ INLAY_LINES = 80
 DEEP_MARGIN_SECONDS = 1.0  # allowed past deepCheckTimeout: killing the worker, publishing
 LOW_MEMORY_MB = 300  # below what the worker needs to import Keras
 SAMPLE_SECONDS = 0.1
-REQUESTS = ("completion", "hover", "definition", "references", "prepareRename",
-            "documentSymbol", "foldingRange", "codeAction", "inlayHint", "formatting",
-            "rangeFormatting")
+REQUESTS = (
+    "completion",
+    "hover",
+    "definition",
+    "references",
+    "prepareRename",
+    "documentSymbol",
+    "foldingRange",
+    "codeAction",
+    "inlayHint",
+    "formatting",
+    "rangeFormatting",
+)
 
 
 class TreeLoad(bs.OtherLoad):
@@ -89,34 +99,49 @@ class ScaleClient(bp.OutlineClient):
 
     def capabilities(self) -> dict[str, Any]:
         capabilities = super().capabilities()
-        capabilities["textDocument"].update({
-            "codeAction": {
-                "codeActionLiteralSupport": {"codeActionKind": {"valueSet": [
-                    "", "quickfix", "refactor", "source", "source.fixAll"]}},
-                "resolveSupport": {"properties": ["edit"]},
-                "dataSupport": True,
-            },
-            "rename": {"prepareSupport": True},
-            "inlayHint": {},
-        })
+        capabilities["textDocument"].update(
+            {
+                "codeAction": {
+                    "codeActionLiteralSupport": {
+                        "codeActionKind": {
+                            "valueSet": ["", "quickfix", "refactor", "source", "source.fixAll"]
+                        }
+                    },
+                    "resolveSupport": {"properties": ["edit"]},
+                    "dataSupport": True,
+                },
+                "rename": {"prepareSupport": True},
+                "inlayHint": {},
+            }
+        )
         return capabilities
 
     async def start(self) -> float:
         self._stderr = self.log_path.open("ab")
         start = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "layercfg", "lsp",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=self._stderr, cwd=self.workspace, limit=256 * 1024 * 1024,
+            sys.executable,
+            "-m",
+            "layercfg",
+            "lsp",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=self.workspace,
+            limit=256 * 1024 * 1024,
         )
         self._reader = asyncio.create_task(self._read())
-        _, received = await self.request("initialize", {
-            "processId": os.getpid(),
-            "rootUri": self.workspace.as_uri(),
-            "capabilities": self.capabilities(),
-            "clientInfo": {"name": "bench_scale"},
-            "initializationOptions": self.options,
-        }, timeout=60)
+        _, received = await self.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": self.workspace.as_uri(),
+                "capabilities": self.capabilities(),
+                "clientInfo": {"name": "bench_scale"},
+                "initializationOptions": self.options,
+            },
+            timeout=60,
+        )
         await self.notify("initialized", {})
         return (received - start) * 1000
 
@@ -140,9 +165,11 @@ class Places:
         text = bench.text
         starts = bs._line_starts(text)
         self.mixed = bs.prepare(bench.label, bench.path, count).positions
-        self.keys = [(line, column) for kind, line, column in
-                     bs.prepare(bench.label, bench.path, 3 * count).positions
-                     if kind == "key"][:count]
+        self.keys = [
+            (line, column)
+            for kind, line, column in bs.prepare(bench.label, bench.path, 3 * count).positions
+            if kind == "key"
+        ][:count]
         names = [m.start(1) + len(m.group(1)) // 2 for m in _LAYER_NAME.finditer(text)]
         history = [m.start(1) + len(m.group(1)) // 2 for m in _HISTORY.finditer(text)]
         if not names or not history:
@@ -196,8 +223,7 @@ Samples = dict[str, list[float]]
 
 
 def position(bench: bs.Bench, line: int, column: int) -> dict[str, Any]:
-    return {"textDocument": {"uri": bench.uri},
-            "position": {"line": line, "character": column}}
+    return {"textDocument": {"uri": bench.uri}, "position": {"line": line, "character": column}}
 
 
 def request_params(name: str, index: int, bench: bs.Bench, places: Places) -> dict[str, Any]:
@@ -210,8 +236,7 @@ def request_params(name: str, index: int, bench: bs.Bench, places: Places) -> di
     if name == "definition":
         return position(bench, *places.history[index])
     if name == "references":
-        return {**position(bench, *places.names[index]),
-                "context": {"includeDeclaration": True}}
+        return {**position(bench, *places.names[index]), "context": {"includeDeclaration": True}}
     if name == "prepareRename":
         return position(bench, *places.names[index])
     if name in ("documentSymbol", "foldingRange"):
@@ -219,20 +244,32 @@ def request_params(name: str, index: int, bench: bs.Bench, places: Places) -> di
     if name == "codeAction":
         line, column = places.keys[index]
         point = {"line": line, "character": column}
-        return {**document, "range": {"start": point, "end": point},
-                "context": {"diagnostics": [], "triggerKind": 2}}
+        return {
+            **document,
+            "range": {"start": point, "end": point},
+            "context": {"diagnostics": [], "triggerKind": 2},
+        }
     if name == "inlayHint":
         line = places.mixed[index][1]
-        return {**document, "range": {"start": {"line": line, "character": 0},
-                                      "end": {"line": min(line + INLAY_LINES, places.lines),
-                                              "character": 0}}}
+        return {
+            **document,
+            "range": {
+                "start": {"line": line, "character": 0},
+                "end": {"line": min(line + INLAY_LINES, places.lines), "character": 0},
+            },
+        }
     if name == "formatting":
         return {**document, "options": options}
     if name == "rangeFormatting":
         first, last = places.layers[index]
-        return {**document, "options": options,
-                "range": {"start": {"line": first, "character": 0},
-                          "end": {"line": last + 1, "character": 0}}}
+        return {
+            **document,
+            "options": options,
+            "range": {
+                "start": {"line": first, "character": 0},
+                "end": {"line": last + 1, "character": 0},
+            },
+        }
     raise ValueError(name)
 
 
@@ -244,11 +281,18 @@ def answered(result: Any) -> bool:
 
 def one_value_edit(bench: bs.Bench, version: int, current: str, other: str) -> dict[str, Any]:
     line, column = bench.edit_line, bench.edit_column
-    return {"textDocument": {"uri": bench.uri, "version": version},
-            "contentChanges": [{
-                "range": {"start": {"line": line, "character": column},
-                          "end": {"line": line, "character": column + len(current)}},
-                "text": other}]}
+    return {
+        "textDocument": {"uri": bench.uri, "version": version},
+        "contentChanges": [
+            {
+                "range": {
+                    "start": {"line": line, "character": column},
+                    "end": {"line": line, "character": column + len(current)},
+                },
+                "text": other,
+            }
+        ],
+    }
 
 
 def edit_values(bench: bs.Bench) -> tuple[str, str]:
@@ -258,8 +302,9 @@ def edit_values(bench: bs.Bench) -> tuple[str, str]:
     return current, other
 
 
-async def open_session(pull: bool, options: dict[str, Any],
-                       ctx: dict[str, Any]) -> tuple[ScaleClient, bs.Memory, TreeLoad]:
+async def open_session(
+    pull: bool, options: dict[str, Any], ctx: dict[str, Any]
+) -> tuple[ScaleClient, bs.Memory, TreeLoad]:
     client = ScaleClient(pull, ctx["workspace"], ctx["log"], options)
     memory = bs.Memory(0)
     load = TreeLoad(memory)
@@ -270,16 +315,27 @@ async def open_session(pull: bool, options: dict[str, Any],
     return client, memory, load
 
 
-async def requests_session(bench: bs.Bench, places: Places, ctx: dict[str, Any],
-                           samples: Samples) -> None:
+async def requests_session(
+    bench: bs.Bench, places: Places, ctx: dict[str, Any], samples: Samples
+) -> None:
     """Pull diagnostics after each edit, then one of each request, N rounds."""
     client, memory, load = await open_session(True, {"deepCheck": "off"}, ctx)
     try:
         samples["idle-mem"].append(memory.checkpoint())
-        sent = await client.notify("textDocument/didOpen", {"textDocument": {
-            "uri": bench.uri, "languageId": bs.LANGUAGE_ID, "version": 1, "text": bench.text}})
+        sent = await client.notify(
+            "textDocument/didOpen",
+            {
+                "textDocument": {
+                    "uri": bench.uri,
+                    "languageId": bs.LANGUAGE_ID,
+                    "version": 1,
+                    "text": bench.text,
+                }
+            },
+        )
         report, received, _ = await client.timed_request(
-            "textDocument/diagnostic", {"textDocument": {"uri": bench.uri}}, timeout=120)
+            "textDocument/diagnostic", {"textDocument": {"uri": bench.uri}}, timeout=120
+        )
         samples["open-pull"].append((received - sent) * 1000)
         ctx["open-diagnostics"] = len(report.get("items", []))
         samples["open-mem"].append(memory.checkpoint())
@@ -289,11 +345,13 @@ async def requests_session(bench: bs.Bench, places: Places, ctx: dict[str, Any],
         for index in range(ctx["args"].requests):
             await asyncio.sleep(bs.EDIT_PAUSE_SECONDS)
             version += 1
-            sent = await client.notify("textDocument/didChange",
-                                       one_value_edit(bench, version, current, other))
+            sent = await client.notify(
+                "textDocument/didChange", one_value_edit(bench, version, current, other)
+            )
             current, other = other, current
             report, received, _ = await client.timed_request(
-                "textDocument/diagnostic", {"textDocument": {"uri": bench.uri}}, timeout=120)
+                "textDocument/diagnostic", {"textDocument": {"uri": bench.uri}}, timeout=120
+            )
             if report.get("kind") != "full":
                 raise bs.ServerError("a changed document was reported unchanged")
             samples["edit-pull"].append((received - sent) * 1000)
@@ -301,8 +359,8 @@ async def requests_session(bench: bs.Bench, places: Places, ctx: dict[str, Any],
             for name in REQUESTS:
                 since[name] = len(client.notes)
                 result, received, sent = await client.timed_request(
-                    f"textDocument/{name}", request_params(name, index, bench, places),
-                    timeout=120)
+                    f"textDocument/{name}", request_params(name, index, bench, places), timeout=120
+                )
                 samples[name].append((received - sent) * 1000)
                 ctx["answered"][name] += answered(result)
                 if name in ("documentSymbol", "foldingRange"):
@@ -310,7 +368,7 @@ async def requests_session(bench: bs.Bench, places: Places, ctx: dict[str, Any],
             for name in ("documentSymbol", "foldingRange"):
                 # What the server said from the request on, to the end of the round (a
                 # message shown once per document comes with the first round only).
-                ctx["notes"][name] += client.notes[since[name]:]
+                ctx["notes"][name] += client.notes[since[name] :]
         samples["end-mem"].append(memory.checkpoint())
         ctx["load"]["requests (pull)"] = load.cores()
     finally:
@@ -321,19 +379,30 @@ async def push_session(bench: bs.Bench, ctx: dict[str, Any], samples: Samples) -
     client, memory, load = await open_session(False, {"deepCheck": "off"}, ctx)
     try:
         since = len(client.notes)
-        sent = await client.notify("textDocument/didOpen", {"textDocument": {
-            "uri": bench.uri, "languageId": bs.LANGUAGE_ID, "version": 1, "text": bench.text}})
+        sent = await client.notify(
+            "textDocument/didOpen",
+            {
+                "textDocument": {
+                    "uri": bench.uri,
+                    "languageId": bs.LANGUAGE_ID,
+                    "version": 1,
+                    "text": bench.text,
+                }
+            },
+        )
         _, received = await client.wait_note(bs.published(bench.uri, 1), since, timeout=120)
         samples["open-push"].append((received - sent) * 1000)
         current, other = edit_values(bench)
         for version in range(2, ctx["args"].requests + 2):
             await asyncio.sleep(bs.EDIT_PAUSE_SECONDS)
             since = len(client.notes)
-            sent = await client.notify("textDocument/didChange",
-                                       one_value_edit(bench, version, current, other))
+            sent = await client.notify(
+                "textDocument/didChange", one_value_edit(bench, version, current, other)
+            )
             current, other = other, current
-            _, received = await client.wait_note(bs.published(bench.uri, version), since,
-                                                 timeout=120)
+            _, received = await client.wait_note(
+                bs.published(bench.uri, version), since, timeout=120
+            )
             samples["edit-push"].append((received - sent) * 1000)
         samples["push-mem"].append(memory.checkpoint())
         ctx["load"]["edits (push)"] = load.cores()
@@ -347,16 +416,31 @@ def deep_state(message: dict[str, Any]) -> str | None:
     return (message.get("params") or {}).get("deepCheck")
 
 
-async def deep_session(label: str, bench: bs.Bench, places: Places, options: dict[str, Any],
-                       ctx: dict[str, Any]) -> dict[str, Any]:
+async def deep_session(
+    label: str, bench: bs.Bench, places: Places, options: dict[str, Any], ctx: dict[str, Any]
+) -> dict[str, Any]:
     """Open with the deep check on; follow it to its end, timing requests meanwhile."""
     client, memory, load = await open_session(False, {"deepCheck": "onType", **options}, ctx)
-    outcome: dict[str, Any] = {"label": label, "options": options, "completion": [],
-                               "hover": [], "probes": []}
+    outcome: dict[str, Any] = {
+        "label": label,
+        "options": options,
+        "completion": [],
+        "hover": [],
+        "probes": [],
+    }
     try:
         since = len(client.notes)
-        opened = await client.notify("textDocument/didOpen", {"textDocument": {
-            "uri": bench.uri, "languageId": bs.LANGUAGE_ID, "version": 1, "text": bench.text}})
+        opened = await client.notify(
+            "textDocument/didOpen",
+            {
+                "textDocument": {
+                    "uri": bench.uri,
+                    "languageId": bs.LANGUAGE_ID,
+                    "version": 1,
+                    "text": bench.text,
+                }
+            },
+        )
         index = since
         started = finished = None
         probe = 0
@@ -385,29 +469,38 @@ async def deep_session(label: str, bench: bs.Bench, places: Places, options: dic
                     if name == "completion":
                         params["context"] = {"triggerKind": 1}
                     _, received, sent = await client.timed_request(
-                        f"textDocument/{name}", params, timeout=60)
+                        f"textDocument/{name}", params, timeout=60
+                    )
                     outcome[name].append((received - sent) * 1000)
-                    outcome["probes"].append(((received - sent) * 1000, name,
-                                              sent - started))
+                    outcome["probes"].append(((received - sent) * 1000, name, sent - started))
             await asyncio.sleep(SAMPLE_SECONDS)
         # What the deep check left: the publish that follows its end, and the inlay hints.
         message, _ = await client.wait_note(bs.published(bench.uri, 1), index, timeout=30)
         published = message["params"]["diagnostics"]
-        hints, _, _ = await client.timed_request("textDocument/inlayHint", {
-            "textDocument": {"uri": bench.uri},
-            "range": {"start": {"line": 0, "character": 0},
-                      "end": {"line": places.lines, "character": 0}}}, timeout=60)
+        hints, _, _ = await client.timed_request(
+            "textDocument/inlayHint",
+            {
+                "textDocument": {"uri": bench.uri},
+                "range": {
+                    "start": {"line": 0, "character": 0},
+                    "end": {"line": places.lines, "character": 0},
+                },
+            },
+            timeout=60,
+        )
         worker = {pid: kb for pid, kb in memory.hwm_kb.items() if pid != client.pid}
-        outcome.update({
-            "open-to-start": started - opened,
-            "seconds": finished - started,
-            "keras": [d for d in published if d.get("source") == "keras"],
-            "hints": len(hints or []),
-            "server-mb": memory.hwm_kb.get(client.pid, 0) / 1024,
-            "worker-mb": max(worker.values(), default=0) / 1024,
-            "workers": len(worker),
-            "load": load.cores(),
-        })
+        outcome.update(
+            {
+                "open-to-start": started - opened,
+                "seconds": finished - started,
+                "keras": [d for d in published if d.get("source") == "keras"],
+                "hints": len(hints or []),
+                "server-mb": memory.hwm_kb.get(client.pid, 0) / 1024,
+                "worker-mb": max(worker.values(), default=0) / 1024,
+                "workers": len(worker),
+                "load": load.cores(),
+            }
+        )
         return outcome
     finally:
         await client.stop()
@@ -422,8 +515,10 @@ def symbol_limit() -> tuple[int | None, int | None]:
         from layercfg.server.services import navigation
     except Exception:
         return None, None
-    return (getattr(navigation, "MAX_SYMBOLS", None),
-            getattr(navigation, "MAX_FOLDING_RANGES", None))
+    return (
+        getattr(navigation, "MAX_SYMBOLS", None),
+        getattr(navigation, "MAX_FOLDING_RANGES", None),
+    )
 
 
 def cap_checks(bench: bs.Bench, ctx: dict[str, Any]) -> list[tuple[str, str, bool, bool]]:
@@ -431,14 +526,24 @@ def cap_checks(bench: bs.Bench, ctx: dict[str, Any]) -> list[tuple[str, str, boo
     check is not in the requirement but tells what a capped folding answer leaves out."""
     symbols = ctx["last"].get("documentSymbol") or []
     folds = ctx["last"].get("foldingRange") or []
-    shapes = [("documentSymbol answer well formed",
-               "a list of DocumentSymbol objects" if bp.well_formed(symbols)
-               else f"not a list of objects: {json.dumps(symbols)[:60]}...",
-               bp.well_formed(symbols), True),
-              ("foldingRange answer well formed",
-               "a list of FoldingRange objects" if bp.well_formed(folds)
-               else f"not a list of objects: {json.dumps(folds)[:60]}...",
-               bp.well_formed(folds), True)]
+    shapes = [
+        (
+            "documentSymbol answer well formed",
+            "a list of DocumentSymbol objects"
+            if bp.well_formed(symbols)
+            else f"not a list of objects: {json.dumps(symbols)[:60]}...",
+            bp.well_formed(symbols),
+            True,
+        ),
+        (
+            "foldingRange answer well formed",
+            "a list of FoldingRange objects"
+            if bp.well_formed(folds)
+            else f"not a list of objects: {json.dumps(folds)[:60]}...",
+            bp.well_formed(folds),
+            True,
+        ),
+    ]
     if not (bp.well_formed(symbols) and bp.well_formed(folds)):
         return shapes
     max_symbols, max_folds = symbol_limit()
@@ -452,57 +557,97 @@ def cap_checks(bench: bs.Bench, ctx: dict[str, Any]) -> list[tuple[str, str, boo
     fold_notes = bp.limit_messages(ctx["notes"]["foldingRange"], bp.FOLDING_TOPIC)
     symbol_notes = bp.limit_messages(ctx["notes"]["documentSymbol"], bp.SYMBOL_TOPIC)
     return shapes + [
-        ("documentSymbol capped",
-         f"{total} symbols for {layers} layers + the model (cap {max_symbols})",
-         max_symbols is not None and total <= max_symbols < layers + 1, True),
-        ("documentSymbol cap marked",
-         f"root detail {root_detail!r}" + (f"; {symbol_notes[0]}" if symbol_notes else ""),
-         marked or bool(symbol_notes), True),
-        ("foldingRange capped",
-         f"{len(folds)} ranges of {containers} multi-line objects/arrays (cap {max_folds})",
-         max_folds is not None and len(folds) <= max_folds < containers, True),
-        ("foldingRange cap marked",
-         fold_notes[0] if fold_notes else
-         "no mark in the answer and no message about a limit",
-         bool(fold_notes), True),
-        ("foldingRange keeps the outer ranges (extra)",
-         f"ranges reach line {last_line} of {bench.text.count(chr(10)) + 1}; a range for "
-         f"the root object: {'yes' if root_folds else 'no'}",
-         root_folds or not outer, False),
+        (
+            "documentSymbol capped",
+            f"{total} symbols for {layers} layers + the model (cap {max_symbols})",
+            max_symbols is not None and total <= max_symbols < layers + 1,
+            True,
+        ),
+        (
+            "documentSymbol cap marked",
+            f"root detail {root_detail!r}" + (f"; {symbol_notes[0]}" if symbol_notes else ""),
+            marked or bool(symbol_notes),
+            True,
+        ),
+        (
+            "foldingRange capped",
+            f"{len(folds)} ranges of {containers} multi-line objects/arrays (cap {max_folds})",
+            max_folds is not None and len(folds) <= max_folds < containers,
+            True,
+        ),
+        (
+            "foldingRange cap marked",
+            fold_notes[0] if fold_notes else "no mark in the answer and no message about a limit",
+            bool(fold_notes),
+            True,
+        ),
+        (
+            "foldingRange keeps the outer ranges (extra)",
+            f"ranges reach line {last_line} of {bench.text.count(chr(10)) + 1}; a range for "
+            f"the root object: {'yes' if root_folds else 'no'}",
+            root_folds or not outer,
+            False,
+        ),
     ]
 
 
-def report(bench: bs.Bench, samples: Samples, deep: list[dict[str, Any]],
-           ctx: dict[str, Any]) -> int:
+def report(
+    bench: bs.Bench, samples: Samples, deep: list[dict[str, Any]], ctx: dict[str, Any]
+) -> int:
     n = ctx["args"].requests
     debounce = bs.debounce_ms()
-    rows = [bs.Row("didOpen -> diagnostics, pull (not a request target)",
-                   samples["open-pull"], "median"),
-            bs.Row("didOpen -> diagnostics, push", samples["open-push"], "median"),
-            bs.Row("edit -> diagnostics, pull", samples["edit-pull"], "p95", TARGET_MS)]
+    rows = [
+        bs.Row(
+            "didOpen -> diagnostics, pull (not a request target)", samples["open-pull"], "median"
+        ),
+        bs.Row("didOpen -> diagnostics, push", samples["open-push"], "median"),
+        bs.Row("edit -> diagnostics, pull", samples["edit-pull"], "p95", TARGET_MS),
+    ]
     if debounce is not None:
-        rows.append(bs.Row(f"edit -> publish, push - {debounce:g} ms debounce",
-                           samples["edit-push"], "p95", TARGET_MS, offset=debounce))
+        rows.append(
+            bs.Row(
+                f"edit -> publish, push - {debounce:g} ms debounce",
+                samples["edit-push"],
+                "p95",
+                TARGET_MS,
+                offset=debounce,
+            )
+        )
     else:
-        rows.append(bs.Row("edit -> publish, push (raw; debounce unknown)",
-                           samples["edit-push"], "p95", TARGET_MS))
+        rows.append(
+            bs.Row(
+                "edit -> publish, push (raw; debounce unknown)",
+                samples["edit-push"],
+                "p95",
+                TARGET_MS,
+            )
+        )
     for name in REQUESTS:
         rows.append(bs.Row(name, samples[name], "p95", TARGET_MS))
     for outcome in deep:
         for name in ("completion", "hover"):
             if outcome[name]:
-                rows.append(bs.Row(f"{name} while the deep check runs ({outcome['label']})",
-                                   outcome[name], "p95", TARGET_MS))
+                rows.append(
+                    bs.Row(
+                        f"{name} while the deep check runs ({outcome['label']})",
+                        outcome[name],
+                        "p95",
+                        TARGET_MS,
+                    )
+                )
     rows += [
-        bs.Row("memory, catalog loaded, no document (VmHWM)", samples["idle-mem"], "max",
-               unit="MB"),
+        bs.Row(
+            "memory, catalog loaded, no document (VmHWM)", samples["idle-mem"], "max", unit="MB"
+        ),
         bs.Row("memory after didOpen (VmHWM)", samples["open-mem"], "max", unit="MB"),
         bs.Row("memory after all requests (VmHWM)", samples["end-mem"], "max", unit="MB"),
         bs.Row("memory, push session (VmHWM)", samples["push-mem"], "max", unit="MB"),
     ]
     print()
-    print(f"{bench.path.name}: {bench.megabytes:.2f} MB, {places_summary(bench)}; "
-          f"{n} rounds; times in ms, memory in MB (server process tree)")
+    print(
+        f"{bench.path.name}: {bench.megabytes:.2f} MB, {places_summary(bench)}; "
+        f"{n} rounds; times in ms, memory in MB (server process tree)"
+    )
     bs.print_table(rows)
     misses = [row.name for row in rows if row.cells()[-1].startswith("MISS")]
 
@@ -520,8 +665,18 @@ def report(bench: bs.Bench, samples: Samples, deep: list[dict[str, Any]],
     if deep:
         print()
         print("Deep check (deepCheck onType) on the same document:")
-        table = [["limits", "open -> check starts", "check ran", "within time limit",
-                  "outcome", "worker VmHWM (last read)", "server VmHWM", "inlay hints"]]
+        table = [
+            [
+                "limits",
+                "open -> check starts",
+                "check ran",
+                "within time limit",
+                "outcome",
+                "worker VmHWM (last read)",
+                "server VmHWM",
+                "inlay hints",
+            ]
+        ]
         for outcome in deep:
             timeout = outcome["options"].get("deepCheckTimeout", 20.0)
             cap = outcome["options"].get("deepCheckMemoryMB", 2048)
@@ -531,29 +686,43 @@ def report(bench: bs.Bench, samples: Samples, deep: list[dict[str, Any]],
             keras = outcome["keras"]
             if keras:
                 codes = sorted({str(d.get("code")) for d in keras})
-                what = f"{len(keras)} keras diagnostics ({', '.join(codes)}): " + \
-                    " ".join(str(keras[0].get("message")).split())[:90]
+                what = (
+                    f"{len(keras)} keras diagnostics ({', '.join(codes)}): "
+                    + " ".join(str(keras[0].get("message")).split())[:90]
+                )
             else:
                 what = "no keras diagnostic (the model loads)"
-            table.append([f"{timeout:g} s, {cap} MB ({outcome['label']})",
-                          f"{outcome['open-to-start']:.2f} s", f"{outcome['seconds']:.2f} s",
-                          f"{'PASS' if within else 'MISS'} (<= {timeout:g} + "
-                          f"{DEEP_MARGIN_SECONDS:g} s)", what,
-                          f"{outcome['worker-mb']:.0f} MB", f"{outcome['server-mb']:.0f} MB",
-                          str(outcome["hints"])])
+            table.append(
+                [
+                    f"{timeout:g} s, {cap} MB ({outcome['label']})",
+                    f"{outcome['open-to-start']:.2f} s",
+                    f"{outcome['seconds']:.2f} s",
+                    f"{'PASS' if within else 'MISS'} (<= {timeout:g} + {DEEP_MARGIN_SECONDS:g} s)",
+                    what,
+                    f"{outcome['worker-mb']:.0f} MB",
+                    f"{outcome['server-mb']:.0f} MB",
+                    str(outcome["hints"]),
+                ]
+            )
         bp.print_rows(table)
         for outcome in deep:
             slowest = sorted(outcome["probes"], reverse=True)[:3]
-            print(f"  slowest requests while the check ran ({outcome['label']}): " + ", ".join(
-                f"{name} {ms:.0f} ms sent {at:.2f} s after it started"
-                for ms, name, at in slowest))
+            print(
+                f"  slowest requests while the check ran ({outcome['label']}): "
+                + ", ".join(
+                    f"{name} {ms:.0f} ms sent {at:.2f} s after it started"
+                    for ms, name, at in slowest
+                )
+            )
 
     print()
     loads = [f"{k} {v:.2f}" for k, v in ctx["load"].items()]
     loads += [f"deep check, {o['label']} {o['load']:.2f}" for o in deep]
     print("CPU used by other processes per session (cores): " + "; ".join(loads))
-    print(f"diagnostics on open: {ctx['open-diagnostics']}; non-empty answers: "
-          + ", ".join(f"{name} {ctx['answered'][name]}/{n}" for name in REQUESTS))
+    print(
+        f"diagnostics on open: {ctx['open-diagnostics']}; non-empty answers: "
+        + ", ".join(f"{name} {ctx['answered'][name]}/{n}" for name in REQUESTS)
+    )
     print()
     print(f"{len(misses)} MISS" + (": " + "; ".join(misses) if misses else ""))
     if extra:
@@ -571,13 +740,20 @@ async def main_async(args: argparse.Namespace) -> int:
     path = bp.synthetic(small_path.parent, small_path, nasnet_path)
     bench = bs.prepare("huge", path, args.requests)
     places = Places(bench, args.requests)
-    print(f"server code: {bp.measured_commit()}; {path.name}, {bench.megabytes:.2f} MB; edit "
-          f"at line {bench.edit_line + 1} (value {bench.edit_value})")
+    print(
+        f"server code: {bp.measured_commit()}; {path.name}, {bench.megabytes:.2f} MB; edit "
+        f"at line {bench.edit_line + 1} (value {bench.edit_value})"
+    )
     workspace = Path(tempfile.mkdtemp(prefix="layercfg-bench-scale-"))
-    ctx: dict[str, Any] = {"args": args, "workspace": workspace,
-                           "log": Path(tempfile.gettempdir()) / "layercfg-bench-scale.log",
-                           "answered": defaultdict(int), "last": {}, "notes": defaultdict(list),
-                           "load": {}}
+    ctx: dict[str, Any] = {
+        "args": args,
+        "workspace": workspace,
+        "log": Path(tempfile.gettempdir()) / "layercfg-bench-scale.log",
+        "answered": defaultdict(int),
+        "last": {},
+        "notes": defaultdict(list),
+        "load": {},
+    }
     ctx["log"].write_bytes(b"")
     samples: Samples = defaultdict(list)
     deep: list[dict[str, Any]] = []
@@ -589,8 +765,11 @@ async def main_async(args: argparse.Namespace) -> int:
         print("push edits done", file=sys.stderr)
         if not args.skip_deep:
             deep.append(await deep_session("default limits", bench, places, {}, ctx))
-            deep.append(await deep_session("low memory cap", bench, places,
-                                           {"deepCheckMemoryMB": LOW_MEMORY_MB}, ctx))
+            deep.append(
+                await deep_session(
+                    "low memory cap", bench, places, {"deepCheckMemoryMB": LOW_MEMORY_MB}, ctx
+                )
+            )
             print("deep checks done", file=sys.stderr)
     except bs.ServerError as exc:
         print(f"error: {exc} (server stderr in {ctx['log']})", file=sys.stderr)
@@ -603,10 +782,12 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=24,
-                        help="rounds: edits and requests of each kind (24)")
-    parser.add_argument("--skip-deep", action="store_true",
-                        help="leave out the deep check sessions")
+    parser.add_argument(
+        "--requests", type=int, default=24, help="rounds: edits and requests of each kind (24)"
+    )
+    parser.add_argument(
+        "--skip-deep", action="store_true", help="leave out the deep check sessions"
+    )
     args = parser.parse_args()
     if args.requests < 3:
         parser.error("--requests must be at least 3")

@@ -73,12 +73,10 @@ def documents() -> tuple[Path, Path]:
     large = folder / "nasnet.layercfg.json"
     if not (small.is_file() and large.is_file()):
         folder.mkdir(parents=True, exist_ok=True)
-        print(f"generating the benchmark documents in {folder} (about 40 s)...",
-              file=sys.stderr)
+        print(f"generating the benchmark documents in {folder} (about 40 s)...", file=sys.stderr)
         parts = [small.with_suffix(".partial"), large.with_suffix(".partial")]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        subprocess.run([sys.executable, "-c", _GENERATE, *map(str, parts)], check=True,
-                       env=env)
+        subprocess.run([sys.executable, "-c", _GENERATE, *map(str, parts)], check=True, env=env)
         parts[0].replace(small)
         parts[1].replace(large)
     return small, large
@@ -159,9 +157,11 @@ def prepare(label: str, path: Path, positions: int) -> Bench:
     classes = [m.start(1) + len(m.group(1)) // 2 for m in _CLASS.finditer(text)]
     values = [m.start(1) + len(m.group(1)) // 2 for m in _STRING_VALUE.finditer(text)]
     third = math.ceil(positions / 3)
-    picked = ([("key", o) for o in _spread(keys, third)]
-              + [("value", o) for o in _spread(values, third)]
-              + [("class", o) for o in _spread(classes, positions - 2 * third)])
+    picked = (
+        [("key", o) for o in _spread(keys, third)]
+        + [("value", o) for o in _spread(values, third)]
+        + [("class", o) for o in _spread(classes, positions - 2 * third)]
+    )
     picked.sort(key=lambda item: item[1])
     bench.positions = [(kind, *_position(starts, offset)) for kind, offset in picked]
     return bench
@@ -198,36 +198,50 @@ class Client:
         text_document: dict[str, Any] = {
             "synchronization": {"dynamicRegistration": False, "didSave": True},
             "publishDiagnostics": {"versionSupport": True, "relatedInformation": True},
-            "completion": {"completionItem": {"snippetSupport": True,
-                                              "documentationFormat": ["markdown",
-                                                                      "plaintext"]}},
+            "completion": {
+                "completionItem": {
+                    "snippetSupport": True,
+                    "documentationFormat": ["markdown", "plaintext"],
+                }
+            },
             "hover": {"contentFormat": ["markdown", "plaintext"]},
         }
         if self.pull:
-            text_document["diagnostic"] = {"dynamicRegistration": False,
-                                           "relatedDocumentSupport": False}
-        return {"textDocument": text_document,
-                "general": {"positionEncodings": ["utf-16"]}}
+            text_document["diagnostic"] = {
+                "dynamicRegistration": False,
+                "relatedDocumentSupport": False,
+            }
+        return {"textDocument": text_document, "general": {"positionEncodings": ["utf-16"]}}
 
     async def start(self) -> float:
         """Spawn the server and initialize it; the spawn -> initialize response time in ms."""
         self._stderr = self.log_path.open("ab")
         start = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "layercfg", "lsp",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=self._stderr, cwd=self.workspace, limit=256 * 1024 * 1024,
+            sys.executable,
+            "-m",
+            "layercfg",
+            "lsp",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=self.workspace,
+            limit=256 * 1024 * 1024,
         )
         self._reader = asyncio.create_task(self._read())
-        _, received = await self.request("initialize", {
-            "processId": os.getpid(),
-            "rootUri": self.workspace.as_uri(),
-            "capabilities": self.capabilities(),
-            "clientInfo": {"name": "bench_server"},
-            # The fast path is what is measured here; the deep check has its own benchmark
-            # (bench_deep.py) and runs in a separate worker process.
-            "initializationOptions": {"deepCheck": "off"},
-        }, timeout=60)
+        _, received = await self.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": self.workspace.as_uri(),
+                "capabilities": self.capabilities(),
+                "clientInfo": {"name": "bench_server"},
+                # The fast path is what is measured here; the deep check has its own benchmark
+                # (bench_deep.py) and runs in a separate worker process.
+                "initializationOptions": {"deepCheck": "off"},
+            },
+            timeout=60,
+        )
         await self.notify("initialized", {})
         return (received - start) * 1000
 
@@ -303,21 +317,23 @@ class Client:
         self._new_note.set()
 
     # messages
-    async def request(self, method: str, params: Any,
-                      timeout: float = 60) -> tuple[Any, float]:
+    async def request(self, method: str, params: Any, timeout: float = 60) -> tuple[Any, float]:
         """(result, receipt time of the answer)."""
         result, received, _ = await self.timed_request(method, params, timeout)
         return result, received
 
-    async def timed_request(self, method: str, params: Any,
-                            timeout: float = 60) -> tuple[Any, float, float]:
+    async def timed_request(
+        self, method: str, params: Any, timeout: float = 60
+    ) -> tuple[Any, float, float]:
         """(result, receipt time, send time)."""
         ident = next(self._ids)
         future: asyncio.Future[tuple[dict[str, Any], float]] = (
-            asyncio.get_running_loop().create_future())
+            asyncio.get_running_loop().create_future()
+        )
         self._pending[ident] = future
-        sent = await self._write({"jsonrpc": "2.0", "id": ident, "method": method,
-                                  "params": params})
+        sent = await self._write(
+            {"jsonrpc": "2.0", "id": ident, "method": method, "params": params}
+        )
         try:
             message, received = await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
@@ -329,8 +345,9 @@ class Client:
     async def notify(self, method: str, params: Any) -> float:
         return await self._write({"jsonrpc": "2.0", "method": method, "params": params})
 
-    async def wait_note(self, predicate: Callable[[dict[str, Any]], bool], since: int,
-                        timeout: float) -> tuple[dict[str, Any], float]:
+    async def wait_note(
+        self, predicate: Callable[[dict[str, Any]], bool], since: int, timeout: float
+    ) -> tuple[dict[str, Any], float]:
         """The first notification from index ``since`` on that ``predicate`` accepts."""
         deadline = time.perf_counter() + timeout
         index = since
@@ -469,8 +486,15 @@ Samples = dict[str, list[float]]
 Counts = dict[str, list[int]]
 
 
-async def session(bench: Bench, pull: bool, args: argparse.Namespace, workspace: Path,
-                  log_path: Path, samples: Samples, counts: Counts) -> None:
+async def session(
+    bench: Bench,
+    pull: bool,
+    args: argparse.Namespace,
+    workspace: Path,
+    log_path: Path,
+    samples: Samples,
+    counts: Counts,
+) -> None:
     mode = "pull" if pull else "push"
     client = Client(pull, workspace, log_path)
     try:
@@ -485,20 +509,28 @@ async def session(bench: Bench, pull: bool, args: argparse.Namespace, workspace:
 
         # didOpen -> first diagnostics.
         version = 1
-        open_message = {"textDocument": {"uri": bench.uri, "languageId": LANGUAGE_ID,
-                                         "version": version, "text": bench.text}}
+        open_message = {
+            "textDocument": {
+                "uri": bench.uri,
+                "languageId": LANGUAGE_ID,
+                "version": version,
+                "text": bench.text,
+            }
+        }
         result_id = None
         if pull:
             sent = await client.notify("textDocument/didOpen", open_message)
             report, received, _ = await client.timed_request(
-                "textDocument/diagnostic", {"textDocument": {"uri": bench.uri}})
+                "textDocument/diagnostic", {"textDocument": {"uri": bench.uri}}
+            )
             items = report.get("items", [])
             result_id = report.get("resultId")
         else:
             since = len(client.notes)
             sent = await client.notify("textDocument/didOpen", open_message)
-            message, received = await client.wait_note(published(bench.uri, version), since,
-                                                       timeout=60)
+            message, received = await client.wait_note(
+                published(bench.uri, version), since, timeout=60
+            )
             items = message["params"]["diagnostics"]
         samples[f"{bench.label}:open-{mode}"].append((received - sent) * 1000)
         counts[f"{bench.label}:open-diagnostics"].append(len(items))
@@ -515,11 +547,15 @@ async def session(bench: Bench, pull: bool, args: argparse.Namespace, workspace:
             line, column = bench.edit_line, bench.edit_column
             change = {
                 "textDocument": {"uri": bench.uri, "version": version},
-                "contentChanges": [{
-                    "range": {"start": {"line": line, "character": column},
-                              "end": {"line": line, "character": column + len(current)}},
-                    "text": other,
-                }],
+                "contentChanges": [
+                    {
+                        "range": {
+                            "start": {"line": line, "character": column},
+                            "end": {"line": line, "character": column + len(current)},
+                        },
+                        "text": other,
+                    }
+                ],
             }
             current, other = other, current
             if pull:
@@ -527,25 +563,28 @@ async def session(bench: Bench, pull: bool, args: argparse.Namespace, workspace:
                 params: dict[str, Any] = {"textDocument": {"uri": bench.uri}}
                 if result_id is not None:
                     params["previousResultId"] = result_id
-                report, received, _ = await client.timed_request(
-                    "textDocument/diagnostic", params)
+                report, received, _ = await client.timed_request("textDocument/diagnostic", params)
                 if report.get("kind") != "full":
                     raise ServerError("a changed document was reported unchanged")
                 result_id = report.get("resultId")
             else:
                 since = len(client.notes)
                 sent = await client.notify("textDocument/didChange", change)
-                _, received = await client.wait_note(published(bench.uri, version), since,
-                                                     timeout=60)
+                _, received = await client.wait_note(
+                    published(bench.uri, version), since, timeout=60
+                )
             samples[f"{bench.label}:edit-{mode}"].append((received - sent) * 1000)
 
         # Completion and hover, one request at a time, at every chosen position.
         answered = {"completion": 0, "hover": 0}
         for kind, line, column in bench.positions:
-            where = {"textDocument": {"uri": bench.uri},
-                     "position": {"line": line, "character": column}}
+            where = {
+                "textDocument": {"uri": bench.uri},
+                "position": {"line": line, "character": column},
+            }
             result, received, sent = await client.timed_request(
-                "textDocument/completion", {**where, "context": {"triggerKind": 1}})
+                "textDocument/completion", {**where, "context": {"triggerKind": 1}}
+            )
             samples[f"{bench.label}:completion"].append((received - sent) * 1000)
             samples[f"{bench.label}:completion:{kind}"].append((received - sent) * 1000)
             items = result.get("items", []) if isinstance(result, dict) else (result or [])
@@ -559,7 +598,7 @@ async def session(bench: Bench, pull: bool, args: argparse.Namespace, workspace:
         samples[f"{bench.label}:end-mem"].append(memory.checkpoint())
         samples[f"{bench.label}:end-rss"].append(memory.rss_mb())
         counts["processes"].append(len(memory.hwm_kb))
-        edits = samples[f"{bench.label}:edit-{mode}"][-args.edits:]
+        edits = samples[f"{bench.label}:edit-{mode}"][-args.edits :]
         samples[f"{bench.label}:{mode}:session-edit-p50"].append(percentile(edits, 0.5))
         samples[f"{bench.label}:{mode}:other-load"].append(load.cores())
     finally:
@@ -573,8 +612,10 @@ async def warm_up(workspace: Path, log_path: Path) -> None:
         await client.start()
         print("waiting for the catalog (a cold build takes minutes)...", file=sys.stderr)
         status = await client.wait_ready(timeout=1800)
-        print(f"catalog ready: Keras {status.get('kerasVersion')} "
-              f"({status.get('backend')})", file=sys.stderr)
+        print(
+            f"catalog ready: Keras {status.get('kerasVersion')} ({status.get('backend')})",
+            file=sys.stderr,
+        )
     finally:
         await client.stop()
 
@@ -612,12 +653,25 @@ class Row:
         spread = f"{min(v):.1f} - {max(v):.1f}"
         if self.target is None:
             return [self.name, str(len(v)), figure, spread, "-", ""]
-        measured = {"median": statistics.median(v), "p50": percentile(v, 0.5),
-                    "p95": percentile(v, 0.95), "max": max(v)}[self.stat]
-        verdict = "PASS" if measured <= self.target else (
-            f"MISS (+{measured - self.target:.0f} {self.unit})")
-        return [self.name, str(len(v)), figure, spread,
-                f"{self.stat} <= {self.target:g} {self.unit}", verdict]
+        measured = {
+            "median": statistics.median(v),
+            "p50": percentile(v, 0.5),
+            "p95": percentile(v, 0.95),
+            "max": max(v),
+        }[self.stat]
+        verdict = (
+            "PASS"
+            if measured <= self.target
+            else (f"MISS (+{measured - self.target:.0f} {self.unit})")
+        )
+        return [
+            self.name,
+            str(len(v)),
+            figure,
+            spread,
+            f"{self.stat} <= {self.target:g} {self.unit}",
+            verdict,
+        ]
 
 
 def print_table(rows: list[Row]) -> None:
@@ -644,9 +698,11 @@ async def main_async(args: argparse.Namespace) -> int:
     if not args.skip_large:
         benches.append(prepare("large", large_path, args.positions))
     for bench in benches:
-        print(f"{bench.label}: {bench.path.name}, {bench.megabytes:.2f} MB, "
-              f"{bench.text.count(chr(10)) + 1} lines; edit at line {bench.edit_line + 1} "
-              f"(value {bench.edit_value}); {len(bench.positions)} completion/hover positions")
+        print(
+            f"{bench.label}: {bench.path.name}, {bench.megabytes:.2f} MB, "
+            f"{bench.text.count(chr(10)) + 1} lines; edit at line {bench.edit_line + 1} "
+            f"(value {bench.edit_value}); {len(bench.positions)} completion/hover positions"
+        )
     if not args.skip_large:
         layers = json.loads(benches[-1].text)["config"]["layers"]
         print(f"large: {len(layers)} layers")
@@ -673,58 +729,92 @@ async def main_async(args: argparse.Namespace) -> int:
     debounce = debounce_ms()
     # No early initialize answer: the server answers once it is imported. What the user waits
     # for is the catalog (the first diagnostics), which the early answer never moved.
-    rows = [Row("spawn -> initialize response", samples["spawn"], "median"),
-            Row("spawn -> catalog ready (status)", samples["ready"], "median", 1500)]
+    rows = [
+        Row("spawn -> initialize response", samples["spawn"], "median"),
+        Row("spawn -> catalog ready (status)", samples["ready"], "median", 1500),
+    ]
     for bench in benches:
         b = bench.label
         rows += [
-            Row(f"{b}: didOpen -> diagnostics, pull", samples[f"{b}:open-pull"], "median",
-                400),
-            Row(f"{b}: didOpen -> diagnostics, push", samples[f"{b}:open-push"], "median",
-                400),
+            Row(f"{b}: didOpen -> diagnostics, pull", samples[f"{b}:open-pull"], "median", 400),
+            Row(f"{b}: didOpen -> diagnostics, push", samples[f"{b}:open-push"], "median", 400),
             Row(f"{b}: edit -> diagnostics, pull", samples[f"{b}:edit-pull"], "p50", 50),
             Row(f"{b}: edit -> publish, push (raw)", samples[f"{b}:edit-push"], "p50"),
         ]
         if debounce is not None:
-            rows.append(Row(f"{b}: edit -> publish, push - {debounce:g} ms debounce",
-                            samples[f"{b}:edit-push"], "p50", 50, offset=debounce))
+            rows.append(
+                Row(
+                    f"{b}: edit -> publish, push - {debounce:g} ms debounce",
+                    samples[f"{b}:edit-push"],
+                    "p50",
+                    50,
+                    offset=debounce,
+                )
+            )
         rows += [
             Row(f"{b}: completion", samples[f"{b}:completion"], "p95", 15),
             Row(f"{b}: hover", samples[f"{b}:hover"], "p95", 15),
-            Row(f"{b}: memory, catalog loaded, no document (VmHWM)",
-                samples[f"{b}:idle-mem"], "max", None, unit="MB"),
-            Row(f"{b}: memory, after didOpen (VmHWM)", samples[f"{b}:open-mem"], "max", 150,
-                unit="MB"),
-            Row(f"{b}: memory, after edits + requests (VmHWM)", samples[f"{b}:end-mem"],
-                "max", 150, unit="MB"),
-            Row(f"{b}: memory, resident at the end (VmRSS)", samples[f"{b}:end-rss"], "max",
-                unit="MB"),
+            Row(
+                f"{b}: memory, catalog loaded, no document (VmHWM)",
+                samples[f"{b}:idle-mem"],
+                "max",
+                None,
+                unit="MB",
+            ),
+            Row(
+                f"{b}: memory, after didOpen (VmHWM)",
+                samples[f"{b}:open-mem"],
+                "max",
+                150,
+                unit="MB",
+            ),
+            Row(
+                f"{b}: memory, after edits + requests (VmHWM)",
+                samples[f"{b}:end-mem"],
+                "max",
+                150,
+                unit="MB",
+            ),
+            Row(
+                f"{b}: memory, resident at the end (VmRSS)",
+                samples[f"{b}:end-rss"],
+                "max",
+                unit="MB",
+            ),
         ]
     print()
-    print(f"{args.runs} runs x {2 * len(benches)} sessions; {args.edits} edits and "
-          f"{args.positions} completion + hover positions per session; times in ms, memory in MB "
-          f"(summed over the server's process tree)")
+    print(
+        f"{args.runs} runs x {2 * len(benches)} sessions; {args.edits} edits and "
+        f"{args.positions} completion + hover positions per session; times in ms, memory in MB "
+        f"(summed over the server's process tree)"
+    )
     print_table(rows)
     print()
     for bench in benches:
         b = bench.label
-        print(f"{b}: diagnostics on open {sorted(set(counts[f'{b}:open-diagnostics']))}; "
-              f"completion answered {min(counts[f'{b}:completion-answered'])}"
-              f"/{len(bench.positions)}, hover answered "
-              f"{min(counts[f'{b}:hover-answered'])}/{len(bench.positions)} (worst session)")
+        print(
+            f"{b}: diagnostics on open {sorted(set(counts[f'{b}:open-diagnostics']))}; "
+            f"completion answered {min(counts[f'{b}:completion-answered'])}"
+            f"/{len(bench.positions)}, hover answered "
+            f"{min(counts[f'{b}:hover-answered'])}/{len(bench.positions)} (worst session)"
+        )
         for request in ("completion", "hover"):
             parts = []
             for kind in ("key", "value", "class"):
                 values = samples[f"{b}:{request}:{kind}"]
                 if values:
-                    parts.append(f"{kind} p50 {percentile(values, 0.5):.1f} "
-                                 f"p95 {percentile(values, 0.95):.1f} max {max(values):.1f}")
+                    parts.append(
+                        f"{kind} p50 {percentile(values, 0.5):.1f} "
+                        f"p95 {percentile(values, 0.95):.1f} max {max(values):.1f}"
+                    )
             print(f"{b}: {request} by position kind (ms): " + "; ".join(parts))
         for mode in ("pull", "push"):
             medians = " ".join(f"{x:.0f}" for x in samples[f"{b}:{mode}:session-edit-p50"])
             others = " ".join(f"{x:.2f}" for x in samples[f"{b}:{mode}:other-load"])
-            print(f"{b}: {mode} sessions: edit p50 per session (ms, push with debounce) "
-                  f"{medians}; CPU used by other processes (cores) {others}")
+            print(
+                f"{b}: {mode} sessions: edit p50 per session (ms, push with debounce) "
+                f"{medians}; CPU used by other processes (cores) {others}"
+            )
     print(f"processes in the server's tree: {max(counts['processes'])} at most")
     return 0
 
@@ -733,10 +823,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of four sessions (5)")
     parser.add_argument("--edits", type=int, default=30, help="edits per session (30)")
-    parser.add_argument("--positions", type=int, default=60,
-                        help="completion/hover positions per session (60)")
-    parser.add_argument("--skip-large", action="store_true",
-                        help="only the small document")
+    parser.add_argument(
+        "--positions", type=int, default=60, help="completion/hover positions per session (60)"
+    )
+    parser.add_argument("--skip-large", action="store_true", help="only the small document")
     args = parser.parse_args()
     return asyncio.run(main_async(args))
 

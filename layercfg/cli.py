@@ -66,18 +66,19 @@ def _catalog(args: argparse.Namespace, implementation: str | None = None) -> dic
     catalog.add_module_folders(modules, os.getcwd())
     implementation = implementation or _implementation(args)
     if implementation == "tf_keras" and not _hub_installed():
-        raise UsageError("the tf_keras flavor needs tf_keras and tensorflow_hub: install the "
-                         "hub extra (README, Set up)")
-    return catalog.load_or_build(
-        modules, implementation, progress=_progress, rebuild=args.rebuild
-    )
+        raise UsageError(
+            "the tf_keras flavor needs tf_keras and tensorflow_hub: install the "
+            "hub extra (README, Set up)"
+        )
+    return catalog.load_or_build(modules, implementation, progress=_progress, rebuild=args.rebuild)
 
 
 def _hub_installed() -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(name) is not None
-               for name in ("tf_keras", "tensorflow_hub"))
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("tf_keras", "tensorflow_hub")
+    )
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -90,9 +91,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     for package, counts in data.get("packages", {}).items():
-        print(f"layercfg: note: package {package}: {counts.get('registered', 0)} registered "
-              f"classes, {counts.get('defined', 0)} more defined in its submodules",
-              file=sys.stderr)
+        print(
+            f"layercfg: note: package {package}: {counts.get('registered', 0)} registered "
+            f"classes, {counts.get('defined', 0)} more defined in its submodules",
+            file=sys.stderr,
+        )
     for skipped in data["skipped"]:
         print(f"layercfg: note: {skipped['what']}: {skipped['reason']}", file=sys.stderr)
     return EXIT_OK
@@ -106,10 +109,12 @@ def _input_shape(value: str | None) -> list | None:
     except ValueError:
         shape = None
     if not isinstance(shape, list) or not all(
-            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
-            for d in shape):
-        raise UsageError(f"--input-shape expects a JSON list of dimensions without the batch "
-                         f"dimension, such as [] or [28, 28, 1]; got {value!r}")
+        d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in shape
+    ):
+        raise UsageError(
+            f"--input-shape expects a JSON list of dimensions without the batch "
+            f"dimension, such as [] or [28, 28, 1]; got {value!r}"
+        )
     return shape
 
 
@@ -138,15 +143,20 @@ def cmd_new(args: argparse.Namespace) -> int:
     implementation = _implementation(args)
     if kind == "hub":
         if flavor == "keras":
-            raise UsageError("KerasLayer is a tf_keras (Keras 2) layer: use --flavor tf_keras "
-                             "(or auto), or TFSMLayer for a local SavedModel in Keras 3")
+            raise UsageError(
+                "KerasLayer is a tf_keras (Keras 2) layer: use --flavor tf_keras "
+                "(or auto), or TFSMLayer for a local SavedModel in Keras 3"
+            )
         implementation = "tf_keras"
         if not _hub_installed():
-            raise UsageError("KerasLayer needs tensorflow_hub and tf_keras: install the hub "
-                             "extra (README, Set up)")
+            raise UsageError(
+                "KerasLayer needs tensorflow_hub and tf_keras: install the hub "
+                "extra (README, Set up)"
+            )
     elif kind == "tfsm" and implementation == "tf_keras":
-        raise UsageError("TFSMLayer is a Keras 3 layer: use --flavor keras (or auto), or "
-                         "KerasLayer for tf_keras")
+        raise UsageError(
+            "TFSMLayer is a Keras 3 layer: use --flavor keras (or auto), or KerasLayer for tf_keras"
+        )
     data = _catalog(args, implementation)
     modules = _modules(args.modules) if implementation == "keras" else ()
     for module in modules:
@@ -155,11 +165,13 @@ def cmd_new(args: argparse.Namespace) -> int:
     wrap = args.wrap
     base = os.getcwd()  # a relative handle or filepath is the user's, from here
     if kind == "hub":
-        generated = external.new_hub_layer(data, overrides, api, wrap, shape,
-                                           args.input_dtype, base)
+        generated = external.new_hub_layer(
+            data, overrides, api, wrap, shape, args.input_dtype, base
+        )
     elif kind == "tfsm":
-        generated = external.new_tfsm_layer(data, overrides, api, wrap, shape,
-                                            args.input_dtype, base)
+        generated = external.new_tfsm_layer(
+            data, overrides, api, wrap, shape, args.input_dtype, base
+        )
     else:
         custom = _custom_objects(modules)
         config = generate.new_config(data, args.class_name, overrides, api, custom)
@@ -216,9 +228,14 @@ def _size(n: int) -> str:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link")):
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -302,8 +319,9 @@ def _read_document(path: str, max_bytes: int, follow: bool = True):
         os.close(fd)
     if opened.st_size > max_bytes or len(data) > max_bytes:
         size = f"{_size(opened.st_size)}, " if opened.st_size > max_bytes else ""
-        raise FileError(f"{path}: not read: {size}larger than the size cap of "
-                        f"{_size(max_bytes)} (--max-size)")
+        raise FileError(
+            f"{path}: not read: {size}larger than the size cap of {_size(max_bytes)} (--max-size)"
+        )
     text = data.decode("utf-8", errors="surrogateescape")
     return Document.parse(Path(path).resolve().as_uri(), text), opened
 
@@ -410,8 +428,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     files = _Files(kinds.plain, args.max_size)
     first = "tf_keras" if args.flavor == "tf_keras" else args.implementation
     catalogs = {first: Catalog.from_json(_catalog(args, first))}
-    settings = Settings(modules=_modules(args.modules), trustWorkspace=True,
-                        deepCheckTimeout=timeout, deepCheckMemoryMB=memory_mb)
+    settings = Settings(
+        modules=_modules(args.modules),
+        trustWorkspace=True,
+        deepCheckTimeout=timeout,
+        deepCheckMemoryMB=memory_mb,
+    )
     if args.unsafe_fixes and not (args.fix or args.diff):
         raise UsageError("--unsafe-fixes goes with --fix or --diff")
     results = []
@@ -424,8 +446,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         # Each document against the catalog of its flavor: forced, or detected (a Keras 2
         # document against tf_keras's, when the hub extra is installed).
-        chosen = first if args.flavor in ("keras", "tf_keras") else flavor.choose(
-            None, document.value, _hub_installed())
+        chosen = (
+            first
+            if args.flavor in ("keras", "tf_keras")
+            else flavor.choose(None, document.value, _hub_installed())
+        )
         if chosen not in catalogs:
             catalogs[chosen] = Catalog.from_json(_catalog(args, chosen))
         catalog = catalogs[chosen]
@@ -450,8 +475,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     return files.exit_code(EXIT_PROBLEMS if errors else EXIT_OK)
 
 
-def _fix(path: str, document, catalog, settings, args: argparse.Namespace, diffs: list[str],
-         files: _Files, outcomes: dict[str, Any]):
+def _fix(
+    path: str,
+    document,
+    catalog,
+    settings,
+    args: argparse.Namespace,
+    diffs: list[str],
+    files: _Files,
+    outcomes: dict[str, Any],
+):
     """Apply the safe fixes (``--fix``; with ``--unsafe-fixes`` the best unsafe one of the other
     findings too), or note their diff (``--diff``); the document to report on (the one read
     when the file was not written). What was applied and what was left, with the reason, goes
@@ -474,12 +507,18 @@ def _fix(path: str, document, catalog, settings, args: argparse.Namespace, diffs
         print(f"layercfg: {path}: fixed {fix.code} ({kind}): {fix.title}", file=sys.stderr)
     for left in outcome.left:
         position = outcome.document.lines.position_at(left.checked.problem.start)
-        print(f"layercfg: {path}:{position.line + 1}:{position.character + 1}: not fixed "
-              f"{left.checked.problem.code}: {left.reason}", file=sys.stderr)
+        print(
+            f"layercfg: {path}:{position.line + 1}:{position.character + 1}: not fixed "
+            f"{left.checked.problem.code}: {left.reason}",
+            file=sys.stderr,
+        )
     count = len(outcome.applied)
     if count or outcome.left:
-        print(f"layercfg: {path}: applied {count} fix{'es' if count != 1 else ''}, "
-              f"{len(outcome.left)} problem(s) left", file=sys.stderr)
+        print(
+            f"layercfg: {path}: applied {count} fix{'es' if count != 1 else ''}, "
+            f"{len(outcome.left)} problem(s) left",
+            file=sys.stderr,
+        )
     return Document.parse(document.uri, outcome.text) if written else document
 
 
@@ -514,8 +553,12 @@ def _with_fixes(rendered: str, outcomes: dict[str, Any]) -> str:
 def _unified_diff(path: str, old: str, new: str) -> str:
     import difflib
 
-    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                 fromfile=f"a/{path}", tofile=f"b/{path}")
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+    )
     return "".join(line if line.endswith(("\n", "\r")) else line + "\n" for line in lines)
 
 
@@ -528,12 +571,17 @@ def _write(path: str, text: str, read_as: os.stat_result) -> None:
     except OSError as exc:
         raise FileError(f"cannot write {path}: {exc.strerror}") from None
     if stat.S_ISLNK(now.st_mode):
-        raise FileError(f"{path}: not written: it is a symbolic link, and layercfg never "
-                        f"writes through one; run it on {os.path.realpath(path)}")
+        raise FileError(
+            f"{path}: not written: it is a symbolic link, and layercfg never "
+            f"writes through one; run it on {os.path.realpath(path)}"
+        )
     if not stat.S_ISREG(now.st_mode):
         raise FileError(f"{path}: not written: {_kind(now.st_mode)}, not a regular file")
     if (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (
-        read_as.st_dev, read_as.st_ino, read_as.st_size, read_as.st_mtime_ns
+        read_as.st_dev,
+        read_as.st_ino,
+        read_as.st_size,
+        read_as.st_mtime_ns,
     ):
         raise FileError(f"{path}: not written: it changed after it was read")
     if not os.access(path, os.W_OK):
@@ -588,12 +636,12 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         if any(p.code == "LCF001" for p in document.problems) or not isinstance(
             document.value, dict
         ):
-            print(f"layercfg: {path}: not a JSON object that parses; not upgraded",
-                  file=sys.stderr)
+            print(f"layercfg: {path}: not a JSON object that parses; not upgraded", file=sys.stderr)
             failed = True
             continue
-        result = upgrade(document.value, catalog, os.path.dirname(os.path.abspath(path)),
-                         read_endpoints=True)
+        result = upgrade(
+            document.value, catalog, os.path.dirname(os.path.abspath(path)), read_endpoints=True
+        )
         for note in result.notes:
             print(f"layercfg: {path}: note: {note}", file=sys.stderr)
         new_text = apply_edits(text, rewrite_whole(document, result.value))
@@ -624,12 +672,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if any(p.code == "LCF001" for p in document.problems) or not isinstance(
             document.value, dict
         ):
-            print(f"layercfg: {path}: not a JSON object that parses; not converted",
-                  file=sys.stderr)
+            print(
+                f"layercfg: {path}: not a JSON object that parses; not converted", file=sys.stderr
+            )
             failed = True
             continue
         value, notes, refused = convert_document(
-            document.value, os.path.dirname(os.path.abspath(path)), read_endpoints=True)
+            document.value, os.path.dirname(os.path.abspath(path)), read_endpoints=True
+        )
         for note in notes:
             print(f"layercfg: {path}: note: {note}", file=sys.stderr)
         for reason in refused:
@@ -638,8 +688,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         new_text = apply_edits(document.text, rewrite_whole(document, value))
         if new_text == document.text:
             if not refused:
-                print(f"layercfg: {path}: no tensorflow_hub.KerasLayer to convert",
-                      file=sys.stderr)
+                print(f"layercfg: {path}: no tensorflow_hub.KerasLayer to convert", file=sys.stderr)
         elif args.diff:
             diffs.append(_unified_diff(path, document.text, new_text))
         elif files.write(path, new_text):
@@ -648,8 +697,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return files.exit_code(EXIT_PROBLEMS if failed else EXIT_OK)
 
 
-async def _deep(results: list, settings, args: argparse.Namespace,
-                flavors: dict[str, str] | None = None) -> list:
+async def _deep(
+    results: list, settings, args: argparse.Namespace, flavors: dict[str, str] | None = None
+) -> list:
     """Keras's own check of every file that parses, in one worker, with the usual limits, by
     the Keras of each file's flavor."""
     from layercfg.server.deepcheck import run_check, to_checked
@@ -660,10 +710,17 @@ async def _deep(results: list, settings, args: argparse.Namespace,
     try:
         for path, document, checked in results:
             if document.syntax_ok and isinstance(document.value, dict):
-                deep = await run_check(worker, document, settings, os.getcwd(),
-                                       implementation=(flavors or {}).get(path, "keras"))
-                checked = sorted(checked + to_checked(document, deep.findings),
-                                 key=lambda c: (c.problem.start, c.problem.code))
+                deep = await run_check(
+                    worker,
+                    document,
+                    settings,
+                    os.getcwd(),
+                    implementation=(flavors or {}).get(path, "keras"),
+                )
+                checked = sorted(
+                    checked + to_checked(document, deep.findings),
+                    key=lambda c: (c.problem.start, c.problem.code),
+                )
             out.append((path, document, checked))
     finally:
         await worker.stop()
@@ -679,23 +736,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     def keras_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--modules", metavar="M,...", help="Python modules with custom classes")
-        p.add_argument("--flavor", choices=("keras", "tf_keras", "auto"), default=None,
-                       help="the Keras the catalog is of: Keras 3, tf_keras (Keras 2, needs "
-                       "the hub extra), or auto (the default)")
+        p.add_argument(
+            "--flavor",
+            choices=("keras", "tf_keras", "auto"),
+            default=None,
+            help="the Keras the catalog is of: Keras 3, tf_keras (Keras 2, needs "
+            "the hub extra), or auto (the default)",
+        )
         p.add_argument("--implementation", default="keras", help=argparse.SUPPRESS)
         p.add_argument("--rebuild", action="store_true", help="rebuild the cached catalog")
 
     def max_size_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--max-size", type=_max_size, default=DEFAULT_MAX_SIZE_MB, metavar="MB",
-                       help="larger files are not read; each is an error, exit 2 (default "
-                       f"{DEFAULT_MAX_SIZE_MB})")
+        p.add_argument(
+            "--max-size",
+            type=_max_size,
+            default=DEFAULT_MAX_SIZE_MB,
+            metavar="MB",
+            help="larger files are not read; each is an error, exit 2 (default "
+            f"{DEFAULT_MAX_SIZE_MB})",
+        )
 
     def archive_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--in-place", action="store_true",
-                       help="a .keras archive: replace it (default: write NAME.upgraded.keras "
-                       "or NAME.fixed.keras next to it)")
-        p.add_argument("--output", metavar="FILE",
-                       help="a .keras archive: write the new archive to FILE")
+        p.add_argument(
+            "--in-place",
+            action="store_true",
+            help="a .keras archive: replace it (default: write NAME.upgraded.keras "
+            "or NAME.fixed.keras next to it)",
+        )
+        p.add_argument(
+            "--output", metavar="FILE", help="a .keras archive: write the new archive to FILE"
+        )
 
     schema = sub.add_parser("schema", help="write the generated JSON Schema (2020-12)")
     keras_options(schema)
@@ -711,14 +781,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="key=value",
         help="constructor arguments; values are parsed as JSON where they parse",
     )
-    new.add_argument("--wrap", choices=("Sequential",),
-                     help="print a minimal model around the layer instead")
-    new.add_argument("--input-shape", metavar="JSON",
-                     help="with --wrap: the input shape without the batch dimension ([] for "
-                     "a batch of scalars or strings)")
-    new.add_argument("--input-dtype", metavar="DTYPE",
-                     help="with --wrap: the input dtype (default: the model's, else float32; "
-                     "string for a KerasLayer without a local model)")
+    new.add_argument(
+        "--wrap", choices=("Sequential",), help="print a minimal model around the layer instead"
+    )
+    new.add_argument(
+        "--input-shape",
+        metavar="JSON",
+        help="with --wrap: the input shape without the batch dimension ([] for "
+        "a batch of scalars or strings)",
+    )
+    new.add_argument(
+        "--input-dtype",
+        metavar="DTYPE",
+        help="with --wrap: the input dtype (default: the model's, else float32; "
+        "string for a KerasLayer without a local model)",
+    )
     new.set_defaults(func=cmd_new)
 
     lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
@@ -727,49 +804,87 @@ def build_parser() -> argparse.ArgumentParser:
     lsp.add_argument("--stdio", action="store_true", help="use stdin and stdout (the default)")
     lsp.set_defaults(func=cmd_lsp)
 
-    check = sub.add_parser("check", help="validate files; directories are searched for "
-                           "*.layercfg.json")
+    check = sub.add_parser(
+        "check", help="validate files; directories are searched for *.layercfg.json"
+    )
     keras_options(check)
     check.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    check.add_argument("--deep", action="store_true",
-                       help="also run Keras's own from_config and build in the worker")
-    check.add_argument("--timeout", type=float, default=20.0, metavar="S",
-                       help="time limit of one deep check (default 20)")
-    check.add_argument("--memory-mb", type=int, default=2048, metavar="MB",
-                       help="memory cap of the deep-check worker (default 2048)")
-    check.add_argument("--fix", action="store_true",
-                       help="apply the safe fixes in place: a did-you-mean clearly closest to "
-                       "what is written, that leaves no new error")
-    check.add_argument("--unsafe-fixes", action="store_true",
-                       help="with --fix or --diff: also apply the best fix of each finding "
-                       "that has no safe one")
-    check.add_argument("--diff", action="store_true",
-                       help="print those fixes as a unified diff instead of applying them "
-                       "(exit 1 when there is one)")
+    check.add_argument(
+        "--deep",
+        action="store_true",
+        help="also run Keras's own from_config and build in the worker",
+    )
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="time limit of one deep check (default 20)",
+    )
+    check.add_argument(
+        "--memory-mb",
+        type=int,
+        default=2048,
+        metavar="MB",
+        help="memory cap of the deep-check worker (default 2048)",
+    )
+    check.add_argument(
+        "--fix",
+        action="store_true",
+        help="apply the safe fixes in place: a did-you-mean clearly closest to "
+        "what is written, that leaves no new error",
+    )
+    check.add_argument(
+        "--unsafe-fixes",
+        action="store_true",
+        help="with --fix or --diff: also apply the best fix of each finding that has no safe one",
+    )
+    check.add_argument(
+        "--diff",
+        action="store_true",
+        help="print those fixes as a unified diff instead of applying them "
+        "(exit 1 when there is one)",
+    )
     max_size_option(check)
-    check.add_argument("--detect", action="store_true",
-                       help="also check config.json files that are Keras's by content, and "
-                       ".keras archives, in the directories named")
-    check.add_argument("--explain", action="store_true",
-                       help="with --detect: say why each config.json is checked or left alone")
+    check.add_argument(
+        "--detect",
+        action="store_true",
+        help="also check config.json files that are Keras's by content, and "
+        ".keras archives, in the directories named",
+    )
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --detect: say why each config.json is checked or left alone",
+    )
     archive_options(check)
     check.add_argument("paths", nargs="+", metavar="PATH")
     check.set_defaults(func=cmd_check)
 
-    upgrade = sub.add_parser("upgrade", help="convert Keras 2 / tf_keras documents to the "
-                             "Keras 3 format, in place")
+    upgrade = sub.add_parser(
+        "upgrade", help="convert Keras 2 / tf_keras documents to the Keras 3 format, in place"
+    )
     keras_options(upgrade)
-    upgrade.add_argument("--diff", action="store_true",
-                         help="print the changes as a unified diff instead of writing them")
+    upgrade.add_argument(
+        "--diff",
+        action="store_true",
+        help="print the changes as a unified diff instead of writing them",
+    )
     max_size_option(upgrade)
     archive_options(upgrade)
     upgrade.add_argument("paths", nargs="+", metavar="FILE")
     upgrade.set_defaults(func=cmd_upgrade)
 
-    convert = sub.add_parser("convert", help="replace each tensorflow_hub.KerasLayer whose "
-                             "model is here by a keras.layers.TFSMLayer, in place")
-    convert.add_argument("--diff", action="store_true",
-                         help="print the changes as a unified diff instead of writing them")
+    convert = sub.add_parser(
+        "convert",
+        help="replace each tensorflow_hub.KerasLayer whose "
+        "model is here by a keras.layers.TFSMLayer, in place",
+    )
+    convert.add_argument(
+        "--diff",
+        action="store_true",
+        help="print the changes as a unified diff instead of writing them",
+    )
     max_size_option(convert)
     convert.add_argument("paths", nargs="+", metavar="FILE")
     convert.set_defaults(func=cmd_convert)

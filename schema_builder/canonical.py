@@ -27,6 +27,7 @@ _ENVELOPE_EXTRAS = ("build_config", "compile_config", "name", "inbound_nodes", "
 # Config keys of wrappers and RNNs that hold a layer of their own, pruned the same way.
 _WRAPPED = ("layer", "backward_layer", "cell")
 
+
 class CanonicalError(Exception):
     """The canonical form cannot be computed; the message is for the user."""
 

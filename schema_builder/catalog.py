@@ -42,7 +42,6 @@ Progress = Callable[[str, int], None]
 # -- the catalog's JSON, as typed dicts (the keys the module docstring lists) --------------------
 
 
-
 # The base Layer's legacy keywords, which its docstring leaves out.
 LAYER_KEYWORDS = {
     "input_dim": "Legacy: for a first layer, the size of its input's last axis (the same as "
@@ -53,6 +52,7 @@ LAYER_KEYWORDS = {
     "included. Keras 3 writes `batch_shape` on an `InputLayer`.",
     "batch_size": "Legacy: the batch size of a first layer's input.",
 }
+
 
 class SourceRef(TypedDict):
     file: str | None
@@ -257,12 +257,19 @@ class CatalogBuilder:
         with tempfile.TemporaryDirectory(prefix="layercfg-hub-") as folder:
             try:
                 self.introspector.samples_for[cls] = {
-                    "handle": handles.write_probe_saved_model(folder)}
+                    "handle": handles.write_probe_saved_model(folder)
+                }
             except Exception as exc:  # the entry still comes from the signature and docs
-                self.skipped.append({"what": "tensorflow_hub probe SavedModel",
-                                     "reason": _exception_line(exc)})
-            info = self._add(cls, "layer", module="tensorflow_hub.keras_layer",
-                             registered_name="KerasLayer", probe=False)
+                self.skipped.append(
+                    {"what": "tensorflow_hub probe SavedModel", "reason": _exception_line(exc)}
+                )
+            info = self._add(
+                cls,
+                "layer",
+                module="tensorflow_hub.keras_layer",
+                registered_name="KerasLayer",
+                probe=False,
+            )
             self.introspector.samples_for.pop(cls, None)
         if info is None:
             return
@@ -414,22 +421,27 @@ class CatalogBuilder:
         for info in self.infos:
             if info.family not in ("layer", "initializer", "regularizer", "constraint"):
                 continue
-            if info.custom or info.external or not info.instantiated \
-                    or info.sample_config is None:
+            if info.custom or info.external or not info.instantiated or info.sample_config is None:
                 continue
             if self._loads(info, info.minimal_config):
                 continue
             base = ("name", "trainable", "dtype")
-            fuller = {**info.minimal_config,
-                      **{k: v for k, v in info.sample_config.items() if k not in base}}
+            fuller = {
+                **info.minimal_config,
+                **{k: v for k, v in info.sample_config.items() if k not in base},
+            }
             if self._loads(info, fuller):
                 info.minimal_config = fuller
             else:
                 info.notes.append("no minimal config that from_config accepts was found")
 
     def _loads(self, info: ClassInfo, config: dict[str, Any]) -> bool:
-        envelope = {"module": info.module, "class_name": info.class_name, "config": config,
-                    "registered_name": info.registered_name}
+        envelope = {
+            "module": info.module,
+            "class_name": info.class_name,
+            "config": config,
+            "registered_name": info.registered_name,
+        }
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -536,8 +548,13 @@ _HUB_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     # get_config() refuses a handle that is not a string.
     "handle": {"type": "string", "pattern": "\\S"},
     "arguments": {"type": ["object", "null"]},
-    "tags": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
-                       {"type": "null"}]},
+    "tags": {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "null"},
+        ]
+    },
     "signature": {"type": ["string", "null"]},
     "signature_outputs_as_dict": {"type": ["boolean", "null"]},
     "output_key": {"type": ["string", "null"]},
@@ -552,12 +569,20 @@ _HUB_CONSTRAINTS: list[dict[str, Any]] = [
         "if": _SIGNATURE_GIVEN,
         "then": {
             "anyOf": [
-                {"properties": {"output_key": {"type": "string"},
-                                "signature_outputs_as_dict": {"enum": [False, None]}},
-                 "required": ["output_key"]},
-                {"properties": {"signature_outputs_as_dict": {"const": True},
-                                "output_key": {"type": "null"}},
-                 "required": ["signature_outputs_as_dict"]},
+                {
+                    "properties": {
+                        "output_key": {"type": "string"},
+                        "signature_outputs_as_dict": {"enum": [False, None]},
+                    },
+                    "required": ["output_key"],
+                },
+                {
+                    "properties": {
+                        "signature_outputs_as_dict": {"const": True},
+                        "output_key": {"type": "null"},
+                    },
+                    "required": ["signature_outputs_as_dict"],
+                },
             ],
             "description": "With a `signature`, set exactly one of `output_key` and "
             "`signature_outputs_as_dict: true`.",
@@ -774,9 +799,11 @@ def module_folders(modules: tuple[str, ...], root: str) -> list[str]:
     for folder in (root, os.path.join(root, "src")):
         for name in modules:
             top = name.split(".")[0]
-            if (os.path.isfile(os.path.join(folder, top, "__init__.py"))
-                    or os.path.isfile(os.path.join(folder, f"{top}.py"))
-                    or (name != top and os.path.isdir(os.path.join(folder, top)))):
+            if (
+                os.path.isfile(os.path.join(folder, top, "__init__.py"))
+                or os.path.isfile(os.path.join(folder, f"{top}.py"))
+                or (name != top and os.path.isdir(os.path.join(folder, top)))
+            ):
                 if folder not in found:
                     found.append(folder)
     return found

@@ -54,8 +54,11 @@ def _checked_arguments(entry: dict[str, Any], overrides: dict[str, Any]) -> dict
             raise GenerateError(f"{entry['class_name']} has no argument {key!r}{hint}")
     config = dict(entry["minimal_config"])
     config.update(overrides)
-    missing = [k for k, p in params.items()
-               if p["required"] and k not in overrides and config.get(k) is None]
+    missing = [
+        k
+        for k, p in params.items()
+        if p["required"] and k not in overrides and config.get(k) is None
+    ]
     if missing:
         raise GenerateError(f"{entry['class_name']} needs a value for: {', '.join(missing)}")
     return config

@@ -293,7 +293,8 @@ class Introspector:
                 missing = [
                     p.name
                     for p in info.params.values()
-                    if p.required and p.name not in special
+                    if p.required
+                    and p.name not in special
                     and not samples.candidates(p.name, p.description)
                 ]
                 info.instantiate_error = "no sample value for required argument(s): " + ", ".join(
@@ -403,8 +404,9 @@ class Introspector:
 
     def _drop_refused_inherited(self, info: ClassInfo) -> None:
         """A base class argument that the subclass passes itself cannot be given again."""
-        inherited = {n: p.default if p.has_default else None
-                     for n, p in info.params.items() if p.inherited}
+        inherited = {
+            n: p.default if p.has_default else None for n, p in info.params.items() if p.inherited
+        }
         try:
             self.construct(info, **inherited)
             return  # all of them accepted at once: one construction instead of one each
@@ -467,8 +469,12 @@ class Introspector:
         owners = _mro_with_init(info.cls)
         if info.custom and owners:
             attempt = info.__dict__.get("_attempt", 0)
-            key = (vars(owners[0])["__init__"], name, repr(value),
-                   repr(self._sample_kwargs(info, attempt)))
+            key = (
+                vars(owners[0])["__init__"],
+                name,
+                repr(value),
+                repr(self._sample_kwargs(info, attempt)),
+            )
         if key is not None and key in self._refusals:
             return self._refusals[key]
         answer = self._refuses_now(info, name, value)
@@ -511,8 +517,11 @@ class Introspector:
                 continue
             documented = _doc_enum(param.description)
             default = param.default if param.has_default else None
-            if len(documented) >= 2 and (default is None or default in documented) \
-                    and not isinstance(default, bool):
+            if (
+                len(documented) >= 2
+                and (default is None or default in documented)
+                and not isinstance(default, bool)
+            ):
                 param.allowed = documented
 
     def _probe_strings(self, info: ClassInfo, param: Param) -> None:
@@ -540,8 +549,10 @@ class Introspector:
         param.allowed = allowed
         shouted = allowed[0].upper()
         if shouted != allowed[0] and shouted not in allowed:
-            param.case_insensitive = self._refuses_now(info, param.name, shouted) is None \
+            param.case_insensitive = (
+                self._refuses_now(info, param.name, shouted) is None
                 and self._refuses_now(info, param.name, _PROBE.upper()) is not None
+            )
 
     def _probe_numbers(self, info: ClassInfo, param: Param, current: int | float) -> None:
         as_int = isinstance(current, int)

@@ -99,8 +99,9 @@ def _weightless_scope() -> Any:
 
     original = Variable.__init__
 
-    def init(self: Any, initializer: Any, shape: Any = None, dtype: Any = None,
-             *args: Any, **kwargs: Any) -> None:
+    def init(
+        self: Any, initializer: Any, shape: Any = None, dtype: Any = None, *args: Any, **kwargs: Any
+    ) -> None:
         if not callable(initializer) and initializer is not None:
             if shape is None:
                 shape = tuple(getattr(initializer, "shape", np.shape(initializer)))

@@ -205,8 +205,12 @@ class SchemaEmitter:
         if unseen and types == {"integer"}:
             # Only the docstring speaks (a class read without an instance): "int" there often
             # means "int or tuple of ints" (``patch_size: [8, 8]``), which JSON writes as a list.
-            return {"anyOf": [_bounded({"type": "integer"}, param),
-                              {"type": "array", "items": {"type": "integer"}}]}
+            return {
+                "anyOf": [
+                    _bounded({"type": "integer"}, param),
+                    {"type": "array", "items": {"type": "integer"}},
+                ]
+            }
         if "object" in observed and any(is_envelope(v) for v in self._evidence(param)):
             return {}
         if "number" in types:
@@ -228,8 +232,10 @@ class SchemaEmitter:
     # -- class schemas ---------------------------------------------------------------------------
     def config_schema(self, info: ClassInfo) -> dict[str, Any]:
         self.family = info.family
-        properties = {name: {**self.param_schema(p), **info.param_schemas.get(name, {})}
-                      for name, p in info.params.items()}
+        properties = {
+            name: {**self.param_schema(p), **info.param_schemas.get(name, {})}
+            for name, p in info.params.items()
+        }
         schema: dict[str, Any] = {
             "type": "object",
             "title": info.class_name,
@@ -281,10 +287,12 @@ _KIND_SCHEMAS: dict[str, Callable[[SchemaEmitter, Param], dict[str, Any]]] = {
 
 def _any_case(values: list[str]) -> str:
     """A pattern matching each value in any letter case (ECMA-262 has no inline (?i))."""
+
     def letters(value: str) -> str:
         return "".join(
             f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in value
         )
+
     return "^(?:" + "|".join(letters(v) for v in values) + ")$"
 
 

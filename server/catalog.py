@@ -57,7 +57,6 @@ class Catalog:
         with open(path, encoding="utf-8") as handle:
             return cls(json.load(handle))
 
-
     # -- classes -------------------------------------------------------------------------------
     def lookup(
         self, envelope: Mapping[str, Any], families: Collection[str] | None = None

@@ -42,6 +42,8 @@ def hub_installed() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(n) is not None for n in ("tf_keras", "tensorflow_hub"))
+
+
 BUILD_TIMEOUT = 600
 
 

@@ -37,12 +37,15 @@ def _text(results: list[Result]) -> str:
         for item in checked:
             position = document.lines.position_at(item.problem.start)
             severity = _NAMES[item.problem.severity]
-            lines.append(f"{path}:{position.line + 1}:{position.character + 1}: "
-                         f"{item.problem.code} {severity}: {item.problem.message}")
+            lines.append(
+                f"{path}:{position.line + 1}:{position.character + 1}: "
+                f"{item.problem.code} {severity}: {item.problem.message}"
+            )
             for other in getattr(item, "elsewhere", ()):
                 at = other.document.lines.position_at(other.start)
-                lines.append(f"  {other.path}:{at.line + 1}:{at.character + 1}: related: "
-                             f"{other.message}")
+                lines.append(
+                    f"  {other.path}:{at.line + 1}:{at.character + 1}: related: {other.message}"
+                )
             for place in _external(item):
                 lines.append(f"  {place.path}:{place.line + 1}:1: related: {place.message}")
     count = sum(len(c) for _, _, c in results)
@@ -72,11 +75,18 @@ def _to_json(document: Document, checked: engine.Checked) -> dict[str, Any]:
     out = engine.to_json(document, checked)
     elsewhere = getattr(checked, "elsewhere", ())
     if elsewhere:
-        out["related"] = [{**_file_of(other.path), "message": other.message,
-                           "range": _range(other.document, other.start, other.end)}
-                          for other in elsewhere]
-    external = [{"path": place.path, "message": place.message, "range": place.range}
-                for place in _external(checked)]
+        out["related"] = [
+            {
+                **_file_of(other.path),
+                "message": other.message,
+                "range": _range(other.document, other.start, other.end),
+            }
+            for other in elsewhere
+        ]
+    external = [
+        {"path": place.path, "message": place.message, "range": place.range}
+        for place in _external(checked)
+    ]
     if external:
         out["related"] = [*out.get("related", []), *external]
     return out
@@ -94,8 +104,10 @@ class _Place:
 
     @property
     def range(self) -> dict[str, Any]:
-        return {"start": {"line": self.line, "character": 0},
-                "end": {"line": self.line, "character": self.length}}
+        return {
+            "start": {"line": self.line, "character": 0},
+            "end": {"line": self.line, "character": self.length},
+        }
 
     @property
     def uri(self) -> str:
@@ -138,15 +150,21 @@ def _line_length(file: str, line: int) -> int:
 
 def _range(document: Document, start: int, end: int) -> dict[str, Any]:
     rng = document.lines.range_of(start, end)
-    return {"start": {"line": rng.start.line, "character": rng.start.character},
-            "end": {"line": rng.end.line, "character": rng.end.character}}
+    return {
+        "start": {"line": rng.start.line, "character": rng.start.character},
+        "end": {"line": rng.end.line, "character": rng.end.character},
+    }
 
 
 def _region(document: Document, start: int, end: int) -> dict[str, int]:
     first = document.lines.position_at(start)
     last = document.lines.position_at(end)
-    return {"startLine": first.line + 1, "startColumn": first.character + 1,
-            "endLine": last.line + 1, "endColumn": last.character + 1}
+    return {
+        "startLine": first.line + 1,
+        "startColumn": first.character + 1,
+        "endLine": last.line + 1,
+        "endColumn": last.character + 1,
+    }
 
 
 def _artifact(path: str) -> dict[str, Any]:
@@ -164,55 +182,74 @@ def _sarif(results: list[Result]) -> dict[str, Any]:
             problem = item.problem
             start = document.lines.position_at(problem.start)
             end = document.lines.position_at(problem.end)
-            sarif_results.append({
-                "ruleId": problem.code,
-                "level": _SARIF_LEVEL[problem.severity],
-                "message": {"text": problem.message},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": _artifact(path),
-                        "region": {
-                            "startLine": start.line + 1,
-                            "startColumn": start.character + 1,
-                            "endLine": end.line + 1,
-                            "endColumn": end.character + 1,
-                        },
-                    },
-                    "logicalLocations": [{"fullyQualifiedName": engine.json_pointer(item.path)}],
-                }],
-            })
+            sarif_results.append(
+                {
+                    "ruleId": problem.code,
+                    "level": _SARIF_LEVEL[problem.severity],
+                    "message": {"text": problem.message},
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": _artifact(path),
+                                "region": {
+                                    "startLine": start.line + 1,
+                                    "startColumn": start.character + 1,
+                                    "endLine": end.line + 1,
+                                    "endColumn": end.character + 1,
+                                },
+                            },
+                            "logicalLocations": [
+                                {"fullyQualifiedName": engine.json_pointer(item.path)}
+                            ],
+                        }
+                    ],
+                }
+            )
             elsewhere = getattr(item, "elsewhere", ())
             if elsewhere:
-                sarif_results[-1]["relatedLocations"] = [{
-                    "id": index,
-                    "message": {"text": other.message},
-                    "physicalLocation": {
-                        "artifactLocation": _artifact(other.path),
-                        "region": _region(other.document, other.start, other.end),
-                    },
-                } for index, other in enumerate(elsewhere)]
+                sarif_results[-1]["relatedLocations"] = [
+                    {
+                        "id": index,
+                        "message": {"text": other.message},
+                        "physicalLocation": {
+                            "artifactLocation": _artifact(other.path),
+                            "region": _region(other.document, other.start, other.end),
+                        },
+                    }
+                    for index, other in enumerate(elsewhere)
+                ]
             external = _external(item)
             if external:
                 first = len(sarif_results[-1].get("relatedLocations", []))
-                sarif_results[-1].setdefault("relatedLocations", []).extend({
-                    "id": first + index,
-                    "message": {"text": place.message},
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": place.uri},
-                        "region": {"startLine": place.line + 1, "startColumn": 1,
-                                   "endLine": place.line + 1,
-                                   "endColumn": place.length + 1},
-                    },
-                } for index, place in enumerate(external))
+                sarif_results[-1].setdefault("relatedLocations", []).extend(
+                    {
+                        "id": first + index,
+                        "message": {"text": place.message},
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": place.uri},
+                            "region": {
+                                "startLine": place.line + 1,
+                                "startColumn": 1,
+                                "endLine": place.line + 1,
+                                "endColumn": place.length + 1,
+                            },
+                        },
+                    }
+                    for index, place in enumerate(external)
+                )
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "layercfg",
-                "version": __version__,
-                "rules": [{"id": code} for code in codes],
-            }},
-            "results": sarif_results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "layercfg",
+                        "version": __version__,
+                        "rules": [{"id": code} for code in codes],
+                    }
+                },
+                "results": sarif_results,
+            }
+        ],
     }

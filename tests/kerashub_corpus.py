@@ -54,14 +54,22 @@ def _builders(kh: Any) -> dict[str, Callable[[], Any]]:
 
     def vit() -> Any:
         return models.ViTBackbone(
-            image_shape=(16, 16, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=8,
+            image_shape=(16, 16, 3),
+            patch_size=8,
+            num_layers=1,
+            num_heads=2,
+            hidden_dim=8,
             mlp_dim=16,
         )
 
     def resnet() -> Any:
         return models.ResNetBackbone(
-            input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64],
-            stackwise_num_blocks=[1], stackwise_num_strides=[1], block_type="basic_block",
+            input_conv_filters=[64],
+            input_conv_kernel_sizes=[3],
+            stackwise_num_filters=[64],
+            stackwise_num_blocks=[1],
+            stackwise_num_strides=[1],
+            block_type="basic_block",
             image_shape=(32, 32, 3),
         )
 
@@ -109,27 +117,48 @@ def _builders(kh: Any) -> dict[str, Callable[[], Any]]:
         "ViTBackbone": vit,
         "ResNetBackbone": resnet,
         "CSPNetBackbone": lambda: models.CSPNetBackbone(
-            stem_filters=8, stem_kernel_size=3, stem_strides=1, stackwise_depth=[1],
-            stackwise_strides=[2], stackwise_num_filters=[8], block_type="dark_block",
-            stage_type="dark", image_shape=(32, 32, 3),
+            stem_filters=8,
+            stem_kernel_size=3,
+            stem_strides=1,
+            stackwise_depth=[1],
+            stackwise_strides=[2],
+            stackwise_num_filters=[8],
+            block_type="dark_block",
+            stage_type="dark",
+            image_shape=(32, 32, 3),
         ),
         "DenseNetBackbone": lambda: models.DenseNetBackbone(
             stackwise_num_repeats=[1, 1], image_shape=(32, 32, 3)
         ),
         "EfficientNetBackbone": lambda: models.EfficientNetBackbone(
-            width_coefficient=0.1, depth_coefficient=0.1, stackwise_kernel_sizes=[3],
-            stackwise_num_repeats=[1], stackwise_input_filters=[8],
-            stackwise_output_filters=[8], stackwise_expansion_ratios=[1],
-            stackwise_squeeze_and_excite_ratios=[0.25], stackwise_strides=[1],
-            stackwise_block_types=["v1"], image_shape=(32, 32, 3),
+            width_coefficient=0.1,
+            depth_coefficient=0.1,
+            stackwise_kernel_sizes=[3],
+            stackwise_num_repeats=[1],
+            stackwise_input_filters=[8],
+            stackwise_output_filters=[8],
+            stackwise_expansion_ratios=[1],
+            stackwise_squeeze_and_excite_ratios=[0.25],
+            stackwise_strides=[1],
+            stackwise_block_types=["v1"],
+            image_shape=(32, 32, 3),
         ),
         "WhisperBackbone": lambda: models.WhisperBackbone(
-            vocabulary_size=30, num_mels=8, max_encoder_sequence_length=16,
-            max_decoder_sequence_length=8, **SMALL,
+            vocabulary_size=30,
+            num_mels=8,
+            max_encoder_sequence_length=16,
+            max_decoder_sequence_length=8,
+            **SMALL,
         ),
         "CLIPTextEncoder": lambda: models.CLIPTextEncoder(
-            vocabulary_size=30, embedding_dim=8, hidden_dim=8, num_layers=1, num_heads=2,
-            intermediate_dim=16, intermediate_activation="quick_gelu", max_sequence_length=8,
+            vocabulary_size=30,
+            embedding_dim=8,
+            hidden_dim=8,
+            num_layers=1,
+            num_heads=2,
+            intermediate_dim=16,
+            intermediate_activation="quick_gelu",
+            max_sequence_length=8,
         ),
         # tokenizers and preprocessors
         "BertTokenizer": bert_tokenizer,
@@ -151,9 +180,7 @@ def _builders(kh: Any) -> dict[str, Callable[[], Any]]:
         "TokenAndPositionEmbedding": lambda: layers.TokenAndPositionEmbedding(10, 8, 4),
         "SinePositionEncoding": lambda: layers.SinePositionEncoding(),
         "MaskedLMHead": lambda: layers.MaskedLMHead(vocabulary_size=10, activation="softmax"),
-        "CachedMultiHeadAttention": lambda: layers.CachedMultiHeadAttention(
-            num_heads=2, key_dim=4
-        ),
+        "CachedMultiHeadAttention": lambda: layers.CachedMultiHeadAttention(num_heads=2, key_dim=4),
         "StartEndPacker": lambda: layers.StartEndPacker(sequence_length=8),
         "MultiSegmentPacker": lambda: layers.MultiSegmentPacker(
             sequence_length=8, start_value=2, end_value=3
@@ -202,13 +229,26 @@ def mutations(documents: dict[str, Any]) -> list[Mutation]:
 
     def typo(base: str, pointer: str, new_key: str) -> None:
         parent = pointer.rsplit("/", 1)[0]
-        out.append(Mutation(f"{base}: key {new_key!r}", base,
-                            _rename(documents[base], pointer, new_key),
-                            f"{parent}/{new_key}", "LCF102"))
+        out.append(
+            Mutation(
+                f"{base}: key {new_key!r}",
+                base,
+                _rename(documents[base], pointer, new_key),
+                f"{parent}/{new_key}",
+                "LCF102",
+            )
+        )
 
     def wrong(base: str, pointer: str, value: Any, code: str) -> None:
-        out.append(Mutation(f"{base}: {pointer} = {value!r}", base,
-                            _set(documents[base], pointer, value), pointer, code))
+        out.append(
+            Mutation(
+                f"{base}: {pointer} = {value!r}",
+                base,
+                _set(documents[base], pointer, value),
+                pointer,
+                code,
+            )
+        )
 
     typo("BertBackbone", "/config/num_layers", "num_layer")
     typo("GPT2Backbone", "/config/hidden_dim", "hiden_dim")
@@ -224,12 +264,21 @@ def mutations(documents: dict[str, Any]) -> list[Mutation]:
     # Keras finds a registered class by its registered_name and ignores class_name.
     wrong("BertBackbone", "/registered_name", "keras_hub>BertBackbon", "LCF101")
     wrong("TransformerDecoder", "/registered_name", "keras_hub>TransformerDecodr", "LCF101")
-    wrong("BertTextClassifier", "/config/backbone/registered_name", "keras_hub>BertBackbne",
-          "LCF101")
-    wrong("GPT2CausalLM", "/config/preprocessor/config/tokenizer/config/sequence_length",
-          "8", "LCF104")
-    wrong("ResNetImageClassifier", "/config/preprocessor/config/image_converter/config/"
-          "interpolation", "bilinearr", "LCF105")
+    wrong(
+        "BertTextClassifier", "/config/backbone/registered_name", "keras_hub>BertBackbne", "LCF101"
+    )
+    wrong(
+        "GPT2CausalLM",
+        "/config/preprocessor/config/tokenizer/config/sequence_length",
+        "8",
+        "LCF104",
+    )
+    wrong(
+        "ResNetImageClassifier",
+        "/config/preprocessor/config/image_converter/config/interpolation",
+        "bilinearr",
+        "LCF105",
+    )
     wrong("GPT2CausalLM", "/config/backbone/config/num_layers", "1", "LCF104")
     wrong("ResNetBackbone", "/config/block_type", "basic", "LCF105")
     wrong("CSPNetBackbone", "/config/stage_type", "darkk", "LCF105")

@@ -15,7 +15,11 @@ keras = pytest.importorskip("keras")
 def run(args, env, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "layercfg", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
     )
 
 

@@ -29,13 +29,16 @@ def checker(fixtures_on_path):
     import custom.registered_layers  # noqa: F401
 
     # Custom classes are looked at only in the configured modules.
-    return DeepChecker(KerasAPI(), modules=("custom.defective_layers",
-                                            "custom.registered_layers"))
+    return DeepChecker(KerasAPI(), modules=("custom.defective_layers", "custom.registered_layers"))
 
 
 def dense(**config):
-    return {"module": "keras.layers", "class_name": "Dense", "config": {"units": 3, **config},
-            "registered_name": None}
+    return {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {"units": 3, **config},
+        "registered_name": None,
+    }
 
 
 def only(result, code=None):
@@ -63,14 +66,31 @@ def test_shapes_and_parameter_counts_come_back(checker):
     "document, path, part, words",
     [
         (dense(unitz=4), ("config", "unitz"), "key", "unitz"),
-        (dense(kernel_initializer="glorot_unifrom"), ("config", "kernel_initializer"), "value",
-         "glorot_unifrom"),
-        (dense(kernel_initializer={"module": "keras.initializers", "class_name": "GlorotUniform",
-                                   "config": {"seedd": 1}}),
-         ("config", "kernel_initializer", "config", "seedd"), "key", "seedd"),
+        (
+            dense(kernel_initializer="glorot_unifrom"),
+            ("config", "kernel_initializer"),
+            "value",
+            "glorot_unifrom",
+        ),
+        (
+            dense(
+                kernel_initializer={
+                    "module": "keras.initializers",
+                    "class_name": "GlorotUniform",
+                    "config": {"seedd": 1},
+                }
+            ),
+            ("config", "kernel_initializer", "config", "seedd"),
+            "key",
+            "seedd",
+        ),
         (dense(activation="rleu"), ("config", "activation"), "value", "rleu"),
-        ({"module": "keras.layers", "class_name": "Dropout", "config": {"rate": 1.5}},
-         ("config", "rate"), "value", "rate"),
+        (
+            {"module": "keras.layers", "class_name": "Dropout", "config": {"rate": 1.5}},
+            ("config", "rate"),
+            "value",
+            "rate",
+        ),
     ],
 )
 def test_keras_refusals_land_on_the_key_or_value(checker, document, path, part, words):
@@ -83,9 +103,15 @@ def test_keras_refusals_land_on_the_key_or_value(checker, document, path, part, 
 
 def test_a_sequential_shape_mistake_is_found_at_its_layer(checker):
     document = json.loads((EXAMPLES / "mnist_cnn.layercfg.json").read_text())
-    document["config"]["layers"].insert(3, {"module": "keras.layers", "class_name": "Reshape",
-                                            "config": {"target_shape": [7, 7]},
-                                            "registered_name": None})
+    document["config"]["layers"].insert(
+        3,
+        {
+            "module": "keras.layers",
+            "class_name": "Reshape",
+            "config": {"target_shape": [7, 7]},
+            "registered_name": None,
+        },
+    )
     finding = only(checker.check(document))
     assert finding["code"] == "LCF302"
     assert finding["path"] == ("config", "layers", 3, "class_name")
@@ -113,8 +139,12 @@ def test_huge_units_is_a_clear_diagnostic_not_an_allocation(checker):
 
 
 def test_custom_class_defects_point_at_the_users_code(checker):
-    forgetful = {"module": "custom.defective_layers", "class_name": "ForgetfulConfig",
-                 "config": {"units": 2, "alpha": 0.1}, "registered_name": "defects>ForgetfulConfig"}
+    forgetful = {
+        "module": "custom.defective_layers",
+        "class_name": "ForgetfulConfig",
+        "config": {"units": 2, "alpha": 0.1},
+        "registered_name": "defects>ForgetfulConfig",
+    }
     finding = only(checker.check(forgetful))
     assert finding["code"] == "LCF401" and finding["path"] == ("class_name",)
     assert "'alpha'" in finding["message"]
@@ -123,18 +153,29 @@ def test_custom_class_defects_point_at_the_users_code(checker):
     source = Path(related["file"]).read_text().splitlines()
     assert "def get_config" in source[related["line"] - 1]
 
-    pops = {"module": "custom.defective_layers", "class_name": "PopsMissingKey",
-            "config": {"width": 2}, "registered_name": "defects>PopsMissingKey"}
+    pops = {
+        "module": "custom.defective_layers",
+        "class_name": "PopsMissingKey",
+        "config": {"width": 2},
+        "registered_name": "defects>PopsMissingKey",
+    }
     finding = only(checker.check(pops))
     assert finding["code"] == "LCF401" and "depth" in finding["message"]
-    line = Path(finding["related"][0]["file"]).read_text().splitlines()[
-        finding["related"][0]["line"] - 1]
+    line = (
+        Path(finding["related"][0]["file"])
+        .read_text()
+        .splitlines()[finding["related"][0]["line"] - 1]
+    )
     assert 'config.pop("depth")' in line
 
 
 def test_a_well_formed_custom_layer_is_clean(checker):
-    gated = {"module": "custom.registered_layers", "class_name": "Gated",
-             "config": {"units": 3}, "registered_name": "acme>Gated"}
+    gated = {
+        "module": "custom.registered_layers",
+        "class_name": "Gated",
+        "config": {"units": 3},
+        "registered_name": "acme>Gated",
+    }
     assert checker.check(gated)["findings"] == []
 
 
@@ -149,15 +190,25 @@ def test_lambda_bytecode_is_reported_and_never_run(checker, tmp_path):
 
 
 def test_non_modeling_apis_are_refused(checker):
-    document = dense(activation={"module": "keras.utils", "class_name": "function",
-                                 "config": "get_file", "registered_name": "function"})
+    document = dense(
+        activation={
+            "module": "keras.utils",
+            "class_name": "function",
+            "config": "get_file",
+            "registered_name": "function",
+        }
+    )
     finding = only(checker.check(document))
     assert finding["code"] == "LCF303" and "get_file" in finding["message"]
 
 
 def test_tfsm_layer_and_handles(checker, tmp_path):
-    tfsm = {"module": "keras.layers", "class_name": "TFSMLayer",
-            "config": {"filepath": str(tmp_path / "missing")}, "registered_name": None}
+    tfsm = {
+        "module": "keras.layers",
+        "class_name": "TFSMLayer",
+        "config": {"filepath": str(tmp_path / "missing")},
+        "registered_name": None,
+    }
     codes = {f["code"]: f for f in checker.check(tfsm)["findings"]}
     assert set(codes) == {"LCF303", "LCF306"}
     assert codes["LCF306"]["path"] == ("config", "filepath")
@@ -167,10 +218,14 @@ def test_tfsm_layer_and_handles(checker, tmp_path):
     tfsm["config"]["filepath"] = str(saved)
     assert {f["code"] for f in checker.check(tfsm)["findings"]} == {"LCF303"}
 
-    hub = {"module": "tensorflow_hub.keras_layer", "class_name": "KerasLayer",
-           "config": {"handle": "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/"
-                                "feature_vector/5"},
-           "registered_name": "tensorflow_hub>KerasLayer"}
+    hub = {
+        "module": "tensorflow_hub.keras_layer",
+        "class_name": "KerasLayer",
+        "config": {
+            "handle": "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"
+        },
+        "registered_name": "tensorflow_hub>KerasLayer",
+    }
     finding = only(checker.check(hub))
     assert finding["code"] == "LCF306" and "never downloads" in finding["message"]
     assert "TFSMLayer" in finding["message"]
@@ -188,10 +243,19 @@ def test_deferred_variables_do_not_leak_between_checks(checker):
 
 
 def test_a_nested_layer_left_a_dict_is_a_custom_class_defect(checker):
-    document = {"module": "custom.defective_layers", "class_name": "KeepsDict",
-                "config": {"inner": {"module": "keras.layers", "class_name": "Dense",
-                                     "config": {"units": 2}, "registered_name": None}},
-                "registered_name": "defects>KeepsDict"}
+    document = {
+        "module": "custom.defective_layers",
+        "class_name": "KeepsDict",
+        "config": {
+            "inner": {
+                "module": "keras.layers",
+                "class_name": "Dense",
+                "config": {"units": 2},
+                "registered_name": None,
+            }
+        },
+        "registered_name": "defects>KeepsDict",
+    }
     finding = only(checker.check(document))
     assert finding["code"] == "LCF401" and "still a config dict" in finding["message"]
     assert finding["related"][0]["file"].endswith("defective_layers.py")
@@ -229,15 +293,21 @@ def test_a_model_too_deep_for_keras_to_walk_is_reported_at_once(checker, monkeyp
     finally:
         sys.setrecursionlimit(old)
     finding = only(result)
-    assert (finding["code"], finding["path"], finding["part"]) == ("LCF301", ("class_name",),
-                                                                   "value")
+    assert (finding["code"], finding["path"], finding["part"]) == (
+        "LCF301",
+        ("class_name",),
+        "value",
+    )
     message = finding["message"]
     assert message.startswith("Keras cannot load this model")
     assert f"recursion limit ({limit:,})" in message
     assert "keras.src.ops.function._build_map_helper" in message
     assert "201 layers" in message
-    assert finding["data"] == {"recursionLimit": limit, "layers": 201,
-                               "function": "keras.src.ops.function._build_map_helper"}
+    assert finding["data"] == {
+        "recursionLimit": limit,
+        "layers": 201,
+        "function": "keras.src.ops.function._build_map_helper",
+    }
     after = checker.check(dense())  # Keras was reset: nothing left over, names start afresh
     assert after["findings"] == [] and after["layers"][0]["name"] == "dense"
 
@@ -257,8 +327,7 @@ def test_the_worker_answers_a_model_too_deep_and_goes_on_with_a_clean_keras(chec
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(_stack_depth() + 150)
     try:
-        going_on = worker.handle({"id": 1, "method": "deep_check",
-                                  "params": {"value": chain(200)}})
+        going_on = worker.handle({"id": 1, "method": "deep_check", "params": {"value": chain(200)}})
     finally:
         sys.setrecursionlimit(old)
     assert going_on

@@ -16,20 +16,32 @@ from layercfg.server.worker import WorkerClient, WorkerError
 
 pytest.importorskip("keras")
 
-GOOD = ('{"module": "keras.layers", "class_name": "Dense", "config": {"units": 3},'
-        ' "registered_name": null}')
+GOOD = (
+    '{"module": "keras.layers", "class_name": "Dense", "config": {"units": 3},'
+    ' "registered_name": null}'
+)
 
 
 def hostile(class_name: str, **config) -> Document:
-    text = json.dumps({"module": "custom.hostile_layers", "class_name": class_name,
-                       "config": config, "registered_name": f"hostile>{class_name}"})
+    text = json.dumps(
+        {
+            "module": "custom.hostile_layers",
+            "class_name": class_name,
+            "config": config,
+            "registered_name": f"hostile>{class_name}",
+        }
+    )
     return Document.parse("file:///h.layercfg.json", text, 1)
 
 
 @pytest.fixture
 def settings(fixtures_on_path) -> Settings:
-    return Settings(modules=("custom.hostile_layers",), trustWorkspace=True,
-                    deepCheckTimeout=60, deepCheckMemoryMB=2048)
+    return Settings(
+        modules=("custom.hostile_layers",),
+        trustWorkspace=True,
+        deepCheckTimeout=60,
+        deepCheckMemoryMB=2048,
+    )
 
 
 @pytest.fixture
@@ -44,13 +56,15 @@ def codes(result) -> list[str]:
 
 
 async def _good_afterwards(worker, settings, fixtures_on_path):
-    result = await run_check(worker, Document.parse("file:///g", GOOD, 1), settings,
-                             str(fixtures_on_path))
+    result = await run_check(
+        worker, Document.parse("file:///g", GOOD, 1), settings, str(fixtures_on_path)
+    )
     assert codes(result) == []
 
 
 async def test_time_limit_ends_the_check_and_a_fresh_worker_goes_on(
-        worker, settings, fixtures_on_path):
+    worker, settings, fixtures_on_path
+):
     await _good_afterwards(worker, settings, fixtures_on_path)  # warm: Keras imported
     first_pid = worker._process.pid
     slow = Settings(**{**settings.__dict__, "deepCheckTimeout": 2.0})
@@ -67,15 +81,17 @@ async def test_memory_cap_ends_the_check(worker, settings, fixtures_on_path):
 
     cap = int(resident_mb(worker._process.pid)) + 300
     capped = Settings(**{**settings.__dict__, "deepCheckMemoryMB": cap})
-    result = await run_check(worker, hostile("Hungry", megabytes=1500), capped,
-                             str(fixtures_on_path))
+    result = await run_check(
+        worker, hostile("Hungry", megabytes=1500), capped, str(fixtures_on_path)
+    )
     assert codes(result) == ["LCF304"]
     assert f"more than {cap} MB" in result.diagnostics[0].message
     await _good_afterwards(worker, settings, fixtures_on_path)
 
 
 async def test_a_killed_worker_is_restarted_and_the_check_not_lost(
-        worker, settings, fixtures_on_path):
+    worker, settings, fixtures_on_path
+):
     await _good_afterwards(worker, settings, fixtures_on_path)
     victim = worker._process.pid
 
@@ -84,8 +100,7 @@ async def test_a_killed_worker_is_restarted_and_the_check_not_lost(
         os.kill(victim, signal.SIGKILL)
 
     killer = asyncio.ensure_future(kill_soon())
-    result = await run_check(worker, hostile("Slow", seconds=2), settings,
-                             str(fixtures_on_path))
+    result = await run_check(worker, hostile("Slow", seconds=2), settings, str(fixtures_on_path))
     await killer
     assert worker._process.pid != victim
     assert "LCF304" not in codes(result)  # checked again on the fresh worker
@@ -99,16 +114,18 @@ async def test_no_network_from_a_deep_check(worker, settings, fixtures_on_path):
 
 async def test_untrusted_modules_are_not_imported(worker, settings, fixtures_on_path):
     untrusted = Settings(**{**settings.__dict__, "trustWorkspace": False})
-    result = await run_check(worker, hostile("Slow", seconds=0), untrusted,
-                             str(fixtures_on_path))
+    result = await run_check(worker, hostile("Slow", seconds=0), untrusted, str(fixtures_on_path))
     assert codes(result) == ["LCF301"]
     assert "Slow" in result.diagnostics[0].message
 
 
-async def test_output_from_user_code_never_reaches_the_protocol(
-        worker, settings, fixtures_on_path):
-    result = await run_check(worker, hostile("Chatty", words='{"id": 1, "result": "garbage"'),
-                             settings, str(fixtures_on_path))
+async def test_output_from_user_code_never_reaches_the_protocol(worker, settings, fixtures_on_path):
+    result = await run_check(
+        worker,
+        hostile("Chatty", words='{"id": 1, "result": "garbage"'),
+        settings,
+        str(fixtures_on_path),
+    )
     assert codes(result) == []
     await _good_afterwards(worker, settings, fixtures_on_path)
 
@@ -138,14 +155,17 @@ async def _read_lines(*lines: bytes) -> asyncio.Future:
     return future
 
 
-@pytest.mark.parametrize("line", [
-    b"not json at all\n",
-    b'{"id": 5, "result": {"ok": true}}\n',  # no nonce
-    b'{"id": 5, "nonce": "guess", "result": {"ok": true}}\n',
-    b'{"id": 6, "nonce": "n5", "result": {"ok": true}}\n',  # no such request
-    b'{"method": "progress", "nonce": "n5", "params": {"id": 99}}\n',
-    b'[1, 2]\n',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"not json at all\n",
+        b'{"id": 5, "result": {"ok": true}}\n',  # no nonce
+        b'{"id": 5, "nonce": "guess", "result": {"ok": true}}\n',
+        b'{"id": 6, "nonce": "n5", "result": {"ok": true}}\n',  # no such request
+        b'{"method": "progress", "nonce": "n5", "params": {"id": 99}}\n',
+        b"[1, 2]\n",
+    ],
+)
 async def test_anything_but_our_answer_on_the_pipe_is_a_fault(line):
     """The answer pipe carries answers with their request's nonce and nothing else: a line
     that is not one fails the request (kind "protocol"), even when a real answer follows."""
@@ -156,13 +176,14 @@ async def test_anything_but_our_answer_on_the_pipe_is_a_fault(line):
 
 
 async def test_our_answer_with_its_nonce_is_believed():
-    future = await _read_lines(b'{"method": "progress", "nonce": "n5", "params": {"id": 5}}\n',
-                               b'{"id": 5, "nonce": "n5", "result": {"ok": true}}\n')
+    future = await _read_lines(
+        b'{"method": "progress", "nonce": "n5", "params": {"id": 5}}\n',
+        b'{"id": 5, "nonce": "n5", "result": {"ok": true}}\n',
+    )
     assert future.result() == {"ok": True}
 
 
-def test_a_request_nested_too_deeply_for_json_leaves_the_worker_running(
-        subprocess_env, tmp_path):
+def test_a_request_nested_too_deeply_for_json_leaves_the_worker_running(subprocess_env, tmp_path):
     from test_worker import RawWorker
 
     worker = RawWorker(subprocess_env, tmp_path)
@@ -178,11 +199,13 @@ def test_a_request_nested_too_deeply_for_json_leaves_the_worker_running(
 
 
 async def test_stopping_a_busy_worker_ends_it_at_once_and_starts_no_other(
-        worker, settings, fixtures_on_path):
+    worker, settings, fixtures_on_path
+):
     await _good_afterwards(worker, settings, fixtures_on_path)
     busy = worker._process
-    check = asyncio.ensure_future(run_check(worker, hostile("Slow", seconds=30), settings,
-                                            str(fixtures_on_path)))
+    check = asyncio.ensure_future(
+        run_check(worker, hostile("Slow", seconds=30), settings, str(fixtures_on_path))
+    )
     await asyncio.sleep(1.0)
     loop = asyncio.get_running_loop()
     began = loop.time()

@@ -132,7 +132,7 @@ def test_nan_and_infinity_are_read_as_python_does() -> None:
         ('{"a" 1}', [(INVALID_JSON, "1")]),
         ('{"a": 1 "b": 2}', [(INVALID_JSON, '"b"')]),
         ('{"a": 1,, "b": 2}', [(INVALID_JSON, ",")]),
-        ('[1 2]', [(INVALID_JSON, "2")]),
+        ("[1 2]", [(INVALID_JSON, "2")]),
         ('{"a": "abc\n}', [(INVALID_JSON, '"abc')]),
         ('{"a": [1}', [(INVALID_JSON, "}")]),
         ('{"a": 1}}', [(INVALID_JSON, "}")]),
@@ -156,7 +156,7 @@ def test_nan_and_infinity_are_read_as_python_does() -> None:
         ('{"a": [1, 2,]}', [(NOT_STRICT_JSON, ",")]),
         ('{"a": 1,}', [(NOT_STRICT_JSON, ",")]),
         ('{"a": NaN}', [(NOT_STRICT_JSON, "NaN")]),
-        ('[-Infinity]', [(NOT_STRICT_JSON, "-Infinity")]),
+        ("[-Infinity]", [(NOT_STRICT_JSON, "-Infinity")]),
         ('{"a": 1, "a": 2}', [(DUPLICATE_KEY, '"a"'), (DUPLICATE_KEY, '"a"')]),
     ],
 )
@@ -248,7 +248,10 @@ def test_duplicate_keys_with_escapes() -> None:
 def test_three_times_the_same_key() -> None:
     problems = parse('{"a": 1, "a": 2, "a": 3}').problems
     assert [(p.start, p.related[0][:2]) for p in problems] == [
-        (1, (9, 12)), (9, (1, 4)), (17, (1, 4))]
+        (1, (9, 12)),
+        (9, (1, 4)),
+        (17, (1, 4)),
+    ]
 
 
 def test_unclosed_bracket_error_names_where_it_opened() -> None:
@@ -308,7 +311,7 @@ NODE_AT = [
     ('{"a": "relu"|}', Location(("a",), "value", (6, 12), "a", False, "")),
     ('{"la|yers": 1}', Location((), "key", (1, 9), "layers", True, "la")),
     ('{|"a": 1}', Location((), "key", (1, 4), "a", False, "")),
-    ('{|}', Location((), "object")),
+    ("{|}", Location((), "object")),
     ('{"a": 1,| "b": 2}', Location((), "object")),
     ('{"a": 1, |}', Location((), "object")),
     ('{"a": [1, |]}', Location(("a",), "array")),
@@ -325,7 +328,7 @@ NODE_AT = [
     ('{"a": 1 // no|te\n}', Location((), "object")),
     ('{"é": "😀|"}', Location(("é",), "value", (6, 9), "é", True, "😀")),
     ('{"a\\"b": "x|"}', Location(('a"b',), "value", (9, 12), 'a"b', True, "x")),
-    ('[true, nu|ll]', Location((1,), "value", (7, 11), None, False, "nu")),
+    ("[true, nu|ll]", Location((1,), "value", (7, 11), None, False, "nu")),
 ]
 
 
@@ -617,9 +620,36 @@ def check_consistent(doc: Document) -> None:
 JSONISH = st.lists(
     st.sampled_from(
         [
-            "{", "}", "[", "]", ":", ",", " ", "\n", "\r\n", '"', '"a"', '"b"', '"k"', "1",
-            "-2.5e3", "true", "null", "tru", "NaN", "//c\n", "/*", "*/", "\\", "é", "😀", "'",
-            '{"a": 1}', '[1, 2]', "\t", "\x00",
+            "{",
+            "}",
+            "[",
+            "]",
+            ":",
+            ",",
+            " ",
+            "\n",
+            "\r\n",
+            '"',
+            '"a"',
+            '"b"',
+            '"k"',
+            "1",
+            "-2.5e3",
+            "true",
+            "null",
+            "tru",
+            "NaN",
+            "//c\n",
+            "/*",
+            "*/",
+            "\\",
+            "é",
+            "😀",
+            "'",
+            '{"a": 1}',
+            "[1, 2]",
+            "\t",
+            "\x00",
         ]
     ),
     max_size=30,
@@ -632,8 +662,9 @@ json_values = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -696,9 +727,7 @@ edits = st.lists(
 )
 
 
-@settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(JSONISH, st.just(DENSE)), edits, st.booleans())
 def test_incremental_edits_equal_a_fresh_parse(
     text: str, steps: list[tuple[float, int, str, str]], batch: bool

@@ -32,25 +32,49 @@ CHECKS = settings(
 
 def model_text(layers: int = 6, indent: int | None = 2) -> str:
     """A Functional model: an InputLayer and a chain of Dense layers."""
-    items: list[dict[str, Any]] = [{
-        "module": "keras.layers", "class_name": "InputLayer", "name": "input",
-        "config": {"batch_shape": [None, 8], "dtype": "float32", "name": "input"},
-        "inbound_nodes": [],
-    }]
+    items: list[dict[str, Any]] = [
+        {
+            "module": "keras.layers",
+            "class_name": "InputLayer",
+            "name": "input",
+            "config": {"batch_shape": [None, 8], "dtype": "float32", "name": "input"},
+            "inbound_nodes": [],
+        }
+    ]
     for index in range(1, layers):
         previous = items[-1]["name"]
-        items.append({
-            "module": "keras.layers", "class_name": "Dense", "name": f"dense_{index}",
-            "config": {"name": f"dense_{index}", "units": 4 * index, "activation": "relu"},
-            "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
-                "shape": [None, 8], "dtype": "float32",
-                "keras_history": [previous, 0, 0]}}], "kwargs": {}}],
-        })
+        items.append(
+            {
+                "module": "keras.layers",
+                "class_name": "Dense",
+                "name": f"dense_{index}",
+                "config": {"name": f"dense_{index}", "units": 4 * index, "activation": "relu"},
+                "inbound_nodes": [
+                    {
+                        "args": [
+                            {
+                                "class_name": "__keras_tensor__",
+                                "config": {
+                                    "shape": [None, 8],
+                                    "dtype": "float32",
+                                    "keras_history": [previous, 0, 0],
+                                },
+                            }
+                        ],
+                        "kwargs": {},
+                    }
+                ],
+            }
+        )
     config = {
-        "module": "keras", "class_name": "Functional",
-        "config": {"name": "model", "layers": items,
-                   "input_layers": [["input", 0, 0]],
-                   "output_layers": [[items[-1]["name"], 0, 0]]},
+        "module": "keras",
+        "class_name": "Functional",
+        "config": {
+            "name": "model",
+            "layers": items,
+            "input_layers": [["input", 0, 0]],
+            "output_layers": [[items[-1]["name"], 0, 0]],
+        },
     }
     return json.dumps(config, indent=indent)
 
@@ -58,7 +82,8 @@ def model_text(layers: int = 6, indent: int | None = 2) -> str:
 def change(document: Document, start: int, end: int, text: str):
     lines = document.lines
     return types.TextDocumentContentChangePartial(
-        range=types.Range(start=lines.position_at(start), end=lines.position_at(end)), text=text)
+        range=types.Range(start=lines.position_at(start), end=lines.position_at(end)), text=text
+    )
 
 
 def edit(document: Document, start: int, end: int, text: str) -> Document:
@@ -158,7 +183,7 @@ def test_crlf_text_keeps_its_line_table():
     document = Document.parse(URI, text, 1)
     document.value  # noqa: B018
     at = text.index('"units": 4') + len('"units": ')
-    document = edit(document, at, at + 1, "5,\r\n\"use_bias\": false")
+    document = edit(document, at, at + 1, '5,\r\n"use_bias": false')
     same_as_fresh(document)
 
 
@@ -185,13 +210,48 @@ def test_layer_cache_revalidates_only_the_edited_layer(catalog, monkeypatch):
 
 # -- properties -----------------------------------------------------------------------------
 
-SNIPPETS = ["1", "-2.5", '"x"', '"é😀"', "true", "null", "[]", "{}", ', "k": 2', ", 3",
-            '"k": 1, ', "}, {", "], [", "", " ", "\n", "\r\n", '"', ",", "{", "]", "NaN",
-            '"units": 3, "units": 4', '{"class_name": "Dense", "config": {}}']
+SNIPPETS = [
+    "1",
+    "-2.5",
+    '"x"',
+    '"é😀"',
+    "true",
+    "null",
+    "[]",
+    "{}",
+    ', "k": 2',
+    ", 3",
+    '"k": 1, ',
+    "}, {",
+    "], [",
+    "",
+    " ",
+    "\n",
+    "\r\n",
+    '"',
+    ",",
+    "{",
+    "]",
+    "NaN",
+    '"units": 3, "units": 4',
+    '{"class_name": "Dense", "config": {}}',
+]
 
 
-VALUES = ["0", "7", "-2.5e3", '"relu"', '"é😀\\n"', "true", "null", "[]", "{}", "[1, [2]]",
-          '{"class_name": "Zeros", "config": {}}', '{"a": {"a": 1}}']
+VALUES = [
+    "0",
+    "7",
+    "-2.5e3",
+    '"relu"',
+    '"é😀\\n"',
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "[1, [2]]",
+    '{"class_name": "Zeros", "config": {}}',
+    '{"a": {"a": 1}}',
+]
 SCALAR = re.compile(r'-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|"(?:[^"\\]|\\.)*"|true|false|null')
 
 # An edit: (where, how far, inserted text, decode this version). "how far" None means: replace
@@ -220,7 +280,9 @@ def apply_step(document: Document, step: Step) -> Document:
     text = document.text
     start = int(where * len(text))
     if length is None:
-        tokens = [m for m in SCALAR.finditer(text) if text[m.end():m.end() + 2].strip()[:1] != ":"]
+        tokens = [
+            m for m in SCALAR.finditer(text) if text[m.end() : m.end() + 2].strip()[:1] != ":"
+        ]
         if tokens:
             token = min(tokens, key=lambda m: abs(m.start() - start))
             return edit(document, token.start(), token.end(), inserted)
@@ -278,7 +340,8 @@ def test_number_edits_through_a_large_model_splice_every_time():
 
 @given(
     text=st.text(alphabet="ab\n", max_size=40),
-    start=st.integers(0, 40), length=st.integers(0, 6),
+    start=st.integers(0, 40),
+    length=st.integers(0, 6),
     inserted=st.text(alphabet="xy\n", max_size=6),
 )
 @settings(max_examples=300, deadline=None, database=None)
@@ -286,5 +349,7 @@ def test_shifted_line_table_equals_a_fresh_one(text, start, length, inserted):
     start = min(start, len(text))
     end = min(start + length, len(text))
     new_text = text[:start] + inserted + text[end:]
-    assert LineIndex(text).edited(start, end, inserted, new_text)._starts == \
-        LineIndex(new_text)._starts
+    assert (
+        LineIndex(text).edited(start, end, inserted, new_text)._starts
+        == LineIndex(new_text)._starts
+    )

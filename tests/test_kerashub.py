@@ -77,8 +77,9 @@ def test_mistakes_keras_rejects_are_found_at_their_pointer(hub, documents) -> No
     rejected = [m for m in corpus.mutations(documents) if _keras_error(m.value) is not None]
     assert len(rejected) >= 12
     for mutation in rejected:
-        found = {(f.code, _pointer(f.path)) for f in validate(mutation.value, hub)
-                 if f.severity == ERROR}
+        found = {
+            (f.code, _pointer(f.path)) for f in validate(mutation.value, hub) if f.severity == ERROR
+        }
         assert (mutation.code, mutation.pointer) in found, (mutation.name, found)
 
 
@@ -87,14 +88,19 @@ def test_deep_check_has_no_error_on_task_models(documents) -> None:
     from layercfg.schema_builder.keras_api import KerasAPI
 
     checker = DeepChecker(KerasAPI("keras"), modules=("keras_hub",))
-    for name in ("BertTextClassifier", "GPT2CausalLM", "ViTImageClassifier", "ViTBackbone",
-                 "ResNetImageClassifier", "GPT2Tokenizer"):
+    for name in (
+        "BertTextClassifier",
+        "GPT2CausalLM",
+        "ViTImageClassifier",
+        "ViTBackbone",
+        "ResNetImageClassifier",
+        "GPT2Tokenizer",
+    ):
         findings = checker.check(documents[name])["findings"]
         errors = [f for f in findings if f["severity"] == 1]
         assert errors == [], (name, errors)
     # get_config leaving out data_format is KerasHub's to fix: a warning with its source line.
-    lint = [f for f in checker.check(documents["ViTBackbone"])["findings"]
-            if f["code"] == "LCF401"]
+    lint = [f for f in checker.check(documents["ViTBackbone"])["findings"] if f["code"] == "LCF401"]
     assert lint and all(f["severity"] == 2 and f["related"] for f in lint)
 
 
@@ -103,9 +109,17 @@ def test_case_insensitive_enums(catalog) -> None:
     from layercfg.server.services.validation import ERROR, validate
 
     cat = Catalog.from_json(catalog)
-    conv = {"module": "keras.layers", "class_name": "Conv2D", "registered_name": None,
-            "config": {"filters": 4, "kernel_size": 3, "padding": "SAME",
-                       "data_format": "CHANNELS_LAST"}}
+    conv = {
+        "module": "keras.layers",
+        "class_name": "Conv2D",
+        "registered_name": None,
+        "config": {
+            "filters": 4,
+            "kernel_size": 3,
+            "padding": "SAME",
+            "data_format": "CHANNELS_LAST",
+        },
+    }
     assert _keras_error(conv) is None
     assert [f for f in validate(conv, cat) if f.severity == ERROR] == []
     conv["config"]["padding"] = "sme"

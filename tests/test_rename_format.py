@@ -292,11 +292,10 @@ def test_range_formatting_walks_only_its_lines_but_agrees_with_the_whole(text):
 
 
 def test_range_formatting_of_one_layer_does_not_walk_the_model():
-    layers = [{"class_name": "Dense", "config": {"name": f"d{i}", "units": i}}
-              for i in range(3000)]
+    layers = [{"class_name": "Dense", "config": {"name": f"d{i}", "units": i}} for i in range(3000)]
     text = json.dumps({"class_name": "Sequential", "config": {"layers": layers}}, indent=2)
     at = text.index('"name": "d1500"')
-    text = text[:at] + '"name":"d1500"' + text[at + len('"name": "d1500"'):]
+    text = text[:at] + '"name":"d1500"' + text[at + len('"name": "d1500"') :]
     document = Document.parse("file:///r", text, 1)
     walked = []
     original = formatting._TOKEN
@@ -322,8 +321,10 @@ def test_whole_document_formatting_by_layer_equals_one_walk():
     import random
 
     rng = random.Random(3)
-    layers = [{"class_name": "Dense", "config": {"name": f"d{i}", "units": i, "a": [1, {}]}}
-              for i in range(formatting._FEW_LAYERS + 40)]
+    layers = [
+        {"class_name": "Dense", "config": {"name": f"d{i}", "units": i, "a": [1, {}]}}
+        for i in range(formatting._FEW_LAYERS + 40)
+    ]
     text = json.dumps({"class_name": "Sequential", "config": {"layers": layers}}, indent=2)
     # Disturb the layout in some places, around layers and inside them.
     pieces = text.split("\n")
@@ -341,7 +342,7 @@ def test_whole_document_formatting_by_layer_equals_one_walk():
     assert first == one_walk(document) and first
     assert formatting.format_edits(document) == first  # from the kept layers
     at = text.index('"d50"')
-    edited = Document.parse("file:///w", text[:at] + '"d50" ,\n"x":  2' + text[at + 5:], 2)
+    edited = Document.parse("file:///w", text[:at] + '"d50" ,\n"x":  2' + text[at + 5 :], 2)
     assert formatting.format_edits(edited) == one_walk(edited)
     formatted = apply_edits(edited.text, formatting.format_edits(edited))
     assert json.loads(formatted) == json.loads(edited.text)

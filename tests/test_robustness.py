@@ -60,31 +60,74 @@ def services(catalog: dict) -> Services:
 # Every character, lone surrogates included (hypothesis leaves them out by default).
 ANY_CHAR = st.characters(blacklist_categories=())
 NASTY = st.sampled_from(
-    ["\r\n", "\r", "\n", "\ufeff", "\x00", "\ud800", "\udfff", "\U0001f600", "é", "名",
-     "{", "}", "[", "]", ",", ":", '"', "\\", "\\u", "\\ud800", "//", "/*", "*/", "1e400",
-     "-0", "null", "true", "NaN", " ", "\t"]
+    [
+        "\r\n",
+        "\r",
+        "\n",
+        "\ufeff",
+        "\x00",
+        "\ud800",
+        "\udfff",
+        "\U0001f600",
+        "é",
+        "名",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        '"',
+        "\\",
+        "\\u",
+        "\\ud800",
+        "//",
+        "/*",
+        "*/",
+        "1e400",
+        "-0",
+        "null",
+        "true",
+        "NaN",
+        " ",
+        "\t",
+    ]
 )
-NAMES = st.text(alphabet=st.sampled_from("aé名_\U0001f600\ud800x\x00\r\n\"\\"), min_size=0,
-                max_size=8)
+NAMES = st.text(
+    alphabet=st.sampled_from('aé名_\U0001f600\ud800x\x00\r\n"\\'), min_size=0, max_size=8
+)
 
 
 def _dense(name: str, units: Any, activation: str) -> dict:
-    return {"module": "keras.layers", "class_name": "Dense",
-            "config": {"name": name, "units": units, "activation": activation},
-            "registered_name": None}
+    return {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {"name": name, "units": units, "activation": activation},
+        "registered_name": None,
+    }
 
 
 @st.composite
 def keras_config(draw: st.DrawFn) -> str:
     """A near-valid Keras config: a single layer or a Sequential model of a few layers."""
     names = draw(st.lists(NAMES, min_size=1, max_size=4))
-    layers = [_dense(n, draw(st.sampled_from([1, 4, -1, "8", 1e400, -0.0, None])),
-                     draw(st.sampled_from(["relu", "rleu", "", "é"]))) for n in names]
+    layers = [
+        _dense(
+            n,
+            draw(st.sampled_from([1, 4, -1, "8", 1e400, -0.0, None])),
+            draw(st.sampled_from(["relu", "rleu", "", "é"])),
+        )
+        for n in names
+    ]
     if draw(st.booleans()) and len(layers) == 1:
         value: Any = layers[0]
     else:
-        value = {"module": "keras", "class_name": "Sequential",
-                 "config": {"name": draw(NAMES), "layers": layers}, "registered_name": None}
+        value = {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": {"name": draw(NAMES), "layers": layers},
+            "registered_name": None,
+        }
     text = json.dumps(value, indent=draw(st.sampled_from([None, 2])), ensure_ascii=False)
     return text.replace("Infinity", "1e400")
 
@@ -183,7 +226,8 @@ def _exercise(s: Services, document: Document, offset: int) -> None:
     everything = types.Range(start=types.Position(0, 0), end=types.Position(10**6, 0))
     for asked, rng in (([], request), ([], everything), (diagnostics[:20], everything)):
         actions = code_actions.quick_fixes(
-            document, s.fixer, asked, diagnostics, rng, ACTIONS, "utf-16")
+            document, s.fixer, asked, diagnostics, rng, ACTIONS, "utf-16"
+        )
         for action in actions:
             _edits_inside(document, action.edit)
     try:
@@ -211,11 +255,14 @@ def test_any_text_and_position_answer_inside_the_document(services, text, data):
 
 
 def test_missing_keys_of_an_empty_functional_layer_have_fixes(services):
-    text = ('{"module": "keras", "class_name": "Functional", "config": {"name": "m", '
-            '"layers": [{}], "input_layers": [], "output_layers": []}}')
+    text = (
+        '{"module": "keras", "class_name": "Functional", "config": {"name": "m", '
+        '"layers": [{}], "input_layers": [], "output_layers": []}}'
+    )
     document = Document.parse(URI, text, 1)
-    missing = [c for c in engine.check(document, services.catalog, SETTINGS)
-               if c.problem.code == "LCF103"]
+    missing = [
+        c for c in engine.check(document, services.catalog, SETTINGS) if c.problem.code == "LCF103"
+    ]
     assert missing
     for checked in missing:
         services.fixer.fixes(document, checked.problem, checked.path, False)
@@ -235,9 +282,14 @@ def edit_sequence(draw: st.DrawFn) -> tuple[str, list[list[tuple[int, int, int, 
             character = draw(st.integers(0, 90))
             end_line = draw(st.integers(line, min(line + 2, lines + 1)))
             end_character = draw(st.integers(0, 90))
-            insert = draw(st.one_of(NASTY, st.text(ANY_CHAR, max_size=6), NAMES,
-                                    st.sampled_from(['"units": 3,', '{"class_name": "Dense"}',
-                                                     ", ", ""])))
+            insert = draw(
+                st.one_of(
+                    NASTY,
+                    st.text(ANY_CHAR, max_size=6),
+                    NAMES,
+                    st.sampled_from(['"units": 3,', '{"class_name": "Dense"}', ", ", ""]),
+                )
+            )
             batch.append((line, character, end_line, end_character, insert))
         batches.append(batch)
     return text, batches
@@ -250,7 +302,6 @@ def _same_findings(a: list, b: list, messages: bool = True) -> bool:
     return Counter(map(key, a)) == Counter(map(key, b))
 
 
-
 @settings(FUZZ, max_examples=40)
 @given(sequence=edit_sequence())
 def test_incremental_edits_agree_with_a_fresh_parse(services, sequence):
@@ -261,7 +312,8 @@ def test_incremental_edits_agree_with_a_fresh_parse(services, sequence):
     for version, batch in enumerate(batches, start=2):
         changes = [
             types.TextDocumentContentChangePartial(
-                range=types.Range(start=types.Position(a, b), end=types.Position(c, d)), text=t)
+                range=types.Range(start=types.Position(a, b), end=types.Position(c, d)), text=t
+            )
             for a, b, c, d, t in batch
         ]
         # The expected text, edit by edit through the line table of each intermediate text.
@@ -279,17 +331,22 @@ def test_incremental_edits_agree_with_a_fresh_parse(services, sequence):
         assert repr(document.value) == repr(fresh.value)
         for offset in (0, len(expected) // 2, len(expected)):
             assert document.node_at(offset) == fresh.node_at(offset)
-        assert _same_findings(cache.validate(document, services.catalog),
-                              validate(fresh.value, services.catalog),
-                              messages=True)
+        assert _same_findings(
+            cache.validate(document, services.catalog),
+            validate(fresh.value, services.catalog),
+            messages=True,
+        )
 
 
 def test_layer_cache_words_a_non_object_layer_as_validate_does(services):
-    text = ('{"module": "keras", "class_name": "Sequential", '
-            '"config": {"name": "s", "layers": ["x"]}}')
+    text = (
+        '{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": ["x"]}}'
+    )
     document = Document.parse(URI, text, 1)
-    assert _same_findings(engine.LayerCache().validate(document, services.catalog),
-                          validate(document.value, services.catalog))
+    assert _same_findings(
+        engine.LayerCache().validate(document, services.catalog),
+        validate(document.value, services.catalog),
+    )
 
 
 # -- extremes -----------------------------------------------------------------------------------
@@ -311,8 +368,10 @@ def test_a_50_mb_document(services):
     layer = json.dumps(_dense("dense_%d", 16, "relu"))
     count = 50_000_000 // len(layer) + 1
     layers = ",\n".join(layer.replace("%d", str(i)) for i in range(count))
-    text = ('{"module": "keras", "class_name": "Sequential", "config": {"name": "big", '
-            '"layers": [\n' + layers + '\n]}, "registered_name": null}')
+    text = (
+        '{"module": "keras", "class_name": "Sequential", "config": {"name": "big", '
+        '"layers": [\n' + layers + '\n]}, "registered_name": null}'
+    )
     assert len(text) >= 50_000_000
     document, checked, _ = _timed("50 MB", services, text)
     assert document.syntax_ok
@@ -339,18 +398,28 @@ def test_a_1_mb_string_value(services):
     _exercise(services, document, offset)
 
 
-@pytest.mark.parametrize("number", ["1e400", "-1e400", "-0", "-0.0", "1e-400", "0e0",
-                                    "123456789012345678901234567890", "1E+2"])
+@pytest.mark.parametrize(
+    "number",
+    ["1e400", "-1e400", "-0", "-0.0", "1e-400", "0e0", "123456789012345678901234567890", "1E+2"],
+)
 def test_extreme_numbers(services, number):
-    text = ('{"module": "keras.layers", "class_name": "Dense", "config": {"units": '
-            + number + ', "dropout": [' + number + "]}}")
+    text = (
+        '{"module": "keras.layers", "class_name": "Dense", "config": {"units": '
+        + number
+        + ', "dropout": ['
+        + number
+        + "]}}"
+    )
     document, _, _ = _timed(f"number {number}", services, text)
     for offset in (text.index(number), len(text)):
         _exercise(services, document, offset)
 
 
-DUPLICATES = ('{"module": "keras.layers", "class_name": "Dense", "config": {'
-              + ", ".join(f'"units": {i}' for i in range(10_000)) + "}}")
+DUPLICATES = (
+    '{"module": "keras.layers", "class_name": "Dense", "config": {'
+    + ", ".join(f'"units": {i}' for i in range(10_000))
+    + "}}"
+)
 
 
 def test_10000_duplicate_keys_parse(services):

@@ -11,16 +11,24 @@ def test_defaults():
 
 
 def test_valid_values_are_taken_and_the_section_may_be_nested():
-    s, problems = settings.merge(Settings(), {"layercfg": {"modules": "a, b", "deepCheck": "off",
-                                                           "severity": {"LCF102": "warning"}}}, "x")
+    s, problems = settings.merge(
+        Settings(),
+        {"layercfg": {"modules": "a, b", "deepCheck": "off", "severity": {"LCF102": "warning"}}},
+        "x",
+    )
     assert problems == []
     assert s.modules == ("a", "b") and s.deepCheck == "off"
     assert s.severity_for("LCF102", 1) == 2 and s.severity_for("LCF101", 1) == 1
 
 
 def test_invalid_values_are_reported_and_replaced_by_defaults():
-    raw = {"deepCheck": "always", "deepCheckTimeout": -1, "severity": {"LCF102": "loud"},
-           "trustWorkspace": "yes", "colour": "blue"}
+    raw = {
+        "deepCheck": "always",
+        "deepCheckTimeout": -1,
+        "severity": {"LCF102": "loud"},
+        "trustWorkspace": "yes",
+        "colour": "blue",
+    }
     s, problems = settings.merge(Settings(), raw, "initializationOptions")
     assert s == Settings()
     assert len(problems) == 5
@@ -65,7 +73,9 @@ def test_a_nested_table_cannot_smuggle_user_settings_in(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.layercfg]\ndeepCheck = "onSave"\n'
         '[tool.layercfg.layercfg]\ntrustWorkspace = true\npython = "/tmp/evil"\n'
-        'modules = ["evil"]\n', encoding="utf-8")
+        'modules = ["evil"]\n',
+        encoding="utf-8",
+    )
     s, problems = settings.resolve(workspace_root=tmp_path)
     assert s.trustWorkspace is False and s.python is None and s.modules == ()
     assert s.deepCheck == "onSave"
@@ -74,7 +84,8 @@ def test_a_nested_table_cannot_smuggle_user_settings_in(tmp_path):
 
 def test_unknown_pyproject_keys_are_reported_and_ignored(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.layercfg]\ncolour = "blue"\n[tool.layercfg.extra]\nx = 1\n', encoding="utf-8")
+        '[tool.layercfg]\ncolour = "blue"\n[tool.layercfg.extra]\nx = 1\n', encoding="utf-8"
+    )
     s, problems = settings.resolve(workspace_root=tmp_path)
     assert s == Settings()
     assert sorted(problems) == [
@@ -86,20 +97,27 @@ def test_unknown_pyproject_keys_are_reported_and_ignored(tmp_path):
 def test_a_workspace_cannot_silence_security_findings_but_the_user_can(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.layercfg.severity]\nLCF303 = "off"\nLCF501 = "hint"\nLCF102 = "warning"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     s, problems = settings.resolve(workspace_root=tmp_path)
     assert s.severity == {"LCF102": "warning"}
     assert len([p for p in problems if "security finding" in p]) == 2
-    s, problems = settings.resolve(configuration={"severity": {"LCF303": "warning"}},
-                                   workspace_root=tmp_path)
+    s, problems = settings.resolve(
+        configuration={"severity": {"LCF303": "warning"}}, workspace_root=tmp_path
+    )
     assert s.severity_for("LCF303", 1) == 2
 
 
 def test_limits_have_upper_bounds():
-    for raw in ({"deepCheckTimeout": 10_000}, {"deepCheckMemoryMB": 10**9},
-                {"deepCheckMemoryMB": 1}, {"deepCheckTimeout": float("nan")}):
+    for raw in (
+        {"deepCheckTimeout": 10_000},
+        {"deepCheckMemoryMB": 10**9},
+        {"deepCheckMemoryMB": 1},
+        {"deepCheckTimeout": float("nan")},
+    ):
         s, problems = settings.merge(Settings(), raw, "x")
         assert s == Settings() and len(problems) == 1, (raw, problems)
-    s, problems = settings.merge(Settings(), {"deepCheckTimeout": 600,
-                                              "deepCheckMemoryMB": 16384}, "x")
+    s, problems = settings.merge(
+        Settings(), {"deepCheckTimeout": 600, "deepCheckMemoryMB": 16384}, "x"
+    )
     assert problems == [] and (s.deepCheckTimeout, s.deepCheckMemoryMB) == (600.0, 16384)

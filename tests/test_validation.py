@@ -1043,11 +1043,22 @@ def test_validation_module_does_not_mention_keras_imports():
 def test_a_class_name_that_is_not_a_string_in_a_nested_object(cat, class_name):
     """An initializer is one of several object branches; a list there used to raise."""
     config = {
-        "module": "keras.layers", "class_name": "Dense",
-        "config": {"name": "d", "units": 3, "kernel_initializer": {
-            "module": "keras.initializers", "class_name": class_name, "config": {}}},
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {
+            "name": "d",
+            "units": 3,
+            "kernel_initializer": {
+                "module": "keras.initializers",
+                "class_name": class_name,
+                "config": {},
+            },
+        },
     }
     findings = validate(config, cat)
     assert findings
-    assert all(f.path[:3] == ("config", "kernel_initializer", "class_name") or
-               f.path[:2] == ("config", "kernel_initializer") for f in findings), findings
+    assert all(
+        f.path[:3] == ("config", "kernel_initializer", "class_name")
+        or f.path[:2] == ("config", "kernel_initializer")
+        for f in findings
+    ), findings

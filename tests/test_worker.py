@@ -18,11 +18,24 @@ class RawWorker:
     def __init__(self, env, private):
         read, write = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "layercfg.schema_builder.worker",
-             "--answer-fd", str(write), "--private", str(private)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            text=True, env={**env, "TMPDIR": str(private)}, pass_fds=(write,),
-            cwd=str(private))
+            [
+                sys.executable,
+                "-I",
+                "-m",
+                "layercfg.schema_builder.worker",
+                "--answer-fd",
+                str(write),
+                "--private",
+                str(private),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**env, "TMPDIR": str(private)},
+            pass_fds=(write,),
+            cwd=str(private),
+        )
         os.close(write)
         self.answers = os.fdopen(read, encoding="utf-8")
         self.stdin = self.process.stdin
@@ -73,8 +86,11 @@ def test_catalog_comes_back_whole_and_the_worker_writes_no_cache(worker, cache_d
 
 
 def test_untrusted_workspace_modules_are_not_imported(worker, fixtures_on_path):
-    params = {"modules": ["custom.broken_import"], "workspace": str(fixtures_on_path),
-              "trusted": False}
+    params = {
+        "modules": ["custom.broken_import"],
+        "workspace": str(fixtures_on_path),
+        "trusted": False,
+    }
     answer = ask(worker, json.dumps({"id": 1, "method": "catalog", "params": params}))[-1]
     assert answer["result"]["key"]["modules"] == []
 

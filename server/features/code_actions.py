@@ -200,8 +200,14 @@ def _convert_actions(document: Document, rng: types.Range, encoding: str, suppor
         edits = code_actions.rewrite_whole(document, value)
         return code_actions.workspace_edit(document, edits, encoding, support)
 
-    return convert.code_actions(document, rng, encoding, document_folder(document.uri), edit_for,
-                                disabled=bool(support.disabled))
+    return convert.code_actions(
+        document,
+        rng,
+        encoding,
+        document_folder(document.uri),
+        edit_for,
+        disabled=bool(support.disabled),
+    )
 
 
 async def _canonical_edits(

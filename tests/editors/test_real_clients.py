@@ -110,7 +110,6 @@ REQUEST_SECONDS = 30
 RUN_SECONDS = 480
 
 
-
 @dataclass
 class Observed:
     seen: dict[str, Any]

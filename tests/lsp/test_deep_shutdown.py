@@ -73,9 +73,13 @@ async def gone(pid: int, timeout: float) -> bool:
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
 async def busy(lsp_client: LanguageClient, plain_catalog):
     """A session whose test ends it; whatever is left is killed afterwards."""
-    await start(lsp_client, types.InitializeParams(
-        capabilities=capabilities("neovim@v0.7.0"),
-        initialization_options={"deepCheck": "onType", "deepCheckTimeout": 120}))
+    await start(
+        lsp_client,
+        types.InitializeParams(
+            capabilities=capabilities("neovim@v0.7.0"),
+            initialization_options={"deepCheck": "onType", "deepCheckTimeout": 120},
+        ),
+    )
     yield
     server = lsp_client._server
     if server is not None and server.returncode is None:
@@ -87,9 +91,13 @@ async def busy(lsp_client: LanguageClient, plain_catalog):
 
 async def a_busy_worker(client: LanguageClient) -> int:
     """Open a model Keras needs seconds to load; the worker's pid once it is loading it."""
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=URI, language_id="json", version=1,
-                                             text=chain_text(2000))))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="json", version=1, text=chain_text(2000)
+            )
+        )
+    )
     assert client._server is not None
     deadline = asyncio.get_running_loop().time() + 60
     while asyncio.get_running_loop().time() < deadline:
@@ -103,7 +111,8 @@ async def a_busy_worker(client: LanguageClient) -> int:
 
 
 async def test_shutdown_during_a_deep_check_answers_at_once_and_ends_the_worker(
-        busy: LanguageClient):
+    busy: LanguageClient,
+):
     server = busy._server
     assert server is not None
     worker = await a_busy_worker(busy)

@@ -25,24 +25,60 @@ REQUEST_SECONDS = 20
 REFUSED = -32803  # RequestFailed: formatting a document that is not strict JSON
 
 BASE = json.dumps(
-    {"module": "keras", "class_name": "Sequential",
-     "config": {"name": "seq", "layers": [
-         {"module": "keras.layers", "class_name": "Dense",
-          "config": {"name": f"dense_{i}", "units": 4, "activation": "relu"},
-          "registered_name": None} for i in range(3)]},
-     "registered_name": None},
+    {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": "seq",
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "Dense",
+                    "config": {"name": f"dense_{i}", "units": 4, "activation": "relu"},
+                    "registered_name": None,
+                }
+                for i in range(3)
+            ],
+        },
+        "registered_name": None,
+    },
     indent=2,
 )
-PIECES = ["\r\n", "\r", "\n", "\ufeff", "\x00", "\ud800", "\udc00", "\U0001f600", "é", "名",
-          "{", "}", "[", "]", ",", ":", '"', "\\", '"name": "\ud83d",', '"units": 1e400, ',
-          '"units": -0,', '{"class_name": "Dense", "config": {}}', "", " ", "null"]
+PIECES = [
+    "\r\n",
+    "\r",
+    "\n",
+    "\ufeff",
+    "\x00",
+    "\ud800",
+    "\udc00",
+    "\U0001f600",
+    "é",
+    "名",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    '"',
+    "\\",
+    '"name": "\ud83d",',
+    '"units": 1e400, ',
+    '"units": -0,',
+    '{"class_name": "Dense", "config": {}}',
+    "",
+    " ",
+    "null",
+]
 
 
 async def _session(client: LanguageClient, pull: bool) -> None:
     client.set_configuration(OFF, section="layercfg")
     name = "visual-studio-code" if pull else "neovim@v0.7.0"
-    params = types.InitializeParams(capabilities=capabilities(name, pull=pull),
-                                    initialization_options=OFF)
+    params = types.InitializeParams(
+        capabilities=capabilities(name, pull=pull), initialization_options=OFF
+    )
     await start(client, params)
 
 
@@ -71,16 +107,27 @@ async def bare(lsp_client: LanguageClient, plain_catalog):
 
 
 def _open(client: LanguageClient, text: str, version: int = 1) -> None:
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=URI, language_id="json", version=version,
-                                             text=text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="json", version=version, text=text
+            )
+        )
+    )
 
 
-def _change(client: LanguageClient, version: int,
-            changes: list[types.TextDocumentContentChangeEvent], uri: str = URI) -> None:
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
-        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-        content_changes=changes))
+def _change(
+    client: LanguageClient,
+    version: int,
+    changes: list[types.TextDocumentContentChangeEvent],
+    uri: str = URI,
+) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=changes,
+        )
+    )
 
 
 class Mirror:
@@ -107,25 +154,37 @@ def _requests(client: LanguageClient, position: types.Position, rng: types.Range
     at = types.TextDocumentPositionParams(text_document=doc, position=position)
     return {
         "completion": lambda: client.text_document_completion_async(
-            types.CompletionParams(text_document=doc, position=position)),
+            types.CompletionParams(text_document=doc, position=position)
+        ),
         "hover": lambda: client.text_document_hover_async(
-            types.HoverParams(text_document=doc, position=position)),
+            types.HoverParams(text_document=doc, position=position)
+        ),
         "definition": lambda: client.text_document_definition_async(
-            types.DefinitionParams(text_document=doc, position=position)),
+            types.DefinitionParams(text_document=doc, position=position)
+        ),
         "references": lambda: client.text_document_references_async(
-            types.ReferenceParams(text_document=doc, position=at.position,
-                                  context=types.ReferenceContext(include_declaration=True))),
+            types.ReferenceParams(
+                text_document=doc,
+                position=at.position,
+                context=types.ReferenceContext(include_declaration=True),
+            )
+        ),
         "documentSymbol": lambda: client.text_document_document_symbol_async(
-            types.DocumentSymbolParams(text_document=doc)),
+            types.DocumentSymbolParams(text_document=doc)
+        ),
         "foldingRange": lambda: client.text_document_folding_range_async(
-            types.FoldingRangeParams(text_document=doc)),
+            types.FoldingRangeParams(text_document=doc)
+        ),
         "codeAction": lambda: client.text_document_code_action_async(
-            types.CodeActionParams(text_document=doc, range=rng,
-                                   context=types.CodeActionContext(diagnostics=[]))),
+            types.CodeActionParams(
+                text_document=doc, range=rng, context=types.CodeActionContext(diagnostics=[])
+            )
+        ),
         "formatting": lambda: client.text_document_formatting_async(
             types.DocumentFormattingParams(
-                text_document=doc, options=types.FormattingOptions(tab_size=2,
-                                                                   insert_spaces=True))),
+                text_document=doc, options=types.FormattingOptions(tab_size=2, insert_spaces=True)
+            )
+        ),
     }
 
 
@@ -145,13 +204,17 @@ async def _fuzz(client: LanguageClient, seed: int, steps: int, pull: bool) -> in
             if rnd.random() < 0.03:  # now and then the whole text at once
                 version += 1
                 mirror.text = rnd.choice([BASE, BASE.replace("\n", "\r\n"), "\ufeff" + BASE])
-                _change(client, version,
-                        [types.TextDocumentContentChangeWholeDocument(text=mirror.text)])
+                _change(
+                    client,
+                    version,
+                    [types.TextDocumentContentChangeWholeDocument(text=mirror.text)],
+                )
                 continue
             rng = types.Range(start=start, end=end)
             version += 1
-            _change(client, version, [types.TextDocumentContentChangePartial(range=rng,
-                                                                            text=piece)])
+            _change(
+                client, version, [types.TextDocumentContentChangePartial(range=rng, text=piece)]
+            )
             mirror.apply(rng, piece)
             continue
         position = mirror.position(rnd)
@@ -161,8 +224,9 @@ async def _fuzz(client: LanguageClient, seed: int, steps: int, pull: bool) -> in
         requests = _requests(client, position, types.Range(start=position, end=other))
         name = rnd.choice(sorted(requests) + (["diagnostic"] if pull else []))
         if name == "diagnostic":
-            call = client.text_document_diagnostic_async(types.DocumentDiagnosticParams(
-                text_document=types.TextDocumentIdentifier(uri=URI)))
+            call = client.text_document_diagnostic_async(
+                types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=URI))
+            )
         else:
             call = requests[name]()
         try:
@@ -171,8 +235,10 @@ async def _fuzz(client: LanguageClient, seed: int, steps: int, pull: bool) -> in
             assert name == "formatting" and error.code == REFUSED, (name, error)
             refused += 1
         answered += 1
-    print(f"{steps} steps: {version} versions, {answered} requests answered "
-          f"({refused} formatting refusals)")
+    print(
+        f"{steps} steps: {version} versions, {answered} requests answered "
+        f"({refused} formatting refusals)"
+    )
     return version
 
 
@@ -183,9 +249,12 @@ def _assert_versions_only_move_forward(client: LanguageClient, sent: int) -> Non
 
 
 async def _alive(client: LanguageClient) -> None:
-    hover = client.text_document_hover_async(types.HoverParams(
-        text_document=types.TextDocumentIdentifier(uri=URI),
-        position=types.Position(line=0, character=1)))
+    hover = client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=URI),
+            position=types.Position(line=0, character=1),
+        )
+    )
     await asyncio.wait_for(hover, REQUEST_SECONDS)
 
 
@@ -235,14 +304,19 @@ async def test_a_thousand_changes_in_a_second_publish_only_the_last(push: Langua
 
 async def test_did_change_for_a_document_never_opened(push: LanguageClient):
     never = "file:///fuzz/never.layercfg.json"
-    rng = types.Range(start=types.Position(line=0, character=0),
-                      end=types.Position(line=3, character=9))
-    _change(push, 2, [types.TextDocumentContentChangePartial(range=rng, text='{"a": 1}')],
-            uri=never)
+    rng = types.Range(
+        start=types.Position(line=0, character=0), end=types.Position(line=3, character=9)
+    )
+    _change(
+        push, 2, [types.TextDocumentContentChangePartial(range=rng, text='{"a": 1}')], uri=never
+    )
     _change(push, 3, [types.TextDocumentContentChangeWholeDocument(text="{")], uri=never)
-    hover = await push.text_document_hover_async(types.HoverParams(
-        text_document=types.TextDocumentIdentifier(uri=never),
-        position=types.Position(line=0, character=1)))
+    hover = await push.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=never),
+            position=types.Position(line=0, character=1),
+        )
+    )
     assert hover is None
     _open(push, BASE)
     await wait_for_publication(push, URI, 1)
@@ -250,9 +324,12 @@ async def test_did_change_for_a_document_never_opened(push: LanguageClient):
 
 
 def _hover_request(client: LanguageClient) -> Any:
-    return client.text_document_hover_async(types.HoverParams(
-        text_document=types.TextDocumentIdentifier(uri=URI),
-        position=types.Position(line=0, character=1)))
+    return client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=URI),
+            position=types.Position(line=0, character=1),
+        )
+    )
 
 
 async def test_requests_after_shutdown_do_not_crash(bare: LanguageClient):

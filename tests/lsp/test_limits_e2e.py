@@ -20,7 +20,8 @@ RANGE_LIMIT = 10
 async def client(lsp_client: LanguageClient, plain_catalog):
     caps = capabilities("visual-studio-code", pull=True)
     caps.text_document.folding_range = types.FoldingRangeClientCapabilities(
-        range_limit=RANGE_LIMIT, line_folding_only=True)
+        range_limit=RANGE_LIMIT, line_folding_only=True
+    )
     params = types.InitializeParams(capabilities=caps, initialization_options={"deepCheck": "off"})
     await start(lsp_client, params)
     yield
@@ -28,10 +29,18 @@ async def client(lsp_client: LanguageClient, plain_catalog):
 
 
 def long_model(layers: int) -> str:
-    items = [{"module": "keras.layers", "class_name": "Dense",
-              "config": {"name": f"d{i}", "units": 2}} for i in range(layers)]
-    return json.dumps({"module": "keras", "class_name": "Sequential",
-                       "config": {"name": "long", "layers": items}}, indent=2)
+    items = [
+        {"module": "keras.layers", "class_name": "Dense", "config": {"name": f"d{i}", "units": 2}}
+        for i in range(layers)
+    ]
+    return json.dumps(
+        {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": {"name": "long", "layers": items},
+        },
+        indent=2,
+    )
 
 
 def limited_notices(client: LanguageClient) -> list[str]:
@@ -41,16 +50,21 @@ def limited_notices(client: LanguageClient) -> list[str]:
 async def test_outline_and_folding_are_capped_and_said_once(client: LanguageClient):
     await wait_for_status(client, "ready")
     text = long_model(MAX_SYMBOLS + 10)
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=URI, language_id="json", version=1, text=text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=URI, language_id="json", version=1, text=text)
+        )
+    )
     document = types.TextDocumentIdentifier(uri=URI)
     for _ in range(2):
         (root,) = await client.text_document_document_symbol_async(
-            types.DocumentSymbolParams(text_document=document))
+            types.DocumentSymbolParams(text_document=document)
+        )
         assert f"limited to {MAX_SYMBOLS} entries" in root.detail
         assert len(root.children) == MAX_SYMBOLS - 1
         folds = await client.text_document_folding_range_async(
-            types.FoldingRangeParams(text_document=document))
+            types.FoldingRangeParams(text_document=document)
+        )
         assert len(folds) == RANGE_LIMIT  # the client's own limit is kept
         # The outermost ranges are the ones kept: the model, its config, its layers array.
         assert [f.start_line for f in folds[:3]] == [0, 3, 5]
@@ -61,23 +75,30 @@ async def test_outline_and_folding_are_capped_and_said_once(client: LanguageClie
 
     # Closed and opened again: said again.
     client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=document))
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=URI, language_id="json", version=1, text=text)))
-    await client.text_document_folding_range_async(
-        types.FoldingRangeParams(text_document=document))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=URI, language_id="json", version=1, text=text)
+        )
+    )
+    await client.text_document_folding_range_async(types.FoldingRangeParams(text_document=document))
     assert len(limited_notices(client)) == 3
 
 
 async def test_a_short_model_says_nothing(client: LanguageClient):
     await wait_for_status(client, "ready")
     text = long_model(3)
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=URI, language_id="json", version=1, text=text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=URI, language_id="json", version=1, text=text)
+        )
+    )
     document = types.TextDocumentIdentifier(uri=URI)
     (root,) = await client.text_document_document_symbol_async(
-        types.DocumentSymbolParams(text_document=document))
+        types.DocumentSymbolParams(text_document=document)
+    )
     assert "limited" not in (root.detail or "") and len(root.children) == 3
     folds = await client.text_document_folding_range_async(
-        types.FoldingRangeParams(text_document=document))
+        types.FoldingRangeParams(text_document=document)
+    )
     assert 3 < len(folds) <= RANGE_LIMIT
     assert limited_notices(client) == []
