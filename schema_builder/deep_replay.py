@@ -142,11 +142,14 @@ class IncrementalReplay(CheckerBase):
         for entry in entries:
             if not isinstance(entry, dict) or "module" not in entry:
                 raise _Unsure
-            if entry.get("class_name") in _MODELS or "layers" in (entry.get("config") or {}):
-                raise _Unsure  # nested models: their node numbering is their own
-            name = entry.get("name", (entry.get("config") or {}).get("name"))
-            if not isinstance(name, str):
+            config = entry.get("config")
+            if not isinstance(config, dict):
                 raise _Unsure
+            if entry.get("class_name") in _MODELS or "layers" in config:
+                raise _Unsure  # nested models: their node numbering is their own
+            name = entry.get("name", config.get("name"))
+            if not isinstance(name, str) or config.get("name", name) != name:
+                raise _Unsure  # the layer made is named otherwise: Keras's names may collide
             names.append(name)
         if len(set(names)) != len(names):
             raise _Unsure  # Keras's own message for it comes from the full check

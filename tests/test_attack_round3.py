@@ -339,3 +339,52 @@ def test_a_deeply_nested_config_is_not_pretty_printed_quadratically(tmp_path):
     assert "".join(view.split()) == raw  # token for token the member's own text
     normal = json.dumps({"class_name": "Sequential", "config": {"layers": [{"a": [1, 2]}] * 50}})
     assert archives.pretty(normal) != normal and "\n  " in archives.pretty(normal)
+
+
+def _deep_two_layers(deep_fixture_keras, sequential: bool):
+    keras = deep_fixture_keras
+    if sequential:
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(3, name="d"), keras.layers.Dense(2, name="e")],
+            name="s",
+        )
+    else:
+        a = keras.Input((4,), name="a")
+        x = keras.layers.Dense(3, name="d")(a)
+        model = keras.Model(a, keras.layers.Dense(2, name="e")(x), name="m")
+    return json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+@pytest.mark.parametrize("taken", ["a", "e"])
+def test_a_layer_renamed_in_its_config_to_a_name_taken_is_not_passed(deep, sequential, taken):
+    # The replay keyed the graph by the entries' names; the layer Keras makes has its config's
+    # name, and a model whose names repeat is refused ("is used 2 times in the model").
+    from layercfg.schema_builder.deep import DeepChecker
+    from layercfg.schema_builder.deep_replay import ReplayMemo
+    from layercfg.schema_builder.keras_api import KerasAPI
+
+    keras = deep[0]
+    document = _deep_two_layers(keras, sequential)
+    api, memo = KerasAPI(), ReplayMemo()
+    for _ in range(2):  # the graph is known
+        assert DeepChecker(api, memo=memo).check(copy.deepcopy(document))["findings"] == []
+    value = copy.deepcopy(document)
+    layers = value["config"]["layers"]
+    if sequential and taken == "a":
+        layers[0]["config"]["name"] = "e"  # the input layer takes a layer's name
+    else:
+        layers[1]["config"]["name"] = taken
+    if not _keras_rejects(keras, value):
+        pytest.fail("Keras was expected to refuse repeated names")
+    result = DeepChecker(api, memo=memo).check(copy.deepcopy(value))
+    assert result["findings"], "the incremental check passed a model Keras refuses"
+
+
+@pytest.mark.parametrize("config", [[1], "units", 3])
+def test_a_layer_whose_config_is_not_an_object_gets_a_verdict(deep, config):
+    keras, check, document = deep
+    value = copy.deepcopy(document)
+    value["config"]["layers"][1]["config"] = config
+    assert _keras_rejects(keras, value)
+    assert check(value)["findings"]  # raised AttributeError out of the replay
