@@ -321,6 +321,9 @@ class CatalogManager:
             "kerasVersion": data.get("keras_version"),
             "backend": data.get("backend"),
             "message": main.message,
+            "flavor": main.flavor,  # the catalog's Keras: keras (3) or tf_keras (2)
+            # Where the classes of configured packages came from (registered, defined).
+            "packages": data.get("packages") or {},
         }
 
 

@@ -72,6 +72,7 @@ def test_the_server_passes_the_setting_to_the_pool(minutes, seconds):
     core.apply_settings({"workerIdleMinutes": minutes}, tell=False)
     assert core.workers.idle_seconds == seconds
     assert core.status()["worker"] == "none"
+    assert core.status()["flavor"] == "keras" and core.status()["packages"] == {}
 
 
 async def test_a_real_worker_process_exits_when_idle(subprocess_env):
