@@ -388,3 +388,25 @@ def test_a_layer_whose_config_is_not_an_object_gets_a_verdict(deep, config):
     value["config"]["layers"][1]["config"] = config
     assert _keras_rejects(keras, value)
     assert check(value)["findings"]  # raised AttributeError out of the replay
+
+
+def test_a_lambda_hidden_in_a_node_of_a_known_graph_never_runs(deep, tmp_path):
+    keras, check, document = deep
+    marker = tmp_path / "ran"
+
+    touch = lambda t, p=str(marker): (open(p, "w").close(), t)[1]  # noqa: E731, SIM115
+    a = keras.Input((4,), name="a")
+    made = keras.layers.Lambda(touch, name="lam", output_shape=(4,))(a)
+    lam = json.loads(json.dumps(keras.saving.serialize_keras_object(keras.Model(a, made))))
+    function = lam["config"]["layers"][1]["config"]["function"]
+    assert function["class_name"] == "__lambda__"
+    marker.unlink(missing_ok=True)
+    for where in ("kwargs", "args"):
+        value = copy.deepcopy(document)
+        node = value["config"]["layers"][1]["inbound_nodes"][0]
+        if where == "kwargs":
+            node["kwargs"]["training"] = function
+        else:
+            node["args"].append(function)
+        result = check(value)
+        assert result["findings"] and not marker.exists()
