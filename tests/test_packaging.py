@@ -81,3 +81,18 @@ def test_every_module_imports_from_the_wheel_alone(wheel: Path, tmp_path: Path) 
     where = json.loads(done.stdout.strip().splitlines()[-1])
     outside = {name: path for name, path in where.items() if not path.startswith(str(unpacked))}
     assert not outside, f"imported from outside the wheel: {outside}"
+
+
+def test_the_vscode_bundle_pins_every_server_dependency() -> None:
+    """The .vsix's bundled server has each of the server's dependencies (pyproject.toml)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    pinned = {
+        line.split("==")[0].strip().lower()
+        for line in (ROOT / "editors/vscode/bundled/requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert not wanted - pinned, f"not in the bundle: {sorted(wanted - pinned)}"

@@ -20,7 +20,8 @@ for folder in (TOOL, LIBS):
         sys.exit(f"layercfg: the extension's bundled server is incomplete ({folder} is missing)")
 sys.path[0:0] = [TOOL, LIBS]
 
-try:  # the two native libraries are bundled for CPython 3.10 to 3.13 (scripts/bundle_python.py)
+try:  # the native libraries are bundled for CPython 3.10 to 3.13 (scripts/bundle_python.py)
+    import jsonschema_rs  # noqa: F401
     import rpds  # noqa: F401
     import tree_sitter  # noqa: F401
 except ImportError as error:
