@@ -86,6 +86,7 @@ def test_every_module_imports_from_the_wheel_alone(wheel: Path, tmp_path: Path) 
 def test_the_vscode_bundle_pins_every_server_dependency() -> None:
     """The .vsix's bundled server has each of the server's dependencies (pyproject.toml)."""
     import re
+
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
