@@ -444,6 +444,12 @@ class Introspector:
         if not ok or not isinstance(safe, dict):
             info.notes.append("get_config() returned values that are not JSON")
             return
+        # A seed drawn at construction (``seed=None``) is no default: the catalog says None,
+        # and stays the same from one build to the next.
+        seed = info.params.get("seed")
+        if isinstance(safe.get("seed"), int) and seed is not None and seed.has_default:
+            if seed.default is None:
+                safe["seed"] = None
         info.sample_config = safe
         for key, value in safe.items():
             param = info.params.get(key)
@@ -546,6 +552,8 @@ class Introspector:
         for value in (current, written):
             if isinstance(value, str) and value not in allowed:
                 return  # the docs or the message do not tell the whole story
+        # Keras's message lists the values of a set, in an order that changes between runs.
+        allowed = sorted(allowed)
         param.allowed = allowed
         shouted = allowed[0].upper()
         if shouted != allowed[0] and shouted not in allowed:

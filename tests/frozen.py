@@ -70,6 +70,27 @@ def freeze() -> list[Path]:
     return written
 
 
+def stale() -> list[str]:
+    """The frozen catalogs that differ from a build made now, as ``freeze`` makes it."""
+    import os
+
+    sys.path.insert(0, str(TESTS / "fixtures"))
+    os.environ["LAYERCFG_CACHE_DIR"] = tempfile.mkdtemp(prefix="layercfg-freeze-")
+    from layercfg.schema_builder.catalog import cache_path, load_or_build
+
+    frozen, out = thawed(), []
+    for modules in ((), CUSTOM_MODULES):
+        name = cache_path(modules).name
+        if name not in frozen or comparable(frozen[name]) != comparable(load_or_build(modules)):
+            out.append(name)
+    return out
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--check"]:
+        names = stale()
+        for name in names:
+            print(f"stale: {name}; run `python tests/frozen.py`")
+        sys.exit(1 if names else 0)
     for path in freeze():
         print(f"wrote {path.relative_to(TESTS.parent)} ({path.stat().st_size // 1024} KB)")
