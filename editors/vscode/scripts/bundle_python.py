@@ -2,8 +2,8 @@
 
 - ``bundled/libs``: the server's dependencies (``bundled/requirements.txt``), installed from
   the package index with ``pip install --target --no-deps``, once per supported CPython so
-  that the native packages (rpds-py, tree-sitter, jsonschema-rs) have a build for each; the pure-Python
-  files are the same in every pass.
+  that the native packages (rpds-py, tree-sitter, jsonschema-rs) have a build for each; the
+  pure-Python files are the same in every pass.
 - ``bundled/tool``: the ``layercfg`` package alone, from a wheel of this repository. The
   Keras worker gets this folder (and nothing of ``libs``) on its ``sys.path``. The wheel goes
   to ``bundled/wheels``, for users who install layercfg into their interpreter.
