@@ -45,28 +45,6 @@ def _modeling_function(module: str) -> bool:
     return bool(rest) and rest[0] in _MODELING_FUNCTIONS
 
 
-def buildable_bases(keras: Any) -> tuple[type, ...]:
-    """The classes whose subclasses a config may name: what Keras builds from a config."""
-    from keras.src.saving.keras_saveable import KerasSaveable
-
-    bases: list[type] = [KerasSaveable]
-    for owner, name in (
-        (keras.initializers, "Initializer"),
-        (keras.regularizers, "Regularizer"),
-        (keras.constraints, "Constraint"),
-        (keras, "DTypePolicy"),
-        (keras.optimizers.schedules, "LearningRateSchedule"),
-        (keras.random, "SeedGenerator"),
-        (keras, "quantizers"),
-    ):
-        found = getattr(owner, name, None)
-        if name == "quantizers":
-            found = getattr(found, "Quantizer", None) if found is not None else None
-        if inspect.isclass(found):
-            bases.append(found)
-    return tuple(bases)
-
-
 class SafetyScan(CheckerBase):
     # -- safety scan (nothing is executed) ---------------------------------------------------------
     def _scan(self, value: Any, findings: list[DeepFinding]) -> set[JsonPath]:
