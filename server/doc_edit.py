@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 from tree_sitter import Node, Point
@@ -166,3 +168,39 @@ def _merge(spans: list[Span]) -> list[Span]:
         else:
             merged.append((s, e))
     return merged
+
+
+def changed_layers(old: Any, new: Any) -> list[int] | None:
+    """The indices of the top-level model's ``config.layers`` items that are other objects in
+    ``new`` than in ``old``, when everything else is the same objects (as in a value spliced
+    from ``old`` around an edit inside its layers); None otherwise: the caller checks afresh."""
+    if type(old) is not dict or type(new) is not dict or old.keys() != new.keys():
+        return None
+    config, old_config = new.get("config"), old.get("config")
+    if type(config) is not dict or type(old_config) is not dict:
+        return None
+    layers, old_layers = config.get("layers"), old_config.get("layers")
+    if type(layers) is not list or type(old_layers) is not list:
+        return None
+    if len(layers) != len(old_layers) or config.keys() != old_config.keys():
+        return None
+    if any(new[key] is not old[key] for key in new if key != "config"):
+        return None
+    if any(config[key] is not old_config[key] for key in config if key != "layers"):
+        return None
+    return list(compress(range(len(layers)), map(is_not, layers, old_layers)))
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values, types included (``1``, ``1.0`` and ``true`` differ; NaN is
+    never equal, which only means "look again")."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        # in order: the checks walk objects in key order, and so are their findings
+        return list(a) == list(b) and all(same_json(a[k], b[k]) for k in a)
+    if type(a) is list:
+        return len(a) == len(b) and all(map(same_json, a, b))
+    return a == b

@@ -253,8 +253,9 @@ class Document:
         version: int | None,
         encoding: str = UTF16,
     ) -> Document:
-        """The next version: ranged changes re-parse incrementally, a whole-text change
-        parses from scratch."""
+        """The next version: ranged changes re-parse incrementally; a whole-text change is
+        turned into the one ranged change that differs from the text before it (common prefix
+        and suffix), and parses from scratch only when it rewrites most of the text."""
         encoding = normalize_encoding(encoding)
         text = self.text
         lines: LineIndex | None = self._lines
@@ -265,15 +266,23 @@ class Document:
         for change in changes:
             change_range = getattr(change, "range", None)
             if change_range is None:
-                text, tree, edited, lines, offsets = change.text, None, [], None, None
-                continue
+                # A whole text: what differs from the text before it is one edit (the common
+                # prefix and suffix kept), unless it is most of the text.
+                found = _difference(text, change.text) if tree is not None else None
+                if found is None:
+                    text, tree, edited, lines, offsets = change.text, None, [], None, None
+                    continue
+                start, end, inserted = found
+            else:
+                if lines is None:
+                    lines = LineIndex(text)
+                start = lines.offset_at(change_range.start, encoding)
+                end = lines.offset_at(change_range.end, encoding)
+                if end < start:
+                    start, end = end, start
+                inserted = change.text
             if lines is None:
                 lines = LineIndex(text)
-            start = lines.offset_at(change_range.start, encoding)
-            end = lines.offset_at(change_range.end, encoding)
-            if end < start:
-                start, end = end, start
-            inserted = change.text
             new_text = text[:start] + inserted + text[end:]
             if tree is not None:
                 if offsets is None:
@@ -332,6 +341,63 @@ class Document:
                 delta = inserted - (end - start)
                 return _Splice(base, path, (container_start, container_end + delta))
         return None
+
+
+# A whole-text change that rewrites more than this share of the text is parsed afresh.
+MAX_DIFFERENCE = 0.5
+
+
+def _difference(old: str, new: str) -> tuple[int, int, str] | None:
+    """(start, end, inserted): `new` is `old` with [start, end) replaced by `inserted`, the
+    common prefix and suffix kept; None when the replaced part is most of either text."""
+    prefix = common_prefix(old, new)
+    suffix = common_suffix(old, new, min(len(old), len(new)) - prefix)
+    end = len(old) - suffix
+    inserted = new[prefix : len(new) - suffix]
+    if max(end - prefix, len(inserted)) > MAX_DIFFERENCE * max(len(old), len(new), 1):
+        return None
+    return prefix, end, inserted
+
+
+_STEP = 4096
+
+
+def common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix (slices compared a chunk at a time)."""
+    limit = min(len(a), len(b))
+    at = 0
+    step = _STEP
+    while at < limit:
+        upto = min(at + step, limit)
+        if a[at:upto] != b[at:upto]:
+            if upto - at <= 64:
+                while a[at] == b[at]:
+                    at += 1
+                return at
+            step = (upto - at) // 2  # halve into the chunk that differs
+            continue
+        at = upto
+        step = _STEP if step < _STEP else step * 2
+    return limit
+
+
+def common_suffix(a: str, b: str, limit: int) -> int:
+    """The length of the longest common suffix, at most `limit`."""
+    la, lb = len(a), len(b)
+    at = 0
+    step = _STEP
+    while at < limit:
+        upto = min(at + step, limit)
+        if a[la - upto : la - at] != b[lb - upto : lb - at]:
+            if upto - at <= 64:
+                while a[la - at - 1] == b[lb - at - 1]:
+                    at += 1
+                return at
+            step = (upto - at) // 2
+            continue
+        at = upto
+        step = _STEP if step < _STEP else step * 2
+    return limit
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:

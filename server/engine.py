@@ -7,12 +7,14 @@ Problems stay as offsets here; ``to_diagnostic`` converts them once, at the LSP 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import PurePath
 from typing import Any
 
 from lsprotocol import types
 
 from .catalog import Catalog
+from .doc_edit import changed_layers, same_json
 from .document import Document, Problem
 from .services import security
 from .services.validation import (
@@ -119,11 +121,18 @@ class LayerCache:
         self._by_object: dict[int, tuple[Any, str, list[Finding]]] = {}
         self._by_text: dict[tuple[str, str], list[Finding]] = {}
         self.security = security.Cache()
+        self._last: _LastCheck | None = None
 
     def validate(self, document: Document, catalog: Catalog) -> list[Finding]:
         if catalog is not self.catalog:
             self.catalog, self._by_object, self._by_text = catalog, {}, {}
+            self._last = None
         value = document.value
+        last, self._last = self._last, None
+        if last is not None:
+            quick = self._after_edit(last, value, catalog)
+            if quick is not None:
+                return quick
         layers = list(model_layers(value, catalog))
         if not layers or not all(isinstance(layer, dict) for _, layer, _ in layers):
             return validate(value, catalog)  # the rare shapes are worded by the whole check
@@ -154,20 +163,87 @@ class LayerCache:
                 results[index] = self._one(layers[index])
         findings = validate_envelope(value, catalog, (), shallow=True)
         by_object = {}
+        placed: list[list[Finding]] = []
         for (path, layer, kind), cached in zip(layers, results, strict=True):
             by_object[id(layer)] = (layer, kind, cached)
-            if cached:
-                findings.extend(f.prefixed(path) for f in cached)
+            placed.append([f.prefixed(path) for f in cached] if cached else [])
+        findings.extend(chain.from_iterable(placed))
         # What this version no longer has is dropped; texts are kept from the last full look.
         self._by_object = by_object
         if by_text:
             self._by_text = by_text
-        findings.extend(validate_model_links(value, ()))
+        links = validate_model_links(value, ())
+        findings.extend(links)
+        self._last = _LastCheck(value, layers[0][2], placed, links)
+        return fold_legacy(value, findings)
+
+    def _after_edit(
+        self, last: _LastCheck, value: Any, catalog: Catalog
+    ) -> list[Finding] | None:
+        """The findings of ``value`` when it is the last value checked with a few of its
+        model's layers replaced (an edit inside them): those layers are validated again, the
+        others' findings kept, the links kept unless a replaced layer's links changed. None
+        when that is not the case."""
+        changed = changed_layers(last.value, value)
+        if changed is None or len(changed) > self.FEW:
+            return None
+        layers = value["config"]["layers"]
+        old_layers = last.value["config"]["layers"]
+        if not all(type(layers[index]) is dict for index in changed):
+            return None
+        placed = list(last.placed)
+        by_object = self._by_object
+        for index in changed:
+            layer = layers[index]
+            found = self._one((None, layer, last.kind))
+            by_object.pop(id(old_layers[index]), None)
+            by_object[id(layer)] = (layer, last.kind, found)
+            placed[index] = [f.prefixed(("config", "layers", index)) for f in found]
+        links = last.links
+        if not all(_same_links(old_layers[i], layers[i]) for i in changed):
+            links = validate_model_links(value, ())
+        findings = validate_envelope(value, catalog, (), shallow=True)
+        findings.extend(chain.from_iterable(placed))
+        findings.extend(links)
+        self._last = _LastCheck(value, last.kind, placed, links)
         return fold_legacy(value, findings)
 
     def _one(self, item: tuple[Any, Any, str]) -> list[Finding]:
         _, layer, kind = item
         return validate_envelope(layer, self.catalog, (), kind=kind, top_level=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _LastCheck:
+    """The last value a LayerCache checked through its layers, with what it found: each
+    layer's findings at its place, and the links' findings."""
+
+    value: Any
+    kind: str
+    placed: list[list[Finding]]
+    links: list[Finding]
+
+
+# What the link checks (layer_graph) read of a layer entry, and of its config.
+_LINK_KEYS = ("name", "inbound_nodes", "class_name")
+_LINK_CONFIG_KEYS = ("name", "layers", "layer", "backward_layer", "input_layers", "output_layers")
+_ABSENT = object()
+
+
+def _same_links(old: Any, new: Any) -> bool:
+    """Whether the link checks read the same in two versions of a layer entry."""
+    if type(old) is not dict or type(new) is not dict:
+        return False
+    for key in _LINK_KEYS:
+        if not same_json(old.get(key, _ABSENT), new.get(key, _ABSENT)):
+            return False
+    config, old_config = new.get("config", _ABSENT), old.get("config", _ABSENT)
+    if type(config) is not dict or type(old_config) is not dict:
+        return same_json(old_config, config)
+    return all(
+        same_json(old_config.get(key, _ABSENT), config.get(key, _ABSENT))
+        for key in _LINK_CONFIG_KEYS
+    )
 
 
 def check(

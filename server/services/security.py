@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Collection, Iterable
+from itertools import chain
 from typing import Any
 
 from layercfg.codes import Code, JsonPath, Severity
 
 from ..catalog import LAYER_FAMILIES, Catalog
+from ..doc_edit import changed_layers
 from .security_lists import (
     ALL_NON_MODELING,
     BUILTIN_GADGETS,
@@ -124,6 +126,8 @@ class Cache:
         # id(layer) -> (layer, its input size, findings at the layer); the layer is kept so
         # that the id stays its own
         self._by_object: dict[int, tuple[Any, int | None, list[Finding]]] = {}
+        # the last value scanned by layers: (value, channel sizes, each layer's findings)
+        self._last: tuple[Any, dict[int, int], list[list[Finding]]] | None = None
 
     def scan(
         self, value: Any, catalog: Catalog | None = None, modules: Iterable[str] = ()
@@ -132,7 +136,7 @@ class Cache:
         modules = tuple(modules)
         key = (catalog, modules)
         if key != self._key:
-            self._key, self._by_object = key, {}
+            self._key, self._by_object, self._last = key, {}, None
         config = value.get("config") if isinstance(value, dict) else None
         layers = config.get("layers") if isinstance(config, dict) else None
         if (
@@ -144,7 +148,24 @@ class Cache:
         top = _Scanner(catalog, modules)
         top.hide(config, "layers")
         findings = top.run(value)
+        last, self._last = self._last, None
+        if last is not None and not top.input_sizes and not last[1]:
+            # No channel sizes passed from layer to layer: when only a few layers are other
+            # objects than last time (an edit inside them), only they are scanned again.
+            changed = changed_layers(last[0], value)
+            if changed is not None and len(changed) <= self.FEW:
+                placed = list(last[2])
+                for index in changed:
+                    layer = layers[index]
+                    self._by_object.pop(id(last[0]["config"]["layers"][index]), None)
+                    found = _Scanner(catalog, modules).run(layer)
+                    self._by_object[id(layer)] = (layer, None, found)
+                    placed[index] = [f.prefixed(("config", "layers", index)) for f in found]
+                self._last = (value, {}, placed)
+                findings.extend(chain.from_iterable(placed))
+                return findings[:MAX_FINDINGS]
         by_object = {}
+        placed = []
         for index, layer in enumerate(layers):
             size = top.input_sizes.get(id(layer))
             known = self._by_object.get(id(layer))
@@ -156,8 +177,10 @@ class Cache:
                     one.input_sizes[id(layer)] = size
                 found = one.run(layer)
             by_object[id(layer)] = (layer, size, found)
-            findings.extend(f.prefixed(("config", "layers", index)) for f in found)
+            placed.append([f.prefixed(("config", "layers", index)) for f in found])
         self._by_object = by_object
+        self._last = (value, top.input_sizes, placed)
+        findings.extend(chain.from_iterable(placed))
         return findings[:MAX_FINDINGS]
 
 
