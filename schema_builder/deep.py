@@ -10,7 +10,9 @@ and ``deep_common`` (finding types, loading without weights).
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -70,7 +72,10 @@ class DeepChecker(IncrementalReplay, SequentialLoader, Locator, SafetyScan, HubC
             # unless it made hardly any (a check answered from the memo): collecting the
             # garbage takes longer than such a check.
             misses = self.memo.misses - misses_before if self.memo is not None else None
-            self._reset(free_memory=misses is None or misses > self.FEW_MISSES)
+            free = misses is None or misses > self.FEW_MISSES
+            self._reset(free_memory=free)
+            if free:
+                _freeze_modules()
 
     def _check(self, value: Any) -> dict[str, Any]:
         findings: list[DeepFinding] = []
@@ -140,3 +145,17 @@ class DeepChecker(IncrementalReplay, SequentialLoader, Locator, SafetyScan, HubC
             "layers": [asdict(info) for info in layers],
             "total_params": total,
         }
+
+
+_frozen_modules = 0
+
+
+def _freeze_modules() -> None:
+    """Move what lives once the garbage is collected (Keras, TensorFlow, the modules a check
+    imported) out of the collector's sight: a full collection then visits only what later
+    checks make (a few milliseconds), not the 400,000 objects of the imported packages (a
+    third of a second). Done again only when a check has imported more modules."""
+    global _frozen_modules
+    if len(sys.modules) != _frozen_modules:
+        _frozen_modules = len(sys.modules)
+        gc.freeze()

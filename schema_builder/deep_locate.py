@@ -10,6 +10,7 @@ from typing import Any
 from layercfg.codes import Code, JsonPath, Severity
 from layercfg.server import layer_graph
 
+from . import deep_blame as blame
 from .deep_common import SPECIAL, DeepFinding, clean_message, envelopes, inside
 from .deep_lint import CustomClassLint
 from .deep_shapes import ShapeReplay
@@ -141,6 +142,16 @@ class Locator(ShapeReplay, CustomClassLint):
         match = _MISSING_ARG.search(message)
         if match:
             missing = re.findall(r"'(\w+)'", match.group(1))
+            typo = blame.misspelt(config, missing, blame.failing_class(error))
+            if typo is not None:  # the required argument is there, under another name
+                return DeepFinding(
+                    (*path, "config", typo),
+                    "key",
+                    code,
+                    message,
+                    data={"keys": missing},
+                    related=related,
+                )
             return DeepFinding(
                 (*path, "config"), "open", code, message, data={"keys": missing}, related=related
             )
@@ -155,12 +166,16 @@ class Locator(ShapeReplay, CustomClassLint):
         match = _UNKNOWN_CLASS.search(message)
         if match:
             return DeepFinding((*path, "class_name"), "value", code, message, related=related)
-        for pattern in (_RECEIVED, _BACKTICK_ARG):
-            for name in pattern.findall(message):
-                if name in config:
-                    return DeepFinding(
-                        (*path, "config", name), "value", code, message, related=related
-                    )
+        # The value Keras quotes ("Received: block_type=darkk" of the key stage_type), then
+        # the argument it names, then the value the failing expression read.
+        key = blame.quoted_value(config, message)
+        if key is None:
+            named = [*_RECEIVED.findall(message), *_BACKTICK_ARG.findall(message)]
+            key = next((name for name in named if name in config), None)
+        if key is None:
+            key = blame.read_value(config, error, message)
+        if key is not None:
+            return DeepFinding((*path, "config", key), "value", code, message, related=related)
         for key in sorted(config, key=len, reverse=True):
             if re.search(rf"\b{re.escape(key)}\b", message):
                 return DeepFinding((*path, "config", key), "value", code, message, related=related)
