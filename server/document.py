@@ -112,7 +112,7 @@ class Document:
         text: str,
         version: int | None,
         tree: Tree,
-        changed: list[Span] | None = None,
+        changed: list[Span] | tuple[list[Span], Tree] | None = None,
     ) -> None:
         self.uri = uri
         self.version = version
@@ -243,7 +243,18 @@ class Document:
     def changed_spans(self) -> list[Span] | None:
         """Spans of this text that differ from the previous version (edited text and
         tree-sitter's changed ranges, merged), or None after a full parse."""
-        return None if self._changed is None else list(self._changed)
+        changed = self._changed
+        if changed is None:
+            return None
+        if isinstance(changed, tuple):
+            edited, old_tree = changed
+            to_str = self._offsets.to_str
+            spans = edited + [
+                (to_str(r.start_byte), to_str(r.end_byte))
+                for r in old_tree.changed_ranges(self.tree)
+            ]
+            changed = self._changed = _merge(spans)
+        return list(changed)
 
     # -- edits
 
@@ -310,11 +321,8 @@ class Document:
         document._lines = lines
         if single is not None:
             document._splice = self._next_splice(*single)
-        to_str = document._offsets.to_str
-        spans = edited + [
-            (to_str(r.start_byte), to_str(r.end_byte)) for r in tree.changed_ranges(new_tree)
-        ]
-        document._changed = _merge(spans)
+        # tree-sitter's changed ranges are asked for only when someone wants them.
+        document._changed = (edited, tree)
         return document
 
     def _next_splice(
