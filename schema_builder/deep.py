@@ -125,7 +125,8 @@ class DeepChecker(IncrementalReplay, SequentialLoader, Locator, SafetyScan, HubC
                 return self._result(findings, layers, None)
         else:
             error = None
-        located = self._locate(value, unsafe)
+        index = refused.index if refused is not None else None
+        located = self._locate(value, unsafe, error, index)
         if not located and error is not None:
             located = [self._finding_for(value, (), error)]
         findings += located

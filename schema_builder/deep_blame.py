@@ -66,14 +66,16 @@ def _entry_name(item: Any) -> str | None:
 
 def failing_layer(error: BaseException, names: dict[str, int], package: str) -> int | None:
     """The index of the model's layer Keras was loading or calling when it failed: read from
-    the locals of its model-loading frames (``process_layer``'s ``layer_data``,
-    ``process_node``'s ``layer``, Sequential's ``layer_config``), the outermost that names
-    one of the model's own layers (a nested model's layers are its own)."""
-    for frame, _ in frames(error):
+    the locals of the model-loading frames (``process_layer``'s ``layer_data``,
+    ``process_node``'s ``layer``, Sequential's ``layer_config`` and ``layer``), innermost
+    first, the first that names one of the model's own layers (a nested model's layers are
+    its own; a layer's own constructor is not looked in)."""
+    loaders = tuple(f"{package}.src.{part}" for part in ("models", "saving", "engine"))
+    for frame, _ in reversed(frames(error)):
         module = frame.f_globals.get("__name__", "")
-        ours = module == __package__ or module.startswith(f"{__package__}.")
-        if not (ours or module == package or module.startswith(f"{package}.")):
-            continue
+        if not (module == __package__ or module.startswith(f"{__package__}.")):
+            if not module.startswith(loaders):
+                continue
         for local in _LAYER_LOCALS:
             item = frame.f_locals.get(local)
             if item is None:
@@ -235,3 +237,9 @@ def failing_class(error: BaseException) -> type | None:
         if owner is not None and frame.f_code.co_name == "__init__":
             return type(owner)
     return None
+
+
+def nested_load(error: BaseException) -> bool:
+    """Whether the error went through the loading of an envelope inside the one loaded."""
+    loads = [f for f, _ in frames(error) if f.f_code.co_name == "deserialize_keras_object"]
+    return len(loads) > 1

@@ -82,10 +82,27 @@ class Locator(ShapeReplay, CustomClassLint):
         return out
 
     # -- locating a failure, bottom-up -------------------------------------------------------------
-    def _locate(self, value: dict[str, Any], unsafe: set[JsonPath]) -> list[DeepFinding]:
+    def _locate(
+        self,
+        value: dict[str, Any],
+        unsafe: set[JsonPath],
+        error: BaseException | None = None,
+        index: int | None = None,
+    ) -> list[DeepFinding]:
+        """The findings for a document Keras refused (with ``error``, when it was loaded).
+        A model's failing layer is the one Keras's error was loading or calling (``index``,
+        when the replay knows it): that layer alone is checked, and only when it loads alone
+        the graph is replayed once; every layer is tried alone only when the error names
+        none of them."""
         config = value.get("config")
         entries = config.get("layers") if isinstance(config, dict) else None
         if isinstance(entries, list):
+            if index is None and error is not None and not unsafe:
+                index = blame.failing_layer(error, _layer_names(entries), self.keras.__name__)
+            if index is not None and 0 <= index < len(entries):
+                found = self._locate_layer(value, entries, index, error)
+                if found:
+                    return found
             found = []
             for index, entry in enumerate(entries):
                 path: JsonPath = ("config", "layers", index)
@@ -100,17 +117,38 @@ class Locator(ShapeReplay, CustomClassLint):
             return self._propagate(value)
         if unsafe:
             return []
-        finding = self._check_envelope(value, ())
+        finding = self._check_envelope(value, (), error)
         if finding is not None:
             return [finding]
         return self._build_single(value)
 
-    def _check_envelope(self, envelope: dict[str, Any], path: JsonPath) -> DeepFinding | None:
-        """The innermost failing envelope at or below ``path``, as a finding; None if it loads."""
-        _, error, _ = self._deserialize(envelope)
-        self._reset()
+    def _locate_layer(self, value, entries, index, error) -> list[DeepFinding]:
+        entry = entries[index]
+        if not isinstance(entry, dict):
+            return []
+        path: JsonPath = ("config", "layers", index)
+        plain = {k: v for k, v in entry.items() if k not in ("name", "inbound_nodes")}
+        finding = self._check_envelope(plain, path)
+        if finding is not None:
+            return [finding]
+        found = self._propagate(value)  # it loads alone: calling it failed, one replay
+        if found or error is None:
+            return found
+        return [self._finding_for(plain, path, error)]
+
+    def _check_envelope(
+        self, envelope: dict[str, Any], path: JsonPath, error: BaseException | None = None
+    ) -> DeepFinding | None:
+        """The innermost failing envelope at or below ``path``, as a finding; None if it loads.
+        ``error``: what loading ``envelope`` raised, when that was done already; the envelopes
+        inside it are tried alone only when the error came from loading one of them."""
         if error is None:
-            return None
+            _, error, _ = self._deserialize(envelope)
+            self._reset()
+            if error is None:
+                return None
+        elif not blame.nested_load(error):
+            return self._finding_for(envelope, path, error)
         config = envelope.get("config")
         for sub, nested in envelopes(config, (*path, "config")):
             if nested.get("class_name") in SPECIAL or sub[-1] == "layers":
@@ -208,3 +246,17 @@ def _recursing_function(error: BaseException) -> str | None:
         return None
     name, count = max(counts.items(), key=lambda item: item[1])
     return name if count > 1 else None
+
+
+def _layer_names(entries: list[Any]) -> dict[str, int]:
+    names: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("name")
+        config = entry.get("config")
+        if not isinstance(name, str) and isinstance(config, dict):
+            name = config.get("name")
+        if isinstance(name, str):
+            names.setdefault(name, index)
+    return names

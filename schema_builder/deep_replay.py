@@ -84,6 +84,15 @@ class ReplayMemo:
 class Failed(Exception):
     """A layer failed to load or to take its inputs: Keras rejects the model."""
 
+    index: int | None = None  # the layer's entry in the model's layers
+
+
+def _failed(index: int, exc: BaseException) -> Failed:
+    failed = Failed()
+    failed.index = index
+    failed.__cause__ = exc
+    return failed
+
 
 class _Unsure(Exception):
     """A shape of model the replay does not cover: the full check decides."""
@@ -163,7 +172,10 @@ class IncrementalReplay(CheckerBase):
             key = ("load", _digest(text))
             load = self.memo.get(key)
             if load is None:
-                layer, found = self._fresh(entry)
+                try:
+                    layer, found = self._fresh(entry)
+                except Failed as exc:
+                    raise _failed(index, exc.__cause__) from exc.__cause__
                 outputs = None
                 if type(layer).__name__ == "InputLayer":
                     outputs = tuple(_spec(t) for t in _flat(self.keras, layer.output))
@@ -197,7 +209,10 @@ class IncrementalReplay(CheckerBase):
         if call is None:
             layer = objects.get(index)
             if layer is None:
-                layer, _ = self._fresh(entries[index])  # its load warnings are counted
+                try:
+                    layer, _ = self._fresh(entries[index])  # its load warnings are counted
+                except Failed as exc:
+                    raise _failed(index, exc.__cause__) from exc.__cause__
                 objects[index] = layer
             with warnings.catch_warnings(record=True) as found:
                 warnings.simplefilter("always")
@@ -205,7 +220,7 @@ class IncrementalReplay(CheckerBase):
                     with self._stateless(initialize_variables=False):
                         out = layer(*args, **kwargs)
                 except Exception as exc:
-                    raise Failed from exc
+                    raise _failed(index, exc) from exc
             flat = _flat(self.keras, out)
             if not flat or not all(isinstance(t, self.keras.KerasTensor) for t in flat):
                 raise _Unsure
@@ -393,9 +408,11 @@ class IncrementalReplay(CheckerBase):
             self.memo.put(("model", _topology(value)), True)
 
     # -- locating, with the memo ---------------------------------------------------------------
-    def _check_envelope(self, envelope: dict[str, Any], path: JsonPath) -> DeepFinding | None:
-        if self.memo is None:
-            return super()._check_envelope(envelope, path)
+    def _check_envelope(
+        self, envelope: dict[str, Any], path: JsonPath, error: BaseException | None = None
+    ) -> DeepFinding | None:
+        if self.memo is None or error is not None:
+            return super()._check_envelope(envelope, path, error)
         key = ("envelope", _digest(_text(envelope)))
         found = self.memo.get(key)
         if found is None:
