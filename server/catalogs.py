@@ -104,6 +104,7 @@ class CatalogManager:
         self.slots = {name: CatalogSlot(name, impl) for name, impl in names.items()}
         self._reported_failure = False
         self._flavors: dict[tuple[str, int | None], str] = {}
+        self._detected: dict[str, Any] = {}  # uri -> flavor.DetectMemo of its last version
         self._wanted = {DEFAULT_FLAVOR}  # the flavors whose catalog is loaded
         self._options: tuple[bool, bool] = (False, False)  # of the last start()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -120,11 +121,15 @@ class CatalogManager:
         key = (document.uri, document.version)
         chosen = self._flavors.get(key)
         if chosen is None:
+            memo = self._detected.get(document.uri)
+            if memo is None:
+                memo = self._detected[document.uri] = flavor.DetectMemo()
             chosen = flavor.choose(
-                self.session.settings.flavor, document.value, "tf_keras" in self.slots
+                self.session.settings.flavor, document.value, "tf_keras" in self.slots, memo
             )
             if len(self._flavors) >= _FLAVOR_MEMO:
                 self._flavors.clear()
+                self._detected.clear()
             self._flavors[key] = chosen
         if chosen not in self._wanted and self._loop is not None:
             self._wanted.add(chosen)

@@ -177,9 +177,7 @@ class LayerCache:
         self._last = _LastCheck(value, layers[0][2], placed, links)
         return fold_legacy(value, findings)
 
-    def _after_edit(
-        self, last: _LastCheck, value: Any, catalog: Catalog
-    ) -> list[Finding] | None:
+    def _after_edit(self, last: _LastCheck, value: Any, catalog: Catalog) -> list[Finding] | None:
         """The findings of ``value`` when it is the last value checked with a few of its
         model's layers replaced (an edit inside them): those layers are validated again, the
         others' findings kept, the links kept unless a replaced layer's links changed. None

@@ -9,13 +9,43 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from .doc_edit import changed_layers
+
 FLAVORS = ("keras", "tf_keras", "auto")
 # Envelopes looked at, at most: the flavor shows in the first layers of any real document.
 _SCAN_LIMIT = 2000
 _INFORMATION = 3
 
 
-def detect(value: Any) -> str:
+class DetectMemo:
+    """What ``detect`` found in one document's last value, and how far its scan went: a next
+    version that differs only in layers of its model the scan never reached (a value spliced
+    around an edit there) has the same flavor without a scan."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self) -> None:
+        # (value, flavor, layers reached: the scan looked into none from this index on)
+        self._state: tuple[Any, str, int] | None = None
+
+    def known(self, value: Any) -> str | None:
+        state = self._state
+        if state is None:
+            return None
+        last, found, reach = state
+        if last is value:
+            return found
+        changed = changed_layers(last, value)
+        if changed is None or any(index < reach for index in changed):
+            return None
+        self._state = (value, found, reach)
+        return found
+
+    def remember(self, value: Any, found: str, reach: int) -> None:
+        self._state = (value, found, reach)
+
+
+def detect(value: Any, memo: DetectMemo | None = None) -> str:
     """``tf_keras`` for a document tf_keras (or Keras 2) wrote, ``keras`` otherwise: a
     top-level ``keras_version`` 2.x, or no ``module`` at the top with Keras 2 markers
     (``backend`` next to the config, list-style ``inbound_nodes``), or a
@@ -28,6 +58,20 @@ def detect(value: Any) -> str:
         return "tf_keras" if version.startswith(("2.", "1.")) else "keras"
     if "module" not in value and "class_name" in value and "backend" in value:
         return "tf_keras"
+    if memo is not None:
+        known = memo.known(value)
+        if known is not None:
+            return known
+    config = value.get("config")
+    layers = config.get("layers") if type(config) is dict else None
+    # Which of the model's layers the scan looks into (their ids, for the memo).
+    index_of = (
+        {id(layer): index for index, layer in enumerate(layers)}
+        if memo is not None and type(layers) is list
+        else {}
+    )
+    reach = 0
+    found = "keras"
     stack: list[Any] = [value]
     seen = 0
     while stack and seen < _SCAN_LIMIT:
@@ -37,11 +81,18 @@ def detect(value: Any) -> str:
             continue
         if not isinstance(node, dict):
             continue
+        if index_of:
+            index = index_of.get(id(node))
+            if index is not None and index >= reach:
+                reach = index + 1
         seen += 1
         if _keras2_envelope(node):
-            return "tf_keras"
+            found = "tf_keras"
+            break
         stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
-    return "keras"
+    if memo is not None:
+        memo.remember(value, found, reach if stack else len(layers or ()))
+    return found
 
 
 def _keras2_envelope(node: dict[str, Any]) -> bool:
@@ -62,10 +113,10 @@ def _keras2_envelope(node: dict[str, Any]) -> bool:
     return isinstance(nodes, list) and bool(nodes) and isinstance(nodes[0], list)
 
 
-def choose(setting: str | None, value: Any, available: bool) -> str:
+def choose(setting: str | None, value: Any, available: bool, memo: DetectMemo | None = None) -> str:
     """The catalog a document is checked against: the setting when it names one, else the
     detected flavor; tf_keras only when its catalog can be had."""
-    flavor = setting if setting in ("keras", "tf_keras") else detect(value)
+    flavor = setting if setting in ("keras", "tf_keras") else detect(value, memo)
     return flavor if flavor == "keras" or available else "keras"
 
 
