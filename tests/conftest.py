@@ -40,6 +40,7 @@ FAST_MODULES = {
     "test_codes.py",
     "test_docstrings.py",
     "test_document.py",
+    "test_edit_paths.py",
     "test_idle_gc.py",
     "test_incremental.py",
     "test_layer_graph.py",
