@@ -140,19 +140,22 @@ class Locator(ShapeReplay, CustomClassLint):
         self, envelope: dict[str, Any], path: JsonPath, error: BaseException | None = None
     ) -> DeepFinding | None:
         """The innermost failing envelope at or below ``path``, as a finding; None if it loads.
-        ``error``: what loading ``envelope`` raised, when that was done already; the envelopes
+        ``error``: what loading ``envelope`` raised, when that was done already. The envelopes
         inside it are tried alone only when the error came from loading one of them."""
         if error is None:
             _, error, _ = self._deserialize(envelope)
             self._reset()
             if error is None:
                 return None
-        elif not blame.nested_load(error):
-            return self._finding_for(envelope, path, error)
         config = envelope.get("config")
-        for sub, nested in envelopes(config, (*path, "config")):
-            if nested.get("class_name") in SPECIAL or sub[-1] == "layers":
-                continue
+        inner_envelopes = [
+            (sub, nested)
+            for sub, nested in envelopes(config, (*path, "config"))
+            if nested.get("class_name") not in SPECIAL and sub[-1] != "layers"
+        ]
+        if not blame.nested_load(error) and not _names_one(inner_envelopes, error):
+            return self._finding_for(envelope, path, error)
+        for sub, nested in inner_envelopes:
             relative = sub[len(path) :]
             if inside(config, relative[1:]) is not nested:
                 continue
@@ -260,3 +263,14 @@ def _layer_names(entries: list[Any]) -> dict[str, int]:
         if isinstance(name, str):
             names.setdefault(name, index)
     return names
+
+
+def _names_one(inner: list[tuple[JsonPath, dict[str, Any]]], error: BaseException) -> bool:
+    """Whether Keras's message quotes the class of an envelope inside the one that failed
+    ("Could not interpret initializer identifier: {... 'class_name': 'GlorotUnifrm' ...}"):
+    the loader that caught that envelope's error raised its own."""
+    message = str(blame.chain(error)[-1])  # not a wrapper's, which quotes the whole config
+    return any(
+        isinstance(nested.get("class_name"), str) and f"'{nested['class_name']}'" in message
+        for _, nested in inner
+    )
