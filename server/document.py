@@ -9,6 +9,7 @@ limits), ``doc_view`` (navigable values), ``doc_strict`` (strict decoding, dupli
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +98,10 @@ class Document:
         "uri",
         "version",
         "text",
-        "tree",
+        "_tree",
+        "_unparsed",
+        "_lock",
+        "_origin",
         "_offsets",
         "_lines",
         "_changed",
@@ -111,13 +115,20 @@ class Document:
         uri: str,
         text: str,
         version: int | None,
-        tree: Tree,
+        tree: Tree | None,
         changed: list[Span] | tuple[list[Span], Tree] | None = None,
+        unparsed: Tree | None = None,
     ) -> None:
         self.uri = uri
         self.version = version
         self.text = text
-        self.tree = tree
+        self._tree = tree
+        # Without ``tree``: the last parsed tree with every edit since applied, parsed into
+        # this text's tree when one is first wanted (an edit alone costs no parse).
+        self._unparsed = unparsed
+        self._lock = threading.Lock()
+        # The container the value was last spliced at: (path, span in this text)
+        self._origin: tuple[JsonPath, Span] | None = None
         self._offsets = Utf8Offsets(text)
         self._lines: LineIndex | None = None
         self._changed = changed
@@ -130,6 +141,22 @@ class Document:
         return cls(uri, text, version, _parser().parse(_tree_sitter_bytes(text)))
 
     # -- derived data
+
+    @property
+    def tree(self) -> Tree:
+        """The syntax tree, parsed (incrementally after an edit) when first wanted."""
+        tree = self._tree
+        if tree is not None:
+            return tree
+        with self._lock:
+            if self._tree is None:
+                tree = _parser().parse(_tree_sitter_bytes(self.text), self._unparsed)
+                if tree.root_node.has_error and self._origin is not None:
+                    # The splice found strict JSON; should tree-sitter disagree, the value
+                    # is worked out again from the tree, as for a fresh parse.
+                    self._analysis, self._origin = None, None
+                self._tree, self._unparsed = tree, None
+            return self._tree
 
     @property
     def lines(self) -> LineIndex:
@@ -168,14 +195,17 @@ class Document:
     def _compute(self) -> _Analysis:
         text = self.text
         start = 1 if text.startswith("\ufeff") else 0
-        root = self.tree.root_node
         too_deep = False
         splice, self._splice = self._splice, None  # the base value is not kept any longer
-        if not root.has_error and splice is not None:
+        if splice is not None and (self._tree is None or not self._tree.root_node.has_error):
+            # Strict JSON in the container, the rest as in a version that was: the whole
+            # text is strict JSON, which the tree is not needed to tell.
             value = splice.value(text)
             if value is not _NO_SPLICE:
+                self._origin = (splice.path, splice.span)
                 problems = [Problem(0, 1, NOT_STRICT_JSON, _BOM_MESSAGE, ERROR, {"kind": "bom"})]
                 return _Analysis(value, problems if start else [], None)
+        root = self.tree.root_node
         if not root.has_error:
             pairs = _Pairs()
             try:
@@ -271,7 +301,7 @@ class Document:
         text = self.text
         lines: LineIndex | None = self._lines
         offsets: Utf8Offsets | None = self._offsets
-        tree: Tree | None = self.tree.copy()
+        tree: Tree | None = (self._tree or self._unparsed or self.tree).copy()
         edited: list[Span] = []
         single = None  # (start, end, start byte, end byte, inserted) of a lone ranged change
         for change in changes:
@@ -316,8 +346,7 @@ class Document:
             text, offsets = new_text, None
         if tree is None:
             return Document.parse(self.uri, text, version)
-        new_tree = _parser().parse(_tree_sitter_bytes(text), tree)
-        document = Document(self.uri, text, version, new_tree)
+        document = Document(self.uri, text, version, None, unparsed=tree)
         document._lines = lines
         if single is not None:
             document._splice = self._next_splice(*single)
@@ -339,6 +368,18 @@ class Document:
             base = pending.base
         else:
             return None
+        # Inside the small container decoded last (or to be decoded): that one again, without
+        # looking for the innermost one in the tree (which would have to be parsed).
+        last = self._origin if analysis is not None else (pending.path, pending.span)
+        if last is not None:
+            path, (container_start, container_end) = last
+            if (
+                container_start < start
+                and end < container_end
+                and container_end - container_start <= MAX_REUSED
+            ):
+                delta = inserted - (end - start)
+                return _Splice(base, path, (container_start, container_end + delta))
         chain = _enclosing(self.tree.root_node, start_byte, end_byte, self.text, self._offsets)
         if not chain:
             return None
@@ -406,6 +447,11 @@ def common_suffix(a: str, b: str, limit: int) -> int:
         at = upto
         step = _STEP if step < _STEP else step * 2
     return limit
+
+
+# The container decoded last is decoded again for an edit inside it up to this size (str
+# characters); past it, the innermost container around the edit is looked for.
+MAX_REUSED = 1 << 16
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:

@@ -137,8 +137,22 @@ def test_a_broken_version_in_between_means_a_full_decode():
     document.value  # noqa: B018
     at = text.index('"units": 8') + len('"units": ')
     broken = edit(document, at, at + 1, '"')
+    broken.problems  # noqa: B018 - decoded broken: no base for the next version
     repaired = edit(broken, at, at + 1, "9")
     assert repaired._splice is None
+    same_as_fresh(repaired)
+    assert repaired.value["config"]["layers"][2]["config"]["units"] == 9
+
+
+def test_a_broken_version_never_decoded_is_spliced_over():
+    """Both edits lie in the container the last decoded version's value is spliced at."""
+    text = model_text()
+    document = Document.parse(URI, text, 1)
+    document.value  # noqa: B018
+    at = text.index('"units": 8') + len('"units": ')
+    broken = edit(document, at, at + 1, '"')
+    repaired = edit(broken, at, at + 1, "9")
+    assert repaired._splice is not None and repaired._splice.base is document.value
     same_as_fresh(repaired)
     assert repaired.value["config"]["layers"][2]["config"]["units"] == 9
 
