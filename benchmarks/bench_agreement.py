@@ -39,10 +39,10 @@ def keras_error(value: Any) -> str | None:
     return None
 
 
-def keras_seconds(value: Any) -> float:
-    """Keras's own time for the document: the best of three (a first load imports)."""
+def keras_seconds(value: Any, runs: int = 2) -> float:
+    """Keras's own time for the document: the best of ``runs`` (a first load imports)."""
     times = []
-    for _ in range(3):
+    for _ in range(runs):
         started = time.perf_counter()
         keras_error(value)
         times.append(time.perf_counter() - started)
@@ -123,10 +123,11 @@ def main() -> None:
             mistakes = [m for n, v in clean.items() for m in model_mistakes.mistakes(n, v)]
         counted = fast_found = fast_at = deep_found = deep_at = deep_once = 0
         for m in mistakes:
+            started = time.perf_counter()
             if keras_error(m.value) is None:
                 details.append(f"Keras loads mutation {m.name}: not counted")
                 continue
-            refused = keras_seconds(m.value)
+            refused = min(time.perf_counter() - started, keras_seconds(m.value, 1))
             if m.base not in clean_s:
                 clean_s[m.base] = keras_seconds(documents[m.base])
             keras_s += refused

@@ -16,6 +16,8 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from layercfg.codes import Code, Severity
+
 from .deep_common import DeepFinding, LayerInfo, Path, clean_message
 from .deep_hub import HubChecks
 from .deep_locate import Locator
@@ -138,9 +140,21 @@ class DeepChecker(IncrementalReplay, SequentialLoader, Locator, SafetyScan, HubC
 
     def _result(self, findings, layers, total) -> dict[str, Any]:
         self._reset()
+        # Once per mistake: one error at a key (what Keras said first of it), and no warning
+        # of Keras's about a layer an error is located in (the same mistake, seen earlier).
+        failed_layers = {
+            f.path[:3]
+            for f in findings
+            if f.severity == Severity.ERROR and f.path[:2] == ("config", "layers")
+        }
         unique: dict[tuple, DeepFinding] = {}
         for finding in findings:
-            unique.setdefault((finding.path, finding.code, finding.message), finding)
+            if finding.code == Code.KERAS_WARNING and finding.path[:3] in failed_layers:
+                continue
+            if finding.severity == Severity.ERROR:
+                unique.setdefault(("error", finding.path), finding)
+            else:
+                unique.setdefault((finding.path, finding.code, finding.message), finding)
         return {
             "findings": [asdict(f) for f in unique.values()],
             "layers": [asdict(info) for info in layers],

@@ -171,3 +171,33 @@ def test_a_layer_that_cannot_take_its_input_is_found_by_one_replay_of_the_graph(
     assert len(errors) == 1, errors
     assert list(errors[0]["path"][:2]) == ["config", "layers"]  # a layer of the model, not its root
     assert _Counting.loads <= 3, _Counting.loads
+
+
+def test_one_error_per_key_and_no_warning_about_the_layer_it_is_in():
+    from layercfg.codes import Code, Severity
+    from layercfg.schema_builder.deep_common import DeepFinding
+
+    at = ("config", "layers", 3, "config", "units")
+    findings = [
+        DeepFinding(
+            ("config", "layers", 3, "class_name"),
+            "value",
+            Code.KERAS_WARNING,
+            "w",
+            severity=Severity.WARNING,
+        ),
+        DeepFinding(at, "value", Code.FROM_CONFIG_FAILED, "Keras's first words"),
+        DeepFinding(at, "value", Code.SHAPE, "the same mistake, seen by the replay"),
+        DeepFinding(
+            ("config", "layers", 5, "class_name"),
+            "value",
+            Code.KERAS_WARNING,
+            "w",
+            severity=Severity.WARNING,
+        ),
+    ]
+    result = DeepChecker(_api("keras"))._result(findings, [], None)
+    assert [(f["path"], f["message"]) for f in result["findings"]] == [
+        (at, "Keras's first words"),
+        (("config", "layers", 5, "class_name"), "w"),
+    ]
