@@ -118,6 +118,7 @@ class Document:
         tree: Tree | None,
         changed: list[Span] | tuple[list[Span], Tree] | None = None,
         unparsed: Tree | None = None,
+        ascii_hint: bool | None = None,
     ) -> None:
         self.uri = uri
         self.version = version
@@ -129,7 +130,7 @@ class Document:
         self._lock = threading.Lock()
         # The container the value was last spliced at: (path, span in this text)
         self._origin: tuple[JsonPath, Span] | None = None
-        self._offsets = Utf8Offsets(text)
+        self._offsets = Utf8Offsets(text, ascii_hint)
         self._lines: LineIndex | None = None
         self._changed = changed
         self._analysis: _Analysis | None = None
@@ -324,10 +325,10 @@ class Document:
                 inserted = change.text
             if lines is None:
                 lines = LineIndex(text)
-            new_text = text[:start] + inserted + text[end:]
+            new_text = "".join((text[:start], inserted, text[end:]))
             if tree is not None:
                 if offsets is None:
-                    offsets = Utf8Offsets(text)
+                    offsets = Utf8Offsets(text, lines.ascii_hint)
                 start_byte, old_end_byte = offsets.to_byte(start), offsets.to_byte(end)
                 start_point = _point(lines, start)
                 tree.edit(
@@ -346,7 +347,8 @@ class Document:
             text, offsets = new_text, None
         if tree is None:
             return Document.parse(self.uri, text, version)
-        document = Document(self.uri, text, version, None, unparsed=tree)
+        ascii_hint = lines.ascii_hint if lines is not None else None
+        document = Document(self.uri, text, version, None, unparsed=tree, ascii_hint=ascii_hint)
         document._lines = lines
         if single is not None:
             document._splice = self._next_splice(*single)

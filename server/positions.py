@@ -68,14 +68,28 @@ class LineIndex:
 
     Lines end at "\\n", "\\r\\n" or "\\r" as LSP defines them. Positions past the end of a
     line clamp to its end, positions past the last line to the end of the text.
+
+    After an edit inside one line, the table is the previous one's list with the lines after
+    the edit moved by a pending shift, which further edits on that line add to: typing costs
+    no pass over the lines. An edit elsewhere writes the shift into a new list first.
     """
 
-    __slots__ = ("text", "_starts", "_ascii", "_lf_only")
+    __slots__ = ("text", "_table", "_ascii", "_lf_only")
 
-    def __init__(self, text: str, starts: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        text: str,
+        starts: list[int] | None = None,
+        *,
+        ascii_hint: bool | None = None,
+        lf_only_hint: bool | None = None,
+        shift: tuple[int, int] = (0, 0),
+    ) -> None:
         self.text = text
-        self._ascii = text.isascii()
-        self._lf_only = "\r" not in text
+        # The hints come from the previous version (an edit that removed the last non-ASCII
+        # character leaves ascii False, which is only slower, never wrong).
+        self._ascii = text.isascii() if ascii_hint is None else ascii_hint
+        self._lf_only = "\r" not in text if lf_only_hint is None else lf_only_hint
         if starts is not None:
             pass
         elif self._lf_only:
@@ -86,7 +100,23 @@ class LineIndex:
         else:
             starts = [0]
             starts.extend(m.end() for m in _NEWLINE.finditer(text))
-        self._starts = starts
+        # (line starts, first line moved, by how much): one tuple, replaced whole, so that
+        # threads reading it never see half of a change
+        self._table: tuple[list[int], int, int] = (starts, *shift) if shift[1] else (starts, 0, 0)
+
+    @property
+    def _starts(self) -> list[int]:
+        """Every line's start (the pending shift written into the list)."""
+        starts, moved, delta = self._table
+        if delta:
+            starts = starts[:moved] + [value + delta for value in starts[moved:]]
+            self._table = (starts, 0, 0)
+        return starts
+
+    @property
+    def ascii_hint(self) -> bool:
+        """False when the text may hold non-ASCII characters (True: it holds none)."""
+        return self._ascii
 
     @property
     def breaks_at_newline_only(self) -> bool:
@@ -98,42 +128,58 @@ class LineIndex:
         the lines before the edit are kept and the ones after it shifted, not searched again."""
         if not self._lf_only or "\r" in inserted:
             return LineIndex(text)
+        ascii_hint = self._ascii and inserted.isascii()
+        delta = len(inserted) - (end - start)
+        first = self.line_at(start)
+        last = self.line_at(end)
+        if first == last and "\n" not in inserted:
+            starts, moved, pending = self._table
+            if not pending or moved == first + 1:
+                # Inside one line, as typing is: the same list, the shift added up.
+                return LineIndex(
+                    text,
+                    starts,
+                    ascii_hint=ascii_hint,
+                    lf_only_hint=True,
+                    shift=(first + 1, pending + delta),
+                )
         old = self._starts
-        first = bisect_right(old, start) - 1
-        last = bisect_right(old, end) - 1
         starts = old[: first + 1]
         at = inserted.find("\n")
         while at >= 0:
             starts.append(start + at + 1)
             at = inserted.find("\n", at + 1)
-        delta = len(inserted) - (end - start)
         tail = islice(old, last + 1, None)
         starts.extend(map(add, tail, repeat(delta)) if delta else tail)
-        return LineIndex(text, starts)
+        return LineIndex(text, starts, ascii_hint=ascii_hint, lf_only_hint=True)
 
     @property
     def line_count(self) -> int:
-        return len(self._starts)
+        return len(self._table[0])
 
     def line_start(self, line: int) -> int:
-        return self._starts[line]
+        starts, moved, delta = self._table
+        return starts[line] + delta if line >= moved else starts[line]
 
     def line_end(self, line: int) -> int:
         """Offset of the end of the line's content (before its line break)."""
-        if line + 1 >= len(self._starts):
+        if line + 1 >= len(self._table[0]):
             return len(self.text)
-        end = self._starts[line + 1]
+        end = self.line_start(line + 1)
         if self.text[end - 1] == "\n" and end >= 2 and self.text[end - 2] == "\r":
             return end - 2
         return end - 1
 
     def line_at(self, offset: int) -> int:
-        return bisect_right(self._starts, offset) - 1
+        starts, moved, delta = self._table
+        if delta and moved < len(starts) and offset >= starts[moved] + delta:
+            return bisect_right(starts, offset - delta, moved) - 1
+        return bisect_right(starts, offset, 0, moved if delta else len(starts)) - 1
 
     def position_at(self, offset: int, encoding: str = UTF16) -> types.Position:
         offset = min(max(offset, 0), len(self.text))
-        line = bisect_right(self._starts, offset) - 1
-        start = self._starts[line]
+        line = self.line_at(offset)
+        start = self.line_start(line)
         if not self._lf_only:  # with "\n" breaks only, no offset falls inside a line break
             offset = min(offset, self.line_end(line))
         if self._ascii or encoding == UTF32:
@@ -142,9 +188,9 @@ class LineIndex:
 
     def offset_at(self, position: types.Position, encoding: str = UTF16) -> int:
         line = position.line
-        if line >= len(self._starts):
+        if line >= len(self._table[0]):
             return len(self.text)
-        start = self._starts[line]
+        start = self.line_start(line)
         end = self.line_end(line)
         if self._ascii or encoding == UTF32:
             return start + min(position.character, end - start)
@@ -161,9 +207,10 @@ class Utf8Offsets:
 
     __slots__ = ("text", "ascii", "_table")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, ascii_hint: bool | None = None) -> None:
         self.text = text
-        self.ascii = text.isascii()
+        # A hint False for an ASCII text is only slower (the table is built), never wrong.
+        self.ascii = text.isascii() if ascii_hint is None else ascii_hint
         self._table: list[int] | None = None
 
     def _chunks(self) -> list[int]:

@@ -276,3 +276,46 @@ def test_the_flavor_memo_follows_edits() -> None:
     assert flavor.detect(early.value, memo) == flavor.detect(early.value) == "tf_keras"
     far = edited(early, '"units": 7', '"units": 8')
     assert flavor.detect(far.value, memo) == flavor.detect(far.value) == "tf_keras"
+
+
+# -- the line table after edits on one line and elsewhere ------------------------------------
+
+
+@given(
+    text=st.text(alphabet="ab\né", max_size=40),
+    steps=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 3), st.text(alphabet="xy\n😀", max_size=3)),
+        max_size=8,
+    ),
+)
+@settings(max_examples=300, deadline=None, database=None)
+def test_a_shifted_line_table_answers_as_a_fresh_one(text: str, steps: list[Any]) -> None:
+    lines = LineIndex(text)
+    for where, length, inserted in steps:
+        start = min(where, len(text))
+        end = min(start + length, len(text))
+        new_text = text[:start] + inserted + text[end:]
+        lines, text = lines.edited(start, end, inserted, new_text), new_text
+        fresh = LineIndex(text)
+        assert lines.line_count == fresh.line_count
+        for line in range(fresh.line_count):
+            assert lines.line_start(line) == fresh.line_start(line)
+            assert lines.line_end(line) == fresh.line_end(line)
+        for offset in range(len(text) + 1):
+            assert lines.line_at(offset) == fresh.line_at(offset)
+            position = fresh.position_at(offset)
+            assert lines.position_at(offset) == position
+            assert lines.offset_at(position) == fresh.offset_at(position)
+    assert lines._starts == LineIndex(text)._starts
+
+
+def test_typing_on_one_line_shares_the_table() -> None:
+    text = "a\n" * 1000
+    lines = LineIndex(text)
+    for _ in range(5):
+        at = 500
+        text = text[:at] + "x" + text[at:]
+        lines = lines.edited(at, at, "x", text)
+    starts, moved, delta = lines._table
+    assert delta == 5 and moved == 251  # the list of the first version, a shift pending
+    assert lines._starts == LineIndex(text)._starts
