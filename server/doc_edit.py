@@ -193,6 +193,20 @@ def changed_layers(old: Any, new: Any) -> list[int] | None:
     """The indices of the top-level model's ``config.layers`` items that are other objects in
     ``new`` than in ``old``, when everything else is the same objects (as in a value spliced
     from ``old`` around an edit inside its layers); None otherwise: the caller checks afresh."""
+    global _last_compared
+    last = _last_compared
+    # The checks of one version ask in turn about the same two values.
+    if last is not None and last[0] is old and last[1] is new:
+        return None if last[2] is None else list(last[2])
+    found = _changed_layers(old, new)
+    _last_compared = (old, new, found)
+    return None if found is None else list(found)
+
+
+_last_compared: tuple[Any, Any, list[int] | None] | None = None
+
+
+def _changed_layers(old: Any, new: Any) -> list[int] | None:
     if type(old) is not dict or type(new) is not dict or old.keys() != new.keys():
         return None
     config, old_config = new.get("config"), old.get("config")

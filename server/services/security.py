@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Collection, Iterable
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 from layercfg.codes import Code, JsonPath, Severity
@@ -142,7 +142,7 @@ class Cache:
         if (
             not isinstance(layers, list)
             or len(layers) < self.FEW
-            or not all(isinstance(layer, dict) for layer in layers)
+            or not all(map(isinstance, layers, repeat(dict)))
         ):
             return scan(value, catalog, modules)
         top = _Scanner(catalog, modules)
