@@ -1,13 +1,14 @@
-"""Agreement with Keras on the KerasHub corpus (tests/kerashub_corpus.py) and, with
---applications, keras.applications models (mistakes made in one of their layers by
-tests/model_mistakes.py): clean documents with any error, and single mistakes found, found at
-the right pointer and found exactly once, by the fast check and by the deep check.
+"""Agreement with Keras on the KerasHub corpus (tests/kerashub_corpus.py), with
+--applications on keras.applications models and with --keras2 on a Keras 2 (tf_keras)
+MobileNetV2 (mistakes made in one of their layers by tests/model_mistakes.py): clean
+documents with any error, and single mistakes found, found at the right pointer and found
+exactly once, by the fast check and by the deep check.
 
 Locating is timed against Keras on the same document: the deep check of a wrong document
 over Keras's own refusal of it, and over Keras's load of the clean document it was made from
 (what a person waits for when loading that model); the median and the worst of the ratios.
 
-    python benchmarks/bench_agreement.py [--applications] [-o FILE]
+    python benchmarks/bench_agreement.py [--applications] [--keras2] [-o FILE]
 """
 
 from __future__ import annotations
@@ -25,13 +26,24 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
-def keras_error(value: Any) -> str | None:
-    import keras
+def keras_error(value: Any, flavor: str = "keras") -> str | None:
+    """What Keras raises loading the document: Keras 3's safe loader, or for ``tf_keras``
+    what loads a Keras 2 model's JSON (``model_from_json``)."""
+    if flavor == "tf_keras":
+        import tf_keras as keras
+
+        def load(text):
+            return keras.models.model_from_json(text)
+    else:
+        import keras
+
+        def load(text):
+            return keras.saving.deserialize_keras_object(json.loads(text), safe_mode=True)
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            keras.saving.deserialize_keras_object(json.loads(json.dumps(value)), safe_mode=True)
+            load(json.dumps(value))
     except Exception as exc:
         return f"{type(exc).__name__}: {str(exc)[:120]}"
     finally:
@@ -39,14 +51,26 @@ def keras_error(value: Any) -> str | None:
     return None
 
 
-def keras_seconds(value: Any, runs: int = 2) -> float:
+def keras_seconds(value: Any, flavor: str, runs: int = 2) -> float:
     """Keras's own time for the document: the best of ``runs`` (a first load imports)."""
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        keras_error(value)
+        keras_error(value, flavor)
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def keras2_mobilenet() -> dict[str, Any]:
+    """A Keras 2 MobileNetV2 (tf_keras, ``to_json``), full size, without weights."""
+    import tf_keras
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = tf_keras.applications.MobileNetV2(weights=None)
+    out = {"MobileNetV2": json.loads(model.to_json())}
+    tf_keras.backend.clear_session()
+    return out
 
 
 def ratios(pairs: list[tuple[float, float]]) -> str:
@@ -78,6 +102,7 @@ def applications() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--applications", action="store_true")
+    parser.add_argument("--keras2", action="store_true", help="a tf_keras MobileNetV2 too")
     parser.add_argument("-o", "--output")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -92,21 +117,30 @@ def main() -> None:
 
     catalog = Catalog.from_json(load_or_build(("keras_hub",)))
     checker = DeepChecker(KerasAPI("keras"), modules=("keras_hub",))
-    sets = {"KerasHub corpus": corpus.clean_documents()}
+    keras3 = ("keras", catalog, checker)
+    sets = {"KerasHub corpus": (corpus.clean_documents(), *keras3)}
     if args.applications:
-        sets["keras.applications"] = applications()
+        sets["keras.applications"] = (applications(), *keras3)
+    if args.keras2:
+        legacy = Catalog.from_json(load_or_build((), "tf_keras"))
+        sets["tf_keras MobileNetV2"] = (
+            keras2_mobilenet(),
+            "tf_keras",
+            legacy,
+            DeepChecker(KerasAPI("tf_keras")),
+        )
     lines = [
         "| set | clean | with fast error | with deep error | mistakes | fast found | "
         "fast at pointer | deep found | deep at pointer | deep once |",
         "|---" * 10 + "|",
     ]
-    details = []
-    keras_s = deep_s = 0.0
-    refusal: list[tuple[float, float]] = []  # (deep check, Keras refusing the same document)
-    load: list[tuple[float, float]] = []  # (deep check, Keras loading the clean document)
-    clean_s: dict[str, float] = {}
-    for label, documents in sets.items():
-        clean = {n: v for n, v in documents.items() if keras_error(v) is None}
+    details, timing = [], []
+    clean_s: dict[tuple[str, str], float] = {}
+    for label, (documents, flavor, catalog, checker) in sets.items():
+        keras_s = deep_s = 0.0
+        refusal: list[tuple[float, float]] = []  # (deep check, Keras refusing the same one)
+        load: list[tuple[float, float]] = []  # (deep check, Keras loading the clean one)
+        clean = {n: v for n, v in documents.items() if keras_error(v, flavor) is None}
         fast_bad = deep_bad = 0
         for name, value in clean.items():
             fast = [f for f in validate(value, catalog) if f.severity == ERROR]
@@ -124,12 +158,12 @@ def main() -> None:
         counted = fast_found = fast_at = deep_found = deep_at = deep_once = 0
         for m in mistakes:
             started = time.perf_counter()
-            if keras_error(m.value) is None:
+            if keras_error(m.value, flavor) is None:
                 details.append(f"Keras loads mutation {m.name}: not counted")
                 continue
-            refused = min(time.perf_counter() - started, keras_seconds(m.value, 1))
-            if m.base not in clean_s:
-                clean_s[m.base] = keras_seconds(documents[m.base])
+            refused = min(time.perf_counter() - started, keras_seconds(m.value, flavor, 1))
+            if (label, m.base) not in clean_s:
+                clean_s[label, m.base] = keras_seconds(documents[m.base], flavor)
             keras_s += refused
             counted += 1
             fast = {pointer(f.path) for f in validate(m.value, catalog) if f.severity == ERROR}
@@ -138,7 +172,7 @@ def main() -> None:
             spent = time.perf_counter() - started
             deep_s += spent
             refusal.append((spent, refused))
-            load.append((spent, clean_s[m.base]))
+            load.append((spent, clean_s[label, m.base]))
             errors = [pointer(tuple(f["path"])) for f in found if f["severity"] == 1]
             deep = set(errors)
             fast_found += bool(fast)
@@ -150,22 +184,23 @@ def main() -> None:
                 details.append(f"deep elsewhere {m.name}: {sorted(deep)}")
             elif errors != [m.pointer]:
                 details.append(f"deep more than once {m.name}: {errors}")
+            loaded = clean_s[label, m.base]
             details.append(
                 f"time {m.name}: deep {spent * 1000:.0f} ms, Keras refusing it "
-                f"{refused * 1000:.0f} ms, loading the clean one {clean_s[m.base] * 1000:.0f} ms"
+                f"{refused * 1000:.0f} ms, loading the clean one {loaded * 1000:.0f} ms"
             )
         lines.append(
             f"| {label} | {len(clean)}/{len(documents)} | {fast_bad} | {deep_bad} | "
             f"{counted} | {fast_found} | {fast_at} | {deep_found} | {deep_at} | {deep_once} |"
         )
-    lines.append("")
-    lines.append(
-        f"locating the mistakes: deep check {deep_s:.2f} s, Keras's own refusal "
-        f"{keras_s:.2f} s ({deep_s / keras_s if keras_s else 0:.1f}x)"
-    )
-    lines.append(f"per document, over Keras refusing the same document: {ratios(refusal)}")
-    lines.append(f"per document, over Keras loading the clean document: {ratios(load)}")
-    text = "\n".join(lines + [""] + details) + "\n"
+        timing += [
+            "",
+            f"{label}: locating the mistakes, deep check {deep_s:.2f} s, Keras's own refusal "
+            f"{keras_s:.2f} s ({deep_s / keras_s if keras_s else 0:.1f}x)",
+            f"  per document, over Keras refusing the same document: {ratios(refusal)}",
+            f"  per document, over Keras loading the clean document: {ratios(load)}",
+        ]
+    text = "\n".join(lines + timing + [""] + details) + "\n"
     print(text, end="")
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
