@@ -9,6 +9,7 @@ costs no more than the load did.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import json
 import linecache
@@ -205,16 +206,7 @@ def _tiebreak(config: dict[str, Any], hits: list[str], message: str) -> str | No
 def misspelt(config: dict[str, Any], missing: list[str], cls: type | None) -> str | None:
     """The key of the config that names a required argument Keras found missing wrongly:
     one the constructor does not take, spelt most like the missing one."""
-    accepted: set[str] = set()
-    if cls is not None:
-        for klass in inspect.getmro(cls):
-            init = vars(klass).get("__init__")
-            if init is None:
-                continue
-            try:
-                accepted |= set(inspect.signature(init).parameters)
-            except (TypeError, ValueError):
-                continue
+    accepted = _accepted(cls) if cls is not None else frozenset()
     candidates = [k for k in config if k not in accepted and k not in missing]
     best, score = None, 0.0
     for name in missing:
@@ -225,6 +217,22 @@ def misspelt(config: dict[str, Any], missing: list[str], cls: type | None) -> st
             if ratio > score:
                 best, score = key, ratio
     return best if score >= 0.5 else None
+
+
+@functools.lru_cache(maxsize=256)
+def _accepted(cls: type) -> frozenset[str]:
+    """The argument names of the constructors of ``cls`` and its bases (Python's own
+    ``object`` aside)."""
+    accepted: set[str] = set()
+    for klass in inspect.getmro(cls):
+        init = vars(klass).get("__init__")
+        if init is None or klass is object or not inspect.isfunction(init):
+            continue
+        try:
+            accepted |= set(inspect.signature(init).parameters)
+        except (TypeError, ValueError):
+            continue
+    return frozenset(accepted)
 
 
 def failing_class(error: BaseException) -> type | None:
