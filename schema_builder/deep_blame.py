@@ -22,6 +22,8 @@ _IDENT = re.compile(r"[A-Za-z_]\w*")
 _SCALARS = (str, int, float, bool, list, dict, type(None))
 # Locals of Keras's (and tf_keras's) model loading that hold the layer being loaded or called.
 _LAYER_LOCALS = ("layer_data", "layer_config", "entry", "layer")
+# The innermost frames of a constructor looked in (a recursion has thousands).
+_FRAMES = 64
 
 
 def chain(error: BaseException) -> list[BaseException]:
@@ -174,7 +176,7 @@ def _variables(frame: FrameType) -> Iterator[tuple[str, Any]]:
 def read_value(config: dict[str, Any], error: BaseException, message: str) -> str | None:
     """The config key whose value the failing expression read: innermost frame first, a name
     of the expression that holds the very value the config gave that key."""
-    for frame, lasti in reversed(_constructor_frames(error)):
+    for frame, lasti in reversed(_constructor_frames(error)[-_FRAMES:]):
         names = set(_IDENT.findall(_segment(frame, lasti)))
         if not names:
             continue

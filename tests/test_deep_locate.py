@@ -201,3 +201,61 @@ def test_one_error_per_key_and_no_warning_about_the_layer_it_is_in():
         (at, "Keras's first words"),
         (("config", "layers", 5, "class_name"), "w"),
     ]
+
+
+def _sequential(**dense):
+    import keras
+
+    layers = [keras.Input((4,)), *[keras.layers.Dense(4, name=f"d{k}") for k in range(6)]]
+    value = _copy(keras.saving.serialize_keras_object(keras.Sequential(layers)))
+    value["config"]["layers"][3]["config"].update(dense)
+    return value
+
+
+def test_a_required_argument_removed_is_shown_where_it_belongs_not_on_an_unrelated_key():
+    value = _sequential(bogus_flag=True)
+    del value["config"]["layers"][3]["config"]["units"]
+    result = DeepChecker(_api("keras")).check(value)
+    (finding,) = [f for f in result["findings"] if f["severity"] == 1]
+    assert finding["path"] == ("config", "layers", 3, "config") and finding["part"] == "open"
+    assert finding["data"] == {"keys": ["units"]}
+
+
+def test_a_misspelt_argument_among_many_unknown_keys_is_the_one_named_like_it():
+    noise = {f"k{i}": i for i in range(300)}
+    value = _sequential(**noise)
+    config = value["config"]["layers"][3]["config"]
+    config["unitz"] = config.pop("units")
+    result = DeepChecker(_api("keras")).check(value)
+    assert _errors(result) == ["/config/layers/3/config/unitz"]
+
+
+@pytest.mark.parametrize(
+    "change, pointer",
+    [
+        ({"units": "4"}, "/config/layers/3/config/units"),
+        ({"activation": "rleu"}, "/config/layers/3/config/activation"),
+        ({"self": 1, "__class__": "x", "cls": None}, None),  # names of the frames' locals
+    ],
+)
+def test_a_sequential_layer_is_located_in_one_pass(change, pointer):
+    value = _sequential(**change)
+    _Counting.loads = 0
+    result = _Counting(_api("keras")).check(value)
+    errors = _errors(result)
+    if pointer is None:  # Keras names the unknown arguments: one of them, once
+        assert len(errors) == 1 and errors[0].startswith("/config/layers/3/config/"), errors
+    else:
+        assert errors == [pointer]
+    assert _Counting.loads <= 3, _Counting.loads
+
+
+@pytest.mark.parametrize("change", [{"units": "4"}, {"activation": "rleu"}, {"unitz": 4}])
+def test_incremental_locates_a_sequential_layer_as_the_full_check(change):
+    api = _api("keras")
+    value = _sequential(**change)
+    full = DeepChecker(api).check(_copy(value))
+    memo = ReplayMemo()
+    DeepChecker(api, memo=memo).check(_sequential())
+    for _ in range(2):
+        assert DeepChecker(api, memo=memo).check(_copy(value)) == full
