@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 from . import cachekey, docstrings
 from .introspect import ClassInfo, Introspector, Param
 from .keras_api import KerasAPI
-from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter
+from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter, dispatch_schema, keras_package
 
 Progress = Callable[[str, int], None]
 
@@ -600,12 +600,14 @@ _HUB_CONSTRAINTS: list[dict[str, Any]] = [
 
 
 def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any]:
-    """Envelopes per family (dispatch by class_name), activations, dtypes, Functional parts."""
+    """Envelopes per family (a class picked as the server picks it), activations, dtypes,
+    Functional parts."""
     defs: dict[str, Any] = {}
     by_family: dict[str, list[ClassInfo]] = {}
     for info in infos:
         by_family.setdefault(info.family, []).append(info)
     layer_like = by_family.get("layer", []) + by_family.get("model", [])
+    covered = {p for p in (keras_package(info.module) for info in infos) if p is not None}
     for family, members in (
         ("layer", layer_like),
         ("initializer", by_family.get("initializer", [])),
@@ -613,7 +615,7 @@ def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any
         ("constraint", by_family.get("constraint", [])),
         ("dtype_policy", by_family.get("dtype_policy", [])),
     ):
-        defs[f"dispatch.{family}"] = {"allOf": [_dispatch(info) for info in members]}
+        defs[f"dispatch.{family}"] = dispatch_schema(members, _class_id, covered)
         class_names = sorted({n for info in members for n in [info.class_name, *info.aliases]})
         defs[f"envelope.{family}"] = _envelope(family, class_names, members)
     functional = dict(defs["envelope.layer"])
@@ -683,15 +685,6 @@ def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any
         ]
     }
     return defs
-
-
-def _dispatch(info: ClassInfo) -> dict[str, Any]:
-    names = [info.class_name, *info.aliases]
-    test = {"const": names[0]} if len(names) == 1 else {"enum": names}
-    return {
-        "if": {"properties": {"class_name": test}, "required": ["class_name"]},
-        "then": {"properties": {"config": {"$ref": f"#/$defs/{_class_id(info)}"}}},
-    }
 
 
 def _envelope(family: str, class_names: list[str], members: list[ClassInfo]) -> dict[str, Any]:

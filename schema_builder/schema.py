@@ -327,3 +327,100 @@ def _bounded(schema: dict[str, Any], param: Param) -> dict[str, Any]:
 
 def _plain(markdown: str) -> str:
     return markdown.replace("`", "")
+
+
+# -- envelopes: which class a config is checked against ------------------------------------------
+
+
+def keras_package(module: str | None) -> str | None:
+    """``layers`` for ``keras.layers`` and ``keras.src.layers.core``; None for other modules."""
+    parts = module.split(".") if module else []
+    if len(parts) < 2 or parts[0] != "keras":
+        return None
+    if parts[1] == "src":
+        return parts[2] if len(parts) > 2 else None
+    return parts[1]
+
+
+def dispatch_schema(
+    members: list[ClassInfo], class_id: Callable[[ClassInfo], str], covered: set[str]
+) -> dict[str, Any]:
+    """The config schema an envelope's class gets, picked as the server (and Keras) picks it:
+    by ``registered_name`` among registered custom classes, then ``class_name`` with
+    ``module``, then ``class_name`` alone (Keras's own classes before custom ones). A class
+    of Keras named with a private ``keras.src.*`` module of another package is not that
+    class: unknown when the catalog covers that package (``covered``), unchecked otherwise.
+    """
+
+    def config(info: ClassInfo) -> dict[str, Any]:
+        return {"properties": {"config": {"$ref": f"#/$defs/{class_id(info)}"}}}
+
+    registered: dict[str, ClassInfo] = {}
+    by_module: dict[tuple[str, str | None], ClassInfo] = {}
+    by_name: dict[str, list[ClassInfo]] = {}
+    for info in members:
+        if info.custom and info.registered_name:
+            registered.setdefault(info.registered_name, info)
+        for name in [info.class_name, *info.aliases]:
+            by_module.setdefault((name, info.module), info)
+            by_name.setdefault(name, []).append(info)
+    by_class = []
+    for name in sorted(by_name):
+        fallback = sorted(by_name[name], key=lambda i: bool(i.custom))[0]
+        chosen = _module_fits(fallback, config(fallback), covered)
+        modules = {
+            module: info
+            for (n, module), info in by_module.items()
+            if n == name and module is not None and info is not fallback
+        }
+        if modules:
+            chosen = {
+                "if": _holds("module", {"enum": sorted(modules)}),
+                "then": {
+                    "allOf": [
+                        {"if": _holds("module", {"const": m}), "then": config(modules[m])}
+                        for m in sorted(modules)
+                    ]
+                },
+                "else": chosen,
+            }
+        by_class.append({"if": _holds("class_name", {"const": name}), "then": chosen})
+    if not registered:
+        return {"allOf": by_class}
+    return {
+        "if": _holds("registered_name", {"enum": sorted(registered)}),
+        "then": {
+            "allOf": [
+                {"if": _holds("registered_name", {"const": r}), "then": config(registered[r])}
+                for r in sorted(registered)
+            ]
+        },
+        "else": {"allOf": by_class},
+    }
+
+
+def _holds(key: str, test: dict[str, Any]) -> dict[str, Any]:
+    return {"required": [key], "properties": {key: test}}
+
+
+def _module_fits(info: ClassInfo, then: dict[str, Any], covered: set[str]) -> dict[str, Any]:
+    home = keras_package(info.module)
+    if home is None or info.custom:
+        return then
+    other = {"type": "string", "pattern": r"^keras\.src\.", "not": {"pattern": _package(home)}}
+    known = sorted(covered - {home})
+    unknown: dict[str, Any] = {"properties": {"class_name": False}}
+    return {
+        "if": _holds("module", other),
+        "then": {
+            "if": _holds("module", {"pattern": "|".join(_package(p) for p in known)}),
+            "then": unknown,
+        }
+        if known
+        else {},
+        "else": then,
+    }
+
+
+def _package(package: str) -> str:
+    return rf"^keras\.src\.{re.escape(package)}(?:\.|$)"
