@@ -102,6 +102,8 @@ class Document:
         "_unparsed",
         "_lock",
         "_origin",
+        "_token",
+        "_history",
         "_offsets",
         "_lines",
         "_changed",
@@ -130,6 +132,10 @@ class Document:
         self._lock = threading.Lock()
         # The container the value was last spliced at: (path, span in this text)
         self._origin: tuple[JsonPath, Span] | None = None
+        # What tells this version from the ones before it: each earlier version's token with
+        # the edits (start, end, inserted length) that led from it to the next one.
+        self._token = object()
+        self._history: tuple[tuple[object, tuple[tuple[int, int, int], ...]], ...] = ()
         self._offsets = Utf8Offsets(text, ascii_hint)
         self._lines: LineIndex | None = None
         self._changed = changed
@@ -271,6 +277,23 @@ class Document:
         """The spans of every item of the array at `path`, in one pass (None: no array)."""
         return _item_spans(self._root_view(), tuple(path))
 
+    @property
+    def token(self) -> object:
+        """Names this version for ``edits_since``."""
+        return self._token
+
+    def edits_since(self, token: object) -> list[tuple[int, int, int]] | None:
+        """The edits, (start, end, inserted length) in the text each applies to, that lead
+        from the version named ``token`` to this one; None when it is not a recent ancestor
+        (or a whole text was parsed afresh on the way)."""
+        if token is self._token:
+            return []
+        history = self._history
+        for index in range(len(history) - 1, -1, -1):
+            if history[index][0] is token:
+                return [step for _, steps in history[index:] for step in steps]
+        return None
+
     def changed_spans(self) -> list[Span] | None:
         """Spans of this text that differ from the previous version (edited text and
         tree-sitter's changed ranges, merged), or None after a full parse."""
@@ -305,6 +328,7 @@ class Document:
         tree: Tree | None = (self._tree or self._unparsed or self.tree).copy()
         edited: list[Span] = []
         single = None  # (start, end, start byte, end byte, inserted) of a lone ranged change
+        steps: list[tuple[int, int, int]] = []
         for change in changes:
             change_range = getattr(change, "range", None)
             if change_range is None:
@@ -343,6 +367,7 @@ class Document:
                     single = (start, end, start_byte, old_end_byte, len(inserted))
             edited = _shift_spans(edited, start, end, len(inserted))
             edited.append((start, start + len(inserted)))
+            steps.append((start, end, len(inserted)))
             lines = lines.edited(start, end, inserted, new_text)
             text, offsets = new_text, None
         if tree is None:
@@ -354,6 +379,8 @@ class Document:
             document._splice = self._next_splice(*single)
         # tree-sitter's changed ranges are asked for only when someone wants them.
         document._changed = (edited, tree)
+        history = (*self._history, (self._token, tuple(steps)))
+        document._history = history[-MAX_HISTORY:]
         return document
 
     def _next_splice(
@@ -450,6 +477,9 @@ def common_suffix(a: str, b: str, limit: int) -> int:
         step = _STEP if step < _STEP else step * 2
     return limit
 
+
+# Versions a document remembers the edits from (``edits_since``).
+MAX_HISTORY = 64
 
 # The container decoded last is decoded again for an edit inside it up to this size (str
 # characters); past it, the innermost container around the edit is looked for.

@@ -122,6 +122,10 @@ class LayerCache:
         self._by_text: dict[tuple[str, str], list[Finding]] = {}
         self.security = security.Cache()
         self._last: _LastCheck | None = None
+        # The located findings of the last version checked: (its token, id(finding) ->
+        # (finding, located)); a finding the next version still has is moved with the text
+        # between them instead of being located again.
+        self.located: tuple[object, dict[int, tuple[Finding, Checked]]] | None = None
 
     def validate(self, document: Document, catalog: Catalog) -> list[Finding]:
         if catalog is not self.catalog:
@@ -283,12 +287,73 @@ def check_raw(
         scanner = cache.security if cache is not None else security
         found = scanner.scan(document.value, catalog, settings.modules)
         findings = security.merged(findings, found)
+    known: dict[int, tuple[Finding, Checked]] = {}
+    edits = None
+    if cache is not None and cache.located is not None:
+        edits = document.edits_since(cache.located[0])
+        if edits is not None:
+            known = cache.located[1]
+    located: dict[int, tuple[Finding, Checked]] = {}
     for index, finding in enumerate(findings):
         if index % 512 == 0:
             checkpoint()  # inside checking(current): a server gives up here on a stale version
-        results.append(Checked(locate_finding(document, finding), finding.path))
+        item = None
+        last = known.get(id(finding))
+        if last is not None and last[0] is finding and edits is not None:
+            item = moved(last[1], edits)
+        if item is None:
+            item = Checked(locate_finding(document, finding), finding.path)
+        located[id(finding)] = (finding, item)
+        results.append(item)
+    if cache is not None:
+        cache.located = (document.token, located)
     results.sort(key=lambda c: (c.problem.start, c.problem.code))
     return results
+
+
+def moved(item: Checked, edits: list[tuple[int, int, int]]) -> Checked | None:
+    """``item`` in the text after ``edits`` (start, end, inserted length, in order), when no
+    edit touches its spans (its text is then the same, somewhere else); None otherwise."""
+    problem = item.problem
+    start = _moved_span(problem.start, problem.end, edits)
+    if start is None:
+        return None
+    related = []
+    for s, e, message in problem.related:
+        at = _moved_span(s, e, edits)
+        if at is None:
+            return None
+        related.append((at, e - s + at, message))
+    same = all(r[0] == o[0] for r, o in zip(related, problem.related, strict=True))
+    if start == problem.start and same:
+        return item
+    return Checked(
+        Problem(
+            start,
+            problem.end - problem.start + start,
+            problem.code,
+            problem.message,
+            problem.severity,
+            problem.data,
+            tuple(related),
+        ),
+        item.path,
+        item.source,
+        item.external,
+    )
+
+
+def _moved_span(s: int, e: int, edits: list[tuple[int, int, int]]) -> int | None:
+    """Where the span [s, e) starts after the edits, or None when one touches it."""
+    for start, end, inserted in edits:
+        if e < start or (e == start and s < e):
+            continue
+        if s > end or (s == end and s < e):
+            delta = inserted - (end - start)
+            s, e = s + delta, e + delta
+            continue
+        return None
+    return s
 
 
 def capped(checked: list[Checked]) -> list[Checked]:

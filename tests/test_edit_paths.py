@@ -319,3 +319,28 @@ def test_typing_on_one_line_shares_the_table() -> None:
     starts, moved, delta = lines._table
     assert delta == 5 and moved == 251  # the list of the first version, a shift pending
     assert lines._starts == LineIndex(text)._starts
+
+
+@pytest.mark.parametrize("inserted", ["81", "8", "80000", "80\n", "\r\n80"])
+def test_findings_outside_an_edit_are_moved_not_located_again(catalog, monkeypatch, inserted):
+    catalog_ = _catalog(catalog)
+    text = big_model().replace('"activation": "relu"', '"activation": "relx"')
+    document = Document.parse(URI, text, 1)
+    cache = engine.LayerCache()
+    before = checked(document, catalog_, cache)
+    assert sum(before.values()) == 39  # one LCF105 in each Dense layer
+    calls: list[Any] = []
+    original = engine.locate_finding
+    monkeypatch.setattr(
+        engine, "locate_finding", lambda doc, f: calls.append(f.path) or original(doc, f)
+    )
+    middle = document.text.index('"dense_20"')
+    current = "80"
+    for version, new in enumerate([inserted, "80", "81"], start=2):
+        document = edited(document, f'"units": {current}', f'"units": {new}', middle)
+        middle, current = document.text.index('"dense_20"'), new
+        calls.clear()
+        got = checked(document, catalog_, cache)
+        located = list(calls)
+        assert got == checked(Document.parse(URI, document.text, version), catalog_, None)
+        assert located and all(path[:3] == ("config", "layers", 20) for path in located)
