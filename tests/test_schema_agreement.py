@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from layercfg.server.catalog import Catalog
-from layercfg.server.services.validation import ERROR, validate
+from layercfg.server.services.schema_match import envelope_kind
+from layercfg.server.services.validation import ERROR, validate, validate_envelope
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.layercfg.json"))
 SCHEMA_CODES = {"LCF101", "LCF102", "LCF103", "LCF104", "LCF105", "LCF106"}
@@ -88,3 +89,137 @@ def test_examples_and_their_single_mistakes_agree(cat, plain_catalog, path):
     assert mutations
     for changed in mutations:
         _agree(_exported(exported, changed), _fast(changed, cat))
+
+
+# -- every class's sample, keras.applications models, KerasHub models ----------------------------
+
+# A representative dozen of keras.applications (all 40 take minutes to build): each family of
+# architectures once, at the smallest input each accepts, without weights.
+APPLICATIONS = {
+    "MobileNetV2": {"input_shape": (32, 32, 3), "alpha": 0.35},
+    "MobileNetV3Small": {"input_shape": (32, 32, 3)},
+    "ResNet50": {"input_shape": (32, 32, 3)},
+    "ResNet50V2": {"input_shape": (32, 32, 3)},
+    "DenseNet121": {"input_shape": (32, 32, 3)},
+    "EfficientNetB0": {"input_shape": (32, 32, 3)},
+    "EfficientNetV2B0": {"input_shape": (32, 32, 3)},
+    "ConvNeXtTiny": {"input_shape": (32, 32, 3)},
+    "RegNetX002": {"input_shape": (32, 32, 3)},
+    "VGG16": {"input_shape": (32, 32, 3)},
+    "Xception": {"input_shape": (71, 71, 3)},
+    "InceptionV3": {"input_shape": (75, 75, 3)},
+}
+
+
+def _validators(data: dict[str, Any]) -> dict[str, Any]:
+    """A Draft 2020-12 validator of the exported schema per envelope definition."""
+    import jsonschema
+
+    schema = data["schema"]
+    kinds = [k for k in schema["$defs"] if k.startswith("envelope.")]
+    return {
+        kind: jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{kind}"})
+        for kind in kinds
+    }
+
+
+def _mistakes(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A typo'd key, a wrong-typed value and an unknown class in one layer (or the envelope)."""
+    out = _mutations(document)
+    layers = document.get("config", {}).get("layers")
+    changed = copy.deepcopy(document)
+    target = changed["config"]["layers"][len(layers) // 2] if layers else changed
+    target["class_name"] = target["class_name"] + "Xx"
+    out.append(changed)
+    return out
+
+
+def _check(validators: dict[str, Any], cat: Catalog, document: Any, kind: str) -> None:
+    exported = _exported(validators[kind], document)
+    if kind == "envelope.layer":
+        fast = _fast(document, cat)
+    else:
+        fast = [
+            f.path
+            for f in validate_envelope(document, cat, (), kind=kind)
+            if f.severity == ERROR and f.code in SCHEMA_CODES
+        ]
+    _agree(exported, fast)
+
+
+def _samples(data: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    out = []
+    for entry in data["classes"]:
+        kind = envelope_kind(entry["family"])
+        for config in (entry.get("sample_config"), entry.get("minimal_config")):
+            if not isinstance(config, dict):
+                continue
+            envelope = {
+                "module": entry["module"],
+                "class_name": entry["class_name"],
+                "config": config,
+                "registered_name": entry["registered_name"],
+            }
+            out.append((entry["id"], envelope, kind))
+    return out
+
+
+@pytest.fixture(scope="module")
+def plain_validators(plain_catalog) -> dict[str, Any]:
+    return _validators(plain_catalog)
+
+
+def test_every_class_sample_and_its_mistakes_agree(plain_catalog, cat, plain_validators):
+    samples = _samples(plain_catalog)
+    assert len(samples) > 300
+    checked = 0
+    for class_id, envelope, kind in samples:
+        for document in [envelope, *_mistakes(envelope)]:
+            try:
+                _check(plain_validators, cat, document, kind)
+            except AssertionError as exc:
+                raise AssertionError(f"{class_id}: {exc}") from None
+            checked += 1
+    assert checked > 1000
+
+
+@pytest.mark.parametrize("name", sorted(APPLICATIONS))
+def test_applications_and_their_mistakes_agree(name, cat, plain_validators):
+    import warnings
+
+    import keras
+    from model_mistakes import mistakes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = getattr(keras.applications, name)(weights=None, **APPLICATIONS[name])
+        document = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
+    keras.backend.clear_session()
+    _check(plain_validators, cat, document, "envelope.layer")
+    changes = [m.value for m in mistakes(name, document)] + _mistakes(document)
+    assert len(changes) >= 4
+    for changed in changes:
+        _check(plain_validators, cat, changed, "envelope.layer")
+
+
+@pytest.mark.kerashub
+def test_kerashub_models_and_their_mistakes_agree():
+    import kerashub_corpus as corpus
+
+    from layercfg.schema_builder.catalog import load_or_build
+
+    data = load_or_build(("keras_hub",))
+    hub, validators = Catalog.from_json(data), _validators(data)
+    documents = corpus.clean_documents()
+    for name, document in documents.items():
+        try:
+            _check(validators, hub, document, "envelope.layer")
+            for changed in _mistakes(document):
+                _check(validators, hub, changed, "envelope.layer")
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+    for mutation in corpus.mutations(documents):
+        try:
+            _check(validators, hub, mutation.value, "envelope.layer")
+        except AssertionError as exc:
+            raise AssertionError(f"{mutation.name}: {exc}") from None
