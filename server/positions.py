@@ -177,14 +177,19 @@ class LineIndex:
         return bisect_right(starts, offset, 0, moved if delta else len(starts)) - 1
 
     def position_at(self, offset: int, encoding: str = UTF16) -> types.Position:
+        line, character = self.point_at(offset, encoding)
+        return types.Position(line=line, character=character)
+
+    def point_at(self, offset: int, encoding: str = UTF16) -> tuple[int, int]:
+        """``position_at`` as (line, character), without making an LSP object."""
         offset = min(max(offset, 0), len(self.text))
         line = self.line_at(offset)
         start = self.line_start(line)
         if not self._lf_only:  # with "\n" breaks only, no offset falls inside a line break
             offset = min(offset, self.line_end(line))
         if self._ascii or encoding == UTF32:
-            return types.Position(line=line, character=offset - start)
-        return types.Position(line=line, character=_units(self.text[start:offset], encoding))
+            return line, offset - start
+        return line, _units(self.text[start:offset], encoding)
 
     def offset_at(self, position: types.Position, encoding: str = UTF16) -> int:
         line = position.line

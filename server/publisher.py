@@ -18,7 +18,7 @@ import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from lsprotocol import types
 
@@ -89,6 +89,10 @@ class Publisher:
         self._changes: dict[str, int] = {}  # uri -> changes of its deep result
         self._epoch = next(_EPOCHS)  # catalog and settings
         self._shown: dict[str, tuple[str, list[Shown], list[types.Diagnostic]]] = {}
+        # uri -> what each diagnostic of the last conversion was made of (places as lines
+        # and characters) -> (problem, diagnostic): a problem a version still has, at the
+        # same places, keeps its diagnostic
+        self._made: dict[str, dict[tuple[Any, ...], tuple[engine.Checked, Any]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- what is shown ------------------------------------------------------------------------
@@ -157,10 +161,36 @@ class Publisher:
             if severity is not None:
                 kept.append(engine.with_severity(item, severity))
         shown: list[Shown] = []
+        last = self._made.get(document.uri, {})
+        made = {}
+        point = document.lines.point_at
         for index, item in enumerate(engine.capped(kept)):
             if index % 1024 == 0:
                 checkpoint()
-            shown.append((engine.to_diagnostic(document, item, encoding), item))
+            problem = item.problem
+            # What the diagnostic is made of, but its data: a problem moved with the text
+            # whose places are the same lines and characters has the same diagnostic.
+            made_of = (
+                encoding,
+                problem.severity,
+                problem.code,
+                problem.message,
+                item.path,
+                item.source,
+                item.external,
+                point(problem.start, encoding),
+                point(problem.end, encoding),
+                *((point(s, encoding), point(e, encoding), m) for s, e, m in problem.related),
+            )
+            known = last.get(made_of)
+            if known is not None and known[0].problem.data == problem.data:
+                diagnostic = known[1]
+            else:
+                diagnostic = engine.to_diagnostic(document, item, encoding)
+            made[made_of] = (item, diagnostic)
+            shown.append((diagnostic, item))
+        if self.session.is_current(document):
+            self._made[document.uri] = made
         deep = self.deep_for(document)
         for item in deep.checked if deep is not None else ():
             severity = settings.severity_for(item.problem.code, item.problem.severity)
@@ -184,6 +214,7 @@ class Publisher:
         ``recheck``: the fast checks' problems too (not for a severity change)."""
         self._epoch = next(_EPOCHS)
         self._shown.clear()
+        self._made.clear()
         if recheck:
             self._fast.clear()
         self._announce(list(self.session.documents))
@@ -197,6 +228,7 @@ class Publisher:
     def closed(self, uri: str) -> None:
         for table in (
             self._fast,
+            self._made,
             self._deep,
             self._layer_caches,
             self._locks,
