@@ -8,7 +8,7 @@ Locating is timed against Keras on the same document: the deep check of a wrong 
 over Keras's own refusal of it, and over Keras's load of the clean document it was made from
 (what a person waits for when loading that model); the median and the worst of the ratios.
 
-    python benchmarks/bench_agreement.py [--applications] [--keras2] [-o FILE]
+    python benchmarks/bench_agreement.py [--applications [--only M,...]] [--keras2] [-o FILE]
 """
 
 from __future__ import annotations
@@ -84,12 +84,14 @@ def pointer(path: tuple) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def applications() -> dict[str, Any]:
+def applications(only: set[str] | None = None) -> dict[str, Any]:
     import keras
 
     out = {}
     for name in sorted(dir(keras.applications)):
         build = getattr(keras.applications, name)
+        if only and name not in only:
+            continue
         if name[:1].isupper() and callable(build):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -103,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--applications", action="store_true")
     parser.add_argument("--keras2", action="store_true", help="a tf_keras MobileNetV2 too")
+    parser.add_argument("--only", help="comma-separated keras.applications models (default: all)")
     parser.add_argument("-o", "--output")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -120,7 +123,8 @@ def main() -> None:
     keras3 = ("keras", catalog, checker)
     sets = {"KerasHub corpus": (corpus.clean_documents(), *keras3)}
     if args.applications:
-        sets["keras.applications"] = (applications(), *keras3)
+        only = set(args.only.split(",")) if args.only else None
+        sets["keras.applications"] = (applications(only), *keras3)
     if args.keras2:
         legacy = Catalog.from_json(load_or_build((), "tf_keras"))
         sets["tf_keras MobileNetV2"] = (
