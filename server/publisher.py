@@ -163,8 +163,10 @@ class Publisher:
         shown: list[Shown] = []
         last = self._made.get(document.uri, {})
         made = {}
-        point = document.lines.point_at
-        for index, item in enumerate(engine.capped(kept)):
+        items = engine.capped(kept)
+        if items:  # the line index of a large text costs a pass over it: made when used
+            point = document.lines.point_at
+        for index, item in enumerate(items):
             if index % 1024 == 0:
                 checkpoint()
             problem = item.problem
