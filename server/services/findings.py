@@ -3,11 +3,14 @@ once for every check that reports them."""
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ...codes import JsonPath
+from .security_lists import KERAS_ROOTS
 from .suggest import _close_matches, _closest_values, _same_but_case
 
 Related = tuple[tuple[JsonPath, str, str], ...]
@@ -84,6 +87,31 @@ def json_type(value: Any) -> str:
 # -- findings ------------------------------------------------------------------------------------
 
 
+def _outside_message(name: str, module: Any, registered: Any) -> str:
+    """Why a class of a package the catalog does not cover is not checked, and what to do."""
+    if isinstance(module, str) and module:
+        package = module.split(".")[0]
+    elif isinstance(registered, str) and ">" in registered:
+        package = registered.split(">")[0].split(".")[0]
+    else:
+        package = ""
+    if package in KERAS_ROOTS:
+        if importlib.util.find_spec(package) is None:
+            return (
+                f"{_quote(name)} is from package {package}, which is not installed: "
+                f"install {package} to check it (Keras cannot load it either)."
+            )
+        return (
+            f"{_quote(name)} is from package {package}, which the catalog does not cover: "
+            f"add it to layercfg.modules to check it."
+        )
+    where = f"package {package}" if package else _quote(registered)
+    return (
+        f"{_quote(name)} is from {where}, which is not in `modules`: add it to "
+        "layercfg.modules (trusted workspaces only) to check it."
+    )
+
+
 def _wrong_type(value: Any, path: JsonPath, expected: list[str]) -> Finding:
     jtype = json_type(value)
     data: dict[str, Any] = {"expected": expected, "value": _scalar(value)}
@@ -93,6 +121,14 @@ def _wrong_type(value: Any, path: JsonPath, expected: list[str]) -> Finding:
     shown = " or ".join(_a(t) for t in expected if t != "null" or len(expected) == 1)
     if "null" in expected and len(expected) > 1:
         shown += " or null"
+    if type(value) is float and not math.isfinite(value):  # NaN or Infinity: Keras refuses both
+        return Finding(
+            path,
+            "value",
+            "LCF104",
+            f"{_subject(path)} must be a finite number, not {value!r}: Keras refuses it.",
+            data=data,
+        )
     return Finding(
         path,
         "value",

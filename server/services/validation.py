@@ -34,6 +34,7 @@ from .findings import (
     _legacy_marker,
     _missing,
     _or_list,
+    _outside_message,
     _quote,
     _scalar,
     _words,
@@ -438,11 +439,7 @@ class _Validator:
         )
         if custom and not elsewhere and module not in self.catalog.modules:
             # A class of a package layercfg was not told about: it may well exist.
-            where = f"module {_quote(module)}" if isinstance(module, str) else _quote(registered)
-            message = (
-                f"{_quote(name)} ({where}) is not in the catalog: add its module to the "
-                "'modules' setting to check it."
-            )
+            message = _outside_message(name, module, registered)
             severity = WARNING
         else:
             severity = ERROR
@@ -540,13 +537,31 @@ class _Validator:
                 or (module.startswith(expected + ".") and expected.startswith("keras"))
             )
             if not (plausible and not entry.get("custom")):
+                # Keras finds a registered class by its registered_name whatever the module
+                # says; any other class it looks for in the module, and fails.
+                # A registered_name of another package may be registered where the catalog
+                # does not know: Keras could find it, so it is not an error then.
+                registered_as = entry.get("registered_name")
+                written = value.get("registered_name")
+                found = isinstance(written, str) and (
+                    (bool(registered_as) and written == registered_as)
+                    or (">" in written and written != f"keras>{name}")
+                )
+                if found:
+                    message = f"{name} is in module {_quote(expected_module)}, "
+                    message += f"not {_quote(module)}."
+                else:
+                    message = (
+                        f"Keras cannot locate {name} in module {_quote(module)}: "
+                        f"did you mean {_quote(expected_module)}?"
+                    )
                 out.append(
                     Finding(
                         path + ("module",),
                         "value",
                         "LCF107",
-                        f"{name} is in module {_quote(expected_module)}, not {_quote(module)}.",
-                        severity=WARNING,
+                        message,
+                        severity=WARNING if found else ERROR,
                         data=fix,
                     )
                 )
