@@ -1,6 +1,7 @@
 """Typing with the deep check on against off, in one run, and the memory the server holds.
 
     python benchmarks/bench_typing.py [--edits N] [--rounds R] [--document nasnet|resnet50]
+                                      [--deep-timeout S]
 
 The document is the 2 MB NASNetLarge-size model of bench_server.py (generated once and cached).
 Each round runs two push sessions over stdio with default settings but ``deepCheck``: one with
@@ -74,6 +75,8 @@ async def session(
     options: dict[str, Any] = {"deepCheck": "onType" if deep else "off"}
     if deep:
         options["workerIdleMinutes"] = IDLE_MINUTES
+        if ctx["args"].deep_timeout is not None:
+            options["deepCheckTimeout"] = ctx["args"].deep_timeout
     client, _, _ = await bsc.open_session(False, options, ctx)
     found: dict[str, Any] = {kind: [] for kind in KINDS}
     try:
@@ -197,6 +200,13 @@ def main() -> int:
     parser.add_argument("--edits", type=int, default=30, help="edits per session (30)")
     parser.add_argument(
         "--document", choices=("nasnet", "resnet50"), default="nasnet", help="(nasnet, 2 MB)"
+    )
+    parser.add_argument(
+        "--deep-timeout",
+        type=float,
+        default=None,
+        help="deepCheckTimeout in s (default the server's, 20): on a busy machine a check of"
+        " the 2 MB model can take longer, and the worker is stopped at the limit",
     )
     parser.add_argument("--rounds", type=int, default=2, help="off/on session pairs (2)")
     return asyncio.run(main_async(parser.parse_args()))
