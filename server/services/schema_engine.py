@@ -502,20 +502,19 @@ def _within(value: Any, limit: int) -> tuple[Any, int]:
     """``value`` with the containers deeper than ``limit`` emptied, and the depth from which
     the engine's errors are dropped (it recurses, and a 100,000-deep document must not take
     the process down; Keras configs nest a few dozen levels)."""
-    stack = [(value, 0)]
-    deep = False
-    while stack:
-        node, depth = stack.pop()
+    # Level by level: the containers at each depth, none deeper than ``limit`` when clean.
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
         if depth >= limit:
-            deep = True
-            break
-        if type(node) is dict:
-            stack.extend((v, depth + 1) for v in node.values() if type(v) in (dict, list))
-        elif type(node) is list:
-            stack.extend((v, depth + 1) for v in node if type(v) in (dict, list))
-    if not deep:
-        return value, limit + 1
-    return _cut(value, limit), limit
+            return _cut(value, limit), limit
+        below: list[Any] = []
+        for node in level:
+            items = node.values() if type(node) is dict else node
+            below.extend([v for v in items if type(v) is dict or type(v) is list])
+        level = below
+        depth += 1
+    return value, limit + 1
 
 
 def _no_surrogates(value: Any) -> Any:
