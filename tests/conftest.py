@@ -37,6 +37,7 @@ def _version(name: str) -> str:
 # no TensorFlow, about a minute. Every other test module, and any new one until it is listed
 # here, is in the full tier; `pytest` with no -m runs both.
 FAST_MODULES = {
+    "test_attack_round4_fast.py",
     "test_codes.py",
     "test_docstrings.py",
     "test_document.py",
