@@ -353,6 +353,7 @@ class _Tolerant:
         if token.kind in ("{", "["):
             depth = len(self.frames) + 1
             node: _Value
+            child_value: dict[str, Any] | list[Any]
             if token.kind == "{":
                 node, child_value = _Object(token.start, members=[]), {}
             else:

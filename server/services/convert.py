@@ -67,7 +67,7 @@ def convert_hub_layer(
     ``read_endpoints`` the SavedModel's signatures are read from its saved_model.pb (which
     imports TensorFlow's protobuf classes: the CLI does, the language server does not; the
     deep check reads them in the worker)."""
-    config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
+    config = c if isinstance(c := envelope.get("config"), dict) else {}
     handle = config.get("handle")
     check = handles.check_handle(handle, base=base, hub=True)
     if not check.ok:
@@ -195,7 +195,7 @@ def _parent(value: Any, path: JsonPath) -> tuple[Any, Any]:
 
 
 def _where(envelope: dict[str, Any], path: JsonPath) -> str:
-    config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
+    config = c if isinstance(c := envelope.get("config"), dict) else {}
     name = envelope.get("name") or config.get("name")
     pointer = "/" + "/".join(str(p) for p in path) if path else "/"
     return f"KerasLayer {name!r} ({pointer})" if isinstance(name, str) else f"KerasLayer {pointer}"

@@ -149,7 +149,7 @@ def _symbol(
     if span is None:
         return None
     budget[0] -= 1
-    config = envelope.get("config") if isinstance(envelope.get("config"), dict) else {}
+    config = c if isinstance(c := envelope.get("config"), dict) else {}
     class_name = envelope.get("class_name")
     name = envelope.get("name") or config.get("name")
     label = str(name) if isinstance(name, str) and name else str(class_name or "object")

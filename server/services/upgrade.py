@@ -266,7 +266,7 @@ class _Upgrader:
         if not layers or not isinstance(layers[0], dict):
             return layers
         first = layers[0]
-        inner = first.get("config") if isinstance(first.get("config"), dict) else {}
+        inner = c if isinstance(c := first.get("config"), dict) else {}
         shape = self.input_shapes.get(id(first))
         if first.get("class_name") == "InputLayer" or shape is None:
             return layers
@@ -481,7 +481,7 @@ def _windowed(class_name: str, config: dict[str, Any], shape: list[Any]) -> list
     strides = tuple_of("strides", window if pooling else 1)
     dilation = [1] * rank if pooling else tuple_of("dilation_rate", 1)
     padding = config.get("padding", "valid")
-    out = []
+    out: list[int | None] = []
     for size, k, s, d in zip(spatial, window, strides, dilation, strict=True):
         if size is None:
             out.append(None)

@@ -1,0 +1,1 @@
+../../layercfg/__init__.py

@@ -1,0 +1,1 @@
+../../layercfg/__main__.py

@@ -1,0 +1,1 @@
+../../layercfg/cli.py

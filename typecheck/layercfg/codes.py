@@ -1,0 +1,1 @@
+../../layercfg/codes.py

@@ -1,0 +1,1 @@
+../../layercfg/filekinds.py
