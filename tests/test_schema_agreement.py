@@ -224,6 +224,11 @@ def test_applications_and_their_mistakes_agree(name, cat, plain_validators):
 
 
 @pytest.mark.kerashub
+@pytest.mark.xfail(
+    strict=True,
+    reason="a nested envelope under an argument the schema says nothing of (GPT2CausalLM's "
+    "preprocessor: {}) is checked by the fast checks, not by the exported schema",
+)
 def test_kerashub_models_and_their_mistakes_agree(cache_dir):
     import kerashub_corpus as corpus
 
