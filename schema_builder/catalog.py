@@ -758,8 +758,11 @@ def write_atomically(path: Path, data: CatalogData | dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".catalog-", suffix=".json", dir=path.parent)
     try:
+        # json.dumps uses the C encoder (json.dump streams through the Python one, three
+        # times slower on a keras_hub catalog); the text is the same.
+        text = json.dumps(data, separators=(",", ":"))
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"))
+            handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
