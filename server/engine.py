@@ -13,6 +13,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from ..codes import JsonPath
 from .catalog import Catalog
 from .doc_edit import changed_layers, same_json
 from .document import Document, Problem
@@ -31,7 +32,6 @@ from .settings import Settings
 SOURCE = "layercfg"
 MAX_PATHS = 200
 MAX_PER_CODE = 5000
-Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Checked:
     """A located problem and the JSON path it is about."""
 
     problem: Problem
-    path: Path
+    path: JsonPath
     source: str = SOURCE
     # places in other files (the deep check's): (file, 1-based line, message)
     external: tuple[tuple[str, int, str], ...] = ()
@@ -446,7 +446,7 @@ def wire_safe(value: Any) -> Any:
     return value
 
 
-def json_pointer(path: Path) -> str:
+def json_pointer(path: JsonPath) -> str:
     """RFC 6901."""
     return "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from ...codes import JsonPath
 from .. import engine
 from ..catalog import Catalog
 from ..document import Document, Problem
@@ -39,8 +40,6 @@ from .formatting import (
 )
 from .schema_path import SchemaWalker, missing, value_at
 from .validation import CLASS_RENAMES, KEY_RENAMES, SPECIAL_CLASS_NAMES
-
-Path = tuple[str | int, ...]
 
 FIX_ALL = "source.fixAll.layercfg"
 FILL_DEFAULTS = "source.layercfg.fillDefaults"
@@ -83,7 +82,7 @@ class Fixer:
     def __init__(self, catalog: Catalog | None, walker: SchemaWalker | None = None):
         self.catalog = catalog
         self.walker = walker or (SchemaWalker(catalog) if catalog is not None else None)
-        self._builders: dict[str, Callable[[Document, Problem, Path, bool], list[Fix]]] = {
+        self._builders: dict[str, Callable[[Document, Problem, JsonPath, bool], list[Fix]]] = {
             "LCF002": self._syntax,
             "LCF101": self._unknown_class,
             "LCF102": self._unknown_key,
@@ -97,7 +96,7 @@ class Fixer:
         }
 
     def fixes(
-        self, document: Document, problem: Problem, path: Path, snippets: bool = False
+        self, document: Document, problem: Problem, path: JsonPath, snippets: bool = False
     ) -> list[Fix]:
         builder = self._builders.get(problem.code)
         if builder is None:
@@ -105,7 +104,7 @@ class Fixer:
         return [fix for fix in builder(document, problem, tuple(path), snippets) if fix.edits]
 
     # -- LCF002 -----------------------------------------------------------------------------------
-    def _syntax(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _syntax(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         kind = (problem.data or {}).get("kind")
         text = document.text
         if kind == "comment":
@@ -120,7 +119,7 @@ class Fixer:
         return []
 
     # -- LCF101 -----------------------------------------------------------------------------------
-    def _unknown_class(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _unknown_class(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         data = problem.data or {}
         name = data.get("class_name")
         candidates = [c for c in data.get("candidates") or [] if isinstance(c, dict)]
@@ -151,8 +150,8 @@ class Fixer:
         return fixes
 
     def _identity_sets(
-        self, path: Path, envelope: dict[str, Any], candidate: dict[str, Any]
-    ) -> list[tuple[Path, Any]]:
+        self, path: JsonPath, envelope: dict[str, Any], candidate: dict[str, Any]
+    ) -> list[tuple[JsonPath, Any]]:
         """``_identity_edits`` as changes of the value."""
         keras3 = "module" in envelope or "registered_name" in envelope or not path
         return [
@@ -163,7 +162,11 @@ class Fixer:
         ]
 
     def _identity_edits(
-        self, document: Document, path: Path, envelope: dict[str, Any], candidate: dict[str, Any]
+        self,
+        document: Document,
+        path: JsonPath,
+        envelope: dict[str, Any],
+        candidate: dict[str, Any],
     ) -> list[Edit]:
         """``module`` and ``registered_name`` that go with a class."""
         edits: list[Edit] = []
@@ -178,7 +181,7 @@ class Fixer:
         return edits
 
     # -- LCF102 -----------------------------------------------------------------------------------
-    def _unknown_key(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _unknown_key(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         data = problem.data or {}
         key = data.get("key")
         if not path or path[-1] != key:
@@ -208,7 +211,7 @@ class Fixer:
         return fixes
 
     # -- LCF103 -----------------------------------------------------------------------------------
-    def _missing_key(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _missing_key(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         key = (problem.data or {}).get("key")
         target = value_at(document.value, path)
         if not isinstance(key, str) or not isinstance(target, dict) or key in target:
@@ -222,7 +225,7 @@ class Fixer:
         return [Fix(title, problem.code, tuple(edits), True, False, snippets)]
 
     def _new_member(
-        self, document: Document, path: Path, key: str, target: dict[str, Any]
+        self, document: Document, path: JsonPath, key: str, target: dict[str, Any]
     ) -> tuple[Any, Sequence[str]]:
         """A placeholder value for a missing key, and the order keys go in there."""
         if key in ("class_name", "config", "module", "registered_name") or (
@@ -257,7 +260,7 @@ class Fixer:
         return None, order
 
     # -- LCF104 -----------------------------------------------------------------------------------
-    def _wrong_type(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _wrong_type(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         data = problem.data or {}
         expected = data.get("expected") or []
         if "suggestion" in data:
@@ -283,7 +286,7 @@ class Fixer:
                 ]
         return []
 
-    def _tuple_size(self, document: Document, path: Path, number: float) -> int | None:
+    def _tuple_size(self, document: Document, path: JsonPath, number: float) -> int | None:
         """The length of the fixed-size number tuple the schema wants at ``path``."""
         if self.walker is None or not path:
             return None
@@ -310,7 +313,7 @@ class Fixer:
         return sizes.pop() if len(sizes) == 1 else None
 
     # -- LCF105 -----------------------------------------------------------------------------------
-    def _not_allowed(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _not_allowed(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         data = problem.data or {}
         allowed = data.get("allowed")
         current = value_at(document.value, path)
@@ -340,7 +343,7 @@ class Fixer:
         return fixes
 
     # -- LCF107 -----------------------------------------------------------------------------------
-    def _envelope(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _envelope(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         data = problem.data or {}
         if "candidates" in data and path and path[-1] == data.get("key"):
             # An unknown envelope key: like an unknown config key.
@@ -368,7 +371,7 @@ class Fixer:
         return [Fix(title, problem.code, tuple(edits), True, True)]
 
     # -- LCF108 -----------------------------------------------------------------------------------
-    def _legacy(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _legacy(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         data = problem.data or {}
         fixes = []
         if "markers" not in data and data.get("key"):
@@ -402,14 +405,14 @@ class Fixer:
             return []  # nested past what Python's json (and so Keras) reads anyway
 
     # -- LCF201 / LCF202 --------------------------------------------------------------------------
-    def _duplicate_name(self, document: Document, problem: Problem, path: Path, snippets: bool):
+    def _duplicate_name(self, document: Document, problem: Problem, path: JsonPath, snippets: bool):
         found = rename.rename_duplicate(document, path)
         if found is None:
             return []
         new_name, edits = found
         return [Fix(f"Rename this layer to '{new_name}'", problem.code, tuple(edits), True, False)]
 
-    def _missing_reference(self, document: Document, problem: Problem, path: Path, snippets):
+    def _missing_reference(self, document: Document, problem: Problem, path: JsonPath, snippets):
         data = problem.data or {}
         candidates = data.get("candidates") or []
         fixes = []
@@ -499,7 +502,7 @@ def canonical_refusal(document: Document, diagnostics: Sequence[types.Diagnostic
 
 def problem_of(
     document: Document, diagnostic: types.Diagnostic, encoding: str
-) -> tuple[Problem, Path]:
+) -> tuple[Problem, JsonPath]:
     """The problem and JSON path a diagnostic of this document stands for."""
     lines = document.lines
     start = lines.offset_at(diagnostic.range.start, encoding)
@@ -509,7 +512,7 @@ def problem_of(
     problem = Problem(start, end, code, diagnostic.message, int(diagnostic.severity or 1), data)
     location = document.node_at(start)
     if location.kind == "key" and location.key is not None:
-        path: Path = (*location.path, location.key)
+        path: JsonPath = (*location.path, location.key)
     else:
         path = tuple(location.path)
     return problem, path
@@ -523,7 +526,7 @@ def _problems(
     document: Document,
     current: Sequence[types.Diagnostic | Shown],
     encoding: str,
-) -> list[tuple[types.Diagnostic, Problem, Path]]:
+) -> list[tuple[types.Diagnostic, Problem, JsonPath]]:
     """Each current diagnostic with its problem and JSON path: the ones the checks found when
     they are given (``Shown``), else read back from the diagnostic."""
     out = []

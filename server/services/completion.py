@@ -9,12 +9,11 @@ from typing import Any
 
 from lsprotocol import types
 
+from ...codes import JsonPath
 from ..catalog import Catalog
 from . import models
 from .schema_match import Match, missing, value_at
 from .schema_match import Matcher as SchemaWalker
-
-Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -222,7 +221,7 @@ class Completer:
                     return found[0].get("summary", "")
         return ""
 
-    def _class_names(self, document, envelope_path: Path, edit_range, support):
+    def _class_names(self, document, envelope_path: JsonPath, edit_range, support):
         match = self.walker.match(document.value, envelope_path)
         allowed: list[str] = []
         for schema in match.schemas:
@@ -265,7 +264,7 @@ class Completer:
                 )
         return edits
 
-    def _layer_names(self, document, path: Path, edit_range) -> list[types.CompletionItem]:
+    def _layer_names(self, document, path: JsonPath, edit_range) -> list[types.CompletionItem]:
         model = models.enclosing_model(document.value, path)
         if model is None:
             return []
@@ -313,15 +312,15 @@ def _previous_char(text: str, index: int) -> str:
     return text[index] if index >= 0 else ""
 
 
-def _is_config(match: Match, path: Path) -> bool:
+def _is_config(match: Match, path: JsonPath) -> bool:
     return match.envelope_path is not None and path == (*match.envelope_path, "config")
 
 
-def _is_layer_list(path: Path) -> bool:
+def _is_layer_list(path: JsonPath) -> bool:
     return len(path) >= 2 and path[-2] == "layers" and isinstance(path[-1], int)
 
 
-def _free_name(value: Any, path: Path, label: str) -> str:
+def _free_name(value: Any, path: JsonPath, label: str) -> str:
     model = models.enclosing_model(value, path)
     taken = set(model.names) if model else set()
     # Keras's own naming: Conv2D -> conv2d, GlobalAveragePooling2D -> global_average_pooling2d
@@ -333,7 +332,7 @@ def _free_name(value: Any, path: Path, label: str) -> str:
     return name
 
 
-def _unexpanded(walker: SchemaWalker, root: Any, path: Path) -> list[dict[str, Any]]:
+def _unexpanded(walker: SchemaWalker, root: Any, path: JsonPath) -> list[dict[str, Any]]:
     """The raw schemas at ``path``, before the value there narrows the ``anyOf`` branches."""
     if not path:
         return [walker.catalog.schema]

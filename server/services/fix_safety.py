@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ...codes import JsonPath
 from .. import engine
 from ..catalog import Catalog, class_names
 from ..document import Document
@@ -48,8 +49,6 @@ MAX_SETTLING = 2
 # Findings that say a class or key is not the one meant.
 STRUCTURAL = frozenset({"LCF101", "LCF102", "LCF103", "LCF107"})
 _settling: ContextVar[int] = ContextVar("layercfg_fix_settling", default=0)
-
-Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def class_pool(catalog: Catalog | None, candidates: Sequence[dict[str, Any]]) ->
     return [name for entry in catalog.in_families(families) for name in class_names(entry)]
 
 
-def key_pool(walker: SchemaWalker | None, root: Any, container: Path) -> list[str]:
+def key_pool(walker: SchemaWalker | None, root: Any, container: JsonPath) -> list[str]:
     """Every key the schema names for the object at ``container``."""
     if walker is None:
         return []
@@ -174,10 +173,10 @@ def near(word: str, pool: Iterable[str]) -> list[str]:
 def judge_class(
     root: Any,
     catalog: Catalog | None,
-    path: Path,
+    path: JsonPath,
     candidate: dict[str, Any],
     candidates: Sequence[dict[str, Any]],
-    sets: Sequence[tuple[Path, Any]],
+    sets: Sequence[tuple[JsonPath, Any]],
 ) -> Verdict:
     """A class name (LCF101) at ``path`` changed to ``candidate``, with the identity keys
     ``sets`` that go with it."""
@@ -199,7 +198,12 @@ def judge_class(
 
 
 def judge_key(
-    root: Any, catalog: Catalog | None, code: str, path: Path, candidate: str, pool: Sequence[str]
+    root: Any,
+    catalog: Catalog | None,
+    code: str,
+    path: JsonPath,
+    candidate: str,
+    pool: Sequence[str],
 ) -> Verdict:
     """An unknown key (LCF102, or LCF107 in an envelope) at ``path`` renamed to ``candidate``."""
     key = path[-1]
@@ -217,7 +221,7 @@ def judge_key(
 
 
 def judge_value(
-    root: Any, catalog: Catalog | None, path: Path, option: Any, allowed: Sequence[Any]
+    root: Any, catalog: Catalog | None, path: JsonPath, option: Any, allowed: Sequence[Any]
 ) -> Verdict:
     """A value not among the allowed ones (LCF105) at ``path`` changed to ``option``."""
     current = _at(root, path)
@@ -245,11 +249,11 @@ class Change:
     """A fix as a change of the value: ``renames`` (path of a key, new key) and ``sets``
     (path of a value, new value)."""
 
-    renames: tuple[tuple[Path, str], ...] = ()
-    sets: tuple[tuple[Path, Any], ...] = field(default_factory=tuple)
+    renames: tuple[tuple[JsonPath, str], ...] = ()
+    sets: tuple[tuple[JsonPath, Any], ...] = field(default_factory=tuple)
 
 
-def _changed(value: Any, path: Path, edit: Any, rename: bool) -> Any:
+def _changed(value: Any, path: JsonPath, edit: Any, rename: bool) -> Any:
     """``value`` with the change at ``path``, copying only the containers on the way."""
     if not path:
         return edit
@@ -269,7 +273,7 @@ def _changed(value: Any, path: Path, edit: Any, rename: bool) -> Any:
     return value
 
 
-def _scope(root: Any, path: Path, catalog: Catalog) -> tuple[Path, str | None]:
+def _scope(root: Any, path: JsonPath, catalog: Catalog) -> tuple[JsonPath, str | None]:
     """The envelope a change at ``path`` is checked in: its layer in the top-level model, or
     the document (kind None)."""
     for layer_path, _, kind in validation.model_layers(root, catalog):
@@ -278,7 +282,7 @@ def _scope(root: Any, path: Path, catalog: Catalog) -> tuple[Path, str | None]:
     return (), None
 
 
-def _errors(value: Any, catalog: Catalog, scope: Path, kind: str | None) -> dict[tuple, str]:
+def _errors(value: Any, catalog: Catalog, scope: JsonPath, kind: str | None) -> dict[tuple, str]:
     if kind is None:
         findings = validation.validate_envelope(value, catalog, (), shallow=True)
     else:
@@ -291,7 +295,7 @@ def verify(
     catalog: Catalog | None,
     change: Change,
     code: str,
-    path: Path,
+    path: JsonPath,
     structural: bool = False,
 ) -> str | None:
     """Why the change does not keep the document valid (None: it fixes the finding ``code``
@@ -318,7 +322,7 @@ def verify(
     new = _errors(after, catalog, scope, kind)
     moved = {p: (*p[:-1], k) for p, k in change.renames}
 
-    def renamed(key: Path) -> Path:
+    def renamed(key: JsonPath) -> JsonPath:
         for old_path, new_path in moved.items():
             if key[: len(old_path)] == old_path:
                 return (*new_path, *key[len(old_path) :])
@@ -364,7 +368,7 @@ def _settled(value: Any, catalog: Catalog) -> Any:
         _settling.reset(token)
 
 
-def _at(value: Any, path: Path) -> Any:
+def _at(value: Any, path: JsonPath) -> Any:
     for step in path:
         value = value[step]
     return value

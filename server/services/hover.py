@@ -10,13 +10,12 @@ from typing import Any
 
 from lsprotocol import types
 
+from ...codes import JsonPath
 from ..catalog import Catalog
 from . import models
 from .completion import ClientSupport, _type_label
 from .schema_match import Matcher as SchemaWalker
 from .schema_match import value_at
-
-Path = tuple[str | int, ...]
 
 
 def _dumps(value: Any) -> str:
@@ -69,7 +68,7 @@ class Hoverer:
             parts.append(" · ".join(links))
         return "\n\n".join(parts)
 
-    def _key(self, document: Any, path: Path) -> str:
+    def _key(self, document: Any, path: JsonPath) -> str:
         match = self.walker.match(document.value, path)
         param = match.param or {}
         schemas = match.schemas
@@ -117,7 +116,7 @@ class Hoverer:
             parts.append(f"_{match.entry['class_name']}_")
         return "\n\n".join(parts)
 
-    def _value(self, document: Any, path: Path) -> str:
+    def _value(self, document: Any, path: JsonPath) -> str:
         value = value_at(document.value, path)
         if path and path[-1] == "class_name" and isinstance(value, str):
             entry = self.walker.class_of(document.value, path[:-1])

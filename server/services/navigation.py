@@ -9,12 +9,11 @@ from typing import Any
 from lsprotocol import types
 from tree_sitter import Node
 
+from ...codes import JsonPath
 from ..catalog import Catalog
 from . import models
 from .schema_match import Matcher as SchemaWalker
 from .schema_match import value_at
-
-Path = tuple[str | int, ...]
 
 MAX_SYMBOLS = 2000  # about 40 ms to build, 1 MB less to send than 5,000
 MAX_FOLDING_RANGES = 5000
@@ -58,7 +57,7 @@ def definition(
     return []
 
 
-def layer_name_at(document: Any, offset: int) -> tuple[models.ModelLayers, str, Path] | None:
+def layer_name_at(document: Any, offset: int) -> tuple[models.ModelLayers, str, JsonPath] | None:
     """The model and layer name under the cursor: a definition or a reference."""
     location = document.node_at(offset)
     if location.kind != "value":
@@ -141,7 +140,7 @@ def _more_than(envelope: Any, limit: int) -> bool:
 
 
 def _symbol(
-    document, envelope, path: Path, encoding, budget, span: tuple[int, int] | None = None
+    document, envelope, path: JsonPath, encoding, budget, span: tuple[int, int] | None = None
 ) -> types.DocumentSymbol | None:
     if budget[0] <= 0 or not isinstance(envelope, dict):
         return None

@@ -21,7 +21,6 @@ from ..catalog import LAYER_FAMILIES, Catalog, Entry
 from .findings import MAX_DEPTH, SPECIAL_CLASS_NAMES, json_type
 
 Schema = dict[str, Any]
-Path = JsonPath
 PREFIX = "#/$defs/"
 
 _MISSING = object()
@@ -109,11 +108,11 @@ class Match:
     schemas: list[Schema]  # expanded schema fragments for the value at the path
     value: Any = _MISSING  # the value found there, or _MISSING
     entry: Entry | None = None  # class of the nearest enclosing envelope
-    envelope_path: Path | None = None
+    envelope_path: JsonPath | None = None
     param: dict[str, Any] | None = None  # catalog parameter, when the path is a config key
     key: str | None = None
     # enclosing envelopes and their classes, outer first
-    parents: list[tuple[Path, Entry]] = field(default_factory=list)
+    parents: list[tuple[JsonPath, Entry]] = field(default_factory=list)
 
     @property
     def has_value(self) -> bool:
@@ -214,14 +213,14 @@ class Matcher:
             return None
         return pick(self.catalog, value, families)
 
-    def match(self, root: Any, path: Path) -> Match:
+    def match(self, root: Any, path: JsonPath) -> Match:
         schemas = [self.catalog.schema] if self.catalog.schema else []
         value: Any = root
         entry = None
-        envelope_path: Path | None = None
+        envelope_path: JsonPath | None = None
         param = None
         key = None
-        parents: list[tuple[Path, Entry]] = []
+        parents: list[tuple[JsonPath, Entry]] = []
         for depth, step in enumerate(path):
             expanded = self.expand(schemas, value)
             here = path[:depth]
@@ -267,7 +266,7 @@ class Matcher:
             parents=parents,
         )
 
-    def class_of(self, root: Any, envelope_path: Path) -> Entry | None:
+    def class_of(self, root: Any, envelope_path: JsonPath) -> Entry | None:
         """The class of the envelope at ``envelope_path``, as validation picks it."""
         return self.match(root, (*envelope_path, "config")).entry
 
@@ -313,12 +312,12 @@ class Matcher:
 
     # -- nested envelopes, for validation ----------------------------------------------------
     def envelopes_in(
-        self, schema: Schema, value: Any, path: Path
-    ) -> Iterator[tuple[Path, Any, str | None, frozenset[str] | None]]:
+        self, schema: Schema, value: Any, path: JsonPath
+    ) -> Iterator[tuple[JsonPath, Any, str | None, frozenset[str] | None]]:
         """The envelopes inside ``value`` (which ``schema`` describes), outermost only: (path,
         envelope, ``$defs`` kind, families). Where the schema says nothing about a value, an
         object with ``class_name`` and ``config`` is an envelope of any family (kind None)."""
-        stack: list[tuple[list[Schema], Any, Path]] = [([schema], value, path)]
+        stack: list[tuple[list[Schema], Any, JsonPath]] = [([schema], value, path)]
         while stack:
             schemas, item, here = stack.pop()
             if len(here) > MAX_DEPTH or not (type(item) is dict or type(item) is list):
@@ -394,7 +393,7 @@ def missing() -> Any:
     return _MISSING
 
 
-def value_at(value: Any, path: Path) -> Any:
+def value_at(value: Any, path: JsonPath) -> Any:
     """The value at ``path``, or None where the path leads nowhere."""
     for step in path:
         if isinstance(step, str) and isinstance(value, dict):
@@ -419,6 +418,6 @@ def matcher(catalog: Catalog) -> Matcher:
     return found[1]
 
 
-def match(catalog: Catalog, value: Any, path: Path) -> Match:
+def match(catalog: Catalog, value: Any, path: JsonPath) -> Match:
     """What applies at ``path`` in the document ``value``: the enclosing class and schemas."""
     return matcher(catalog).match(value, path)

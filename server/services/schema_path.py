@@ -3,8 +3,9 @@ hover, completion, navigation and code actions). ``SchemaWalker`` is that matche
 
 from __future__ import annotations
 
-from .schema_match import Match, Matcher, Path, Schema, missing, value_at
+from ...codes import JsonPath
+from .schema_match import Match, Matcher, Schema, missing, value_at
 
 SchemaWalker = Matcher
 
-__all__ = ["Match", "Path", "Schema", "SchemaWalker", "missing", "value_at"]
+__all__ = ["Match", "JsonPath", "Schema", "SchemaWalker", "missing", "value_at"]
