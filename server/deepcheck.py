@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from lsprotocol import types
 
+from layercfg.codes import JsonPath
 from layercfg.schema_builder.protocol import ErrorKind, Method
 
 from . import engine
@@ -31,7 +32,6 @@ log = logging.getLogger("layercfg")
 
 SOURCE = "keras"
 ON_TYPE_DELAY = 0.6
-JsonPath = tuple[str | int, ...]
 
 
 _SERIALS = itertools.count(1)

@@ -12,9 +12,9 @@ from typing import Any
 
 from lsprotocol import types
 
+from layercfg.codes import JsonPath
 from layercfg.schema_builder import handles
 
-JsonPath = tuple[str | int, ...]
 TITLE = "Convert hub.KerasLayer to keras.layers.TFSMLayer (Keras 3)"
 KIND = "refactor.rewrite.layercfg.tfsm"  # capabilities.CONVERT_TO_TFSM
 # The base Layer's keys TFSMLayer takes as KerasLayer wrote them.
