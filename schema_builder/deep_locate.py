@@ -175,12 +175,16 @@ class Locator(ShapeReplay, CustomClassLint):
             message = f"{envelope.get('class_name')}: {message}"
         else:
             code = Code.FROM_CONFIG_FAILED
-        match = _UNKNOWN_KWARG.search(message)
+        # A value Keras quotes ("Could not interpret ... identifier: <the value>") is the
+        # document's text: what it says about keys and arguments is not read.
+        quoted = _IDENTIFIER.search(message)
+        head = message[: quoted.start(1)] if quoted else message
+        match = _UNKNOWN_KWARG.search(head)
         if match and match.group(1) in config:
             return DeepFinding(
                 (*path, "config", match.group(1)), "key", code, message, related=related
             )
-        match = _MISSING_ARG.search(message)
+        match = _MISSING_ARG.search(head)
         if match:
             missing = re.findall(r"'(\w+)'", match.group(1))
             typo = blame.misspelt(config, missing, blame.failing_class(error))
