@@ -39,6 +39,8 @@ class Param:
     config_default: Any = None  # what get_config() writes for it, when not sampled
     has_config_default: bool = False
     config_value: Any = None  # what get_config() of the sample instance wrote, sampled or not
+    built_value: Any = None  # what get_config() wrote once built, where its type differs
+    has_built_value: bool = False
     in_signature: bool = False
     in_config: bool = False
     inherited: bool = False  # accepted through **kwargs by a base class
@@ -65,6 +67,8 @@ class Param:
             out["default"] = self.default
         if self.has_config_default:
             out["config_default"] = self.config_default
+        if self.has_built_value:
+            out["built_value"] = self.built_value
         if self.required:
             out["sample"] = self.sample
         for key in ("allowed", "minimum", "exclusive_minimum", "maximum"):
@@ -461,6 +465,31 @@ class Introspector:
             if not param.required:
                 param.config_default = value
                 param.has_config_default = True
+        self._read_built_config(info, safe)
+
+    def _read_built_config(self, info: ClassInfo, config: dict[str, Any]) -> None:
+        """tf_keras's normalization layers turn an ``axis`` of -1 into ``[3]`` when built, and
+        their models are saved built: a value of another type in a built instance's config is
+        evidence too (Keras 3 keeps an int, so only tf_keras is asked)."""
+        if not self.api.legacy or not isinstance(config.get("axis"), int):
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                layer = info.cls.from_config(dict(config))
+                layer.build((None, 2, 2, 2))
+                built = layer.get_config()
+        except Exception:
+            return
+        ok, safe = json_safe(self.api.serialize(built), self.api)
+        if not ok or not isinstance(safe, dict):
+            return
+        for key, value in safe.items():
+            param = info.params.get(key)
+            if param is None or type(value) is type(config.get(key)):
+                continue
+            param.built_value = value
+            param.has_built_value = True
 
     def _minimal_config(self, info: ClassInfo) -> dict[str, Any]:
         return {name: p.sample for name, p in info.params.items() if p.required}

@@ -120,6 +120,8 @@ class SchemaEmitter:
             values.append(param.sample)
         if param.in_config:
             values.append(param.config_value)
+        if param.has_built_value:
+            values.append(param.built_value)
         return values
 
     def _nullable(self, param: Param) -> bool:

@@ -22,6 +22,8 @@ class Catalog:
 
     def __init__(self, data: Mapping[str, Any]):
         self.data = data
+        # Documents checked against it are loaded as Keras 2 documents (tf_keras).
+        self.keras2 = data.get("implementation") == "tf_keras"
         self.entries: list[Entry] = list(data.get("classes", []))
         self.names: dict[str, Any] = dict(data.get("names", {}))
         self.schema: dict[str, Any] = dict(data.get("schema", {}))

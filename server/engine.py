@@ -179,7 +179,7 @@ class LayerCache:
         links = validate_model_links(value, ())
         findings.extend(links)
         self._last = _LastCheck(value, layers[0][2], placed, links)
-        return fold_legacy(value, findings)
+        return fold_legacy(value, findings, catalog.keras2)
 
     def _after_edit(self, last: _LastCheck, value: Any, catalog: Catalog) -> list[Finding] | None:
         """The findings of ``value`` when it is the last value checked with a few of its
@@ -208,7 +208,7 @@ class LayerCache:
         findings.extend(chain.from_iterable(placed))
         findings.extend(links)
         self._last = _LastCheck(value, last.kind, placed, links)
-        return fold_legacy(value, findings)
+        return fold_legacy(value, findings, catalog.keras2)
 
     def _one(self, item: tuple[Any, Any, str]) -> list[Finding]:
         _, layer, kind = item

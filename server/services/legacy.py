@@ -17,7 +17,7 @@ LEGACY_LAMBDA_KEYS = ("module", "function_type", "output_shape_type", "output_sh
 LEGACY_TOP_KEYS = ("keras_version", "backend")
 
 
-def fold_legacy(value: Any, findings: list[Finding]) -> list[Finding]:
+def fold_legacy(value: Any, findings: list[Finding], keras2: bool = False) -> list[Finding]:
     """One LCF108 on the top-level ``class_name`` for a Keras 2 document, instead of its markers.
 
     A document is Keras 2 when its top level has no ``module`` (Keras 3 always writes one, and
@@ -27,9 +27,19 @@ def fold_legacy(value: Any, findings: list[Finding]) -> list[Finding]:
     Keras 1/2 names of the class's keys (``KEY_RENAMES``), become its related locations: the upgrade
     fixes them all, so they are not reported once per layer. The missing top-level ``module``
     is not reported twice either. String dtypes are no marker: Keras 3 writes them too.
+
+    With ``keras2`` (the document is checked against the tf_keras catalog, as Keras 2 loads
+    it) the markers and the missing top-level ``module`` are no problem: they are dropped.
     """
     if not isinstance(value, dict) or "module" in value:
         return findings
+    if keras2:
+        return [
+            f
+            for f in findings
+            if f.code != "LCF108"
+            and not (f.code == "LCF107" and f.path == () and _data(f, "key") == "module")
+        ]
     # Keras 1/2 keys (batch_input_shape in a layer that has a module...) are part of the
     # upgrade too: folded rather than reported once per layer.
     markers = [f for f in findings if f.code == "LCF108" or _renamed_key(f)]

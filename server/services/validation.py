@@ -96,7 +96,7 @@ def validate(value: Any, catalog: Catalog) -> list[Finding]:
     for path, layer, kind in model_layers(value, catalog):
         findings.extend(validate_envelope(layer, catalog, path, kind=kind, top_level=False))
     findings.extend(validate_model_links(value, ()))
-    return fold_legacy(value, findings)
+    return fold_legacy(value, findings, catalog.keras2)
 
 
 def validate_envelope(
