@@ -209,7 +209,10 @@ class DeepChecks:
 
     def result_for(self, document: Document) -> DeepResult | None:
         result = self.results.get(document.uri)
-        return result if result is not None and result.version == document.version else None
+        if result is None or result.version != document.version:
+            return None
+        # A version number can come back (a didOpen again, a version going backwards).
+        return result if result.document in (None, document) else None
 
     def schedule(self, uri: str, delay: float = ON_TYPE_DELAY) -> None:
         loop = asyncio.get_running_loop()

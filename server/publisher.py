@@ -124,7 +124,10 @@ class Publisher:
 
     def deep_for(self, document: Document) -> DeepFindings | None:
         result = self._deep.get(document.uri)
-        return result if result is not None and result.version == document.version else None
+        if result is None or result.version != document.version:
+            return None
+        # A version number can come back (a didOpen again, a version going backwards).
+        return result if getattr(result, "document", None) in (None, document) else None
 
     def shown(self, document: Document) -> list[Shown]:
         """Every diagnostic of this version with the problem it was made from, after the

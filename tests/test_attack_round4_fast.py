@@ -111,3 +111,22 @@ def test_random_lsp_changes_give_a_fresh_open(catalog: dict, seed: int) -> None:
             fresh = _same_document(document)
             got = _checked(document, catalog_, cache)
             assert got == _checked(fresh, catalog_, None), (seed, step, document.text)
+
+
+def test_a_deep_result_is_never_shown_for_another_text_of_its_version() -> None:
+    """A version number can come back (a client that counts again from 1 after a didOpen
+    without didClose, or a version going backwards): a deep result belongs to the document it
+    checked, not to every document with its number."""
+    from layercfg.server.deepcheck import DeepChecks, DeepResult
+    from layercfg.server.publisher import Publisher
+
+    checked = Document.parse(URI, '{"class_name": "Dense", "config": {"unitz": 1}}', 5)
+    other = Document.parse(URI, '{"class_name": "Dense", "config": {"units": 1}}', 5)
+    result = DeepResult(5, document=checked)
+    checks = DeepChecks(lambda uri: None, None, None)  # type: ignore[arg-type]
+    checks.results[URI] = result
+    publisher = Publisher(None, None, None)  # type: ignore[arg-type]
+    publisher._deep[URI] = result
+    assert checks.result_for(checked) is result and publisher.deep_for(checked) is result
+    assert checks.result_for(other) is None
+    assert publisher.deep_for(other) is None
