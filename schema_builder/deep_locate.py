@@ -3,6 +3,7 @@ and the key in it a person would fix; Keras's warnings and recursion failures pl
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from typing import Any
@@ -11,8 +12,8 @@ from layercfg.codes import Code, JsonPath, Severity
 from layercfg.server import layer_graph
 
 from . import deep_blame as blame
-from .deep_common import SPECIAL, DeepFinding, clean_message, envelopes, inside
-from .deep_lint import CustomClassLint
+from .deep_common import SPECIAL, DeepFinding, clean_message, envelopes, inside, source_of
+from .deep_lint import CustomClassLint, _installed
 from .deep_shapes import ShapeReplay
 
 _UNKNOWN_KWARG = re.compile(
@@ -181,6 +182,9 @@ class Locator(ShapeReplay, CustomClassLint):
         head = message[: quoted.start(1)] if quoted else message
         match = _UNKNOWN_KWARG.search(head)
         if match and match.group(1) in config:
+            defect = self._refuses_own_key(error, match.group(1), path, message)
+            if defect is not None:
+                return defect
             return DeepFinding(
                 (*path, "config", match.group(1)), "key", code, message, related=related
             )
@@ -225,6 +229,42 @@ class Locator(ShapeReplay, CustomClassLint):
             if re.search(rf"\b{re.escape(key)}\b", message):
                 return DeepFinding((*path, "config", key), "value", code, message, related=related)
         return DeepFinding((*path, "class_name"), "value", code, message, related=related)
+
+    def _refuses_own_key(
+        self, error: BaseException, key: str, path: JsonPath, message: str
+    ) -> DeepFinding | None:
+        """LCF401 for a layer whose constructor refuses a key its own ``get_config`` writes:
+        ``name``, ``trainable`` and ``dtype`` are written by every layer's ``get_config``, so
+        a constructor without ``**kwargs`` cannot load what the class saves (KerasHub's
+        RMSNormalization). A warning for an installed package's class, which is its
+        maintainers' to fix; an error for the user's own."""
+        cls = blame.failing_class(error)
+        if key not in _BASE_KEYS or cls is None or not issubclass(cls, self.keras.layers.Layer):
+            return None
+        try:
+            parameters = inspect.signature(cls.__init__).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        if any(p.kind == p.VAR_KEYWORD or p.name == key for p in parameters):
+            return None
+        related = [
+            *source_of(cls.__init__, f"{cls.__name__}.__init__ takes no {key!r} (no **kwargs)"),
+            *source_of(cls.get_config, f"{cls.__name__}.get_config writes {key!r}"),
+        ]
+        return DeepFinding(
+            (*path, "config", key),
+            "key",
+            Code.CUSTOM_CLASS,
+            f"{cls.__name__} cannot load the config its own get_config writes: {message} "
+            f"(a defect of the class: its constructor does not accept {key!r}).",
+            severity=Severity.WARNING if _installed(cls) else Severity.ERROR,
+            related=related,
+            data={"key": key, "class": f"{cls.__module__}.{cls.__qualname__}"},
+        )
+
+
+# Keys every layer's get_config writes (keras.layers.Layer.get_config).
+_BASE_KEYS = ("name", "trainable", "dtype")
 
 
 def _recursion_error(error: BaseException) -> RecursionError | None:

@@ -259,3 +259,36 @@ def test_incremental_locates_a_sequential_layer_as_the_full_check(change):
     DeepChecker(api, memo=memo).check(_sequential())
     for _ in range(2):
         assert DeepChecker(api, memo=memo).check(_copy(value)) == full
+
+
+def test_a_users_class_refusing_its_own_trainable_is_an_error_of_the_class(tmp_path, monkeypatch):
+    """The same defect as KerasHub's RMSNormalization in a class of the user's own module:
+    LCF401 at the key, an error (the user fixes the class), with the constructor's line."""
+    import keras
+
+    (tmp_path / "lcf_no_kwargs_layers.py").write_text(
+        "import keras\n"
+        "@keras.saving.register_keras_serializable(package='lcfnokw')\n"
+        "class Strict(keras.layers.Layer):\n"
+        "    def __init__(self, width):\n"
+        "        super().__init__()\n"
+        "        self.width = width\n"
+        "    def get_config(self):\n"
+        "        return {**super().get_config(), 'width': self.width}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lcf_no_kwargs_layers
+
+    document = json.loads(
+        json.dumps(keras.saving.serialize_keras_object(lcf_no_kwargs_layers.Strict(3)))
+    )
+    assert _refused(
+        lambda v: keras.saving.deserialize_keras_object(v, safe_mode=True), _copy(document)
+    )
+    checker = DeepChecker(KerasAPI("keras"), modules=("lcf_no_kwargs_layers",))
+    findings = checker.check(document)["findings"]
+    defects = [f for f in findings if f["code"] == "LCF401" and f["path"][-1] != "class_name"]
+    assert len(defects) == 1 and defects[0]["severity"] == 1, findings
+    assert defects[0]["path"][-1] in ("name", "trainable", "dtype")
+    assert any(r["file"].endswith("lcf_no_kwargs_layers.py") for r in defects[0]["related"])
+    assert not [f for f in findings if f["code"] == "LCF301"]

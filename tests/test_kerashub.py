@@ -124,3 +124,27 @@ def test_case_insensitive_enums(catalog) -> None:
     assert [f for f in validate(conv, cat) if f.severity == ERROR] == []
     conv["config"]["padding"] = "sme"
     assert any(f.path[-1] == "padding" for f in validate(conv, cat) if f.severity == ERROR)
+
+
+def test_a_package_class_refusing_its_own_trainable_is_its_defect_a_warning() -> None:
+    """keras_hub's RMSNormalization takes no **kwargs, yet Layer.get_config writes trainable
+    and dtype: Keras refuses what the class itself saves (LCF401 with its source, a warning
+    since the package's maintainers must fix it)."""
+    import keras
+    import keras_hub  # noqa: F401
+
+    from layercfg.schema_builder.deep import DeepChecker
+    from layercfg.schema_builder.keras_api import KerasAPI
+
+    cls = keras.saving.get_registered_object("keras_hub>RMSNormalization")
+    document = keras.saving.serialize_keras_object(cls(input_dim=8))
+    assert set(document["config"]) >= {"trainable", "dtype"}
+    assert "unexpected keyword argument 'trainable'" in (_keras_error(document) or "")
+    checker = DeepChecker(KerasAPI("keras"), modules=("keras_hub",))
+    findings = checker.check(json.loads(json.dumps(document)))["findings"]
+    assert [f["code"] for f in findings if f["severity"] == 1] == []
+    defects = [f for f in findings if f["code"] == "LCF401"]
+    assert len(defects) == 1 and defects[0]["severity"] == 2, findings
+    assert tuple(defects[0]["path"]) == ("config", "trainable")
+    files = {r["file"].replace("\\", "/").rsplit("/", 1)[-1] for r in defects[0]["related"]}
+    assert "rms_normalization.py" in files and all(r["line"] for r in defects[0]["related"])
