@@ -18,6 +18,7 @@ from .catalog import Catalog
 from .doc_edit import changed_layers, same_json
 from .document import Document, Problem
 from .services import security
+from .services.suggest import budget_refused
 from .services.validation import (
     Finding,
     checkpoint,
@@ -128,6 +129,14 @@ class LayerCache:
         self.located: tuple[object, dict[int, tuple[Finding, Checked]]] | None = None
 
     def validate(self, document: Document, catalog: Catalog) -> list[Finding]:
+        findings = self._validate(document, catalog)
+        if budget_refused():
+            # Which findings got a did-you-mean depends on the layers checked before them:
+            # the next version is checked whole, as a fresh open is.
+            self._by_object, self._by_text, self._last = {}, {}, None
+        return findings
+
+    def _validate(self, document: Document, catalog: Catalog) -> list[Finding]:
         if catalog is not self.catalog:
             self.catalog, self._by_object, self._by_text = catalog, {}, {}
             self._last = None

@@ -130,3 +130,38 @@ def test_a_deep_result_is_never_shown_for_another_text_of_its_version() -> None:
     assert checks.result_for(checked) is result and publisher.deep_for(checked) is result
     assert checks.result_for(other) is None
     assert publisher.deep_for(other) is None
+
+
+def test_an_edit_past_the_did_you_mean_budget_gives_a_fresh_open(catalog: dict) -> None:
+    """In a document with more near-miss class names than the did-you-mean budget, the
+    layers past it keep the plain message; a layer edited again must not get a suggestion
+    that a fresh open of the same text does not give it."""
+    from layercfg.server.services.suggest import MAX_SUGGESTIONS, checking
+
+    catalog_ = Catalog.from_json(catalog)
+    count = 2 * MAX_SUGGESTIONS
+    layers = [
+        {"module": "keras.layers", "class_name": "Dens" + chr(97 + i % 26), "config": {}}
+        for i in range(count)
+    ]
+    for index, layer in enumerate(layers):
+        layer["config"]["name"] = f"l{index}"
+    text = json.dumps(
+        {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": layers}}
+    )
+
+    def check(document: Document, cache: engine.LayerCache) -> Counter:
+        with checking(lambda: True):
+            return _checked(document, catalog_, cache)
+
+    document = Document.parse(URI, text, 1)
+    cache = engine.LayerCache()
+    check(document, cache)
+    at = text.index(f'"l{count - 10}"') + 2
+    position = document.lines.position_at(at)
+    change = types.TextDocumentContentChangePartial(
+        range=types.Range(start=position, end=position), text="x"
+    )
+    document = document.apply_changes([change], 2)
+    fresh = Document.parse(URI, document.text, 2)
+    assert check(document, cache) == check(fresh, engine.LayerCache())

@@ -32,6 +32,8 @@ class _Scope:
     current: Callable[[], bool] | None
     suggestions: int = MAX_SUGGESTIONS
     compared: int = MAX_COMPARED
+    # A did-you-mean was left out for the budget: findings then depend on what came before.
+    refused: bool = False
 
 
 _scope: ContextVar[_Scope | None] = ContextVar("layercfg_check", default=None)
@@ -46,6 +48,12 @@ def checking(current: Callable[[], bool] | None = None) -> Iterator[None]:
         yield
     finally:
         _scope.reset(token)
+
+
+def budget_refused() -> bool:
+    """Whether the check in progress left out a did-you-mean for its budget."""
+    scope = _scope.get()
+    return scope is not None and scope.refused
 
 
 def checkpoint() -> None:
@@ -160,6 +168,7 @@ def _close_matches(
         # Remembered lookups count too, so that which findings get one does not depend on
         # what was checked before.
         if scope.suggestions <= 0:
+            scope.refused = True
             return []
         scope.suggestions -= 1
     remembered = len(candidates) <= _MEMO_CANDIDATES
@@ -170,6 +179,7 @@ def _close_matches(
             return list(found)
     if scope is not None:
         if scope.compared < len(candidates):
+            scope.refused = True
             return []
         scope.compared -= len(candidates)
     pool: Any = candidates
