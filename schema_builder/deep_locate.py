@@ -14,7 +14,7 @@ from layercfg.server import layer_graph
 from . import deep_blame as blame
 from .deep_common import SPECIAL, DeepFinding, clean_message, envelopes, inside, source_of
 from .deep_lint import CustomClassLint, _installed
-from .deep_shapes import ShapeReplay
+from .deep_shapes import ShapeReplay, window_too_large
 
 _UNKNOWN_KWARG = re.compile(
     r"(?:unexpected keyword argument|Unrecognized keyword arguments?[^{]*\{)\s*'([^']+)'"
@@ -187,6 +187,11 @@ class Locator(ShapeReplay, CustomClassLint):
                 return defect
             return DeepFinding(
                 (*path, "config", match.group(1)), "key", code, message, related=related
+            )
+        window = window_too_large(message, config)
+        if window is not None and code == Code.FROM_CONFIG_FAILED:
+            return DeepFinding(
+                (*path, "config", window), "value", Code.SHAPE, message, related=related
             )
         match = _MISSING_ARG.search(head)
         if match:

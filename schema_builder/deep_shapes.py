@@ -4,6 +4,7 @@ to find the first one that cannot take its inputs, and each layer's output shape
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 from typing import Any
 
@@ -181,6 +182,23 @@ class ShapeReplay(CheckerBase):
                     )
                 )
         return out
+
+
+# Keras 3 ("Computed output size would be zero or negative") and TensorFlow under tf_keras
+# ("Negative dimension size caused by subtracting 12 from 8"): a window larger than its input.
+_WINDOW_TOO_LARGE = re.compile(
+    r"output size would be zero or negative|Negative dimension size caused by subtracting", re.I
+)
+_WINDOW_KEYS = ("kernel_size", "pool_size", "cropping")
+
+
+def window_too_large(message: str, config: dict[str, Any]) -> str | None:
+    """The key of a layer's window (``kernel_size``, ``pool_size``) when Keras's message says
+    the window does not fit in its input: a shape problem of that key, whatever other
+    arguments (``padding``) the message quotes."""
+    if not _WINDOW_TOO_LARGE.search(message):
+        return None
+    return next((key for key in _WINDOW_KEYS if key in config), None)
 
 
 def _bytes(size: float) -> str:

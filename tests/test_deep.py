@@ -348,3 +348,28 @@ def test_an_answer_json_cannot_carry_comes_back_as_an_error(monkeypatch):
     first, second = _answers(out)
     assert first["id"] == 7 and first["error"]["kind"] == "TypeError"
     assert second == {"id": 8, "nonce": None, "result": None}
+
+
+@pytest.mark.parametrize("in_model", [False, True])
+def test_a_kernel_larger_than_its_input_is_a_shape_error_on_kernel_size(checker, in_model):
+    """Keras refuses a Conv2D whose kernel exceeds its input's spatial size while building it
+    (its build_config, or its model's input); its message quotes padding too, but the key to
+    change is kernel_size, and it is a shape problem (LCF302), not a refused argument."""
+    if in_model:
+        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)])
+        document = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
+        prefix: tuple = ("config", "layers", 1)
+    else:
+        layer = keras.layers.Conv2D(4, 3)
+        layer.build((None, 8, 8, 3))
+        document = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
+        prefix = ()
+    keras.backend.clear_session()
+    conv = document["config"]["layers"][1] if in_model else document
+    conv["config"]["kernel_size"] = [12, 12]
+    with pytest.raises(ValueError, match="zero or negative"):
+        keras.saving.deserialize_keras_object(json.loads(json.dumps(document)), safe_mode=True)
+    errors = [f for f in checker.check(document)["findings"] if f["severity"] == 1]
+    assert [(f["code"], tuple(f["path"])) for f in errors] == [
+        ("LCF302", (*prefix, "config", "kernel_size"))
+    ]
