@@ -78,7 +78,17 @@ class Catalog:
         module = envelope.get("module")
         if isinstance(module, str) and fits(found := self._by_name_module.get((name, module))):
             return found
-        return next((e for e in self._by_name.get(name, ()) if fits(e)), None)
+        # A document of another package (keras_hub>RMSNormalization) names that package's
+        # class, not a Keras built-in of the same class_name.
+        package = named_package(envelope)
+        return next(
+            (
+                e
+                for e in self._by_name.get(name, ())
+                if fits(e) and (package is None or package in _packages(e))
+            ),
+            None,
+        )
 
     def find(self, class_name: str, families: Collection[str] | None = None) -> list[Entry]:
         """Every class called ``class_name`` (or aliased so) in ``families``."""
@@ -107,6 +117,32 @@ class Catalog:
     def names_for(self, family: str) -> list[str]:
         """Strings Keras accepts for a family (``initializer``, ``activation``, ``dtype``...)."""
         return list(self.names.get(family, ()))
+
+
+_KERAS_PACKAGES = frozenset({"keras_hub", "keras_cv", "keras_nlp"})
+
+
+def _root(module: Any) -> str | None:
+    return module.split(".")[0] if isinstance(module, str) and module else None
+
+
+def _packages(entry: Entry) -> set[str | None]:
+    registered = entry.get("registered_name")
+    prefix = registered.split(">")[0] if isinstance(registered, str) else None
+    return {_root(entry.get("module")), prefix}
+
+
+def named_package(envelope: Mapping[str, Any]) -> str | None:
+    """The package other than Keras an envelope's class is of: the one its
+    ``registered_name`` names (``keras_hub>X``), else a Keras-allowlisted package its
+    ``module`` is in (Keras imports those by module); None for Keras's own classes."""
+    registered = envelope.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:
+        package = registered.split(">")[0].split(".")[0]
+        if package and package != "keras":
+            return package
+    root = _root(envelope.get("module"))
+    return root if root in _KERAS_PACKAGES else None
 
 
 def class_names(entry: Entry) -> list[str]:

@@ -58,8 +58,13 @@ def test_a_registered_class_is_found_by_its_registered_name_whatever_the_module(
     document = json.loads(json.dumps(document))
     wrong = {**document, "module": "keras_hub.layer"}
     assert not _keras_refuses(wrong)
-    findings = [f for f in validate(wrong, cat) if f.path == ("module",)]
-    assert [(f.code, f.severity) for f in findings] == [("LCF107", WARNING)]
+    # Without keras_hub in the catalog the class is not Keras's ReversibleEmbedding (which
+    # would take no registered_name): a warning to configure modules, never an error.
+    findings = validate(wrong, cat)
+    assert [(f.code, f.path, f.severity) for f in findings] == [
+        ("LCF101", ("class_name",), WARNING)
+    ]
+    assert "package keras_hub" in findings[0].message
 
 
 @pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
@@ -124,3 +129,65 @@ def test_an_allowlisted_package_that_is_not_installed_says_so(cat: Catalog) -> N
     (finding,) = validate(document, cat)
     assert finding.code == "LCF101"
     assert "package keras_cv, which is not installed" in finding.message
+
+
+def _class_keras_finds(document: dict[str, Any]) -> Any:
+    from keras.src.saving import serialization_lib
+
+    return serialization_lib._retrieve_class_or_fn(
+        document["class_name"],
+        document.get("registered_name"),
+        document.get("module"),
+        obj_type="class",
+        full_config=document,
+    )
+
+
+def _shared_keras_hub_layers() -> list[str]:
+    """Class names of keras_hub layers that keras.layers has too."""
+    import keras_hub
+
+    return sorted(
+        name
+        for name in set(dir(keras_hub.layers)) & set(dir(keras.layers))
+        if isinstance(getattr(keras_hub.layers, name), type)
+    )
+
+
+_TINY = {
+    "RMSNormalization": lambda cls: cls(input_dim=4),
+    "ReversibleEmbedding": lambda cls: cls(10, 4),
+}
+
+
+def test_every_class_name_keras_hub_shares_with_keras_layers_has_tiny_arguments() -> None:
+    assert _shared_keras_hub_layers() == sorted(_TINY)
+
+
+@pytest.mark.parametrize("name", sorted(_TINY))
+def test_a_keras_hub_class_sharing_a_keras_name_is_not_the_keras_built_in(
+    plain_catalog: dict, name: str
+) -> None:
+    import keras_hub
+
+    layer = _TINY[name](getattr(keras_hub.layers, name))
+    document = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
+    assert document["registered_name"] == f"keras_hub>{name}"
+    assert document["module"].startswith("keras_hub.")
+    # Keras finds the keras_hub class by its registered name, and by its module alone
+    # (keras_hub is on Keras's allowlist).
+    by_module = {**document, "registered_name": None}
+    for variant in (document, by_module):
+        assert _class_keras_finds(variant) is type(layer)
+    plain = Catalog.from_json(plain_catalog)
+    assert not any(e["module"].startswith("keras_hub") for e in plain.find(name))
+    for variant in (document, by_module, {**document, "module": "keras_hub.layers"}):
+        findings = validate(variant, plain)
+        assert [f for f in findings if f.severity == ERROR] == [], (variant, findings)
+        (finding,) = findings
+        assert (finding.code, finding.path, finding.severity) == (
+            "LCF101",
+            ("class_name",),
+            WARNING,
+        )
+        assert "package keras_hub" in finding.message
