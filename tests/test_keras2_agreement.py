@@ -12,6 +12,7 @@ tf_keras = pytest.importorskip("tf_keras")
 
 from layercfg.schema_builder.catalog import load_or_build  # noqa: E402
 from layercfg.server.catalog import Catalog  # noqa: E402
+from layercfg.server.services.findings import INFORMATION  # noqa: E402
 from layercfg.server.services.validation import ERROR, validate  # noqa: E402
 
 
@@ -49,14 +50,17 @@ def test_tf_keras_writes_a_built_axis_as_a_list_and_loads_it(mobilenet):
 
 
 def test_a_keras2_model_tf_keras_loads_has_no_fast_error(legacy_catalog, mobilenet):
-    errors = [f for f in validate(mobilenet, legacy_catalog) if f.severity == ERROR]
-    assert [(f.code, f.path) for f in errors] == []
+    findings = validate(mobilenet, legacy_catalog)
+    assert [(f.code, f.path) for f in findings if f.severity == ERROR] == []
+    # Being Keras 2 is the offer of the upgrade, information: tf_keras loads it as it is.
+    (legacy,) = [f for f in findings if f.code == "LCF108"]
+    assert legacy.severity == INFORMATION and legacy.path == ("class_name",)
 
 
 def test_an_int_axis_still_passes_and_a_string_axis_does_not(legacy_catalog):
-    layer = {"class_name": "BatchNormalization", "config": {"axis": -1}}
+    layer = {"module": "keras.layers", "class_name": "BatchNormalization", "config": {"axis": -1}}
     assert [f for f in validate(layer, legacy_catalog) if f.severity == ERROR] == []
-    wrong = {"class_name": "BatchNormalization", "config": {"axis": "3"}}
+    wrong = {**layer, "config": {"axis": "3"}}
     codes = [f.code for f in validate(wrong, legacy_catalog) if f.severity == ERROR]
     assert "LCF104" in codes
 

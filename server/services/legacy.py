@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...codes import JsonPath
-from .findings import _MISSING, ERROR, Finding, _data, _legacy_marker
+from .findings import _MISSING, ERROR, INFORMATION, Finding, _data, _legacy_marker
 from .suggest import KEY_RENAMES
 
 # in a layer envelope without ``module`` before building it: such keys are not errors there.
@@ -29,17 +29,10 @@ def fold_legacy(value: Any, findings: list[Finding], keras2: bool = False) -> li
     is not reported twice either. String dtypes are no marker: Keras 3 writes them too.
 
     With ``keras2`` (the document is checked against the tf_keras catalog, as Keras 2 loads
-    it) the markers and the missing top-level ``module`` are no problem: they are dropped.
+    it) the finding is information, the offer of the upgrade: tf_keras loads it as it is.
     """
     if not isinstance(value, dict) or "module" in value:
         return findings
-    if keras2:
-        return [
-            f
-            for f in findings
-            if f.code != "LCF108"
-            and not (f.code == "LCF107" and f.path == () and _data(f, "key") == "module")
-        ]
     # Keras 1/2 keys (batch_input_shape in a layer that has a module...) are part of the
     # upgrade too: folded rather than reported once per layer.
     markers = [f for f in findings if f.code == "LCF108" or _renamed_key(f)]
@@ -58,8 +51,9 @@ def fold_legacy(value: Any, findings: list[Finding], keras2: bool = False) -> li
         code="LCF108",
         message=f"Legacy Keras 2 document: Keras 3 cannot load it as it is "
         f"(no 'module' at the top level; {len(markers)} Keras 2 "
-        f"marker{'s' if len(markers) != 1 else ''}). Upgrade it to the Keras 3 format.",
-        severity=ERROR,
+        f"marker{'s' if len(markers) != 1 else ''}). Upgrade it to the Keras 3 format."
+        + (" (Checked as a tf_keras document.)" if keras2 else ""),
+        severity=INFORMATION if keras2 else ERROR,
         data={
             "kind": "keras2",
             "class_name": class_name,
