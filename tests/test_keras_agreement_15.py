@@ -191,24 +191,3 @@ def test_a_keras_hub_class_sharing_a_keras_name_is_not_the_keras_built_in(
             WARNING,
         )
         assert "package keras_hub" in finding.message
-
-
-def test_an_unregistered_custom_class_keras_cannot_locate_is_an_error(
-    cat: Catalog, fixtures_on_path: Path
-) -> None:
-    from custom.good_layers import Scale
-    from custom.registered_layers import Gated
-
-    document = json.loads(json.dumps(keras.saving.serialize_keras_object(Scale(2.0))))
-    assert document["module"] == "custom.good_layers"
-    assert _keras_refuses(document)
-    with pytest.raises(TypeError, match="Could not locate class 'Scale'"):
-        _class_keras_finds(document)
-    (finding,) = validate(document, cat)
-    assert (finding.code, finding.path, finding.severity) == ("LCF107", ("class_name",), ERROR)
-    assert "not registered with keras.saving.register_keras_serializable" in finding.message
-    assert "custom_objects" in finding.message
-    # A registered class Keras finds is still clean.
-    registered = json.loads(json.dumps(keras.saving.serialize_keras_object(Gated(3))))
-    assert not _keras_refuses(registered)
-    assert [f for f in validate(registered, cat) if f.severity == ERROR] == []

@@ -112,33 +112,6 @@ def _outside_message(name: str, module: Any, registered: Any) -> str:
     )
 
 
-_IMPORTED_BY_MODULE = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp"})
-
-
-def unregistered_class(
-    value: dict[str, Any], entry: dict[str, Any], path: JsonPath
-) -> Finding | None:
-    """A custom class Keras cannot locate (serialization_lib ``_retrieve_class_or_fn``): not
-    registered with ``register_keras_serializable`` and in a module Keras does not import."""
-    if not entry.get("custom") or entry.get("registered_name"):
-        return None
-    module = value.get("module")
-    if isinstance(module, str) and module.split(".")[0] in _IMPORTED_BY_MODULE:
-        return None  # Keras imports the module and finds the class there
-    name = entry["class_name"]
-    return Finding(
-        path + ("class_name",),
-        "value",
-        "LCF107",
-        f"Keras cannot locate {name}: it is not registered with "
-        "keras.saving.register_keras_serializable, and Keras imports classes by module only "
-        "from keras, keras_hub, keras_cv and keras_nlp. Register it (and import its module "
-        "before loading), or pass it in custom_objects when loading.",
-        severity=ERROR,
-        data={"class_name": name, "module": module},
-    )
-
-
 def _wrong_type(value: Any, path: JsonPath, expected: list[str]) -> Finding:
     jtype = json_type(value)
     data: dict[str, Any] = {"expected": expected, "value": _scalar(value)}

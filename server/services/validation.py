@@ -40,7 +40,6 @@ from .findings import (
     _words,
     _wrong_type,
     json_type,
-    unregistered_class,
 )
 from .legacy import LEGACY_TOP_KEYS, fold_legacy, legacy_config
 from .links import validate_model_links
@@ -499,8 +498,6 @@ class _Validator:
     ) -> None:
         """``module`` and ``registered_name`` against the class (serialization_lib rules)."""
         name = entry["class_name"]
-        if (unlocated := unregistered_class(value, entry, path)) is not None:
-            out.append(unlocated)
         expected_module = entry.get("module")
         module = value.get("module", _MISSING)
         fix = {"module": expected_module, "registered_name": entry.get("registered_name")}
