@@ -19,7 +19,7 @@ interval. After the edits, the session opens the final text as a second document
 that its diagnostics are the edited document's: an edit path that shortcuts must find what a
 fresh parse finds.
 
-Targets (issue 16): ranged p50 <= 8 ms and p95 <= 20 ms; whole p50 <= 80 ms. The small
+Targets: ranged p50 <= 8 ms and p95 <= 20 ms; whole p50 <= 80 ms. The small
 document's edit p50 from the same run (bench_server.py's Dense layer, ranged) is printed as
 the floor: what a round trip costs on this machine without any document work. Under the
 table, each session's CPU used by other processes, and the server's own CPU time per edit

@@ -12,7 +12,7 @@ is up), then makes N one-value edits about a typist's pause apart. Each edit is 
 hover are sent at places spread through the file. The deep check runs after edits as it
 does in an editor, so it competes with these for the CPU.
 
-Targets (issue 16): deep check on within 1.25x of off at p50, 1.5x at p95, for each of the
+Targets: deep check on within 1.25x of off at p50, 1.5x at p95, for each of the
 three. The onType session also sets ``workerIdleMinutes`` to 0.05 (3 s) and prints the
 server's own VmRSS and VmHWM and the process tree's VmRSS with the worker up, and again
 after the worker's idle exit.

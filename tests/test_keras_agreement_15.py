@@ -1,5 +1,5 @@
 """The fast checks agree with Keras: a module that cannot hold the class, NaN and Infinity
-arguments, and classes of packages the catalog does not cover (issue 15)."""
+arguments, and classes of packages the catalog does not cover."""
 
 from __future__ import annotations
 
@@ -110,8 +110,8 @@ def test_a_package_not_in_modules_says_to_add_it(cat: Catalog) -> None:
     (finding,) = validate(document, cat)
     assert (finding.code, finding.severity) == ("LCF101", WARNING)
     assert finding.message == (
-        "'Fancy' is from package acme_models, which is not in `modules`: add it to "
-        "layercfg.modules (trusted workspaces only) to check it."
+        "'Fancy' is from package acme_models, which is not in `modules`: add it (`--modules`, "
+        "or the layercfg.modules setting; trusted workspaces only) to check it."
     )
 
 

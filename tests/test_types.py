@@ -1,4 +1,4 @@
-"""The type checker passes on what ``[tool.mypy]`` in pyproject.toml lists (issue 12)."""
+"""The type checker passes on what ``[tool.mypy]`` in pyproject.toml lists."""
 
 from __future__ import annotations
 

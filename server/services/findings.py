@@ -103,12 +103,12 @@ def _outside_message(name: str, module: Any, registered: Any) -> str:
             )
         return (
             f"{_quote(name)} is from package {package}, which the catalog does not cover: "
-            f"add it to layercfg.modules to check it."
+            f"add it to `modules` (`--modules`, or the layercfg.modules setting) to check it."
         )
     where = f"package {package}" if package else _quote(registered)
     return (
-        f"{_quote(name)} is from {where}, which is not in `modules`: add it to "
-        "layercfg.modules (trusted workspaces only) to check it."
+        f"{_quote(name)} is from {where}, which is not in `modules`: add it (`--modules`, or "
+        "the layercfg.modules setting; trusted workspaces only) to check it."
     )
 
 
