@@ -15,7 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CATALOG_FORMAT = 2  # 2: "packages" (what each configured package gave)
+# 2: "packages" (what each configured package gave); 3: the types of a built tf_keras
+# layer's config, the exported schema's dispatch by registered_name and module.
+CATALOG_FORMAT = 3
 
 
 @dataclass(frozen=True)
