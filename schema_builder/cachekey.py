@@ -17,7 +17,7 @@ from pathlib import Path
 
 # 2: "packages" (what each configured package gave); 3: the types of a built tf_keras
 # layer's config, the exported schema's dispatch by registered_name and module.
-CATALOG_FORMAT = 3
+CATALOG_FORMAT = 4
 
 
 @dataclass(frozen=True)

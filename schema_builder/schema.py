@@ -368,12 +368,12 @@ def dispatch_schema(
             by_name.setdefault(name, []).append(info)
     by_class = []
     for name in sorted(by_name):
-        fallback = sorted(by_name[name], key=lambda i: bool(i.custom))[0]
-        chosen = _module_fits(fallback, config(fallback), covered)
+        ordered = sorted(by_name[name], key=lambda i: bool(i.custom))
+        chosen = _by_package(ordered, lambda i: _module_fits(i, config(i), covered), covered)
         modules = {
             module: info
             for (n, module), info in by_module.items()
-            if n == name and module is not None and info is not fallback
+            if n == name and module is not None
         }
         if modules:
             chosen = {
@@ -398,6 +398,73 @@ def dispatch_schema(
             ]
         },
         "else": {"allOf": by_class},
+    }
+
+
+# Packages other than Keras whose modules Keras's loader imports by module.
+_MODULE_PACKAGES = ("keras_cv", "keras_hub", "keras_nlp")
+_OWN_PREFIX = r"^(?!keras[.>])[^.>]+[^>]*>"  # a registered_name naming a package, not Keras
+
+
+def _packages_of(info: ClassInfo) -> set[str]:
+    registered = info.registered_name.split(">")[0] if info.registered_name else ""
+    return {p for p in (info.module.split(".")[0], registered) if p}
+
+
+def _by_package(
+    ordered: list[ClassInfo], checked: Callable[[ClassInfo], dict[str, Any]], covered: set[str]
+) -> dict[str, Any]:
+    """The class picked by ``class_name`` alone among ``ordered`` (Keras's own first): the
+    first of the package a ``registered_name`` (``pkg>X``) names, else of the
+    Keras-imported package the ``module`` is in, else the first; unknown (nothing fits)
+    when the package named has no class of that name (unchecked in a private Keras module
+    of a package the catalog does not cover, where Keras finds the class by itself)."""
+    unknown: dict[str, Any] = {"properties": {"class_name": False}}
+    inside = [_package(p) for p in sorted(covered)]
+    unknown = {
+        "if": _holds("module", {"type": "string", "pattern": r"^keras\.src\."}),
+        "then": {"if": _holds("module", {"pattern": "|".join(inside)}), "then": unknown}
+        if inside
+        else {},
+        "else": unknown,
+    }
+
+    def of(package: str) -> dict[str, Any]:
+        found = next((i for i in ordered if package in _packages_of(i)), None)
+        return unknown if found is None else checked(found)
+
+    def named(key: str, pattern: str) -> dict[str, Any]:
+        return _holds(key, {"type": "string", "pattern": pattern})
+
+    # A package is named by its root (``pkg`` of ``pkg.sub>X``).
+    packages = sorted({p for i in ordered for p in _packages_of(i) if "." not in p} - {"keras"})
+    by_registered: dict[str, Any] = {
+        "allOf": [
+            {"if": named("registered_name", rf"^{re.escape(p)}[.>]"), "then": of(p)}
+            for p in packages
+        ]
+    }
+    if not packages:
+        by_registered = unknown
+    else:
+        known = "|".join(re.escape(p) for p in packages)
+        by_registered = {
+            "if": named("registered_name", rf"^({known})[.>]"),
+            "then": by_registered,
+            "else": unknown,
+        }
+    by_module = {
+        "allOf": [{"if": named("module", rf"^{p}(\.|$)"), "then": of(p)} for p in _MODULE_PACKAGES]
+    }
+    imported = "|".join(_MODULE_PACKAGES)
+    return {
+        "if": named("registered_name", _OWN_PREFIX),
+        "then": by_registered,
+        "else": {
+            "if": named("module", rf"^({imported})(\.|$)"),
+            "then": by_module,
+            "else": checked(ordered[0]),
+        },
     }
 
 
