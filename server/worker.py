@@ -311,7 +311,8 @@ class WorkerClient:
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("method") == "progress":
             params = message.get("params") or {}
-            callback = self._progress.get(params.get("id"))
+            ident = params.get("id")
+            callback = self._progress.get(ident) if isinstance(ident, int) else None
             percentage = params.get("percentage")
             if callback is not None:
                 callback(
@@ -319,7 +320,8 @@ class WorkerClient:
                     int(percentage) if isinstance(percentage, (int, float)) else 0,
                 )
             return
-        future = self._pending.pop(message.get("id"), None)
+        ident = message.get("id")
+        future = self._pending.pop(ident, None) if isinstance(ident, int) else None
         if future is None or future.done():
             return
         if "error" in message:
