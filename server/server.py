@@ -17,7 +17,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.protocol.json_rpc import RPCRequest
 
 from layercfg import __version__
@@ -95,27 +95,23 @@ class Protocol(LanguageServerProtocol):
             return
         super().handle_message(message)
 
+    # Document sync: the built-in handlers would first update pygls's text store, which this
+    # server does not use; these replace them and hand the notification to the feature.
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params):  # type: ignore[override]
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
+        yield from self._to_feature(types.TEXT_DOCUMENT_DID_OPEN, params)
 
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params):  # type: ignore[override]
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
+        yield from self._to_feature(types.TEXT_DOCUMENT_DID_CHANGE, params)
 
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params):  # type: ignore[override]
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+        yield from self._to_feature(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+    def _to_feature(self, method: str, params: Any):
+        if (handler := self.fm.features.get(method)) is not None:
             yield handler, (params,), None
-
-
-# pygls finds built-in handlers through this marker; the overrides keep it.
-for _name in (
-    "lsp_text_document__did_open",
-    "lsp_text_document__did_change",
-    "lsp_text_document__did_close",
-):
-    _base = getattr(LanguageServerProtocol, _name)
-    getattr(Protocol, _name).method_name = _base.method_name  # type: ignore[attr-defined]
 
 
 class _Progress:
