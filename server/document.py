@@ -110,6 +110,7 @@ class Document:
         "_analysis",
         "_splice",
         "_ctx",
+        "_unverified",
     )
 
     def __init__(
@@ -142,10 +143,20 @@ class Document:
         self._analysis: _Analysis | None = None
         self._splice: _Splice | None = None
         self._ctx: _Context | None = None
+        # The value was read as strict JSON before any tree was parsed: should tree-sitter
+        # disagree, it is worked out again from the tree, as the splice's is.
+        self._unverified = False
 
     @classmethod
     def parse(cls, uri: str, text: str, version: int | None = None) -> Document:
-        return cls(uri, text, version, _parser().parse(_tree_sitter_bytes(text)))
+        """A document whose syntax tree is parsed when first wanted (``warm``): strict JSON
+        gets its value and its checks without one."""
+        return cls(uri, text, version, None)
+
+    def warm(self) -> None:
+        """Parse the syntax tree now (off the path of the first diagnostics), so that the
+        first edit, hover or completion does not wait for it."""
+        self.tree  # noqa: B018
 
     # -- derived data
 
@@ -157,11 +168,13 @@ class Document:
             return tree
         with self._lock:
             if self._tree is None:
-                tree = _parser().parse(_tree_sitter_bytes(self.text), self._unparsed)
-                if tree.root_node.has_error and self._origin is not None:
-                    # The splice found strict JSON; should tree-sitter disagree, the value
-                    # is worked out again from the tree, as for a fresh parse.
-                    self._analysis, self._origin = None, None
+                source, old = _tree_sitter_bytes(self.text), self._unparsed
+                tree = _parser().parse(source) if old is None else _parser().parse(source, old)
+                if tree.root_node.has_error and (self._origin is not None or self._unverified):
+                    # The splice (or a strict read without a tree) found strict JSON; should
+                    # tree-sitter disagree, the value is worked out again from the tree, as
+                    # for a fresh parse.
+                    self._analysis, self._origin, self._unverified = None, None, False
                 self._tree, self._unparsed = tree, None
             return self._tree
 
@@ -212,8 +225,8 @@ class Document:
                 self._origin = (splice.path, splice.span)
                 problems = [Problem(0, 1, NOT_STRICT_JSON, _BOM_MESSAGE, ERROR, {"kind": "bom"})]
                 return _Analysis(value, problems if start else [], None)
-        root = self.tree.root_node
-        if not root.has_error:
+        tree = self._tree
+        if tree is None or not tree.root_node.has_error:
             pairs = _Pairs()
             try:
                 value = _strict_loads(text[start:] if start else text, pairs)
@@ -235,7 +248,8 @@ class Document:
                         )
                     )
                 if pairs.count:
-                    problems.extend(_find_duplicates(root, self._context(), pairs))
+                    problems.extend(_find_duplicates(self.tree.root_node, self._context(), pairs))
+                self._unverified = tree is None and self._tree is None
                 return _Analysis(value, _sorted(_with_first_occurrences(problems)), None)
         parser = _Tolerant(text, start, self.tree, self._context())
         parser.run()

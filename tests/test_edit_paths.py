@@ -185,6 +185,24 @@ def test_checks_after_edits_equal_a_full_check(catalog: dict, case: Any) -> None
         assert checked(document, catalog_, cache) == checked(fresh, catalog_, None)
 
 
+@pytest.mark.parametrize("broken", [False, True])
+def test_an_open_document_is_checked_without_a_tree_until_one_is_wanted(catalog, broken):
+    catalog_ = _catalog(catalog)
+    text = big_model(10)
+    if broken:
+        text = text.replace('"units": 8', '"units": 8,,', 1)
+    lazy = Document.parse(URI, text, 1)
+    result = checked(lazy, catalog_, engine.LayerCache())
+    # Strict JSON needs no syntax tree for its value and checks; broken JSON does.
+    assert (lazy._tree is None) is not broken
+    first = Document.parse(URI, text, 1)
+    first.warm()
+    assert first._tree is not None
+    assert checked(first, catalog_, engine.LayerCache()) == result
+    lazy.warm()
+    assert lazy.value == first.value and lazy.problems == first.problems
+
+
 _CATALOGS: dict[int, Catalog] = {}
 
 
