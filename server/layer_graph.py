@@ -58,7 +58,8 @@ class Reference(NamedTuple):
     node: list[Any]  # [name, node_index, tensor_index, ...]
 
 
-class Layer(NamedTuple):
+@dataclass(frozen=True)
+class Layer:
     """One entry of a model's ``layers``."""
 
     index: int

@@ -178,6 +178,7 @@ def non_modeling_message(keras: KerasVersion, api: str) -> str:
             f"`{api}` is not a modeling function (it changes global state or writes "
             "files); a model config has no use for it."
         )
+    releases: tuple[tuple[int, ...], ...]
     if api in LOADING_APIS:
         cve = "CVE-2025-9906" if api.endswith("enable_unsafe_deserialization") else "CVE-2025-8747"
         since, releases = f"3.11 ({cve})", ((3, 11),)
