@@ -35,7 +35,8 @@ def _value_location(
 
 
 def _key_location(text: str, path: JsonPath, member: _Member, offset: int) -> Location:
-    start, end = member.key_span  # type: ignore[misc]
+    assert member.key_span is not None  # the caller found the offset on the key
+    start, end = member.key_span
     if member.quoted:
         inside = start < offset and (offset < end or not member.key_closed)
         prefix = text[start + 1 : offset] if inside else ""
@@ -75,7 +76,7 @@ def _node_at(text: str, root: _Value | None, offset: int) -> Location:
             if member.colon is not None and offset >= member.colon and in_slot:
                 return Location((*path, member.key), "value", None, member.key)
             return Location(tuple(path), "object")
-        found = node.item_at(offset)  # type: ignore[union-attr]
+        found = node.item_at(offset)
         if found is None:
             return Location(tuple(path), "array")
         index, node = found
@@ -96,7 +97,7 @@ def _locate(root: _Value | None, path: JsonPath, part: str) -> Span | None:
         last = position == len(path) - 1
         if node.kind == "object" and isinstance(step, str):
             container = node
-            member = node.member_named(step)  # type: ignore[union-attr]
+            member = node.member_named(step)
             if last and part == "key":
                 return member.key_span if member is not None else None
             node = member.value if member is not None else None
@@ -104,7 +105,7 @@ def _locate(root: _Value | None, path: JsonPath, part: str) -> Span | None:
             if last and part == "key":
                 return None
             container = node
-            node = node.item(step)  # type: ignore[union-attr]
+            node = node.item(step)
         else:
             return None
     if part == "open":
@@ -162,10 +163,10 @@ def _item_spans(root: _Value | None, path: JsonPath) -> list[Span] | None:
         if node is None:
             return None
         if node.kind == "object" and isinstance(step, str):
-            member = node.member_named(step)  # type: ignore[union-attr]
+            member = node.member_named(step)
             node = member.value if member is not None else None
         elif node.kind == "array" and isinstance(step, int) and not isinstance(step, bool):
-            node = node.item(step)  # type: ignore[union-attr]
+            node = node.item(step)
         else:
             return None
     if node is None or node.kind != "array":
@@ -173,4 +174,4 @@ def _item_spans(root: _Value | None, path: JsonPath) -> list[Span] | None:
     if isinstance(node, _TsValue):
         to_str = node.ctx.offsets.to_str
         return [(to_str(c.start_byte), to_str(c.end_byte)) for c in node._values()]
-    return [(item.start, item.end) for item in node.items or ()]  # type: ignore[union-attr]
+    return [(item.start, item.end) for item in node.items or ()]

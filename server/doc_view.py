@@ -6,7 +6,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tree_sitter import Node
 
@@ -21,6 +21,10 @@ from .doc_base import (
 # A uniform view of JSON values for navigation. Error-free regions are read straight from
 # the tree-sitter tree (_TsValue); regions around syntax errors come from the tolerant
 # parser below (_Object, _Array, _Scalar). Offsets are str offsets throughout.
+
+
+# The tag of every value: it tells the value types apart, as isinstance would.
+ValueKind = Literal["object", "array", "scalar"]
 
 
 @dataclass(slots=True)
@@ -51,7 +55,7 @@ class _Scalar:
     end: int
     string: bool
     closed: bool = True
-    kind: str = "scalar"
+    kind: Literal["scalar"] = "scalar"
 
 
 @dataclass(slots=True)
@@ -60,7 +64,7 @@ class _Object:
     end: int = -1
     closed: bool = False
     members: list[_Member] | None = None
-    kind: str = "object"
+    kind: Literal["object"] = "object"
     string: bool = False
     # (member count, start offsets, key -> last member) of a large object, built on first use
     index: tuple[int, list[int], dict[str, _Member]] | None = field(
@@ -106,7 +110,7 @@ class _Array:
     end: int = -1
     closed: bool = False
     items: list[_Value] | None = None
-    kind: str = "array"
+    kind: Literal["array"] = "array"
     string: bool = False
     # (item count, start offsets) of a large array, built on first use
     index: tuple[int, list[int]] | None = field(default=None, repr=False, compare=False)
@@ -220,7 +224,9 @@ class _TsValue:
         self.start = ctx.offsets.to_str(node.start_byte)
         self.end = ctx.offsets.to_str(node.end_byte)
         node_type = node.type
-        self.kind = node_type if node_type in ("object", "array") else "scalar"
+        self.kind: ValueKind = (
+            "object" if node_type == "object" else "array" if node_type == "array" else "scalar"
+        )
         self.string = node_type == "string"
         self.closed = True
 

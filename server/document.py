@@ -153,6 +153,11 @@ class Document:
         gets its value and its checks without one."""
         return cls(uri, text, version, None)
 
+    @property
+    def has_tree(self) -> bool:
+        """Whether the syntax tree is parsed (or a parsed one is being edited)."""
+        return self._tree is not None or self._unparsed is not None
+
     def warm(self) -> None:
         """Parse the syntax tree now (off the path of the first diagnostics), so that the
         first edit, hover or completion does not wait for it."""
@@ -403,17 +408,18 @@ class Document:
         """How the next version, this one with [start, end) replaced, gets its value from the
         last decoded one; None when it must decode its whole text."""
         analysis, pending = self._analysis, self._splice
+        # The small container decoded last (or to be decoded), if any.
+        last: tuple[JsonPath, Span] | None
         if analysis is not None:
             if analysis.root is not None or any(p.code == DUPLICATE_KEY for p in analysis.problems):
                 return None
-            base = analysis.value
+            base, last = analysis.value, self._origin
         elif pending is not None:
-            base = pending.base
+            base, last = pending.base, (pending.path, pending.span)
         else:
             return None
-        # Inside the small container decoded last (or to be decoded): that one again, without
-        # looking for the innermost one in the tree (which would have to be parsed).
-        last = self._origin if analysis is not None else (pending.path, pending.span)
+        # Inside that container: that one again, without looking for the innermost one in
+        # the tree (which would have to be parsed).
         if last is not None:
             path, (container_start, container_end) = last
             if (
