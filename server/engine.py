@@ -167,17 +167,18 @@ class LayerCache:
             for index in unknown:
                 start, end = spans[index]
                 key = (layers[index][2], text[start:end])
-                results[index] = by_text.get(key) or self._by_text.get(key)
-                if results[index] is None:
-                    results[index] = self._one(layers[index])
-                by_text[key] = results[index]  # type: ignore[assignment]
+                found = by_text.get(key) or self._by_text.get(key)
+                if found is None:
+                    found = self._one(layers[index], catalog)
+                results[index] = by_text[key] = found
         else:
             for index in unknown:
-                results[index] = self._one(layers[index])
+                results[index] = self._one(layers[index], catalog)
         findings = validate_envelope(value, catalog, (), shallow=True)
         by_object = {}
         placed: list[list[Finding]] = []
         for (path, layer, kind), cached in zip(layers, results, strict=True):
+            assert cached is not None  # the unknown layers were all validated above
             by_object[id(layer)] = (layer, kind, cached)
             placed.append([f.prefixed(path) for f in cached] if cached else [])
         findings.extend(chain.from_iterable(placed))
@@ -206,7 +207,7 @@ class LayerCache:
         by_object = self._by_object
         for index in changed:
             layer = layers[index]
-            found = self._one((None, layer, last.kind))
+            found = self._one((None, layer, last.kind), catalog)
             by_object.pop(id(old_layers[index]), None)
             by_object[id(layer)] = (layer, last.kind, found)
             placed[index] = [f.prefixed(("config", "layers", index)) for f in found]
@@ -219,9 +220,9 @@ class LayerCache:
         self._last = _LastCheck(value, last.kind, placed, links)
         return fold_legacy(value, findings, catalog.keras2)
 
-    def _one(self, item: tuple[Any, Any, str]) -> list[Finding]:
+    def _one(self, item: tuple[Any, Any, str], catalog: Catalog) -> list[Finding]:
         _, layer, kind = item
-        return validate_envelope(layer, self.catalog, (), kind=kind, top_level=False)
+        return validate_envelope(layer, catalog, (), kind=kind, top_level=False)
 
 
 @dataclass(frozen=True, slots=True)

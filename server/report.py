@@ -176,7 +176,7 @@ def _artifact(path: str) -> dict[str, Any]:
 
 def _sarif(results: list[Result]) -> dict[str, Any]:
     codes = sorted({c.problem.code for _, _, checked in results for c in checked})
-    sarif_results = []
+    sarif_results: list[dict[str, Any]] = []
     for path, document, checked in results:
         for item in checked:
             problem = item.problem
