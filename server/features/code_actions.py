@@ -22,7 +22,7 @@ from ..services.code_actions import (
     FIX_ALL,
     Fixer,
 )
-from ..services.formatting import rewrite_edits
+from ..services.formatting import Edit, rewrite_edits
 from ..worker import WorkerError
 
 if TYPE_CHECKING:
@@ -91,9 +91,10 @@ def register(server: LanguageServer, core: Core) -> None:
             )
             edits = rewrite_edits(document.text, text)
         elif data.get("action") == "canonical":
-            edits = await _canonical_edits(core, document, str(data.get("mode")), action.title)
-            if edits is None:
+            canonical = await _canonical_edits(core, document, str(data.get("mode")), action.title)
+            if canonical is None:
                 return action
+            edits = canonical
         else:
             return action
         if session.document(document.uri) is not document:
@@ -212,7 +213,7 @@ def _convert_actions(document: Document, rng: types.Range, encoding: str, suppor
 
 async def _canonical_edits(
     core: Core, document: Document, mode: str, title: str
-) -> list[Any] | None:
+) -> list[Edit] | None:
     """The edits of the canonical form, computed by Keras in the worker; None (with a message
     to the user) when it cannot be."""
     current = await asyncio.to_thread(core.publisher.diagnostics, document)

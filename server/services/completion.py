@@ -225,7 +225,10 @@ class Completer:
         match = self.walker.match(document.value, envelope_path)
         allowed: list[str] = []
         for schema in match.schemas:
-            allowed += schema.get("properties", {}).get("class_name", {}).get("enum", [])
+            test = schema.get("properties", {}).get("class_name", {})
+            # The names of the family, in the enum of the anyOf that takes any other name too
+            for branch in [test, *test.get("anyOf", [])]:
+                allowed += branch.get("enum", []) if isinstance(branch, dict) else []
         envelope = match.value if isinstance(match.value, dict) else {}
         items = []
         for name in dict.fromkeys(allowed):
@@ -369,6 +372,8 @@ def placeholder(schema: dict[str, Any]) -> Any:
         return schema["enum"][0]
     declared = schema.get("type")
     first = declared[0] if isinstance(declared, list) else declared
+    if not isinstance(first, str):
+        return missing()
     return {
         "integer": 1,
         "number": 0.0,

@@ -19,7 +19,7 @@ from layercfg.codes import Code, JsonPath
 from .schema_path import value_at
 
 if TYPE_CHECKING:
-    from ..document import Document
+    from ..document import Document, Span
 
 INDENT = "  "  # what json.dumps(indent=2), and so Keras, writes
 
@@ -253,7 +253,12 @@ def insert_member(
     escape = snippet_escape if snippet else (lambda t: t)
     member = escape(dumps(key) + ": ") + value_text
     ending = line_ending(text)
-    keys = [k for k in target if document.locate((*path, k), "key") is not None]
+    key_spans: dict[str, Span] = {}
+    for k in target:
+        found = document.locate((*path, k), "key")
+        if found is not None:
+            key_spans[k] = found
+    keys = list(key_spans)
     if not keys:
         # An object the text leaves open ("{" at the end) has no closing brace to keep.
         closed = opening[1] - opening[0] >= 2 and text[opening[1] - 1] == "}"
@@ -269,7 +274,7 @@ def insert_member(
                 )
             ]
         return [Edit(opening[0] + 1, close, member)]
-    first_start = document.locate((*path, keys[0]), "key")[0]
+    first_start = key_spans[keys[0]][0]
     multiline = bool(_NEWLINE.search(text, opening[0], first_start))
     indent = text[_line_start(text, first_start) : first_start] if multiline else ""
     if indent.strip(" \t"):
@@ -286,7 +291,7 @@ def insert_member(
     if after is None:
         separator = ending + indent if multiline else " "
         return [Edit(first_start, first_start, member + escape("," + separator))]
-    span = document.locate((*path, after), "value") or document.locate((*path, after), "key")
+    span = document.locate((*path, after), "value") or key_spans[after]
     end = span[1]
     comma = _skip_space(text, end)
     if comma < len(text) and text[comma] == ",":
@@ -391,7 +396,7 @@ def _layout_by_layer(
     global _LAYER_EDITS
     edits: list[Edit] = []
     kept: dict[tuple[str, str | None, int, str], list[Edit]] = {}
-    state = (start, 0, None)
+    state: tuple[int, int, str | None] = (start, 0, None)
     for item_start, item_end in spans:
         walked = _layout_span(text, state, item_start, ending, edits)
         assert walked is not None  # no stop given
@@ -529,11 +534,11 @@ def _refusal(document: Document) -> str | None:
     for problem in document.problems:
         if problem.code == Code.INVALID_JSON:
             return "the document has syntax errors; fix them before formatting"
-        if problem.code == Code.NOT_STRICT_JSON and (problem.data or {}).get("kind") in (
+        if problem.code == Code.NOT_STRICT_JSON and (kind := (problem.data or {}).get("kind")) in (
             "comment",
             "trailing_comma",
         ):
-            what = "comments" if problem.data["kind"] == "comment" else "trailing commas"
+            what = "comments" if kind == "comment" else "trailing commas"
             return f"the document has {what}, which JSON does not allow; remove them first"
     return None
 
