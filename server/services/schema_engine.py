@@ -336,7 +336,7 @@ class _Mapper:
     ) -> list[Finding]:
         if kind == "Type":
             declared = fragment.get("type")
-            types = declared if isinstance(declared, list) else [declared]
+            types: list[Any] = declared if isinstance(declared, list) else [declared]
             return [_wrong_type(value, path, sorted(types))]
         if kind == "Enum":
             allowed = fragment["enum"]
@@ -420,7 +420,7 @@ class _Mapper:
             if not isinstance(name, str):
                 name = None
             consts = {i: _class_const(branches[i]) for i in fitting}
-            exact = [i for i in fitting if consts[i] is not None and name in consts[i]]
+            exact = [i for i in fitting if (const := consts[i]) is not None and name in const]
             fitting = exact or [i for i in fitting if consts[i] is None] or fitting
         best: list[Finding] | None = None
         best_score: tuple[int, int] | None = None
@@ -557,7 +557,7 @@ def _in_document_order(found: list[Finding], value: Any, base: int) -> list[Find
     what is inside it, and a missing key after the object's keys."""
     if len(found) < 2:
         return found
-    orders: dict[int, dict[str, int]] = {}
+    orders: dict[int, dict[str | int, int]] = {}  # id(object) -> key -> its position
 
     def order(finding: Finding) -> tuple[float, ...]:
         node = value
@@ -567,8 +567,8 @@ def _in_document_order(found: list[Finding], value: Any, base: int) -> list[Find
                 index = orders.get(id(node))
                 if index is None:
                     index = orders[id(node)] = {k: i for i, k in enumerate(node)}
-                key.append(index.get(step, len(index)))  # type: ignore[arg-type]
-                node = node.get(step)  # type: ignore[arg-type]
+                key.append(index.get(step, len(index)))
+                node = node.get(step)
             elif type(node) is list and type(step) is int and 0 <= step < len(node):
                 key.append(step)
                 node = node[step]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from ...codes import JsonPath
 from ..catalog import LAYER_FAMILIES, Catalog, Entry
@@ -91,7 +91,7 @@ def envelope_kind(family: str) -> str:
     return "envelope.layer" if family in LAYER_FAMILIES else f"envelope.{family}"
 
 
-def is_envelope_ref(ref: Any) -> bool:
+def is_envelope_ref(ref: Any) -> TypeGuard[str]:
     """A ``$ref`` to an envelope definition (whose config the class picks)."""
     return isinstance(ref, str) and (
         ref.startswith(PREFIX + "envelope.") or ref == PREFIX + "functional_layer"

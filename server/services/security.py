@@ -140,7 +140,8 @@ class Cache:
         config = value.get("config") if isinstance(value, dict) else None
         layers = config.get("layers") if isinstance(config, dict) else None
         if (
-            not isinstance(layers, list)
+            not isinstance(config, dict)
+            or not isinstance(layers, list)
             or len(layers) < self.FEW
             or not all(map(isinstance, layers, repeat(dict)))
         ):

@@ -291,9 +291,9 @@ class _Upgrader:
     # -- Functional graphs -----------------------------------------------------------------------
     def functional_nodes(self, layers: list[Any]) -> None:
         by_name = {
-            layer.get("name"): layer
+            name: layer
             for layer in layers
-            if isinstance(layer, dict) and isinstance(layer.get("name"), str)
+            if isinstance(layer, dict) and isinstance(name := layer.get("name"), str)
         }
         shapes = _Shapes(by_name)
         for layer in layers:
@@ -389,10 +389,11 @@ class _Shapes:
         if class_name == "InputLayer":
             shape = config.get("batch_shape")
             return list(shape) if isinstance(shape, list) else None
-        inputs = self.inputs(layer, depth)
-        if not inputs or any(s is None for s in inputs):
+        found = self.inputs(layer, depth)
+        inputs = [s for s in found if s is not None]
+        if not inputs or len(inputs) != len(found):  # an unknown input shape: unknown too
             return None
-        first = list(inputs[0])  # type: ignore[arg-type]
+        first = list(inputs[0])
         if class_name in _ELEMENTWISE:
             return first
         if class_name == "Dense":
@@ -403,7 +404,7 @@ class _Shapes:
         if class_name == "Concatenate":
             axis = config.get("axis", -1)
             out = list(first)
-            dims = [s[axis] for s in inputs]  # type: ignore[index]
+            dims = [s[axis] for s in inputs]
             out[axis] = sum(dims) if all(isinstance(d, int) for d in dims) else None
             return out
         if class_name in (
