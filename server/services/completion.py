@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
@@ -14,6 +14,9 @@ from ..catalog import Catalog
 from . import models
 from .schema_match import Match, missing, value_at
 from .schema_match import Matcher as SchemaWalker
+
+if TYPE_CHECKING:
+    from ..document import Document, Location
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,9 @@ class Completer:
         self.catalog = catalog
         self.walker = walker or SchemaWalker(catalog)
 
-    def complete(self, document: Any, offset: int, support: ClientSupport) -> types.CompletionList:
+    def complete(
+        self, document: Document, offset: int, support: ClientSupport
+    ) -> types.CompletionList:
         location = document.node_at(offset)
         items: list[types.CompletionItem] = []
         if location.kind in ("key", "object"):
@@ -57,7 +62,7 @@ class Completer:
 
     # -- replacement range -----------------------------------------------------------------------
     def _edit_range(
-        self, document: Any, location: Any, offset: int, support: ClientSupport
+        self, document: Document, location: Location, offset: int, support: ClientSupport
     ) -> types.Range:
         if location.span is not None and location.span[0] <= offset <= location.span[1]:
             start, end = location.span
@@ -66,7 +71,7 @@ class Completer:
         return document.lines.range_of(start, end, support.encoding)
 
     # -- keys ------------------------------------------------------------------------------------
-    def _keys(self, document: Any, location: Any, offset: int, support: ClientSupport):
+    def _keys(self, document: Document, location: Location, offset: int, support: ClientSupport):
         path = tuple(location.path)
         match = self.walker.match(document.value, path)
         present = match.value if isinstance(match.value, dict) else {}
@@ -136,7 +141,7 @@ class Completer:
         return f'"{name}": {text or "null"}', types.InsertTextFormat.PlainText
 
     # -- values ----------------------------------------------------------------------------------
-    def _values(self, document: Any, location: Any, offset: int, support: ClientSupport):
+    def _values(self, document: Document, location: Location, offset: int, support: ClientSupport):
         path = tuple(location.path)
         if location.kind == "array":
             # A new element of an array: its item schema.
@@ -283,7 +288,9 @@ class Completer:
         ]
 
 
-def _surroundings(text: str, location: Any, offset: int, on_key: bool) -> tuple[bool, bool, bool]:
+def _surroundings(
+    text: str, location: Location, offset: int, on_key: bool
+) -> tuple[bool, bool, bool]:
     """For a key completed at ``offset``: whether the key already has its ':' and value
     (then only the key is replaced), and whether a ',' is needed before or after the new
     member for the object to stay valid JSON."""

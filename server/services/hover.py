@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
@@ -16,6 +16,9 @@ from . import models
 from .completion import ClientSupport, _type_label
 from .schema_match import Matcher as SchemaWalker
 from .schema_match import value_at
+
+if TYPE_CHECKING:
+    from ..document import Document
 
 
 def _dumps(value: Any) -> str:
@@ -27,7 +30,7 @@ class Hoverer:
         self.catalog = catalog
         self.walker = walker or SchemaWalker(catalog)
 
-    def hover(self, document: Any, offset: int, support: ClientSupport) -> types.Hover | None:
+    def hover(self, document: Document, offset: int, support: ClientSupport) -> types.Hover | None:
         location = document.node_at(offset)
         if location.span is None or location.kind not in ("key", "value"):
             return None
@@ -68,7 +71,7 @@ class Hoverer:
             parts.append(" · ".join(links))
         return "\n\n".join(parts)
 
-    def _key(self, document: Any, path: JsonPath) -> str:
+    def _key(self, document: Document, path: JsonPath) -> str:
         match = self.walker.match(document.value, path)
         param = match.param or {}
         schemas = match.schemas
@@ -116,7 +119,7 @@ class Hoverer:
             parts.append(f"_{match.entry['class_name']}_")
         return "\n\n".join(parts)
 
-    def _value(self, document: Any, path: JsonPath) -> str:
+    def _value(self, document: Document, path: JsonPath) -> str:
         value = value_at(document.value, path)
         if path and path[-1] == "class_name" and isinstance(value, str):
             entry = self.walker.class_of(document.value, path[:-1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from tree_sitter import Node
@@ -15,13 +15,16 @@ from . import models
 from .schema_match import Matcher as SchemaWalker
 from .schema_match import value_at
 
+if TYPE_CHECKING:
+    from ..document import Document
+
 MAX_SYMBOLS = 2000  # about 40 ms to build, 1 MB less to send than 5,000
 MAX_FOLDING_RANGES = 5000
 _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|[{}\[\]]')
 
 
 def definition(
-    document: Any, offset: int, catalog: Catalog, walker: SchemaWalker, encoding: str
+    document: Document, offset: int, catalog: Catalog, walker: SchemaWalker, encoding: str
 ) -> list[types.Location]:
     location = document.node_at(offset)
     if location.kind != "value":
@@ -57,7 +60,9 @@ def definition(
     return []
 
 
-def layer_name_at(document: Any, offset: int) -> tuple[models.ModelLayers, str, JsonPath] | None:
+def layer_name_at(
+    document: Document, offset: int
+) -> tuple[models.ModelLayers, str, JsonPath] | None:
     """The model and layer name under the cursor: a definition or a reference."""
     location = document.node_at(offset)
     if location.kind != "value":
@@ -75,7 +80,7 @@ def layer_name_at(document: Any, offset: int) -> tuple[models.ModelLayers, str, 
 
 
 def references(
-    document: Any, offset: int, encoding: str, include_declaration: bool = True
+    document: Document, offset: int, encoding: str, include_declaration: bool = True
 ) -> list[types.Location]:
     found = layer_name_at(document, offset)
     if found is None:
@@ -100,7 +105,7 @@ def references(
 
 
 def document_symbols(
-    document: Any, encoding: str, limit: int | None = None
+    document: Document, encoding: str, limit: int | None = None
 ) -> tuple[list[types.DocumentSymbol], bool]:
     """The layer outline: the document's object, its layers, wrapped layers and sub-models;
     and whether it was cut at `limit` entries (the root's detail then says so too)."""
@@ -212,7 +217,7 @@ def _class_name_span(text: str, span: tuple[int, int]) -> tuple[int, int] | None
 
 
 def folding_ranges(
-    document: Any, limit: int = MAX_FOLDING_RANGES
+    document: Document, limit: int = MAX_FOLDING_RANGES
 ) -> tuple[list[types.FoldingRange], bool]:
     """Objects and arrays that span lines, and whether some were left out. They are taken
     level by level from the syntax tree, outermost first, so past `limit` the most deeply
