@@ -8,15 +8,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from layercfg.codes import JsonPath
+
 from . import handles
-from .deep_common import CheckerBase, DeepFinding, Path
+from .deep_common import CheckerBase, DeepFinding
 
 # The largest saved_model.pb whose signatures are read (the protobuf is parsed whole).
 _ENDPOINTS_MAX_BYTES = 64 << 20
 
 
 class HubChecks(CheckerBase):
-    def _hub_in_tf_keras(self, envelope: dict[str, Any], path: Path) -> tuple[list, bool]:
+    def _hub_in_tf_keras(self, envelope: dict[str, Any], path: JsonPath) -> tuple[list, bool]:
         """The findings about a KerasLayer envelope, and whether Keras may load it: only a
         handle that is here, with arguments KerasLayer would accept."""
         from .external import hub_rule_key, hub_rules
