@@ -7,13 +7,17 @@ by ``handles`` (local folder, or a complete copy in the hub cache), never downlo
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from layercfg.codes import JsonPath
 from layercfg.schema_builder import handles
+
+if TYPE_CHECKING:
+    from ..document import Document
 
 TITLE = "Convert hub.KerasLayer to keras.layers.TFSMLayer (Keras 3)"
 KIND = "refactor.rewrite.layercfg.tfsm"  # capabilities.CONVERT_TO_TFSM
@@ -97,7 +101,7 @@ def convert_hub_layer(
             "next to the document and name it there, for a config that works elsewhere"
         )
     else:
-        filepath = handle
+        filepath = check.handle  # the handle itself, a string once the check passed
     found = (handles.endpoints(check.local) if read_endpoints else None) or {}
     signature = config.get("signature")
     if isinstance(signature, str) and signature:
@@ -202,11 +206,11 @@ def _where(envelope: dict[str, Any], path: JsonPath) -> str:
 
 
 def code_actions(
-    document: Any,
+    document: Document,
     request_range: types.Range,
     encoding: str,
     base: str | None,
-    edit_for: Any,
+    edit_for: Callable[[Any], types.WorkspaceEdit],
     disabled: bool = True,
 ) -> list[types.CodeAction]:
     """A refactoring per KerasLayer envelope the range touches. ``edit_for(value)`` turns the
