@@ -14,9 +14,14 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layercfg.server import archives, detect, presets
+
+if TYPE_CHECKING:
+    from layercfg.server.catalog import Catalog
+    from layercfg.server.document import Document
+    from layercfg.server.engine import Checked
 
 
 def _note(message: str) -> None:
@@ -78,7 +83,7 @@ def _sort(path: str, out: Plan, detecting: bool, named: bool = False) -> None:
         out.plain.append(path)
 
 
-def left_alone(path: str, document: Any, kinds: Plan, explain: bool) -> bool:
+def left_alone(path: str, document: Document, kinds: Plan, explain: bool) -> bool:
     """Whether a ``config.json`` that ``--detect`` found is not Keras's (a note with the
     reason under ``--explain``)."""
     if path not in kinds.config:
@@ -93,7 +98,12 @@ class Checker:
     """The catalogs and settings of one ``check`` run, for the files handled here."""
 
     def __init__(
-        self, args: argparse.Namespace, catalogs: dict, settings: Any, files: Any, kinds: Plan
+        self,
+        args: argparse.Namespace,
+        catalogs: dict[str, Catalog],
+        settings: Any,
+        files: Any,
+        kinds: Plan,
     ) -> None:
         self.args, self.catalogs, self.settings, self.files = args, catalogs, settings, files
         self.kinds = kinds
@@ -109,7 +119,7 @@ class Checker:
             results.extend(self.preset(folder))
         return results
 
-    def catalog(self, value: Any) -> tuple[Any, str]:
+    def catalog(self, value: Any) -> tuple[Catalog, str]:
         from layercfg import cli
         from layercfg.server import flavor
         from layercfg.server.catalog import Catalog
@@ -125,7 +135,7 @@ class Checker:
             self.catalogs[chosen] = Catalog.from_json(cli._catalog(args, chosen))
         return self.catalogs[chosen], chosen
 
-    def fast(self, document: Any) -> list:
+    def fast(self, document: Document) -> list[Checked]:
         from layercfg.server import engine, flavor
 
         catalog, chosen = self.catalog(document.value)
@@ -160,13 +170,13 @@ class Checker:
                 )
         return archives.MemberPath(path, archive.member), document, checked
 
-    def _fix_archive(self, path: str, archive: archives.Archive, document: Any) -> Any:
+    def _fix_archive(self, path: str, archive: archives.Archive, document: Document) -> Document:
         from layercfg.server.document import Document
         from layercfg.server.services.code_actions import fix_all
 
         catalog, _ = self.catalog(document.value)
         text = document.text
-        notes = []
+        notes: list[str] = []
         if archives.dialect_finding(archive, document.value) is not None:
             upgraded = upgraded_text(document.value, catalog, pretty=True)
             if upgraded is not None:
@@ -202,7 +212,7 @@ class Checker:
         return results
 
 
-def upgraded_text(value: Any, catalog: Any, pretty: bool) -> tuple[str, list[str]] | None:
+def upgraded_text(value: Any, catalog: Catalog, pretty: bool) -> tuple[str, list[str]] | None:
     """The Keras 3 text of a config tf.keras 2 wrote (its internal modules taken out first),
     and the upgrade's notes; None for a value that is not an object."""
     from layercfg.server.services.upgrade import upgrade
