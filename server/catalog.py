@@ -9,9 +9,43 @@ import re
 import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-Entry = dict[str, Any]
+
+class SourceRef(TypedDict):
+    file: str | None
+    line: int | None
+
+
+class _EntryKeys(TypedDict):
+    # The keys every entry has, which the server reads with [].
+    id: str
+    class_name: str
+    family: str
+
+
+class Entry(_EntryKeys, total=False):
+    """One class of the catalog's ``classes``, as the builder writes it (its ClassEntry); the
+    server reads the other keys with .get, as a small catalog may leave them out."""
+
+    aliases: list[str]
+    module: str | None
+    registered_name: str | None
+    custom: bool
+    summary: str
+    doc: str
+    doc_url: str | None
+    signature: str
+    source: SourceRef
+    params: dict[str, dict[str, Any]]  # name -> the parameter's JSON (introspect.Param)
+    accepts_kwargs: bool
+    minimal_config: dict[str, Any]
+    sample_config: dict[str, Any] | None
+    instantiated: bool
+    instantiate_error: str | None
+    notes: list[str]
+    schema_ref: str
+
 
 # Families a layer position accepts: a model is a layer too.
 LAYER_FAMILIES: frozenset[str] = frozenset({"layer", "model"})
@@ -38,8 +72,9 @@ class Catalog:
             self.families.setdefault(entry["family"], []).append(entry)
             # Keras resolves registered names among registered (custom) objects only: the
             # "Functional" a built-in model carries does not find the class by itself.
-            if entry.get("registered_name") and entry.get("custom"):
-                self._by_registered.setdefault(entry["registered_name"], entry)
+            registered = entry.get("registered_name")
+            if registered and entry.get("custom"):
+                self._by_registered.setdefault(registered, entry)
             for name in class_names(entry):
                 self._by_name_module.setdefault((name, entry.get("module")), entry)
                 self._by_name.setdefault(name, []).append(entry)
@@ -47,7 +82,7 @@ class Catalog:
         for found in self._by_name.values():
             found.sort(key=lambda e: bool(e.get("custom")))
         self.modules: frozenset[str] = frozenset(
-            e["module"] for e in self.entries if e.get("module")
+            module for e in self.entries if (module := e.get("module"))
         )
 
     @classmethod

@@ -10,7 +10,7 @@ removing a comment): ``fix_all`` and ``layercfg check --fix`` apply exactly thos
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,7 +244,8 @@ class Fixer:
         if self.walker is None:
             return None, ()
         match = self.walker.match(document.value, path)
-        params = (match.entry or {}).get("params", {}) if path[-1:] == ("config",) else {}
+        entry = match.entry if path[-1:] == ("config",) else None
+        params: Mapping[str, Any] = entry.get("params", {}) if entry is not None else {}
         order = ["name", "trainable", "dtype", *params]
         param = params.get(key) or {}
         for field in ("sample", "config_default", "default"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,8 @@ class Completer:
             required.update(schema.get("required", []))
             for name, sub in schema.get("properties", {}).items():
                 properties.setdefault(name, sub)
-        params = (match.entry or {}).get("params", {}) if _is_config(match, path) else {}
+        entry = match.entry if _is_config(match, path) else None
+        params: Mapping[str, Any] = entry.get("params", {}) if entry is not None else {}
         edit_range = (
             self._edit_range(document, location, offset, support)
             if location.kind == "key"
@@ -238,7 +240,7 @@ class Completer:
         items = []
         for name in dict.fromkeys(allowed):
             entries = self.catalog.find(name)
-            entry = entries[0] if entries else {}
+            entry: Mapping[str, Any] = entries[0] if entries else {}
             extra = self._envelope_edits(document, envelope_path, envelope, entry, support)
             items.append(
                 types.CompletionItem(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from ...codes import JsonPath
-from ..catalog import Catalog
+from ..catalog import Catalog, Entry
 from . import models
 from .completion import ClientSupport, _type_label
 from .schema_match import Matcher as SchemaWalker
@@ -53,12 +54,12 @@ class Hoverer:
             range=document.lines.range_of(start, end, support.encoding),
         )
 
-    def class_markdown(self, entry: dict[str, Any]) -> str:
+    def class_markdown(self, entry: Entry) -> str:
         parts = [f"**{entry['class_name']}** — {entry.get('summary') or 'no summary'}"]
         if entry.get("signature"):
             parts.append(f"```python\n{entry['signature']}\n```")
         links = []
-        source = entry.get("source") or {}
+        source: Mapping[str, Any] = entry.get("source") or {}
         if source.get("file"):
             uri = FsPath(source["file"]).as_uri()
             line = source.get("line") or 1

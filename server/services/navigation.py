@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ def definition(
         if entry is None:
             found = catalog.find(value)
             entry = found[0] if found else None
-        source = (entry or {}).get("source") or {}
+        source: Mapping[str, Any] = (entry.get("source") if entry else None) or {}
         if not source.get("file"):
             return []
         line = max(int(source.get("line") or 1) - 1, 0)
