@@ -18,6 +18,7 @@ from typing import Any
 
 from layercfg.codes import Code, Severity
 
+from .deep_cancel import checkpoint
 from .deep_common import DeepFinding, LayerInfo, Path, clean_message
 from .deep_hub import HubChecks
 from .deep_locate import Locator
@@ -83,6 +84,7 @@ class DeepChecker(IncrementalReplay, SequentialLoader, Locator, SafetyScan, HubC
         findings: list[DeepFinding] = []
         layers: list[LayerInfo] = []
         unsafe = self._scan(value, findings)
+        checkpoint()
         self._reset()
         if not isinstance(value, dict) or "class_name" not in value:
             return self._result(findings, layers, None)

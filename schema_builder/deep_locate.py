@@ -12,6 +12,7 @@ from layercfg.codes import Code, JsonPath, Severity
 from layercfg.server import layer_graph
 
 from . import deep_blame as blame
+from .deep_cancel import checkpoint
 from .deep_common import SPECIAL, DeepFinding, clean_message, envelopes, inside, source_of
 from .deep_lint import CustomClassLint, _installed
 from .deep_shapes import ShapeReplay, window_too_large
@@ -106,6 +107,7 @@ class Locator(ShapeReplay, CustomClassLint):
                     return found
             found = []
             for index, entry in enumerate(entries):
+                checkpoint()
                 path: JsonPath = ("config", "layers", index)
                 if not isinstance(entry, dict) or any(p[: len(path)] == path for p in unsafe):
                     continue

@@ -28,6 +28,7 @@ from typing import Any
 
 from layercfg.codes import JsonPath
 
+from .deep_cancel import checkpoint
 from .deep_common import CheckerBase, DeepFinding, LayerInfo
 from .deep_sequential import plain_sequential
 from .deep_shapes import _shape_text, params_of
@@ -75,6 +76,7 @@ class ReplayMemo:
         return found
 
     def put(self, key: Any, value: Any) -> None:
+        checkpoint()  # nothing made after a cancel arrived is kept: it may be half made
         self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > self.LIMIT:
@@ -169,6 +171,7 @@ class IncrementalReplay(CheckerBase):
         """Every layer as Keras loads it first, in order; the objects made on the way."""
         loads, objects = [], {}
         for index, (entry, text) in enumerate(zip(entries, texts, strict=True)):
+            checkpoint()
             key = ("load", _digest(text))
             load = self.memo.get(key)
             if load is None:
@@ -204,6 +207,7 @@ class IncrementalReplay(CheckerBase):
 
     def _call(self, index, entries, texts, objects, args, kwargs, caught, sig):
         """One layer call, from the memo or made: its output tensors and what it found."""
+        checkpoint()
         key = ("call", _digest(texts[index]), sig)
         call = self.memo.get(key)
         if call is None:

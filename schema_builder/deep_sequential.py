@@ -15,6 +15,7 @@ import copy
 import warnings
 from typing import Any
 
+from .deep_cancel import checkpoint
 from .deep_common import CheckerBase
 
 # The modules Keras 3 writes for its own Sequential (``module`` of the envelope).
@@ -68,6 +69,7 @@ class SequentialLoader(CheckerBase):
         if type(model) is not self.keras.Sequential:
             return None  # a subclass may load its layers its own way
         for entry in config["layers"]:
+            checkpoint()
             model.add(
                 self.api.deserialize(copy.deepcopy(entry), self.custom_objects), rebuild=False
             )

@@ -10,6 +10,7 @@ from typing import Any
 
 from layercfg.codes import Code, Severity
 
+from .deep_cancel import checkpoint
 from .deep_common import CheckerBase, DeepFinding, LayerInfo, clean_message
 
 
@@ -29,6 +30,7 @@ class ShapeReplay(CheckerBase):
             with self._stateless(initialize_variables=False), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for index, entry in enumerate(entries):
+                    checkpoint()
                     plain = {k: v for k, v in entry.items() if k not in ("name", "inbound_nodes")}
                     layer = self.api.deserialize(copy.deepcopy(plain), self.custom_objects)
                     name = entry.get("name") or layer.name
@@ -45,6 +47,7 @@ class ShapeReplay(CheckerBase):
                     progress = False
                     waiting = []
                     for index, layer, node in pending:
+                        checkpoint()
                         try:
                             args, kwargs = deserialize_node(copy.deepcopy(node), created)
                         except IndexError:
@@ -70,6 +73,7 @@ class ShapeReplay(CheckerBase):
         tensor = self.api.symbolic_input(shape)
         start = 1 if entries and entries[0].get("class_name") == "InputLayer" else 0
         for index in range(start, len(layers)):
+            checkpoint()
             try:
                 tensor = layers[index](tensor)
             except Exception as exc:

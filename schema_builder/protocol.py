@@ -7,7 +7,11 @@ without importing Keras. One message per line, JSON:
 - an answer ``{"id", "nonce", "result"}`` or ``{"id", "nonce", "error": {"kind", "message",
   "traceback"?}}`` on the answer pipe;
 - a progress notification ``{"method": "progress", "nonce", "params": {"id", "message",
-  "percentage"}}`` on the answer pipe, for a pending request.
+  "percentage"}}`` on the answer pipe, for a pending request;
+- a cancel ``{"id", "nonce"}`` of a pending request, on the cancel pipe: the worker stops
+  that request at its next safe point and answers it with the error kind ``cancelled``, or
+  answers it as usual when it was done already; a cancel for no request under way is kept
+  for a request not started yet, and otherwise does nothing.
 
 Each answer carries its request's nonce: the client believes nothing else on the pipe.
 """
@@ -15,6 +19,7 @@ Each answer carries its request's nonce: the client believes nothing else on the
 from __future__ import annotations
 
 import enum
+import json
 from typing import Any, TypedDict
 
 
@@ -45,6 +50,7 @@ class ErrorKind(_Name):
     PROTOCOL = "protocol"  # a request line that is not a JSON object, or an answer not ours
     SCOPE = "scope"  # another workspace's modules were imported in this worker
     CANONICAL = "canonical"  # the canonical form cannot be computed
+    CANCELLED = "cancelled"  # stopped by a cancel from the client; the worker goes on
     ERROR = "error"  # anything else (the exception's class name may stand in its place)
     # decided by the client
     TIMEOUT = "timeout"
@@ -138,6 +144,11 @@ def error(ident: Any, kind: ErrorKind | str, message: str, trace: str | None = N
     if trace is not None:
         body["traceback"] = trace
     return {"id": ident, "error": body}
+
+
+def cancel(ident: int, nonce: str) -> bytes:
+    """The line that cancels request ``ident`` (with its nonce), for the cancel pipe."""
+    return json.dumps({"id": ident, "nonce": nonce}).encode() + b"\n"
 
 
 def progress(ident: Any, message: str, percentage: int) -> dict[str, Any]:

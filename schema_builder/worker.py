@@ -7,6 +7,11 @@ leave on the answer pipe, a file descriptor the client passes (``--answer-fd``) 
 else writes to: fd 1 and fd 2 both lead to the client's log. Each answer carries its
 request's nonce, so the client tells its answers from anything else.
 
+A deep check (or a canonical form) under way is cancelled by a ``{"id", "nonce"}`` line on a
+third pipe (``--cancel-fd``), read by a thread of its own: the check stops at its next safe
+point (see deep_cancel.py) and the request is answered with the error kind ``cancelled``.
+The worker, Keras imported and its memo of layers whole, goes on with the next request.
+
 Before it imports anything, the worker contains itself (``sandbox.contain``): no network, no
 new processes, no writes outside its private temp dir and the catalog cache. It never enables
 unsafe deserialization. Methods: ``ping``, ``catalog``, ``new``, ``deep_check``,
@@ -22,6 +27,7 @@ import traceback
 from typing import Any, TextIO
 
 from . import protocol
+from .deep_cancel import Cancelled, Cancels, hook_keras
 
 
 class Worker:
@@ -39,6 +45,8 @@ class Worker:
         # What deep checks found layer by layer, per (implementation, modules, folder): the
         # next check of an edited document reuses every layer the edit did not touch.
         self._memos: dict[tuple[Any, ...], Any] = {}
+        # The request that may be cancelled now, and the cancels that came early.
+        self.cancels = Cancels()
 
     def send(self, message: dict[str, Any]) -> None:
         message = {**message, "nonce": self.nonce}
@@ -61,6 +69,9 @@ class Worker:
             return True
         try:
             result = handler(ident, params)
+        except Cancelled:
+            self.send(protocol.error(ident, protocol.ErrorKind.CANCELLED, "cancelled"))
+            return True
         except Exception as exc:
             kind = getattr(exc, "kind", type(exc).__name__)
             if not isinstance(kind, str):
@@ -173,9 +184,13 @@ class Worker:
             base=base,
             memo=self._memo((api.name, modules, base)),
         )
+        hook_keras(api.keras.saving.deserialize_keras_object)
         with cap_address_space(2 * memory) as cap:
-            result = checker.check(params.get("value"))
-        self.recycle = self.recycle or not cap.roomy
+            try:
+                with self.cancels.region(ident, self.nonce):
+                    result = checker.check(params.get("value"))
+            finally:  # cancelled or not
+                self.recycle = self.recycle or not cap.roomy
         missing = {
             name: self.containment.get("reasons", {}).get(name, "")
             for name, ok in self.containment.get("holds", {}).items()
@@ -207,9 +222,13 @@ class Worker:
         refused = DeepChecker(api, modules=modules).unsafe_parts(params.get("value"))
         if refused:
             raise CanonicalError(f"not computed: {refused[0].message}")
+        hook_keras(api.keras.saving.deserialize_keras_object)
         with cap_address_space(2 * _memory_bytes(params)) as cap:
-            result = canonical(params.get("value"), str(params.get("mode")), api)
-        self.recycle = self.recycle or not cap.roomy
+            try:
+                with self.cancels.region(ident, self.nonce):
+                    result = canonical(params.get("value"), str(params.get("mode")), api)
+            finally:
+                self.recycle = self.recycle or not cap.roomy
         return result
 
     def do_new(self, ident: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -316,18 +335,19 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def _arguments(argv: list[str]) -> tuple[int, str]:
+def _arguments(argv: list[str]) -> tuple[int, str, int | None]:
     import argparse
 
     parser = argparse.ArgumentParser(prog="layercfg-worker")
     parser.add_argument("--answer-fd", type=int, required=True)
     parser.add_argument("--private", required=True, help="the worker's own temp dir")
+    parser.add_argument("--cancel-fd", type=int, help="the pipe cancels arrive on")
     args = parser.parse_args(argv)
-    return args.answer_fd, args.private
+    return args.answer_fd, args.private, args.cancel_fd
 
 
 def main(argv: list[str] | None = None) -> int:
-    answer_fd, private = _arguments(sys.argv[1:] if argv is None else argv)
+    answer_fd, private, cancel_fd = _arguments(sys.argv[1:] if argv is None else argv)
     die_with_parent()
     from .sandbox import contain
 
@@ -341,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)  # whatever Keras, TensorFlow or other code prints goes to the log
     sys.stdout = sys.stderr
     worker = Worker(answers, containment.summary())
+    if cancel_fd is not None:
+        from .deep_cancel import listen
+
+        os.set_inheritable(cancel_fd, False)
+        listen(cancel_fd, worker.cancels)  # a thread, once contained: it is contained too
     for line in sys.stdin:
         line = line.strip()
         if not line:

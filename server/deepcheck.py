@@ -2,10 +2,11 @@
 the worker's findings as problems (source ``keras``) and inlay hints.
 
 One check runs at a time (there is one worker). Only the latest version of a document is
-checked: a queued older version is dropped, and a result for a version that is no longer
-current is never handed on. The scheduler knows nothing of the server: it reads the current
-version of a document, runs a check, and hands the result to a sink (the publisher), through
-the small interfaces below.
+checked: a queued older version is dropped, a check under way for a version that is no longer
+current (edited, or closed) is cancelled, in the worker too, which stays up for the next one,
+and a result for a version that is no longer current is never handed on. The scheduler knows
+nothing of the server: it reads the current version of a document, runs a check, and hands
+the result to a sink (the publisher), through the small interfaces below.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ log = logging.getLogger("layercfg")
 
 SOURCE = "keras"
 ON_TYPE_DELAY = 0.6
+# How often a running check looks whether its version is still current, besides being told
+# at once by ``schedule`` and ``forget`` (an edit that schedules nothing, as with onSave).
+SUPERSEDED_POLL = 0.25
 
 
 _SERIALS = itertools.count(1)
@@ -136,8 +140,10 @@ async def run_check(
                 memory_mb=settings.deepCheckMemoryMB,
             )
         except WorkerError as exc:
-            if exc.kind == ErrorKind.STOPPED or worker.stopped:
-                raise  # the server is shutting down: nothing to check again, nothing to show
+            if exc.kind in (ErrorKind.STOPPED, ErrorKind.CANCELLED) or worker.stopped:
+                # The server is shutting down, or the check was cancelled: nothing to check
+                # again, nothing to show.
+                raise
             if exc.kind == ErrorKind.DIED and attempt == 1:
                 log.warning("the Keras worker died during a deep check; checking again")
                 continue
@@ -205,7 +211,10 @@ class DeepChecks:
         self._queue: dict[str, float] = {}  # uri -> earliest start (loop time)
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
-        self._running_uri: str | None = None
+        # The checks under way (the queue's and a command's): each task, and the version it
+        # checks; a task is cancelled once its version is superseded.
+        self._running: dict[asyncio.Future[DeepResult], Document] = {}
+        self.cancelled = 0  # checks cancelled for being superseded
 
     def result_for(self, document: Document) -> DeepResult | None:
         result = self.results.get(document.uri)
@@ -218,12 +227,27 @@ class DeepChecks:
         loop = asyncio.get_running_loop()
         self._queue[uri] = loop.time() + delay
         self._wake.set()
+        self._supersede()
         if self._runner is None or self._runner.done():
             self._runner = asyncio.ensure_future(self._run())
 
     def forget(self, uri: str) -> None:
         self._queue.pop(uri, None)
         self.results.pop(uri, None)
+        self._supersede()
+
+    def _supersede(self) -> None:
+        """Cancel the checks under way whose version is no longer the current one."""
+        for task, document in list(self._running.items()):
+            if task.done() or self.current(document.uri) is document:
+                continue
+            log.info(
+                "deep check of %s (version %s) cancelled: superseded",
+                document.uri,
+                document.version,
+            )
+            self.cancelled += 1
+            task.cancel()
 
     async def check_now(self, uri: str) -> DeepResult | None:
         document = self.current(uri)
@@ -260,22 +284,38 @@ class DeepChecks:
         if self.current(document.uri) is not document:
             return None  # changed meanwhile: the newer version is the one to check
         self.running(True)
-        self._running_uri = document.uri
+        task = asyncio.ensure_future(self.run(document))
+        self._running[task] = document
         try:
-            result = await self.run(document)
+            result = await self._outcome(task)
         except WorkerError as exc:
-            if exc.kind != ErrorKind.STOPPED:
+            if exc.kind not in (ErrorKind.STOPPED, ErrorKind.CANCELLED):
                 raise
             return None
         finally:
-            self._running_uri = None
+            self._running.pop(task, None)
             self.running(False)
+        if result is None:  # cancelled: superseded
+            return None
         # A result for a version that is no longer current is never handed on.
         if self.current(document.uri) is not document:
             return None
         self.results[document.uri] = result
         self.sink.deep_arrived(document.uri, result)
         return result
+
+    async def _outcome(self, task: asyncio.Future[DeepResult]) -> DeepResult | None:
+        """The check's result; None when it was cancelled for being superseded."""
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=SUPERSEDED_POLL)
+                self._supersede()
+        except asyncio.CancelledError:
+            task.cancel()  # the scheduler itself is cancelled: the check goes with it
+            raise
+        if task.cancelled():
+            return None
+        return task.result()
 
 
 def _checkable(document: Document) -> bool:

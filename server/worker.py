@@ -6,6 +6,11 @@ pipe of its own. It is restarted after it dies, and every request can carry a ti
 Anything on the answer pipe that is not the answer to a pending request, with that request's
 nonce, is a fault: the worker is killed and the request fails (kind ``protocol``). Nothing
 here imports Keras.
+
+A request whose task is cancelled while the worker has it is cancelled in the worker too, on
+a third pipe: the worker stops it at a safe point and stays up, Keras imported. Its answer is
+still awaited (and dropped), within the request's time limit, so that it is never taken for
+another one's.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from layercfg.schema_builder import protocol
 from layercfg.schema_builder.protocol import ErrorKind, Method
 
 log = logging.getLogger(__name__)
@@ -173,6 +179,10 @@ class WorkerClient:
         self._lock = asyncio.Lock()
         self.stopped = False  # set by stop(): no request and no new worker after it
         self._active = 0  # requests under way, from their encoding on (busy before pending)
+        self._cancel_fds: dict[int, int] = {}  # worker pid -> the cancel pipe's end
+        # Requests cancelled by the client whose answers are still due: pending until then.
+        self._abandoned: set[int] = set()
+        self.cancelled = 0  # requests cancelled in the worker (for tests and benchmarks)
 
     @property
     def running(self) -> bool:
@@ -192,6 +202,8 @@ class WorkerClient:
         for name in ("TMPDIR", "TEMP", "TMP"):
             env[name] = self._private
         answers, answer_end = os.pipe()
+        cancel_end, cancels = os.pipe()
+        os.set_blocking(cancels, False)  # a cancel never waits: the worker reads it at once
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *worker_command(self.python),
@@ -199,19 +211,24 @@ class WorkerClient:
                 str(answer_end),
                 "--private",
                 self._private,
+                "--cancel-fd",
+                str(cancel_end),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
                 cwd=self._private,  # never the workspace: the worker writes nothing there
                 start_new_session=True,  # its own process group: killed with all it started
-                pass_fds=(answer_end,),
+                pass_fds=(answer_end, cancel_end),
             )
         except BaseException:
             os.close(answers)
+            os.close(cancels)
             raise
         finally:
             os.close(answer_end)
+            os.close(cancel_end)
+        self._cancel_fds[self._process.pid] = cancels
         reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
         await asyncio.get_running_loop().connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(answers, "rb", buffering=0)
@@ -279,6 +296,10 @@ class WorkerClient:
             code = await process.wait()
             if code != 0:
                 _terminate(process)  # anything the worker started and left behind
+            cancels = self._cancel_fds.pop(process.pid, None)
+            if cancels is not None:
+                os.close(cancels)
+            self._abandoned.clear()
             self._remove_private()
             for future in self._pending.values():
                 if not future.done():
@@ -322,6 +343,15 @@ class WorkerClient:
             return
         ident = message.get("id")
         future = self._pending.pop(ident, None) if isinstance(ident, int) else None
+        if isinstance(ident, int) and ident in self._abandoned:  # cancelled here: dropped
+            self._abandoned.discard(ident)
+            self._nonces.pop(ident, None)
+            error = message.get("error")
+            if isinstance(error, dict) and error.get("kind") == ErrorKind.CANCELLED:
+                log.info("the Keras worker stopped request %s, which was cancelled", ident)
+            else:
+                log.info("request %s ended before its cancel arrived: its answer is dropped", ident)
+            return
         if future is None or future.done():
             return
         if "error" in message:
@@ -370,15 +400,23 @@ class WorkerClient:
         watcher = None
         if memory_mb is not None:
             watcher = asyncio.create_task(self._watch_memory(process, memory_mb))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._pending[ident] = future
         self._nonces[ident] = nonce
         if progress is not None:
             self._progress[ident] = progress
+        sent = False
+        deadline = None if timeout is None else loop.time() + timeout
         try:
             process.stdin.write(line)
+            sent = True  # whole, in the pipe's buffer: the worker reads it in any case
             await process.stdin.drain()
             return await asyncio.wait_for(future, timeout)
+        except asyncio.CancelledError:
+            if sent and ident in self._pending:  # the worker has it, or will have it
+                self._abandon(process, ident, nonce, deadline)
+            raise
         except asyncio.TimeoutError:
             await self.kill()
             raise WorkerError(
@@ -398,9 +436,36 @@ class WorkerClient:
         finally:
             if watcher is not None:
                 watcher.cancel()
-            self._pending.pop(ident, None)
-            self._nonces.pop(ident, None)
+            if ident not in self._abandoned:
+                self._pending.pop(ident, None)
+                self._nonces.pop(ident, None)
             self._progress.pop(ident, None)
+
+    def _abandon(
+        self,
+        process: asyncio.subprocess.Process,
+        ident: int,
+        nonce: str,
+        deadline: float | None,
+    ) -> None:
+        """The request's task was cancelled: cancel it in the worker, and keep it pending
+        until its answer comes (dropped then), or until its time limit, which ends the worker
+        as it would have ended the request."""
+        self._abandoned.add(ident)
+        self.cancelled += 1
+        cancels = self._cancel_fds.get(process.pid)
+        if cancels is not None:
+            try:
+                os.write(cancels, protocol.cancel(ident, nonce))
+            except OSError:  # the worker is ending: its answer never comes, nor is awaited
+                log.debug("the cancel of request %s was not sent", ident, exc_info=True)
+        if deadline is not None:
+            asyncio.get_running_loop().call_at(deadline, self._overdue, process, ident)
+
+    def _overdue(self, process: asyncio.subprocess.Process, ident: int) -> None:
+        if ident in self._abandoned and process is self._process and self.running:
+            log.warning("the Keras worker did not stop a cancelled request in time; stopping it")
+            _terminate(process)
 
     async def _watch_memory(self, process: asyncio.subprocess.Process, limit_mb: int) -> bool:
         """Kill the worker when its resident memory (children included) passes the cap."""

@@ -106,6 +106,20 @@ async def neovim(lsp_client: LanguageClient, plain_catalog):
     await lsp_client.shutdown_session()
 
 
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def deep(lsp_client: LanguageClient, plain_catalog):
+    """Push diagnostics (Neovim 0.7) and deep checks as the user types."""
+    await start(
+        lsp_client,
+        types.InitializeParams(
+            capabilities=capabilities("neovim@v0.7.0"),
+            initialization_options={"deepCheck": "onType", "deepCheckTimeout": 120},
+        ),
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
 @pytest.fixture
 def bad_dense() -> str:
     return (

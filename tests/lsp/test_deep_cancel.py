@@ -1,6 +1,7 @@
 """Superseded deep checks, through the real server and a real Keras worker: a version edited
 before its check starts is dropped without running, and a version edited while its check runs
-never publishes that check's findings."""
+never publishes that check's findings: the check is cancelled in the worker, which stays up,
+Keras imported, and checks the new version as a fresh worker would."""
 
 from __future__ import annotations
 
@@ -8,27 +9,20 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest_lsp
+from chains import chain
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
-from .conftest import SERVER, capabilities, start, wait_for_publication
+from layercfg.server.deepcheck import run_check
+from layercfg.server.document import Document
+from layercfg.server.settings import Settings
+from layercfg.server.worker import WorkerClient
+
+from .conftest import wait_for_publication
+from .test_deep_shutdown import workers_of
 
 URI = "file:///project/cancel.layercfg.json"
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
-async def deep(lsp_client: LanguageClient, plain_catalog):
-    await start(
-        lsp_client,
-        types.InitializeParams(
-            capabilities=capabilities("neovim@v0.7.0"),
-            initialization_options={"deepCheck": "onType", "deepCheckTimeout": 120},
-        ),
-    )
-    yield
-    await lsp_client.shutdown_session()
 
 
 def _model(target_shape: list[int] | None) -> str:
@@ -131,3 +125,101 @@ async def test_a_version_edited_while_its_check_runs_never_publishes_its_finding
         types.ExecuteCommandParams(command="layercfg.deepCheck", arguments=[URI])
     )
     assert result["checked"] and result["version"] == 2 and result["problems"] == 0
+
+
+def _long_chain(target_shape: list[int]) -> str:
+    """2,000 Dense layers in a chain (seconds to check the first time), then a Reshape of
+    their (None, 4) output to ``target_shape``: a size mistake only the deep check sees."""
+    document = chain(2000)
+    layers = document["config"]["layers"]
+    tensor = {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": [None, 4], "dtype": "float32", "keras_history": ["dense_1999", 0, 0]},
+    }
+    layers.append(
+        {
+            "module": "keras.layers",
+            "class_name": "Reshape",
+            "config": {"name": "reshape", "target_shape": target_shape},
+            "registered_name": None,
+            "name": "reshape",
+            "inbound_nodes": [{"args": [tensor], "kwargs": {}}],
+        }
+    )
+    document["config"]["output_layers"] = ["reshape", 0, 0]
+    return json.dumps(document, indent=2)
+
+
+def _logged(client: LanguageClient, text: str) -> list[str]:
+    return [m.message for m in client.log_messages if text in m.message]
+
+
+def _keras(client: LanguageClient, version: int) -> list[types.Diagnostic]:
+    return [
+        d
+        for uri, published, diagnostics in client.published  # type: ignore[attr-defined]
+        if uri == URI and published == version
+        for d in diagnostics
+        if d.source == "keras"
+    ]
+
+
+async def test_a_long_check_edited_mid_run_is_cancelled_and_the_warm_worker_checks_the_next(
+    deep, subprocess_env
+):
+    deep.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="json", version=1, text=_model([7, 7])
+            )
+        )
+    )
+    await _until(lambda: 1 in _deep_versions(deep))  # the worker is up, Keras imported
+    assert deep._server is not None
+    (worker,) = workers_of(deep._server.pid)
+    _change(deep, 2, _long_chain([3]))
+    await _until(lambda: _runs(deep) >= 2)
+    await asyncio.sleep(1.5)  # the request is in the worker: it takes far longer than this
+    third = _long_chain([5])
+    _change(deep, 3, third)
+    await _until(lambda: 3 in _deep_versions(deep), timeout=300)
+    # Version 2 was stopped in the worker, not checked to its end and dropped.
+    assert _logged(deep, "(version 2) cancelled"), [m.message for m in deep.log_messages]
+    assert _logged(deep, "stopped request"), [m.message for m in deep.log_messages]
+    assert not _logged(deep, "ended before its cancel arrived")
+    assert _deep_versions(deep) == {1, 3}
+    assert not any("[3]" in d.message for _, _, ds in deep.published for d in ds)
+    assert workers_of(deep._server.pid) == [worker]  # the same worker, warm
+    # What the warm worker found in version 3 is what a fresh one finds.
+    published = [(d.code, d.message, d.range) for d in _keras(deep, 3)]
+    fresh = WorkerClient(env=subprocess_env)
+    try:
+        document = Document.parse(URI, third, 3)
+        result = await run_check(fresh, document, Settings(deepCheckTimeout=300), None)
+    finally:
+        await fresh.kill()
+    assert published == [(d.code, d.message, d.range) for d in result.diagnostics]
+    assert [code for code, _, _ in published] == ["LCF302"]
+
+
+async def test_closing_a_document_cancels_its_check(deep):
+    deep.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="json", version=1, text=_model(None)
+            )
+        )
+    )
+    await _until(lambda: _runs(deep) >= 1 and deep.statuses[-1].get("deepCheck") == "idle")
+    assert deep._server is not None
+    (worker,) = workers_of(deep._server.pid)
+    _change(deep, 2, _long_chain([3]))
+    await _until(lambda: _runs(deep) >= 2)
+    await asyncio.sleep(1.5)
+    deep.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=URI))
+    )
+    await _until(lambda: bool(_logged(deep, "stopped request")), timeout=60)
+    assert _logged(deep, "(version 2) cancelled")
+    assert not any(d.source == "keras" for _, _, ds in deep.published for d in ds)
+    assert workers_of(deep._server.pid) == [worker]

@@ -7,28 +7,13 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
-from .conftest import SERVER, capabilities, start, wait_for_publication
+from .conftest import wait_for_publication
 
 URI = "file:///project/deep.layercfg.json"
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
-async def deep(lsp_client: LanguageClient, plain_catalog):
-    """Push diagnostics (Neovim 0.7) and deep checks as the user types."""
-    await start(
-        lsp_client,
-        types.InitializeParams(
-            capabilities=capabilities("neovim@v0.7.0"),
-            initialization_options={"deepCheck": "onType", "deepCheckTimeout": 120},
-        ),
-    )
-    yield
-    await lsp_client.shutdown_session()
 
 
 def _open(client, text, version=1):
