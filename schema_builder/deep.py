@@ -19,7 +19,7 @@ from typing import Any
 from layercfg.codes import Code, Severity
 
 from .deep_cancel import checkpoint
-from .deep_common import DeepFinding, LayerInfo, Path, clean_message
+from .deep_common import DeepFinding, LayerInfo, clean_message
 from .deep_hub import HubChecks
 from .deep_locate import Locator
 from .deep_replay import Failed, IncrementalReplay, ReplayMemo
@@ -29,7 +29,7 @@ from .deep_shapes import params_of
 from .handles import hub_cache  # noqa: F401  (where callers have found it)
 from .keras_api import KerasAPI
 
-__all__ = ["DeepChecker", "DeepFinding", "LayerInfo", "Path", "clean_message", "hub_cache"]
+__all__ = ["DeepChecker", "DeepFinding", "LayerInfo", "clean_message", "hub_cache"]
 
 
 class DeepChecker(IncrementalReplay, SequentialLoader, Locator, SafetyScan, HubChecks):
