@@ -106,6 +106,26 @@ def new_config(
     return written
 
 
+def custom_objects_note(catalog: dict[str, Any], name: str) -> str | None:
+    """What a program needs to load the config of a custom class Keras 3 cannot locate by
+    itself: one that is not registered, in a module Keras does not import (it imports by
+    module only from keras, keras_hub, keras_cv and keras_nlp); None for any other class."""
+    if catalog.get("implementation", "keras") != "keras":
+        return None  # tf_keras imports the module a config names
+    entry = find_entry(catalog, name)
+    module = entry.get("module") or ""
+    if not entry.get("custom") or entry.get("registered_name"):
+        return None
+    if module.split(".")[0] in ("keras", "keras_hub", "keras_cv", "keras_nlp"):
+        return None
+    cls = entry["class_name"]
+    return (
+        f"note: {cls} is not registered with keras.saving.register_keras_serializable: "
+        f"Keras loads this config only when the program passes custom_objects={{{cls!r}: "
+        f"{cls}}} (from {module}), or once the class is registered"
+    )
+
+
 def one_line(exc: BaseException) -> str:
     """Keras wraps the useful message; keep its last meaningful line."""
     text = str(exc).strip()

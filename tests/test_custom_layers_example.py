@@ -1,6 +1,6 @@
 """The walk-through of examples/custom_layers, as a user runs it: ``layercfg new`` for three
-unregistered custom layers, ``check --deep`` clean on their configs and pointing the broken
-``from_config`` at its line in text, JSON and SARIF; and a hostile tf_keras document through
+unregistered custom layers, ``check --deep`` without errors on their configs and pointing the
+broken ``from_config`` at its line in text, JSON and SARIF; and a hostile tf_keras document through
 the contained worker, with trusted modules configured, that runs nothing."""
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def test_new_for_each_custom_layer(walk):
     ):
         result = _run(["new", *args, "--modules", "seed_layers"], env, folder)
         assert result.returncode == 0, result.stderr
+        # None is registered: the program that loads the config needs custom_objects.
+        assert f"custom_objects={{'{args[0]}': {args[0]}}}" in result.stderr
         config = json.loads(result.stdout)
         assert config["module"] == "seed_layers" and config["class_name"] == args[0]
         assert expected.items() <= config["config"].items()
@@ -71,7 +73,12 @@ def test_check_deep_passes_the_configs_and_points_at_the_broken_from_config(walk
         ["check", "--deep", "--timeout", "300", "--modules", "seed_layers", "."], env, folder
     )
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "3 file(s) checked, 0 problem(s)" in clean.stdout
+    # No error: the only findings are one warning per unregistered class, that Keras finds
+    # it only in custom_objects (which is how the deep check and a program load them).
+    assert "3 file(s) checked, 3 problem(s)" in clean.stdout
+    found = [line for line in clean.stdout.splitlines() if ": LCF" in line]
+    assert len(found) == 3 and all(": LCF107 warning: " in line for line in found), found
+    assert all("custom_objects" in line for line in found)
     line = next(
         number
         for number, text in enumerate((folder / "broken_block.py").read_text().splitlines(), 1)
@@ -91,13 +98,21 @@ def test_check_deep_passes_the_configs_and_points_at_the_broken_from_config(walk
     assert "LCF401 error: NestedDenseBlock: KeyError: 'config'" in text.stdout
     assert f"  broken_block.py:{line}:1: related: in from_config:" in text.stdout
     as_json = json.loads(_run([*args, "--format", "json"], env, folder).stdout)
-    (finding,) = as_json["files"][0]["diagnostics"]
+    # Besides the error, the warning that Keras finds the unregistered class only through
+    # custom_objects (as above).
+    diagnostics = as_json["files"][0]["diagnostics"]
+    assert sorted((d["code"], d["severity"]) for d in diagnostics) == [
+        ("LCF107", "warning"),
+        ("LCF401", "error"),
+    ]
+    (finding,) = [d for d in diagnostics if d["severity"] == "error"]
     (related,) = finding["related"]
     assert related["path"] == "broken_block.py"
     assert related["range"]["start"] == {"line": line - 1, "character": 0}
     assert 'config.pop("config")' in related["message"]
     sarif = json.loads(_run([*args, "--format", "sarif"], env, folder).stdout)
-    (location,) = sarif["runs"][0]["results"][0]["relatedLocations"]
+    (result,) = [r for r in sarif["runs"][0]["results"] if r["level"] == "error"]
+    (location,) = result["relatedLocations"]
     assert location["physicalLocation"]["artifactLocation"]["uri"] == "broken_block.py"
     assert location["physicalLocation"]["region"]["startLine"] == line
 

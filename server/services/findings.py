@@ -87,7 +87,7 @@ def json_type(value: Any) -> str:
 # -- findings ------------------------------------------------------------------------------------
 
 
-def _outside_message(name: str, module: Any, registered: Any) -> str:
+def outside_message(name: str, module: Any, registered: Any) -> str:
     """Why a class of a package the catalog does not cover is not checked, and what to do."""
     if isinstance(module, str) and module:
         package = module.split(".")[0]
@@ -109,6 +109,50 @@ def _outside_message(name: str, module: Any, registered: Any) -> str:
     return (
         f"{_quote(name)} is from {where}, which is not in `modules`: add it (`--modules`, or "
         "the layercfg.modules setting; trusted workspaces only) to check it."
+    )
+
+
+# The packages whose modules Keras 3 imports to find a class (serialization_lib
+# ``_retrieve_class_or_fn``); a class of any other module it finds only when it is registered
+# or given in ``custom_objects``.
+IMPORTED_BY_MODULE = ("keras", "keras_hub", "keras_cv", "keras_nlp")
+
+
+def unregistered_class(value: dict[str, Any], entry: dict[str, Any], path: JsonPath) -> Finding:
+    """A custom class that is not registered with ``register_keras_serializable``, in a module
+    Keras does not import: Keras finds it only among the ``custom_objects`` of the program
+    that loads the config, under the envelope's ``registered_name`` (its ``class_name`` when
+    there is none). A null ``registered_name`` is looked up as such, so Keras cannot find the
+    class even there: an error, with the fix Keras itself would have written."""
+    name = entry["class_name"]
+    written = value.get("registered_name", name)
+    if written is None:
+        return Finding(
+            path + ("registered_name",),
+            "value",
+            "LCF107",
+            f"'registered_name' is null: Keras looks {name}, which is not registered with "
+            "keras.saving.register_keras_serializable, up in custom_objects by its "
+            f"registered_name, and cannot locate it even there. Set it to {_quote(name)}, "
+            "as Keras writes it.",
+            data={
+                "key": "registered_name",
+                "module": value.get("module", entry.get("module")),
+                "registered_name": name,
+                "class_name": name,
+            },
+        )
+    key = written if isinstance(written, str) else name
+    return Finding(
+        path + ("class_name",),
+        "value",
+        "LCF107",
+        f"{name} is not registered with keras.saving.register_keras_serializable, and its "
+        f"module is not one Keras imports ({', '.join(IMPORTED_BY_MODULE)}): Keras finds it "
+        "only when the program that loads this config passes it in custom_objects "
+        f"(custom_objects={{{_quote(key)}: {name}}}), or once the class is registered.",
+        severity=WARNING,
+        data={"class_name": name, "custom_objects_key": key},
     )
 
 

@@ -22,6 +22,7 @@ from .findings import (
     _MISSING,
     ERROR,
     HINT,
+    IMPORTED_BY_MODULE,
     INFORMATION,
     MAX_DEPTH,
     MAX_SHOWN,
@@ -34,12 +35,13 @@ from .findings import (
     _legacy_marker,
     _missing,
     _or_list,
-    _outside_message,
     _quote,
     _scalar,
     _words,
     _wrong_type,
     json_type,
+    outside_message,
+    unregistered_class,
 )
 from .legacy import LEGACY_TOP_KEYS, fold_legacy, legacy_config
 from .links import validate_model_links
@@ -439,7 +441,7 @@ class _Validator:
         )
         if custom and not elsewhere and module not in self.catalog.modules:
             # A class of a package layercfg was not told about: it may well exist.
-            message = _outside_message(name, module, registered)
+            message = outside_message(name, module, registered)
             severity = WARNING
         else:
             severity = ERROR
@@ -497,14 +499,33 @@ class _Validator:
         self, value: dict[str, Any], entry: Entry, path: JsonPath, out: list[Finding], top: bool
     ) -> None:
         """``module`` and ``registered_name`` against the class (serialization_lib rules)."""
+        start = len(out)
+        self._identity(value, entry, path, out, top)
+        if self._unregistered(value, entry) and not any(f.severity == ERROR for f in out[start:]):
+            out.append(unregistered_class(value, entry, path))
+
+    def _unregistered(self, value: dict[str, Any], entry: Entry) -> bool:
+        """A custom class that Keras 3 finds only in ``custom_objects``: not registered, and
+        not named by a module Keras imports (tf_keras imports any module a config names)."""
+        if self.catalog.keras2 or not entry.get("custom") or entry.get("registered_name"):
+            return False
+        module = value.get("module")
+        return not (isinstance(module, str) and module.split(".")[0] in IMPORTED_BY_MODULE)
+
+    def _identity(
+        self, value: dict[str, Any], entry: Entry, path: JsonPath, out: list[Finding], top: bool
+    ) -> None:
         name = entry["class_name"]
         expected_module = entry.get("module")
         module = value.get("module", _MISSING)
         fix = {"module": expected_module, "registered_name": entry.get("registered_name")}
         if module is _MISSING:
             # Nested envelopes without module go through Keras's by-name (legacy) loader;
-            # the document itself is loaded by module, so Keras 3 cannot locate it.
-            if top:
+            # the document itself is loaded by module, so Keras 3 cannot locate it (but in
+            # custom_objects, where an unregistered class is looked up by its class_name).
+            # tf_keras loads a document by name (model_from_json, layers.deserialize) and
+            # writes none at the top of to_json().
+            if top and not self.catalog.keras2 and not self._unregistered(value, entry):
                 out.append(
                     Finding(
                         path,
