@@ -42,7 +42,8 @@ class DeepFinding:
     message: str
     severity: int = Severity.ERROR
     data: dict[str, Any] | None = None
-    related: list[dict[str, Any]] = field(default_factory=list)  # {file, line, message}
+    # {file, line, message} in the user's source; {path, message} at a place in the document
+    related: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -8,8 +8,9 @@ import re
 import warnings
 from typing import Any
 
-from layercfg.codes import Code, Severity
+from layercfg.codes import Code, JsonPath, Severity
 
+from . import deep_merge
 from .deep_cancel import checkpoint
 from .deep_common import CheckerBase, DeepFinding, LayerInfo, clean_message
 
@@ -25,6 +26,7 @@ class ShapeReplay(CheckerBase):
         from keras.src.models.functional import deserialize_node
 
         created: dict[str, Any] = {}
+        index_of: dict[int, int] = {}  # the entry of each layer made
         pending: list[tuple[int, Any, Any]] = []
         try:
             with self._stateless(initialize_variables=False), warnings.catch_warnings():
@@ -35,6 +37,7 @@ class ShapeReplay(CheckerBase):
                     layer = self.api.deserialize(copy.deepcopy(plain), self.custom_objects)
                     name = entry.get("name") or layer.name
                     created[name] = layer
+                    index_of[id(layer)] = index
                     nodes = entry.get("inbound_nodes")
                     if nodes is None:  # Sequential
                         nodes = []
@@ -56,7 +59,7 @@ class ShapeReplay(CheckerBase):
                         try:
                             layer(*args, **kwargs)
                         except Exception as exc:
-                            return [self._call_failure(entries, index, layer, args, exc)]
+                            return [self._call_failure(entries, index, layer, args, exc, index_of)]
                         progress = True
                     pending = waiting
         except Exception as exc:
@@ -80,14 +83,21 @@ class ShapeReplay(CheckerBase):
                 return [self._call_failure(entries, index, layers[index], [tensor], exc)]
         return []
 
-    def _call_failure(self, entries, index, layer, args, exc) -> DeepFinding:
-        shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]
+    def _call_failure(self, entries, index, layer, args, exc, index_of=None) -> DeepFinding:
+        tensors = [a for a in self.keras.tree.flatten(args) if hasattr(a, "shape")]
+        shapes = [tuple(a.shape) for a in tensors]
         given = ", ".join(str(s) for s in shapes) or "its inputs"
         message = (
             f"{type(layer).__name__} '{layer.name}' cannot be called on {given}: "
             f"{clean_message(exc)}"
         )
-        return DeepFinding(("config", "layers", index, "class_name"), "value", Code.SHAPE, message)
+        where: JsonPath = ("config", "layers", index, "class_name")
+        odd = deep_merge.mismatch(self.keras, layer, shapes)
+        if odd is None or index_of is None:
+            return DeepFinding(where, "value", Code.SHAPE, message)
+        return deep_merge.finding(
+            self.keras, layer, where, tensors, odd, entries, index_of, message
+        )
 
     def _build_single(self, value: dict[str, Any]) -> list[DeepFinding]:
         build = value.get("build_config")
