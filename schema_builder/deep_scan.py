@@ -11,6 +11,8 @@ import sys
 from typing import Any
 
 from layercfg.codes import Code, JsonPath, Severity
+from layercfg.server.catalog import named_package
+from layercfg.server.services.findings import outside_message
 
 from . import handles
 from .deep_common import SPECIAL, CheckerBase, DeepFinding, envelopes
@@ -31,6 +33,9 @@ _MODELING_FUNCTIONS = (
     "ops",
     "random",
 )
+# The packages besides Keras whose modules Keras's loader imports (serialization_lib
+# ``_retrieve_class_or_fn``): only when the user configures them in ``modules``.
+_ALLOWLISTED = ("keras_hub", "keras_cv", "keras_nlp")
 # The largest saved_model.pb whose endpoints the deep check reads (it parses the graph whole).
 _ENDPOINTS_MAX_BYTES = 64 << 20
 
@@ -50,11 +55,20 @@ class SafetyScan(CheckerBase):
     def _scan(self, value: Any, findings: list[DeepFinding]) -> set[JsonPath]:
         """Envelopes Keras must never be given: bytecode, non-modeling APIs, handles."""
         unsafe: set[JsonPath] = set()
+        outside: list[JsonPath] = []
         root = [((), value)] if isinstance(value, dict) and "class_name" in value else []
         for path, envelope in [*root, *envelopes(value)]:
             class_name = envelope.get("class_name")
             module = envelope.get("module") or ""
-            if class_name == "__lambda__":
+            if self._not_configured(envelope):
+                # Keras's loader would import the package by module and run its classes'
+                # constructors; a package the user did not configure is never imported. The
+                # fast checks say the same of it: it is not checked.
+                unsafe.add(path)
+                if not any(path[: len(p)] == p for p in outside):
+                    outside.append(path)
+                    findings.append(self._unchecked(envelope, path))
+            elif class_name == "__lambda__":
                 unsafe.add(path)
                 findings.append(
                     DeepFinding(
@@ -150,6 +164,23 @@ class SafetyScan(CheckerBase):
                 unsafe.add(path)
                 findings += self._handle(envelope, path, "handle", hub=True)
         return unsafe
+
+    def _not_configured(self, envelope: dict[str, Any]) -> bool:
+        """A class of keras_hub, keras_cv or keras_nlp when that package is not configured."""
+        package = None if self.api.legacy else named_package(envelope)
+        return package in _ALLOWLISTED and package not in {m.split(".")[0] for m in self.modules}
+
+    def _unchecked(self, envelope: dict[str, Any], path: JsonPath) -> DeepFinding:
+        name, module = str(envelope.get("class_name")), envelope.get("module")
+        return DeepFinding(
+            (*path, "class_name"),
+            "value",
+            Code.UNKNOWN_CLASS,
+            "Not loaded by the deep check: "
+            + outside_message(name, module, envelope.get("registered_name")),
+            severity=Severity.INFORMATION,
+            data={"package": named_package(envelope)},
+        )
 
     def _builds_an_object(self, module: str, class_name: str) -> bool:
         """Whether a class envelope of a Keras module names a class Keras builds from a
