@@ -7,11 +7,14 @@ import importlib.util
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...codes import JsonPath
 from .security_lists import KERAS_ROOTS
 from .suggest import _close_matches, _closest_values, _same_but_case
+
+if TYPE_CHECKING:
+    from ..catalog import Entry
 
 Related = tuple[tuple[JsonPath, str, str], ...]
 
@@ -118,7 +121,7 @@ def outside_message(name: str, module: Any, registered: Any) -> str:
 IMPORTED_BY_MODULE = ("keras", "keras_hub", "keras_cv", "keras_nlp")
 
 
-def unregistered_class(value: dict[str, Any], entry: dict[str, Any], path: JsonPath) -> Finding:
+def unregistered_class(value: dict[str, Any], entry: Entry, path: JsonPath) -> Finding:
     """A custom class that is not registered with ``register_keras_serializable``, in a module
     Keras does not import: Keras finds it only among the ``custom_objects`` of the program
     that loads the config, under the envelope's ``registered_name`` (its ``class_name`` when
