@@ -17,9 +17,6 @@ from layercfg.codes import JsonPath, Severity
 
 from .keras_api import KerasAPI
 
-# The older name of JsonPath, for the modules that still import it from here.
-Path = JsonPath
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Envelopes Keras writes for values, not for objects built from a config.
 SPECIAL = {
