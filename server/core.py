@@ -23,9 +23,6 @@ from .worker import WorkerClient, WorkerPool
 
 log = logging.getLogger("layercfg")
 
-# Seconds after didOpen at which a document's syntax tree is parsed.
-WARM_DELAY = 0.25
-
 
 class Edge(DiagnosticsEdge, CatalogEdge, Protocol):
     """Everything the core sends to, or asks of, the client."""
@@ -243,15 +240,9 @@ class Core:
 
     # -- documents ----------------------------------------------------------------------------
     def open(self, uri: str, text: str, version: int | None) -> None:
-        document = self.session.documents[uri] = Document.parse(uri, text, version)
+        self.session.documents[uri] = Document.parse(uri, text, version)
         self.publisher.opened(uri)
         self.schedule_deep(uri, "open")
-        # The syntax tree is parsed once the first diagnostics are on their way.
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        loop.call_later(WARM_DELAY, lambda: asyncio.ensure_future(asyncio.to_thread(document.warm)))
 
     def change(self, uri: str, changes: list[Any], version: int | None) -> None:
         document = self.session.documents.get(uri)

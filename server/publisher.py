@@ -291,6 +291,7 @@ class Publisher:
         if not self.session.is_current(document):
             return  # never for a version that is no longer current
         self.edge.publish(uri, document.version, diagnostics)
+        _warm_later(document)
 
     async def report(
         self, uri: str, previous_result_id: str | None
@@ -314,4 +315,13 @@ class Publisher:
                 items = []
             if self.result_id(document) != result_id:
                 continue  # a deep result or a setting arrived meanwhile
+            _warm_later(document)
             return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
+
+
+def _warm_later(document: Document) -> None:
+    """Once its first diagnostics are out, a document opened without its syntax tree gets
+    one, so that the first edit, hover or completion does not wait for the parse."""
+    if not document.has_tree:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: asyncio.ensure_future(asyncio.to_thread(document.warm)))
