@@ -8,7 +8,13 @@ Locating is timed against Keras on the same document: the deep check of a wrong 
 over Keras's own refusal of it, and over Keras's load of the clean document it was made from
 (what a person waits for when loading that model); the median and the worst of the ratios.
 
+With --schema, the exported schema instead (``layercfg schema``, what an editor checks with):
+on the same documents and mistakes, whether it reports an error where the fast checks do,
+and the time ``jsonschema`` and ``jsonschema_rs`` take to check them (the ratio), beside the
+fast checks' own time.
+
     python benchmarks/bench_agreement.py [--applications [--only M,...]] [--keras2] [-o FILE]
+    python benchmarks/bench_agreement.py --schema [--applications [--only M,...]] [--no-python]
 """
 
 from __future__ import annotations
@@ -101,12 +107,74 @@ def applications(only: set[str] | None = None) -> dict[str, Any]:
     return out
 
 
+def schema_engines(sets: dict[str, tuple[dict[str, Any], Any]], python: bool) -> list[str]:
+    """The exported schema against the fast checks, with each JSON Schema engine timed."""
+    import jsonschema
+    import jsonschema_rs
+
+    from layercfg.server.services.validation import ERROR, validate
+
+    codes = {"LCF101", "LCF102", "LCF103", "LCF104", "LCF105", "LCF106"}
+    lines = [
+        "| set | documents | fast errors | schema errors | disagree | fast | jsonschema_rs "
+        "| jsonschema | jsonschema / jsonschema_rs |",
+        "|---" * 9 + "|",
+    ]
+    details = []
+    for label, (documents, catalog) in sets.items():
+        schema = catalog.data["schema"]
+        started = time.perf_counter()
+        engines = {"rs": jsonschema_rs.Draft202012Validator(schema)}
+        compile_rs = time.perf_counter() - started
+        if python:
+            engines["py"] = jsonschema.Draft202012Validator(schema)
+        spent = {"fast": 0.0, "rs": 0.0, "py": 0.0}
+        fast_bad = schema_bad = disagree = 0
+        for name, value in documents.items():
+            started = time.perf_counter()
+            fast = [f for f in validate(value, catalog) if f.severity == ERROR and f.code in codes]
+            spent["fast"] += time.perf_counter() - started
+            verdicts = {}
+            for engine, validator in engines.items():
+                started = time.perf_counter()
+                verdicts[engine] = bool(list(validator.iter_errors(value)))
+                spent[engine] += time.perf_counter() - started
+            fast_bad += bool(fast)
+            schema_bad += verdicts["rs"]
+            if any(v != bool(fast) for v in verdicts.values()):
+                disagree += 1
+                details.append(f"disagree {label} {name}: fast {bool(fast)}, schema {verdicts}")
+        python_s = f"{spent['py']:.2f} s" if python else "-"
+        ratio = f"{spent['py'] / spent['rs']:.0f}x" if python and spent["rs"] else "-"
+        lines.append(
+            f"| {label} | {len(documents)} | {fast_bad} | {schema_bad} | {disagree} | "
+            f"{spent['fast']:.2f} s | {spent['rs']:.2f} s (+{compile_rs:.2f} s compiling) | "
+            f"{python_s} | {ratio} |"
+        )
+    return lines + [""] + details
+
+
+def _with_mistakes(documents: dict[str, Any], label: str) -> dict[str, Any]:
+    import kerashub_corpus as corpus
+    import model_mistakes
+
+    out = dict(documents)
+    if label == "KerasHub corpus":
+        mistakes = corpus.mutations(documents)
+    else:
+        mistakes = [m for n, v in documents.items() for m in model_mistakes.mistakes(n, v)]
+    out.update({m.name: m.value for m in mistakes})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--applications", action="store_true")
     parser.add_argument("--keras2", action="store_true", help="a tf_keras MobileNetV2 too")
     parser.add_argument("--only", help="comma-separated keras.applications models (default: all)")
     parser.add_argument("-o", "--output")
+    parser.add_argument("--schema", action="store_true", help="the exported schema instead")
+    parser.add_argument("--no-python", action="store_true", help="--schema: no jsonschema")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import kerashub_corpus as corpus
@@ -119,6 +187,18 @@ def main() -> None:
     from layercfg.server.services.validation import ERROR, validate
 
     catalog = Catalog.from_json(load_or_build(("keras_hub",)))
+    if args.schema:
+        checked = {"KerasHub corpus": (corpus.clean_documents(), catalog)}
+        if args.applications:
+            only = set(args.only.split(",")) if args.only else None
+            plain = Catalog.from_json(load_or_build(()))
+            checked["keras.applications"] = (applications(only), plain)
+        checked = {k: (_with_mistakes(d, k), c) for k, (d, c) in checked.items()}
+        text = "\n".join(schema_engines(checked, not args.no_python)) + "\n"
+        print(text, end="")
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        return
     checker = DeepChecker(KerasAPI("keras"), modules=("keras_hub",))
     keras3 = ("keras", catalog, checker)
     sets = {"KerasHub corpus": (corpus.clean_documents(), *keras3)}

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # 2: "packages" (what each configured package gave); 3: the types of a built tf_keras
-# layer's config, the exported schema's dispatch by registered_name and module.
-CATALOG_FORMAT = 4
+# layer's config, the exported schema's dispatch by registered_name and module; 4: by the
+# package a registered_name or module names; 5: the exported schema checks nested envelopes
+# where a class's schema says nothing (any_value, scan.*) and class names as the server does.
+CATALOG_FORMAT = 5
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 from . import cachekey, docstrings
 from .introspect import ClassInfo, Introspector, Param
 from .keras_api import KerasAPI
-from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter, dispatch_schema, keras_package
+from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter, exported_checks
 
 Progress = Callable[[str, int], None]
 
@@ -470,6 +470,7 @@ class CatalogBuilder:
             classes.append(self._entry(info, class_id))
         self._functional_schema(defs)
         defs.update(_shared_defs(self.infos, names))
+        defs.update(exported_checks(defs, self.infos, _class_id))
         schema = {
             "$schema": SCHEMA_DIALECT,
             "$id": "https://layercfg.dev/schema/layercfg.schema.json",
@@ -607,7 +608,6 @@ def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any
     for info in infos:
         by_family.setdefault(info.family, []).append(info)
     layer_like = by_family.get("layer", []) + by_family.get("model", [])
-    covered = {p for p in (keras_package(info.module) for info in infos) if p is not None}
     for family, members in (
         ("layer", layer_like),
         ("initializer", by_family.get("initializer", [])),
@@ -615,7 +615,6 @@ def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any
         ("constraint", by_family.get("constraint", [])),
         ("dtype_policy", by_family.get("dtype_policy", [])),
     ):
-        defs[f"dispatch.{family}"] = dispatch_schema(members, _class_id, covered)
         class_names = sorted({n for info in members for n in [info.class_name, *info.aliases]})
         defs[f"envelope.{family}"] = _envelope(family, class_names, members)
     functional = dict(defs["envelope.layer"])
@@ -628,6 +627,10 @@ def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any
             "description": "Calls of this layer: arguments and keyword arguments.",
         },
     }
+    functional["allOf"] = [
+        {"$ref": "#/$defs/dispatch.layer"},
+        {"$ref": "#/$defs/scan.functional_layer"},
+    ]
     functional.pop("defaultSnippets", None)
     functional["required"] = [*functional["required"], "name", "inbound_nodes"]
     defs["functional_layer"] = functional
@@ -694,10 +697,18 @@ def _envelope(family: str, class_names: list[str], members: list[ClassInfo]) -> 
             summaries.setdefault(name, info.summary)
     properties: dict[str, Any] = {
         "module": {"type": ["string", "null"], "description": "Python module of the class."},
+        # Any name: the dispatch tells which ones are unknown, as the server does (a class
+        # of a package the catalog was not told about may well exist); the enum is there
+        # for completion.
         "class_name": {
             "type": "string",
-            "enum": class_names,
-            "enumDescriptions": [summaries.get(n, "") for n in class_names],
+            "anyOf": [
+                {
+                    "enum": class_names,
+                    "enumDescriptions": [summaries.get(n, "") for n in class_names],
+                },
+                {"type": "string"},
+            ],
             "description": f"The {family.replace('_', ' ')} class.",
         },
         "config": {"type": "object", "description": "Constructor arguments of the class."},
@@ -715,7 +726,7 @@ def _envelope(family: str, class_names: list[str], members: list[ClassInfo]) -> 
         "required": ["class_name", "config"],
         "properties": properties,
         "additionalProperties": False,
-        "allOf": [{"$ref": f"#/$defs/dispatch.{family}"}],
+        "allOf": [{"$ref": f"#/$defs/dispatch.{family}"}, {"$ref": "#/$defs/scan.envelope"}],
         "defaultSnippets": [
             {
                 "label": info.class_name,
