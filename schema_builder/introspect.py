@@ -422,7 +422,10 @@ class Introspector:
             try:
                 self.construct(info, **{name: value})
             except TypeError as exc:
-                if name in str(exc):
+                # Python's own words for a keyword passed twice or not taken; a TypeError that
+                # only mentions the name (an unrelated dtype check) is not a refusal.
+                refused = rf"(multiple values for (keyword )?|unexpected keyword )argument '{name}'"
+                if re.search(refused, str(exc)):
                     del info.params[name]
             except Exception:
                 pass
