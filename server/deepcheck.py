@@ -74,6 +74,14 @@ def to_checked(document: Document, findings: list[dict[str, Any]]) -> list[engin
     for finding in findings:
         path = tuple(finding.get("path") or ())
         start, end = _span(document, path, finding.get("part", "value"))
+        places = [p for p in finding.get("related") or () if isinstance(p, dict)]
+        # Places in this document (the other inputs of a merge layer, say).
+        inside = tuple(
+            (*_span(document, tuple(place["path"]), str(place.get("part", "value"))), message)
+            for place in places
+            if not place.get("file") and isinstance(place.get("path"), list)
+            for message in [str(place.get("message") or "here")]
+        )
         problem = Problem(
             start,
             end,
@@ -81,11 +89,12 @@ def to_checked(document: Document, findings: list[dict[str, Any]]) -> list[engin
             finding["message"],
             int(finding.get("severity", 1)),
             finding.get("data"),
+            inside,
         )
         external = tuple(
             (str(place["file"]), int(place.get("line") or 1), place.get("message") or "here")
-            for place in finding.get("related") or ()
-            if isinstance(place, dict) and place.get("file")
+            for place in places
+            if place.get("file")
         )
         out.append(engine.Checked(problem, path, SOURCE, external))
     return out

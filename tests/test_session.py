@@ -180,3 +180,29 @@ def test_a_cancel_for_an_answered_request_is_not_logged(caplog):
         rpc.warning('Cancel notification for unknown message id "%s"', 12)
         rpc.warning("something else")
     assert [r.getMessage() for r in caplog.records] == ["something else"]
+
+
+def test_a_deep_finding_keeps_its_places_in_the_document_and_in_files():
+    text = '{"class_name": "Add", "config": {"units": 3}, "other": {"units": 4}}'
+    document = Document.parse(URI, text, 1)
+    findings = [
+        {
+            "path": ["config", "units"],
+            "code": "LCF302",
+            "message": "shapes",
+            "related": [
+                {"path": ["other", "units"], "message": "the other input"},
+                {"file": "/w/layers.py", "line": 7, "message": "defined here"},
+                {"path": "not a path", "message": "ignored"},
+            ],
+        }
+    ]
+    (item,) = to_checked(document, findings)
+    start = text.index("4")
+    assert item.problem.related == ((start, start + 1, "the other input"),)
+    assert item.external == (("/w/layers.py", 7, "defined here"),)
+    (diagnostic,) = [engine.to_diagnostic(document, item)]
+    assert [r.message for r in diagnostic.related_information or ()] == [
+        "the other input",
+        "defined here",
+    ]
