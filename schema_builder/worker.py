@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from . import protocol
@@ -48,7 +49,7 @@ class Worker:
         # The request that may be cancelled now, and the cancels that came early.
         self.cancels = Cancels()
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: Mapping[str, Any]) -> None:
         message = {**message, "nonce": self.nonce}
         self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
         self.out.flush()
@@ -261,12 +262,13 @@ def _catalog_data(
                 return json.load(handle), path, True
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
-    return catalog.CatalogBuilder(implementation, modules, progress).build(), path, False
+    built: dict[str, Any] = dict(catalog.CatalogBuilder(implementation, modules, progress).build())
+    return built, path, False
 
 
 def _provenance(
     modules: tuple[str, ...], data: dict[str, Any], params: dict[str, Any], filename: str
-) -> dict[str, Any]:
+) -> protocol.CatalogResult:
     """Where the catalog's classes came from, and whether that is what its cache key hashed:
     every configured module, and every module a custom class was defined in, imported from
     one of the hashed files, which did not change while the catalog was built."""
