@@ -214,7 +214,17 @@ class Document:
     def _analyse(self) -> _Analysis:
         analysis = self._analysis
         if analysis is None:
-            analysis = self._analysis = self._compute()
+            analysis = self._compute()
+            with self._lock:  # as the tree is set: a tree parsed meanwhile is seen here
+                tree = self._tree
+                stale = analysis.root is None and tree is not None and tree.root_node.has_error
+                if not stale:
+                    self._analysis = analysis
+            if stale:
+                # Read without a tree, which was parsed meanwhile (for a duplicate key's
+                # place, or in another thread) and disagrees: read again from the tree.
+                self._origin, self._unverified = None, False
+                analysis = self._analysis = self._compute()
         return analysis
 
     def _compute(self) -> _Analysis:

@@ -38,6 +38,7 @@ def _version(name: str) -> str:
 # here, is in the full tier; `pytest` with no -m runs both.
 FAST_MODULES = {
     "test_attack_round4_fast.py",
+    "test_attack_round5_fast.py",
     "test_codes.py",
     "test_docstrings.py",
     "test_document.py",
