@@ -295,7 +295,7 @@ def _any_case(values: list[str]) -> str:
 
     def letters(value: str) -> str:
         return "".join(
-            f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in value
+            f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else _escape(c) for c in value
         )
 
     return "^(?:" + "|".join(letters(v) for v in values) + ")$"
@@ -489,12 +489,12 @@ def _by_package(
             "then": unknown,
             "else": checked(ordered[0]),
         }
-    known = "|".join(re.escape(p) for p in packages)
+    known = "|".join(_escape(p) for p in packages)
     by_registered = {
         "if": _named("registered_name", rf"^({known})[.>]"),
         "then": {
             "allOf": [
-                {"if": _named("registered_name", rf"^{re.escape(p)}[.>]"), "then": of(p)}
+                {"if": _named("registered_name", rf"^{_escape(p)}[.>]"), "then": of(p)}
                 for p in packages
             ]
         },
@@ -536,7 +536,17 @@ def _outside(covered: set[str]) -> dict[str, Any]:
 
 
 def _package(package: str) -> str:
-    return rf"^keras\.src\.{re.escape(package)}(?:\.|$)"
+    return rf"^keras\.src\.{_escape(package)}(?:\.|$)"
+
+
+_SYNTAX = frozenset("^$\\.*+?()[]{}|/")
+
+
+def _escape(text: str) -> str:
+    """``text`` as a literal in an ECMA-262 pattern: only its syntax characters escaped, as
+    a unicode-mode pattern (a JSON Schema validator's) refuses any other escape (``\\-`` of
+    a package ``my-pkg``, which ``re.escape`` writes)."""
+    return "".join("\\" + c if c in _SYNTAX else c for c in text)
 
 
 # -- what the exported schema checks beside the classes' schemas -----------------------------------

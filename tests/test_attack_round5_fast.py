@@ -80,3 +80,48 @@ def test_an_edit_right_after_open_of_such_json_equals_a_fresh_document(warm_firs
     text = DISAGREEING.replace('"units": 8', '"units": 16')
     assert edited.text == text
     _same_as_tree_first(edited, text)
+
+
+# -- the exported schema's patterns, built from names a workspace module chooses ---------------
+
+
+def _patterns(schema: object) -> list[str]:
+    if isinstance(schema, dict):
+        own = [schema["pattern"]] if isinstance(schema.get("pattern"), str) else []
+        return own + [p for v in schema.values() for p in _patterns(v)]
+    if isinstance(schema, list):
+        return [p for v in schema for p in _patterns(v)]
+    return []
+
+
+# Outside a class, ECMA-262 in unicode mode (as JSON Schema validators compile patterns) takes
+# an escaped character only when it is a syntax character, or a letter of a class escape.
+_ECMA_ESCAPES = set("^$\\.*+?()[]{}|/") | set("dDwWsSbBnrtfv0")
+
+
+def _ecma_valid(pattern: str) -> bool:
+    escaped = [pattern[i + 1] for i in range(len(pattern) - 1) if pattern[i] == "\\"]
+    # (a doubled backslash counts its second half once more, which is a syntax character)
+    return all(c in _ECMA_ESCAPES for c in escaped)
+
+
+@pytest.mark.parametrize("package", ["my-pkg", "a b", "x#y", "t~k", "a&b", "k(1)"])
+def test_a_package_name_makes_patterns_a_json_schema_validator_compiles(package):
+    import re
+    from types import SimpleNamespace
+
+    from layercfg.schema_builder import schema
+
+    ours = SimpleNamespace(registered_name=f"{package}>Block", module="blocks", custom=True)
+    keras_own = SimpleNamespace(registered_name=None, module="keras.src.layers", custom=False)
+    built = schema._by_package([keras_own, ours], lambda i: {"title": i.module}, {"not": {}})
+    built_module = schema._outside({package})
+    patterns = _patterns(built) + _patterns(built_module)
+    assert any(package in p.replace("\\", "") for p in patterns)
+    for pattern in patterns:
+        assert _ecma_valid(pattern), pattern
+    named = [p for p in patterns if p.endswith("[.>]")]
+    # The patterns still match the name they were made from, and not a look-alike.
+    assert any(re.search(p, f"{package}>Block") for p in named)
+    assert not any(re.search(p, f"{package}X>Block") for p in named)
+    assert any(re.search(p, f"keras.src.{package}.core") for p in _patterns(built_module))
