@@ -165,10 +165,17 @@ class SafetyScan(CheckerBase):
                 findings += self._handle(envelope, path, "handle", hub=True)
         return unsafe
 
-    def _not_configured(self, envelope: dict[str, Any]) -> bool:
-        """A class of keras_hub, keras_cv or keras_nlp when that package is not configured."""
-        package = None if self.api.legacy else named_package(envelope)
-        return package in _ALLOWLISTED and package not in {m.split(".")[0] for m in self.modules}
+    def _not_configured(self, envelope: dict[str, Any]) -> str | None:
+        """A class of keras_hub, keras_cv or keras_nlp when that package is not configured:
+        named by its registered_name, or by its module alone (Keras imports the module once
+        the registered_name, any package's, finds nothing)."""
+        if self.api.legacy:
+            return None
+        module = envelope.get("module")
+        root = module.split(".")[0] if isinstance(module, str) else None
+        configured = {m.split(".")[0] for m in self.modules}
+        named = (named_package(envelope), root)
+        return next((p for p in named if p in _ALLOWLISTED and p not in configured), None)
 
     def _unchecked(self, envelope: dict[str, Any], path: JsonPath) -> DeepFinding:
         name, module = str(envelope.get("class_name")), envelope.get("module")
@@ -179,7 +186,7 @@ class SafetyScan(CheckerBase):
             "Not loaded by the deep check: "
             + outside_message(name, module, envelope.get("registered_name")),
             severity=Severity.INFORMATION,
-            data={"package": named_package(envelope)},
+            data={"package": self._not_configured(envelope)},
         )
 
     def _builds_an_object(self, module: str, class_name: str) -> bool:
