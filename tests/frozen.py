@@ -57,17 +57,19 @@ def freeze() -> list[Path]:
     os.environ["LAYERCFG_CACHE_DIR"] = tempfile.mkdtemp(prefix="layercfg-freeze-")
     from layercfg.schema_builder.catalog import cache_path, load_or_build
 
+    # Both catalogs are built before anything is replaced: a build that fails leaves the
+    # frozen catalogs as they were.
+    built = {}
+    for modules in ((), CUSTOM_MODULES):
+        text = _swap(json.dumps(load_or_build(modules), sort_keys=True), to_markers=True)
+        built[FROZEN / (cache_path(modules).name + ".gz")] = text
     FROZEN.mkdir(parents=True, exist_ok=True)
     for old in FROZEN.glob("*.json.gz"):
-        old.unlink()
-    written = []
-    for modules in ((), CUSTOM_MODULES):
-        catalog = load_or_build(modules)
-        target = FROZEN / (cache_path(modules).name + ".gz")
-        text = _swap(json.dumps(catalog, sort_keys=True), to_markers=True)
+        if old not in built:
+            old.unlink()
+    for target, text in built.items():
         target.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
-        written.append(target)
-    return written
+    return list(built)
 
 
 def stale() -> list[str]:
