@@ -185,7 +185,26 @@ def source_location(cls: type) -> tuple[str | None, int | None]:
 
 
 def _mro_with_init(cls: type) -> list[type]:
-    return [klass for klass in cls.__mro__ if "__init__" in vars(klass) and klass is not object]
+    """The classes of ``cls``'s MRO that define ``__init__``. Outside Keras's own classes,
+    Functional and Function are left out: Keras puts Functional in place of Model among a
+    Model subclass's bases the first time the class is built from inputs and outputs, and
+    what is read must not depend on whether something built it before (Functional takes and
+    ignores any keyword, so reading past it to Model's keywords loses nothing)."""
+    foreign = not cls.__module__.startswith("keras.")
+    return [
+        klass
+        for klass in cls.__mro__
+        if "__init__" in vars(klass)
+        and klass is not object
+        and not (foreign and klass is not cls and _is_functional(klass))
+    ]
+
+
+def _is_functional(klass: type) -> bool:
+    return (klass.__module__, klass.__qualname__) in {
+        ("keras.src.models.functional", "Functional"),
+        ("keras.src.ops.function", "Function"),
+    }
 
 
 @functools.cache

@@ -44,3 +44,23 @@ def test_a_keyword_the_class_passes_itself_is_refused(introspector):
 def test_a_type_error_that_only_names_the_keyword_is_no_refusal(introspector):
     info = introspector.inspect_class(PickyAutocast, "layer", custom=True, probe=False)
     assert {"autocast", "dtype", "name", "trainable", "units"} <= set(info.params)
+
+
+class Tiny(keras.Model):
+    """A Model subclass built from inputs and outputs, as KerasHub's tasks are."""
+
+    def __init__(self, units=2, **kwargs):
+        inputs = keras.Input((3,))
+        super().__init__(inputs=inputs, outputs=keras.layers.Dense(units)(inputs), **kwargs)
+
+
+def test_what_a_model_subclass_takes_does_not_depend_on_it_having_been_built():
+    from layercfg.schema_builder.introspect import _init_source, _signature, accepted_keywords
+
+    before = accepted_keywords(Tiny)
+    Tiny()  # Keras now puts Functional in place of Model among Tiny's bases
+    _signature.cache_clear()
+    _init_source.cache_clear()
+    assert "Functional" in [k.__name__ for k in Tiny.__mro__]
+    assert accepted_keywords(Tiny) == before
+    assert {"dtype", "name", "trainable"} <= before[1]
