@@ -468,3 +468,10 @@ def test_fixes_of_an_object_left_open_stay_inside_the_document(services, text):
     document = Document.parse(URI, text, 1)
     for offset in range(len(text) + 1):
         _exercise(services, document, offset)
+
+
+@pytest.mark.parametrize("text", ["{", '{"a": 1', "", "[{"])
+def test_positions_past_the_end_answer_as_the_end(services, text):
+    document = Document.parse(URI, text, 1)
+    for offset in (len(text) + 1, len(text) + 3, -2):
+        _exercise(services, document, offset)

@@ -53,6 +53,7 @@ class Completer:
     def complete(
         self, document: Document, offset: int, support: ClientSupport
     ) -> types.CompletionList:
+        offset = min(max(offset, 0), len(document.text))  # a position past the end: the end
         location = document.node_at(offset)
         items: list[types.CompletionItem] = []
         if location.kind in ("key", "object"):
