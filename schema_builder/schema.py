@@ -813,18 +813,28 @@ class _Scanner:
         return merged or None
 
     def object_scan(self, schemas: list[Any]) -> dict[str, Any] | None:
-        key = ("object", tuple(map(id, schemas)))
+        return self._once("object", schemas, self._object)
+
+    def _once(
+        self,
+        kind: str,
+        schemas: list[Any],
+        compute: Callable[[list[Any]], dict[str, Any] | None],
+    ) -> dict[str, Any] | None:
+        """``compute(schemas)`` once per (kind, schemas); None while it is being computed
+        (a recursive definition scans as nothing more)."""
+        key = (kind, tuple(map(id, schemas)))
         if key in self._memo:
             return self._memo[key]
         if key in self._busy:
             return None
         self._busy.add(key)
         try:
-            found = self._object(schemas)
+            found = compute(schemas)
         finally:
             self._busy.discard(key)
         self._memo[key] = found
-        self._kept.append(schemas)
+        self._kept.append(schemas)  # the ids in the key stay theirs
         return found
 
     def _object(self, schemas: list[Any]) -> dict[str, Any] | None:
@@ -860,35 +870,26 @@ class _Scanner:
         return schema or None
 
     def _array_scan(self, schemas: list[Any]) -> dict[str, Any] | None:
-        key = ("array", tuple(map(id, schemas)))
-        if key in self._memo:
-            return self._memo[key]
-        if key in self._busy:
-            return None
-        self._busy.add(key)
-        try:
-            _, found = self._unfold(schemas, "array")
-            prefixes = [s.get("prefixItems") or [] for s in found]
-            items = [s["items"] for s in found if isinstance(s.get("items"), dict)]
-            schema: dict[str, Any] = {}
-            longest = max((len(p) for p in prefixes), default=0)
-            if longest:
-                prefix = []
-                for index in range(longest):
-                    children = [
-                        p[index] if index < len(p) else s["items"]
-                        for s, p in zip(found, prefixes, strict=True)
-                        if index < len(p) or isinstance(s.get("items"), dict)
-                    ]
-                    prefix.append(self.scan(children) if children else ANY_VALUE)
-                if any(p is not None for p in prefix):
-                    schema["prefixItems"] = [p or {} for p in prefix]
-            rest = self.scan(items) if items else ANY_VALUE
-            if rest is not None:
-                schema["items"] = rest
-            result = schema or None
-        finally:
-            self._busy.discard(key)
-        self._memo[key] = result
-        self._kept.append(schemas)
-        return result
+        return self._once("array", schemas, self._array)
+
+    def _array(self, schemas: list[Any]) -> dict[str, Any] | None:
+        _, found = self._unfold(schemas, "array")
+        prefixes = [s.get("prefixItems") or [] for s in found]
+        items = [s["items"] for s in found if isinstance(s.get("items"), dict)]
+        schema: dict[str, Any] = {}
+        longest = max((len(p) for p in prefixes), default=0)
+        if longest:
+            prefix = []
+            for index in range(longest):
+                children = [
+                    p[index] if index < len(p) else s["items"]
+                    for s, p in zip(found, prefixes, strict=True)
+                    if index < len(p) or isinstance(s.get("items"), dict)
+                ]
+                prefix.append(self.scan(children) if children else ANY_VALUE)
+            if any(p is not None for p in prefix):
+                schema["prefixItems"] = [p or {} for p in prefix]
+        rest = self.scan(items) if items else ANY_VALUE
+        if rest is not None:
+            schema["items"] = rest
+        return schema or None
