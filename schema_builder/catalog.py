@@ -34,6 +34,7 @@ from typing import Any, TypedDict
 from . import cachekey, docstrings
 from .introspect import ClassInfo, Introspector, Param
 from .keras_api import KerasAPI
+from .protocol import ClassEntry
 from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter, exported_checks
 
 Progress = Callable[[str, int], None]
@@ -52,36 +53,6 @@ LAYER_KEYWORDS = {
     "included. Keras 3 writes `batch_shape` on an `InputLayer`.",
     "batch_size": "Legacy: the batch size of a first layer's input.",
 }
-
-
-class SourceRef(TypedDict):
-    file: str | None
-    line: int | None
-
-
-class ClassEntry(TypedDict):
-    """One class of the catalog (``classes``)."""
-
-    id: str
-    class_name: str
-    aliases: list[str]
-    module: str | None
-    registered_name: str | None
-    family: str
-    custom: bool
-    summary: str
-    doc: str
-    doc_url: str | None
-    signature: str
-    source: SourceRef
-    params: dict[str, dict[str, Any]]  # name -> Param.to_json()
-    accepts_kwargs: bool
-    minimal_config: dict[str, Any]
-    sample_config: dict[str, Any] | None
-    instantiated: bool
-    instantiate_error: str | None
-    notes: list[str]
-    schema_ref: str
 
 
 class Skipped(TypedDict):

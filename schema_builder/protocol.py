@@ -154,3 +154,41 @@ def cancel(ident: int, nonce: str) -> bytes:
 def progress(ident: Any, message: str, percentage: int) -> dict[str, Any]:
     params: ProgressParams = {"id": ident, "message": message, "percentage": percentage}
     return {"method": "progress", "params": params}
+
+
+# -- catalog entries ------------------------------------------------------------------------------
+
+
+class SourceRef(TypedDict):
+    file: str | None
+    line: int | None
+
+
+class _EntryKeys(TypedDict):
+    # The keys every entry has, which the server reads with [].
+    id: str
+    class_name: str
+    family: str
+
+
+class ClassEntry(_EntryKeys, total=False):
+    """One class of a catalog's ``classes``, as the builder writes it; the server reads the
+    other keys with .get, as a small catalog may leave them out."""
+
+    aliases: list[str]
+    module: str | None
+    registered_name: str | None
+    custom: bool
+    summary: str
+    doc: str
+    doc_url: str | None
+    signature: str
+    source: SourceRef
+    params: dict[str, dict[str, Any]]  # name -> the parameter's JSON (introspect.Param)
+    accepts_kwargs: bool
+    minimal_config: dict[str, Any]
+    sample_config: dict[str, Any] | None
+    instantiated: bool
+    instantiate_error: str | None
+    notes: list[str]
+    schema_ref: str

@@ -9,42 +9,12 @@ import re
 import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
+from layercfg.schema_builder.protocol import ClassEntry
 
-class SourceRef(TypedDict):
-    file: str | None
-    line: int | None
-
-
-class _EntryKeys(TypedDict):
-    # The keys every entry has, which the server reads with [].
-    id: str
-    class_name: str
-    family: str
-
-
-class Entry(_EntryKeys, total=False):
-    """One class of the catalog's ``classes``, as the builder writes it (its ClassEntry); the
-    server reads the other keys with .get, as a small catalog may leave them out."""
-
-    aliases: list[str]
-    module: str | None
-    registered_name: str | None
-    custom: bool
-    summary: str
-    doc: str
-    doc_url: str | None
-    signature: str
-    source: SourceRef
-    params: dict[str, dict[str, Any]]  # name -> the parameter's JSON (introspect.Param)
-    accepts_kwargs: bool
-    minimal_config: dict[str, Any]
-    sample_config: dict[str, Any] | None
-    instantiated: bool
-    instantiate_error: str | None
-    notes: list[str]
-    schema_ref: str
+# One class of the catalog's ``classes``: the builder's ClassEntry.
+Entry = ClassEntry
 
 
 # Families a layer position accepts: a model is a layer too.
