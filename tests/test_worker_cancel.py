@@ -13,12 +13,11 @@ import subprocess
 import sys
 import time
 
+import keras
 import pytest
 
 from layercfg.schema_builder import protocol
 from layercfg.server.worker import WorkerClient
-
-pytest.importorskip("keras")
 
 HOSTILE = "custom.hostile_layers"
 
@@ -255,7 +254,6 @@ async def test_a_cancel_racing_its_answer_never_reaches_the_next_request(
 
 
 def _residual(padding: str = "same", units: int = 2) -> dict:
-    keras = pytest.importorskip("keras")
     i = keras.Input((10, 10, 3), name="img")
     h = keras.layers.Conv2D(4, 3, padding="same", name="c1")(i)
     h = keras.layers.BatchNormalization(name="bn")(h)
