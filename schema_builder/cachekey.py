@@ -19,7 +19,8 @@ from pathlib import Path
 # layer's config, the exported schema's dispatch by registered_name and module; 4: by the
 # package a registered_name or module names; 5: the exported schema checks nested envelopes
 # where a class's schema says nothing (any_value, scan.*) and class names as the server does.
-CATALOG_FORMAT = 5
+# 6: a null config (Keras reads it as {}) suits a class that requires nothing.
+CATALOG_FORMAT = 6
 
 
 @dataclass(frozen=True)

@@ -682,7 +682,10 @@ def _envelope(family: str, class_names: list[str], members: list[ClassInfo]) -> 
             ],
             "description": f"The {family.replace('_', ' ')} class.",
         },
-        "config": {"type": "object", "description": "Constructor arguments of the class."},
+        "config": {
+            "type": ["object", "null"],  # null is read as {}: the class's schema decides
+            "description": "Constructor arguments of the class.",
+        },
         "registered_name": {
             "type": ["string", "null"],
             "description": "`package>Name` for registered custom classes.",

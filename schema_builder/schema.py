@@ -241,13 +241,14 @@ class SchemaEmitter:
             name: {**self.param_schema(p), **info.param_schemas.get(name, {})}
             for name, p in info.params.items()
         }
+        required = [name for name, p in info.params.items() if p.required]
         schema: dict[str, Any] = {
-            "type": "object",
+            # Keras reads a null config as {}: it suits a class that requires nothing
+            "type": "object" if required else ["object", "null"],
             "title": info.class_name,
             "properties": properties,
             "additionalProperties": False,
         }
-        required = [name for name, p in info.params.items() if p.required]
         if required:
             schema["required"] = required
         if info.summary:

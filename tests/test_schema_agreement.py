@@ -11,7 +11,11 @@ class by, or in a private Keras module the catalog does not cover, such as the o
 ``keras.src.ops.numpy.Add`` of a Functional model), among them mistakes inside envelopes
 nested where the class's schema says nothing of the value (a KerasHub task's
 ``preprocessor`` and ``backbone``), which the fast checks and the exported schema both check
-against the class they name."""
+against the class they name. Among the mistakes: a null config and an envelope key Keras ignores.
+
+What a JSON Schema cannot tell apart is left out: ``64.0`` where Keras wants an integer is
+the fast checks' error, but JSON has one number type and ``{"type": "integer"}`` accepts any
+number with no fraction."""
 
 from __future__ import annotations
 
@@ -56,10 +60,17 @@ def _exported(schema_validator: Any, document: Any) -> list[tuple[Any, ...]]:
     return paths
 
 
+def _reported(finding: Any) -> bool:
+    """A fast-check finding the exported schema reports too: a schema-derived error, or the
+    warning for an envelope key Keras ignores (which a schema, having no severities, reports
+    as any other problem; a schema-aware editor shows schema problems as warnings)."""
+    if finding.severity == ERROR:
+        return finding.code in SCHEMA_CODES
+    return finding.code == "LCF107" and finding.part == "key"
+
+
 def _fast(document: Any, cat: Catalog) -> list[tuple[Any, ...]]:
-    return [
-        f.path for f in validate(document, cat) if f.severity == ERROR and f.code in SCHEMA_CODES
-    ]
+    return [f.path for f in validate(document, cat) if _reported(f)]
 
 
 def _agree(exported: list[tuple[Any, ...]], fast: list[tuple[Any, ...]]) -> None:
@@ -179,7 +190,26 @@ def _mistakes(document: dict[str, Any]) -> list[dict[str, Any]]:
                 package, _, name = registered.rpartition(">")
                 target["registered_name"] = f"{package}>{name}Xx" if package else name + "Xx"
             out.append(changed)
+        for envelope_change in _envelope_changes():
+            changed = copy.deepcopy(document)
+            target = changed if index is None else changed["config"]["layers"][index]
+            if isinstance(target, dict) and "config" in target:
+                envelope_change(target)
+                out.append(changed)
     return out
+
+
+def _envelope_changes() -> list[Any]:
+    """A null config (Keras reads it as ``{}``: fine for a class that requires nothing, a
+    missing key otherwise) and an envelope key Keras ignores (a warning)."""
+
+    def null_config(envelope: dict[str, Any]) -> None:
+        envelope["config"] = None
+
+    def stray_key(envelope: dict[str, Any]) -> None:
+        envelope["registred_name"] = envelope.get("registered_name")
+
+    return [null_config, stray_key]
 
 
 def _public(layer: Any) -> bool:
@@ -192,11 +222,7 @@ def _check(validators: dict[str, Any], cat: Catalog, document: Any, kind: str) -
     if kind == "envelope.layer":
         fast = _fast(document, cat)
     else:
-        fast = [
-            f.path
-            for f in validate_envelope(document, cat, (), kind=kind)
-            if f.severity == ERROR and f.code in SCHEMA_CODES
-        ]
+        fast = [f.path for f in validate_envelope(document, cat, (), kind=kind) if _reported(f)]
     _agree(exported, fast)
 
 
