@@ -81,11 +81,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _skips_fail_in_ci(session)
     if _fast_tier(session.config):
         loaded = [name for name in HEAVY if name in sys.modules]
         if loaded:
             print(f"\nfast tier: imported {', '.join(loaded)}; a test needing it is full tier")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _skips_fail_in_ci(session: pytest.Session) -> None:
+    """With ``CI`` set (``.ci/run`` sets it), a skipped test or module fails the run with its
+    reason: CI installs every tool the tests use, so a skip there means one is missing."""
+    if not os.environ.get("CI"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if not skipped:
+        return
+    print(f"\nCI is set and {len(skipped)} test(s) or module(s) were skipped:")
+    for report in skipped:
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        print(f"  {report.nodeid}: {reason}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
