@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from layercfg.server.services.findings import SPECIAL_CLASS_NAMES
+from layercfg.server.services.schema_match import item_schemas, property_schemas
 
 from .introspect import ClassInfo, Param
 
@@ -853,13 +854,7 @@ class _Scanner:
         ]
         properties: dict[str, Any] = {}
         for name in keys:
-            children = []
-            for s in found:
-                props = s.get("properties") or {}
-                if name in props:
-                    children.append(props[name])
-                elif isinstance(s.get("additionalProperties"), dict):
-                    children.append(s["additionalProperties"])
+            children = property_schemas(found, name)
             properties[name] = self.scan(children) if children else (None if closed else ANY_VALUE)
         rest = self.scan(others) if others else (None if closed else ANY_VALUE)
         schema: dict[str, Any] = {}
@@ -882,11 +877,7 @@ class _Scanner:
         if longest:
             prefix = []
             for index in range(longest):
-                children = [
-                    p[index] if index < len(p) else s["items"]
-                    for s, p in zip(found, prefixes, strict=True)
-                    if index < len(p) or isinstance(s.get("items"), dict)
-                ]
+                children = item_schemas(found, index)
                 prefix.append(self.scan(children) if children else ANY_VALUE)
             if any(p is not None for p in prefix):
                 schema["prefixItems"] = [p or {} for p in prefix]

@@ -340,28 +340,41 @@ class Matcher:
                     yield here, item, None, None
                     continue
                 for key in reversed(list(item)):
-                    children = []
-                    for sub in found:
-                        properties = sub.get("properties") or {}
-                        if key in properties:
-                            children.append(properties[key])
-                        elif isinstance(sub.get("additionalProperties"), dict):
-                            children.append(sub["additionalProperties"])
+                    children = property_schemas(found, key)
                     child = item[key]
                     if (children or not closed) and (type(child) is dict or type(child) is list):
                         stack.append((children, child, (*here, key)))
             else:
                 for index in range(len(item) - 1, -1, -1):
-                    children = []
-                    for sub in found:
-                        prefix = sub.get("prefixItems") or []
-                        if index < len(prefix):
-                            children.append(prefix[index])
-                        elif isinstance(sub.get("items"), dict):
-                            children.append(sub["items"])
+                    children = item_schemas(found, index)
                     child = item[index]
                     if type(child) is dict or type(child) is list:
                         stack.append((children, child, (*here, index)))
+
+
+def property_schemas(schemas: list[Schema], key: str) -> list[Schema]:
+    """What applies to the value of ``key`` in an object that ``schemas`` describe (the
+    runtime scan and the exported schema's static reading of it step down alike)."""
+    children = []
+    for sub in schemas:
+        properties = sub.get("properties") or {}
+        if key in properties:
+            children.append(properties[key])
+        elif isinstance(sub.get("additionalProperties"), dict):
+            children.append(sub["additionalProperties"])
+    return children
+
+
+def item_schemas(schemas: list[Schema], index: int) -> list[Schema]:
+    """What applies to item ``index`` of an array that ``schemas`` describe."""
+    children = []
+    for sub in schemas:
+        prefix = sub.get("prefixItems") or []
+        if index < len(prefix):
+            children.append(prefix[index])
+        elif isinstance(sub.get("items"), dict):
+            children.append(sub["items"])
+    return children
 
 
 def _class_name(item: Any) -> Any:
