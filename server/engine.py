@@ -123,6 +123,7 @@ class LayerCache:
         self._by_text: dict[tuple[str, str], list[Finding]] = {}
         self.security = security.Cache()
         self._last: _LastCheck | None = None
+        self._unindexed: _Unindexed | None = None
         # The located findings of the last version checked: (its token, id(finding) ->
         # (finding, located)); a finding the next version still has is moved with the text
         # between them instead of being located again.
@@ -134,6 +135,7 @@ class LayerCache:
             # Which findings got a did-you-mean depends on the layers checked before them:
             # the next version is checked whole, as a fresh open is.
             self._by_object, self._by_text, self._last = {}, {}, None
+            self._unindexed = None
         return findings
 
     def _validate(self, document: Document, catalog: Catalog) -> list[Finding]:
@@ -142,6 +144,9 @@ class LayerCache:
             self._last = None
         value = document.value
         last, self._last = self._last, None
+        pending, self._unindexed = self._unindexed, None
+        if pending is not None and not self._by_text:
+            self._by_text = pending.texts()
         if last is not None:
             quick = self._after_edit(last, value, catalog)
             if quick is not None:
@@ -159,7 +164,14 @@ class LayerCache:
                 results.append(None)
                 unknown.append(index)
         by_text: dict[tuple[str, str], list[Finding]] = {}
-        if len(unknown) > self.FEW:
+        if len(unknown) > self.FEW and not self._by_text and not document.has_tree:
+            # Nothing to reuse by text, and the layers' texts would cost a parse of the tree
+            # before the first diagnostics (a fresh open): the layers are validated as they
+            # are, and their texts are read at the next check, from the tree parsed meanwhile.
+            for index in unknown:
+                results[index] = self._one(layers[index], catalog)
+            self._unindexed = _Unindexed(document, [kind for _, _, kind in layers], results)
+        elif len(unknown) > self.FEW:
             spans = document.item_spans(("config", "layers"))
             if spans is None or len(spans) != len(layers):
                 return validate(value, catalog)
@@ -223,6 +235,29 @@ class LayerCache:
     def _one(self, item: tuple[Any, Any, str], catalog: Catalog) -> list[Finding]:
         _, layer, kind = item
         return validate_envelope(layer, catalog, (), kind=kind, top_level=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unindexed:
+    """The layers' findings of a version checked without reading the layers' texts."""
+
+    document: Document
+    kinds: list[str]
+    results: list[list[Finding] | None]
+
+    def texts(self) -> dict[tuple[str, str], list[Finding]]:
+        """(kind, layer text) -> findings, once the version has its tree ({} before)."""
+        if not self.document.has_tree:
+            return {}
+        spans = self.document.item_spans(("config", "layers"))
+        if spans is None or len(spans) != len(self.results):
+            return {}
+        text = self.document.text
+        return {
+            (kind, text[start:end]): found
+            for kind, (start, end), found in zip(self.kinds, spans, self.results, strict=True)
+            if found is not None
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,6 +222,35 @@ def test_layer_cache_revalidates_only_the_edited_layer(catalog, monkeypatch):
     assert [f.code for f in findings] == ["LCF105"]  # not an allowed value
 
 
+def test_a_fresh_open_is_validated_without_its_tree_and_its_layers_are_known_by_text_after(
+    catalog, monkeypatch
+):
+    """The first check of a many-layer document does not parse the syntax tree for the
+    layers' texts; once the tree is there (parsed after the first diagnostics), a new text
+    of the same layers (a client sending whole documents, a reload) reuses their findings."""
+    catalog = Catalog.from_json(catalog)
+    text = model_text(40)
+    document = Document.parse(URI, text, 1)
+    cache = engine.LayerCache()
+    first = cache.validate(document, catalog)
+    assert not document.has_tree
+    document.warm()
+    calls = []
+    original = engine.validate_envelope
+
+    def counting(value, *args, **kwargs):
+        calls.append(kwargs.get("top_level"))
+        return original(value, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "validate_envelope", counting)
+    at = text.index('"activation": "relu"', len(text) // 2) + len('"activation": "')
+    again = Document.parse(URI, text[:at] + "relx" + text[at + 4 :], 2)
+    findings = cache.validate(again, catalog)
+    assert calls.count(False) == 1  # the edited layer; the 39 others are known by their text
+    assert Counter(map(repr, findings)) == Counter(map(repr, validate(again.value, catalog)))
+    assert [f.code for f in findings] == ["LCF105"] and not first
+
+
 # -- properties -----------------------------------------------------------------------------
 
 SNIPPETS = [
