@@ -4,18 +4,23 @@ Keras's messages made readable, and loading an envelope without allocating weigh
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
+import json
 import os
 import re
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layercfg.codes import JsonPath, Severity
 
 from .keras_api import KerasAPI
+
+if TYPE_CHECKING:
+    from .deep_replay import ReplayMemo
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Envelopes Keras writes for values, not for objects built from a config.
@@ -66,9 +71,12 @@ def clean_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(text.split())[:500]}"
 
 
-def envelopes(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
+def envelopes(
+    value: Any, path: JsonPath = (), skip: Collection[int] = ()
+) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
     """Envelopes below ``value`` (not ``value`` itself), outer first. Only containers are
-    visited: a model's numbers (shapes, sizes) are most of its values and hold no envelope."""
+    visited: a model's numbers (shapes, sizes) are most of its values and hold no envelope.
+    ``skip``: the ids of containers that are neither yielded nor entered."""
     stack: list[tuple[Any, JsonPath]] = []
 
     def below(node: Any, here: JsonPath) -> None:
@@ -81,9 +89,20 @@ def envelopes(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, dict[
         below(value, path)
     while stack:
         node, here = stack.pop()
+        if skip and id(node) in skip:
+            continue
         if isinstance(node, dict) and isinstance(node.get("class_name"), str) and "config" in node:
             yield here, node
         below(node, here)
+
+
+def text_of(value: Any) -> str:
+    """A JSON value's one text (sorted keys, no spaces): what the memo's keys are made of."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+def digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class CheckerBase:
@@ -98,6 +117,22 @@ class CheckerBase:
     _stateless: Any
     _non_modeling: Any
     _buildable: tuple[type, ...]
+    # What earlier checks of this worker found (None: every check afresh); see deep_replay.
+    memo: ReplayMemo | None = None
+    # During a check: the texts of its layers, each made once for the scan and the replay.
+    _layer_texts: dict[int, tuple[dict[str, Any], str]] | None = None
+
+    def _layer_text(self, entry: dict[str, Any]) -> str:
+        """A layer entry's text without its ``inbound_nodes`` (what the layer is, whatever
+        feeds it)."""
+        texts = self._layer_texts
+        made = texts.get(id(entry)) if texts is not None else None
+        if made is not None and made[0] is entry:
+            return made[1]
+        text = text_of({k: v for k, v in entry.items() if k != "inbound_nodes"})
+        if texts is not None:
+            texts[id(entry)] = (entry, text)  # the entry kept: its id is not reused meanwhile
+        return text
 
     def _reset(self, free_memory: bool = False) -> None:
         """Forget what the last check created or changed: names, deferred variables, shared

@@ -19,8 +19,6 @@ in the memo too.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -29,7 +27,7 @@ from typing import Any
 from layercfg.codes import JsonPath
 
 from .deep_cancel import checkpoint
-from .deep_common import CheckerBase, DeepFinding, LayerInfo
+from .deep_common import CheckerBase, DeepFinding, LayerInfo, digest, text_of
 from .deep_sequential import plain_sequential
 from .deep_shapes import _shape_text, params_of
 
@@ -67,6 +65,8 @@ class ReplayMemo:
         self.misses = 0
 
     def get(self, key: Any) -> Any:
+        """What is kept under ``key`` (None: nothing), counted as a hit or a miss of what a
+        check makes (``misses``: what it made afresh)."""
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)
@@ -74,6 +74,14 @@ class ReplayMemo:
         else:
             self.misses += 1
         return found
+
+    def seen(self, key: Any) -> bool:
+        """Whether something is kept under ``key``, not counted: a verdict that takes no
+        loading (the safety scan's)."""
+        if key not in self._items:
+            return False
+        self._items.move_to_end(key)
+        return True
 
     def put(self, key: Any, value: Any) -> None:
         checkpoint()  # nothing made after a cancel arrived is kept: it may be half made
@@ -100,12 +108,26 @@ class _Unsure(Exception):
     """A shape of model the replay does not cover: the full check decides."""
 
 
-def _text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
+class _Tensor:
+    """A tensor of the replay: its shape and dtype, and the KerasTensor made of them once a
+    layer that is not in the memo takes it (the same object for every layer that does). A
+    layer answered from the memo needs no KerasTensor, whose naming alone costs more than
+    the look-up."""
+
+    __slots__ = ("spec", "_made")
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self._made: Any = None
+
+    def made(self, keras: Any) -> Any:
+        if self._made is None:
+            shape, dtype = self.spec
+            self._made = keras.KerasTensor(shape, dtype=dtype)
+        return self._made
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+_text, _digest = text_of, digest
 
 
 def _triples(value: Any) -> list[tuple[str, int, int]]:
@@ -125,7 +147,7 @@ def _triples(value: Any) -> list[tuple[str, int, int]]:
 
 
 class IncrementalReplay(CheckerBase):
-    memo: ReplayMemo | None = None  # set by the worker; None: no replay
+    """The replay; ``memo`` (set by the worker, None: no replay) is the one of CheckerBase."""
 
     # -- entry point ---------------------------------------------------------------------------
     def _replay(self, value: dict[str, Any], caught: list[Any]) -> list[LayerInfo] | None:
@@ -164,7 +186,7 @@ class IncrementalReplay(CheckerBase):
             names.append(name)
         if len(set(names)) != len(names):
             raise _Unsure  # Keras's own message for it comes from the full check
-        texts = [_text({k: v for k, v in e.items() if k != "inbound_nodes"}) for e in entries]
+        texts = [self._layer_text(entry) for entry in entries]
         return entries, names, texts
 
     def _load_all(self, entries, texts, caught: list) -> tuple[list[_Load], dict[int, Any]]:
@@ -222,7 +244,7 @@ class IncrementalReplay(CheckerBase):
                 warnings.simplefilter("always")
                 try:
                     with self._stateless(initialize_variables=False):
-                        out = layer(*args, **kwargs)
+                        out = layer(*_made(args, self.keras), **_made(kwargs, self.keras))
                 except Exception as exc:
                     raise _failed(index, exc) from exc
             flat = _flat(self.keras, out)
@@ -232,7 +254,7 @@ class IncrementalReplay(CheckerBase):
             call = _Call(outputs, type(layer).__name__, layer.name, params_of(layer), tuple(found))
             self.memo.put(key, call)
         caught += call.caught
-        return call, [self.keras.KerasTensor(shape, dtype=dtype) for shape, dtype in call.outputs]
+        return call, [_Tensor(spec) for spec in call.outputs]
 
     # -- Functional ----------------------------------------------------------------------------
     def _replay_functional(self, value: dict[str, Any], caught: list[Any]) -> list[LayerInfo]:
@@ -257,12 +279,10 @@ class IncrementalReplay(CheckerBase):
                 raise _Unsure
             if nodes:
                 queue[index] = list(nodes)
-        tensors: dict[tuple[str, int], list[Any]] = {}
+        tensors: dict[tuple[str, int], list[_Tensor]] = {}
         for index, load in enumerate(loads):
             if load.outputs is not None:  # an InputLayer's tensor is its node 0
-                tensors[(names[index], 0)] = [
-                    self.keras.KerasTensor(s, dtype=d) for s, d in load.outputs
-                ]
+                tensors[(names[index], 0)] = [_Tensor(spec) for spec in load.outputs]
         calls: dict[int, _Call] = {}
         sources: dict[int, set[str]] = {}
         while queue:
@@ -367,7 +387,7 @@ class IncrementalReplay(CheckerBase):
             return None
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise _Unsure
-        sig = _text(_signature([args, kwargs], self.keras))
+        sig = _text(_signature([args, kwargs]))
         return args, kwargs, sig, used
 
     # -- Sequential ----------------------------------------------------------------------------
@@ -382,10 +402,9 @@ class IncrementalReplay(CheckerBase):
             raise _Unsure
         first = loads[0]
         layers = [LayerInfo(("config", "layers", 0), names[0], "InputLayer", _shape_text(shape), 0)]
-        first_shape, first_dtype = first.outputs[0]
-        tensor = self.keras.KerasTensor(first_shape, dtype=first_dtype)
+        tensor = _Tensor(first.outputs[0])
         for index in range(1, len(entries)):
-            sig = _text(_signature([[tensor], {}], self.keras))
+            sig = _text(_signature([[tensor], {}]))
             try:
                 call, made = self._call(index, entries, texts, objects, [tensor], {}, caught, sig)
             except Failed as failed:
@@ -463,12 +482,25 @@ def _spec(tensor: Any) -> Spec:
     return tuple(tensor.shape), str(tensor.dtype)
 
 
-def _signature(value: Any, keras: Any) -> Any:
-    """A node's arguments with each tensor as its shape and dtype (the memo's key)."""
-    if isinstance(value, keras.KerasTensor):
-        return {"__tensor__": [list(value.shape), str(value.dtype), bool(value.sparse)]}
+def _signature(value: Any) -> Any:
+    """A node's arguments with each tensor as its shape and dtype (the memo's key); the
+    replay's tensors are never sparse."""
+    if isinstance(value, _Tensor):
+        shape, dtype = value.spec
+        return {"__tensor__": [list(shape), dtype, False]}
     if isinstance(value, dict):
-        return {k: _signature(v, keras) for k, v in value.items()}
+        return {k: _signature(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_signature(v, keras) for v in value]
+        return [_signature(v) for v in value]
+    return value
+
+
+def _made(value: Any, keras: Any) -> Any:
+    """A node's arguments as a layer takes them: each tensor a KerasTensor."""
+    if isinstance(value, _Tensor):
+        return value.made(keras)
+    if isinstance(value, dict):
+        return {k: _made(v, keras) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_made(v, keras) for v in value]
     return value

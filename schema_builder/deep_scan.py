@@ -15,7 +15,7 @@ from layercfg.server.catalog import named_package
 from layercfg.server.services.findings import outside_message
 
 from . import handles
-from .deep_common import SPECIAL, CheckerBase, DeepFinding, envelopes
+from .deep_common import SPECIAL, CheckerBase, DeepFinding, digest, envelopes, text_of
 from .handles import hub_cache
 
 # Modules whose functions a config may name in a ``function`` envelope: Keras writes
@@ -38,6 +38,8 @@ _MODELING_FUNCTIONS = (
 _ALLOWLISTED = ("keras_hub", "keras_cv", "keras_nlp")
 # The largest saved_model.pb whose endpoints the deep check reads (it parses the graph whole).
 _ENDPOINTS_MAX_BYTES = 64 << 20
+# Where a model's layers are.
+_LAYERS = ("config", "layers")
 
 
 def _modeling_function(module: str) -> bool:
@@ -56,114 +58,163 @@ class SafetyScan(CheckerBase):
         """Envelopes Keras must never be given: bytecode, non-modeling APIs, handles."""
         unsafe: set[JsonPath] = set()
         outside: list[JsonPath] = []
+        start = len(findings)
+        clean, fresh = self._clean_layers(value)
+        other: list[JsonPath] = []  # where a verdict depends on more than the text
         root = [((), value)] if isinstance(value, dict) and "class_name" in value else []
-        for path, envelope in [*root, *envelopes(value)]:
-            class_name = envelope.get("class_name")
-            module = envelope.get("module") or ""
-            if self._not_configured(envelope):
-                # Keras's loader would import the package by module and run its classes'
-                # constructors; a package the user did not configure is never imported. The
-                # fast checks say the same of it: it is not checked.
-                unsafe.add(path)
-                if not any(path[: len(p)] == p for p in outside):
-                    outside.append(path)
-                    findings.append(self._unchecked(envelope, path))
-            elif class_name == "__lambda__":
-                unsafe.add(path)
-                findings.append(
-                    DeepFinding(
-                        (*path, "class_name"),
-                        "value",
-                        Code.SAFE_MODE,
-                        "Python bytecode (a lambda) in the config: refused by safe mode and never "
-                        "executed. Replace the Lambda layer with a registered custom layer.",
-                    )
-                )
-            elif (
-                class_name == "function"
-                and f"{module}.{envelope.get('config')}" in self._non_modeling
-            ):
-                unsafe.add(path)
-                findings.append(
-                    DeepFinding(
-                        (*path, "config"),
-                        "value",
-                        Code.SAFE_MODE,
-                        f"`{module}.{envelope.get('config')}` is not a modeling function; Keras "
-                        "refuses it while loading a config.",
-                    )
-                )
-            elif (
-                class_name == "function"
-                and isinstance(module, str)
-                and not _modeling_function(module)
-            ):
-                unsafe.add(path)
-                findings.append(
-                    DeepFinding(
-                        (*path, "module"),
-                        "value",
-                        Code.SAFE_MODE,
-                        f"`{module}.{envelope.get('config')}` is not an activation, loss, metric "
-                        "or other modeling function: a config has no business calling it, and it "
-                        "is not loaded by the deep check.",
-                    )
-                )
-            elif f"{module}.{class_name}" in self._non_modeling:
-                unsafe.add(path)
-                findings.append(
-                    DeepFinding(
-                        (*path, "class_name"),
-                        "value",
-                        Code.SAFE_MODE,
-                        f"`{module}.{class_name}` is not a modeling API; Keras refuses it.",
-                    )
-                )
-            elif (
-                isinstance(class_name, str)
-                and class_name not in SPECIAL
-                and class_name != "function"
-                and isinstance(module, str)
-                and not self._builds_an_object(module, class_name)
-            ):
-                # Keras's loader returns whatever its exported names map to, functions
-                # included, without calling it; a Lambda or a node may call it later.
-                unsafe.add(path)
-                findings.append(
-                    DeepFinding(
-                        (*path, "class_name"),
-                        "value",
-                        Code.SAFE_MODE,
-                        f"`{module}.{class_name}` is not a layer, model or other Keras object "
-                        "that a config describes; it is not loaded by the deep check.",
-                    )
-                )
-            elif class_name == "TFSMLayer":
-                unsafe.add(path)
-                findings.append(
-                    DeepFinding(
-                        (*path, "class_name"),
-                        "value",
-                        Code.SAFE_MODE,
-                        "TFSMLayer loads a SavedModel, which safe mode refuses: a program loads "
-                        "it with safe_mode=False, from a folder it trusts. It is not loaded by "
-                        "the deep check; its filepath and endpoints are checked offline.",
-                        severity=2,
-                    )
-                )
-                findings += self._handle(envelope, path, "filepath", hub=False)
-            elif self.api.legacy and class_name == "KerasLayer":
-                # tf_keras: a handle that is here is loaded for real (see deep_hub).
-                found, load = self._hub_in_tf_keras(envelope, path)
-                findings += found
-                if not load:
-                    unsafe.add(path)
-            elif class_name == "KerasLayer" or str(envelope.get("registered_name") or "").endswith(
-                ">KerasLayer"
-            ):
-                unsafe.add(path)
-                findings += self._handle(envelope, path, "handle", hub=True)
+        for path, envelope in [*root, *envelopes(value, skip=clean)]:
+            if self._scan_envelope(path, envelope, findings, unsafe, outside):
+                other.append(path)
+        if fresh and self.memo is not None:
+            # A layer the scan refuses nothing of, on its text alone, is not scanned again.
+            said = [*unsafe, *other, *(f.path for f in findings[start:])]
+            dirty = {p[2] for p in said if len(p) > 2 and p[:2] == _LAYERS}
+            for index, key in fresh.items():
+                if index not in dirty:
+                    self.memo.put(key, True)
         return unsafe
+
+    def _clean_layers(self, value: Any) -> tuple[set[int], dict[int, Any]]:
+        """The layers of a model whose scan an earlier check found clean (the ids of their
+        entries, for the walk to skip), and the memo's keys of the others, by index. A
+        layer's key is its text and its inbound nodes' text: the scan of a layer reads
+        nothing else (but for handles, which are never found clean)."""
+        config = value.get("config") if isinstance(value, dict) else None
+        entries = config.get("layers") if isinstance(config, dict) else None
+        if self.memo is None or not isinstance(entries, list):
+            return set(), {}
+        clean: set[int] = set()
+        fresh: dict[int, Any] = {}
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            try:
+                nodes = text_of(entry.get("inbound_nodes"))
+                key = ("scan", digest(self._layer_text(entry)), digest(nodes))
+            except (ValueError, TypeError, RecursionError):
+                continue  # scanned as it is, every time
+            if self.memo.seen(key):
+                clean.add(id(entry))
+            else:
+                fresh[index] = key
+        return clean, fresh
+
+    def _scan_envelope(
+        self,
+        path: JsonPath,
+        envelope: dict[str, Any],
+        findings: list[DeepFinding],
+        unsafe: set[JsonPath],
+        outside: list[JsonPath],
+    ) -> bool:
+        """One envelope of the scan: what it refuses goes to ``unsafe`` and ``findings``.
+        True when the verdict depends on more than the envelope's text (files, handles)."""
+        class_name = envelope.get("class_name")
+        module = envelope.get("module") or ""
+        if self._not_configured(envelope):
+            # Keras's loader would import the package by module and run its classes'
+            # constructors; a package the user did not configure is never imported. The
+            # fast checks say the same of it: it is not checked.
+            unsafe.add(path)
+            if not any(path[: len(p)] == p for p in outside):
+                outside.append(path)
+                findings.append(self._unchecked(envelope, path))
+        elif class_name == "__lambda__":
+            unsafe.add(path)
+            findings.append(
+                DeepFinding(
+                    (*path, "class_name"),
+                    "value",
+                    Code.SAFE_MODE,
+                    "Python bytecode (a lambda) in the config: refused by safe mode and never "
+                    "executed. Replace the Lambda layer with a registered custom layer.",
+                )
+            )
+        elif (
+            class_name == "function" and f"{module}.{envelope.get('config')}" in self._non_modeling
+        ):
+            unsafe.add(path)
+            findings.append(
+                DeepFinding(
+                    (*path, "config"),
+                    "value",
+                    Code.SAFE_MODE,
+                    f"`{module}.{envelope.get('config')}` is not a modeling function; Keras "
+                    "refuses it while loading a config.",
+                )
+            )
+        elif (
+            class_name == "function" and isinstance(module, str) and not _modeling_function(module)
+        ):
+            unsafe.add(path)
+            findings.append(
+                DeepFinding(
+                    (*path, "module"),
+                    "value",
+                    Code.SAFE_MODE,
+                    f"`{module}.{envelope.get('config')}` is not an activation, loss, metric "
+                    "or other modeling function: a config has no business calling it, and it "
+                    "is not loaded by the deep check.",
+                )
+            )
+        elif f"{module}.{class_name}" in self._non_modeling:
+            unsafe.add(path)
+            findings.append(
+                DeepFinding(
+                    (*path, "class_name"),
+                    "value",
+                    Code.SAFE_MODE,
+                    f"`{module}.{class_name}` is not a modeling API; Keras refuses it.",
+                )
+            )
+        elif (
+            isinstance(class_name, str)
+            and class_name not in SPECIAL
+            and class_name != "function"
+            and isinstance(module, str)
+            and not self._builds_an_object(module, class_name)
+        ):
+            # Keras's loader returns whatever its exported names map to, functions
+            # included, without calling it; a Lambda or a node may call it later.
+            unsafe.add(path)
+            findings.append(
+                DeepFinding(
+                    (*path, "class_name"),
+                    "value",
+                    Code.SAFE_MODE,
+                    f"`{module}.{class_name}` is not a layer, model or other Keras object "
+                    "that a config describes; it is not loaded by the deep check.",
+                )
+            )
+        elif class_name == "TFSMLayer":
+            unsafe.add(path)
+            findings.append(
+                DeepFinding(
+                    (*path, "class_name"),
+                    "value",
+                    Code.SAFE_MODE,
+                    "TFSMLayer loads a SavedModel, which safe mode refuses: a program loads "
+                    "it with safe_mode=False, from a folder it trusts. It is not loaded by "
+                    "the deep check; its filepath and endpoints are checked offline.",
+                    severity=2,
+                )
+            )
+            findings += self._handle(envelope, path, "filepath", hub=False)
+            return True
+        elif self.api.legacy and class_name == "KerasLayer":
+            # tf_keras: a handle that is here is loaded for real (see deep_hub).
+            found, load = self._hub_in_tf_keras(envelope, path)
+            findings += found
+            if not load:
+                unsafe.add(path)
+            return True
+        elif class_name == "KerasLayer" or str(envelope.get("registered_name") or "").endswith(
+            ">KerasLayer"
+        ):
+            unsafe.add(path)
+            findings += self._handle(envelope, path, "handle", hub=True)
+            return True
+        return False
 
     def _not_configured(self, envelope: dict[str, Any]) -> str | None:
         """A class of keras_hub, keras_cv or keras_nlp when that package is not configured:

@@ -1,18 +1,21 @@
 """The incremental deep check gives what a full check gives, and re-runs only what an edit
-touched: the layer edited and the layers whose inputs it changed."""
+touched: the layer edited and the layers whose inputs it changed; the safety scan skips the
+layers an earlier check found nothing to refuse in, and scans an edited one again."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 
+import keras
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from layercfg.schema_builder.deep import DeepChecker  # noqa: E402
-from layercfg.schema_builder.deep_replay import ReplayMemo  # noqa: E402
-from layercfg.schema_builder.keras_api import KerasAPI  # noqa: E402
+from layercfg.schema_builder import deep
+from layercfg.schema_builder.deep import DeepChecker
+from layercfg.schema_builder.deep_common import LayerInfo
+from layercfg.schema_builder.deep_replay import ReplayMemo
+from layercfg.schema_builder.keras_api import KerasAPI
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +152,93 @@ def test_an_edit_reruns_the_edited_layer_and_what_its_output_reaches(api):
     assert memo.misses - before < layers / 10  # located without loading every layer again
     assert result == DeepChecker(api).check(_copy(broken))
     assert [f for f in result["findings"] if f["severity"] == 1]
+
+
+def _scanned(monkeypatch) -> list[tuple]:
+    """The paths of the envelopes the safety scan looks at, from now on."""
+    seen: list[tuple] = []
+    original = DeepChecker._scan_envelope
+
+    def scan(self, path, *args):
+        seen.append(path)
+        return original(self, path, *args)
+
+    monkeypatch.setattr(DeepChecker, "_scan_envelope", scan)
+    return seen
+
+
+def test_the_scan_skips_layers_found_clean_and_scans_an_edited_one_again(api, monkeypatch):
+    base = _copy(_models()["residual"])
+    edited = _copy(base)
+    _config(edited, "c2")["kernel_size"] = [3, 3]
+    full = [DeepChecker(api).check(_copy(v)) for v in (base, edited)]
+    memo = ReplayMemo()
+    DeepChecker(api, memo=memo).check(_copy(base))
+    seen = _scanned(monkeypatch)
+    assert DeepChecker(api, memo=memo).check(_copy(base)) == full[0]
+    assert seen, "nothing scanned"
+    assert not [p for p in seen if p[:2] == ("config", "layers")], "a clean layer was scanned"
+
+    seen.clear()
+    assert DeepChecker(api, memo=memo).check(_copy(edited)) == full[1]
+    layers = {p[2] for p in seen if p[:2] == ("config", "layers")}
+    assert layers == {_index(edited, "c2")}
+
+
+def _refused_edits():
+    """Edits that put into a layer, or into the node feeding it, what the scan refuses."""
+    out = {}
+    lam = {
+        "class_name": "__lambda__",
+        "config": {"code": "4wEAAAAAAAAA", "defaults": None, "closure": None},
+    }
+    m = _copy(_models()["two inputs, two outputs"])
+    _config(m, "d1")["activation"] = {
+        "module": "keras.config",
+        "class_name": "function",
+        "config": "set_floatx",
+        "registered_name": "function",
+    }
+    out["a non-modeling function"] = m
+    m = _copy(_models()["two inputs, two outputs"])
+    _config(m, "d2")["kernel_initializer"] = {
+        "module": "keras_hub.src.layers",
+        "class_name": "Anything",
+        "config": {},
+        "registered_name": "keras_hub>Anything",
+    }
+    out["a class of a package not configured"] = m
+    m = _copy(_models()["residual"])
+    node = m["config"]["layers"][_index(m, "gap")]["inbound_nodes"][0]
+    node["kwargs"] = {"mask": lam}
+    out["a lambda in a node"] = m
+    m = _copy(_models()["sequential"])
+    m["config"]["layers"][_index(m, "s4")]["config"]["kernel_regularizer"] = lam
+    out["a lambda in a Sequential's layer"] = m
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_refused_edits()))
+def test_an_edit_the_scan_refuses_after_the_layer_was_found_clean(api, name):
+    edited = _refused_edits()[name]
+    base = {
+        "a non-modeling function": "two inputs, two outputs",
+        "a class of a package not configured": "two inputs, two outputs",
+        "a lambda in a node": "residual",
+        "a lambda in a Sequential's layer": "sequential",
+    }[name]
+    memo = ReplayMemo()
+    for _ in range(2):  # the layers found clean, then known
+        DeepChecker(api, memo=memo).check(_copy(_models()[base]))
+    full = DeepChecker(api).check(_copy(edited))
+    assert [f for f in full["findings"] if f["code"] in ("LCF303", "LCF101")], full["findings"]
+    for _ in range(2):
+        assert DeepChecker(api, memo=memo).check(_copy(edited)) == full
+    # And the fix: as a fresh check of it says.
+    fixed = _copy(_models()[base])
+    assert DeepChecker(api, memo=memo).check(_copy(fixed)) == DeepChecker(api).check(fixed)
+
+
+def test_a_layer_answers_every_field_of_its_info():
+    info = LayerInfo(("config", "layers", 3), "d", "Dense", "None, 4", 20)
+    assert deep._layer(info) == dataclasses.asdict(info)
