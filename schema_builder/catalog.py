@@ -35,7 +35,8 @@ from . import cachekey, docstrings
 from .introspect import ClassInfo, Introspector, Param
 from .keras_api import KerasAPI
 from .protocol import ClassEntry
-from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter, exported_checks
+from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter
+from .schema_dispatch import exported_checks
 
 Progress = Callable[[str, int], None]
 

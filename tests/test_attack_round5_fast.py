@@ -110,7 +110,7 @@ def test_a_package_name_makes_patterns_a_json_schema_validator_compiles(package)
     import re
     from types import SimpleNamespace
 
-    from layercfg.schema_builder import schema
+    from layercfg.schema_builder import schema_dispatch as schema
 
     ours = SimpleNamespace(registered_name=f"{package}>Block", module="blocks", custom=True)
     keras_own = SimpleNamespace(registered_name=None, module="keras.src.layers", custom=False)

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from layercfg.schema_builder.introspect import ClassInfo
-from layercfg.schema_builder.schema import dispatch_schema, keras_package
+from layercfg.schema_builder.schema_dispatch import dispatch_schema, keras_package
 from layercfg.server.catalog import Catalog
 from layercfg.server.services.schema_match import pick
 
