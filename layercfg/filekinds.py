@@ -3,7 +3,7 @@
 reported), and, with ``--detect``, ``config.json`` files that are Keras's by content.
 
 ``layercfg check`` and ``layercfg upgrade`` hand these over here; the reading and writing
-rules are the ones of ``cli._Files`` (regular files, no links out of the tree, size caps).
+rules are the ones of ``files.Files`` (regular files, no links out of the tree, size caps).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from layercfg import files
 from layercfg.server import archives, detect, presets
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def _note(message: str) -> None:
 
 @dataclass
 class Plan:
-    """The paths of a command sorted by kind: ``plain`` goes to ``cli._Files`` as before;
+    """The paths of a command sorted by kind: ``plain`` goes to ``files.Files`` as before;
     archives and presets are handled here. ``config`` holds the ``config.json`` files that
     ``--detect`` classifies by content once read."""
 
@@ -45,14 +46,13 @@ def plan(paths: list[str], detecting: bool = False) -> Plan:
     """Named ``.keras`` files and preset folders are always taken as such; with ``detecting``
     a directory is searched for ``*.layercfg.json``, ``config.json`` and ``*.keras`` files,
     and the folders of those ``config.json`` files that are presets become presets."""
-    from layercfg import cli
 
     out = Plan()
     for path in paths:
         if os.path.isdir(path) and presets.is_preset(path):
             out.presets.append(path)
         elif os.path.isdir(path) and detecting:
-            for found in cli._walk(path, out.links, _wanted):
+            for found in files.walk(path, out.links, _wanted):
                 _sort(found, out, detecting)
         elif not os.path.isdir(path):
             _sort(path, out, detecting, named=True)
@@ -276,9 +276,7 @@ def upgrade_archive(path: str, files: Any, catalog: Any, args: argparse.Namespac
         print(f"layercfg: {path}: already in the Keras 3 format", file=sys.stderr)
         return True
     if getattr(args, "diff", False):
-        from layercfg import cli
-
-        sys.stdout.write(cli._unified_diff(f"{path}!{archive.member}", archive.view, text))
+        sys.stdout.write(files.unified_diff(f"{path}!{archive.member}", archive.view, text))
         return True
     write_archive(path, archive, text, args, "upgraded", files)
     return True

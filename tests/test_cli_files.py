@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from layercfg import cli
+from layercfg import files
 from layercfg.cli import main
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file types")
@@ -197,8 +197,8 @@ def test_the_cap_holds_for_a_file_larger_than_its_size_says():
     if not os.path.isfile(status) or os.stat(status).st_size != 0:
         pytest.skip("no /proc")
     cap = "status: not read: larger than the size cap of 100 bytes"
-    with pytest.raises(cli.FileError, match=cap):
-        cli._read_document(status, 100)
+    with pytest.raises(files.FileError, match=cap):
+        files.read_document(status, 100)
 
 
 def test_max_size_must_be_a_positive_number(tree, capsys):
@@ -290,7 +290,7 @@ def test_an_interrupted_write_loses_nothing(tree, capsys, monkeypatch):
     def fail(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli.os, "replace", fail)
+    monkeypatch.setattr(files.os, "replace", fail)
     assert main(["check", "--fix", str(path)]) == 2
     assert errors(capsys.readouterr().err) == [
         f"layercfg: error: cannot write {path}: No space left on device"
@@ -324,16 +324,16 @@ def test_a_fifo_put_in_place_of_a_file_is_not_opened_for_long(tree):
     # fstat decides.
     path = tree / "a.layercfg.json"
     os.mkfifo(path)
-    with pytest.raises(cli.FileError, match="not read: a FIFO, not a regular file"):
-        cli._read_document(str(path), 1 << 20)
+    with pytest.raises(files.FileError, match="not read: a FIFO, not a regular file"):
+        files.read_document(str(path), 1 << 20)
 
 
 def test_a_link_put_in_place_of_a_file_after_the_walk_is_not_followed(tree, outside):
     path = tree / "a.layercfg.json"
     path.write_text(GOOD)
     links: set[str] = set()
-    assert str(path) in cli._files([str(tree)], links) and not links
+    assert str(path) in files.regular_files([str(tree)], links) and not links
     path.unlink()
     path.symlink_to(outside / "victim.layercfg.json")
-    with pytest.raises(cli.FileError, match="not read: it became a symbolic link"):
-        cli._read_document(str(path), 1 << 20, str(path) in links)
+    with pytest.raises(files.FileError, match="not read: it became a symbolic link"):
+        files.read_document(str(path), 1 << 20, str(path) in links)
