@@ -335,8 +335,11 @@ def inlay_hints(
     document: Document, result: DeepResult, encoding: str, visible: types.Range | None = None
 ) -> list[types.InlayHint]:
     hints = []
+    hidden = _hidden_layers(document, visible, encoding) if visible is not None else None
     for layer in result.layers:
         path = tuple(layer.get("path") or ())
+        if hidden is not None and path[:2] == ("config", "layers") and path[2:] in hidden:
+            continue  # its hint, inside its envelope, is not in view either
         span = document.locate((*path, "class_name"), "value")
         if span is None:
             continue
@@ -368,3 +371,20 @@ def inlay_hints(
                 )
             )
     return hints
+
+
+def _hidden_layers(document: Document, visible: types.Range, encoding: str) -> set[JsonPath]:
+    """The model's layers that lie wholly outside the lines of ``visible`` (each as its path
+    below ``config.layers``), found in one pass: a thousand-layer model's hints are located
+    only where the editor shows them."""
+    path: JsonPath = ("config", "layers")
+    spans = document.item_spans(path)
+    if not spans:
+        return set()
+    lines = document.lines
+    return {
+        (index,)
+        for index, (start, end) in enumerate(spans)
+        if lines.position_at(end, encoding).line < visible.start.line
+        or lines.position_at(start, encoding).line > visible.end.line
+    }
