@@ -25,7 +25,7 @@ from .catalog import store as store_catalog
 from .document import Document
 from .services.completion import Completer
 from .services.hover import Hoverer
-from .services.schema_path import SchemaWalker
+from .services.schema_match import Matcher
 from .session import Session
 from .worker import WorkerClient, WorkerError
 
@@ -70,7 +70,7 @@ class CatalogSlot:
     flavor: str
     implementation: str
     catalog: Catalog | None = None
-    walker: SchemaWalker | None = None
+    walker: Matcher | None = None
     completer: Completer | None = None
     hoverer: Hoverer | None = None
     state: str = "missing"  # missing | building | ready | failed
@@ -80,7 +80,7 @@ class CatalogSlot:
 
     def use(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.walker = SchemaWalker(catalog)
+        self.walker = Matcher(catalog)
         self.completer = Completer(catalog, self.walker)
         self.hoverer = Hoverer(catalog, self.walker)
         self.state, self.message = "ready", None

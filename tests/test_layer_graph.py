@@ -14,7 +14,7 @@ from layercfg.codes import Code, JsonPath
 from layercfg.server import layer_graph
 from layercfg.server.document import Document
 from layercfg.server.services import rename
-from layercfg.server.services.schema_path import value_at
+from layercfg.server.services.schema_match import value_at
 from layercfg.server.services.validation import validate_model_links
 
 URI = "file:///graph.layercfg.json"

@@ -24,7 +24,7 @@ from layercfg.server.services import code_actions, formatting, navigation
 from layercfg.server.services.code_actions import ActionSupport, Fixer
 from layercfg.server.services.completion import ClientSupport, Completer
 from layercfg.server.services.hover import Hoverer
-from layercfg.server.services.schema_path import SchemaWalker
+from layercfg.server.services.schema_match import Matcher
 from layercfg.server.services.validation import validate
 from layercfg.server.settings import Settings
 
@@ -44,7 +44,7 @@ FUZZ = settings(
 class Services:
     def __init__(self, catalog: dict) -> None:
         self.catalog = Catalog.from_json(catalog)
-        self.walker = SchemaWalker(self.catalog)
+        self.walker = Matcher(self.catalog)
         self.completer = Completer(self.catalog, self.walker)
         self.hoverer = Hoverer(self.catalog, self.walker)
         self.fixer = Fixer(self.catalog, self.walker)

@@ -12,7 +12,7 @@ from layercfg.server.document import Document
 from layercfg.server.services import navigation
 from layercfg.server.services.completion import ClientSupport, Completer
 from layercfg.server.services.hover import Hoverer
-from layercfg.server.services.schema_path import SchemaWalker
+from layercfg.server.services.schema_match import Matcher
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SNIPPETS = ClientSupport(snippets=True)
@@ -22,7 +22,7 @@ PLAIN = ClientSupport(snippets=False, markdown=False)
 @pytest.fixture(scope="module")
 def services(catalog):
     cat = Catalog.from_json(catalog)
-    walker = SchemaWalker(cat)
+    walker = Matcher(cat)
     return cat, walker, Completer(cat, walker), Hoverer(cat, walker)
 
 

@@ -38,7 +38,7 @@ from .formatting import (
     snippet_escape,
     to_text_edits,
 )
-from .schema_path import SchemaWalker, missing, value_at
+from .schema_match import Matcher, missing, value_at
 from .validation import CLASS_RENAMES, KEY_RENAMES, SPECIAL_CLASS_NAMES
 
 FIX_ALL = "source.fixAll.layercfg"
@@ -79,9 +79,9 @@ class Fix:
 class Fixer:
     """Fixes for one catalog (None: only the syntax fixes)."""
 
-    def __init__(self, catalog: Catalog | None, walker: SchemaWalker | None = None):
+    def __init__(self, catalog: Catalog | None, walker: Matcher | None = None):
         self.catalog = catalog
-        self.walker = walker or (SchemaWalker(catalog) if catalog is not None else None)
+        self.walker = walker or (Matcher(catalog) if catalog is not None else None)
         self._builders: dict[str, Callable[[Document, Problem, JsonPath, bool], list[Fix]]] = {
             "LCF002": self._syntax,
             "LCF101": self._unknown_class,

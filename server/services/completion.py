@@ -13,8 +13,7 @@ from lsprotocol import types
 from ...codes import JsonPath
 from ..catalog import Catalog
 from . import models
-from .schema_match import Match, missing, value_at
-from .schema_match import Matcher as SchemaWalker
+from .schema_match import Match, Matcher, missing, value_at
 
 if TYPE_CHECKING:
     from ..document import Document, Location
@@ -46,9 +45,9 @@ def _doc(text: str, support: ClientSupport) -> types.MarkupContent | str | None:
 
 
 class Completer:
-    def __init__(self, catalog: Catalog, walker: SchemaWalker | None = None):
+    def __init__(self, catalog: Catalog, walker: Matcher | None = None):
         self.catalog = catalog
-        self.walker = walker or SchemaWalker(catalog)
+        self.walker = walker or Matcher(catalog)
 
     def complete(
         self, document: Document, offset: int, support: ClientSupport
@@ -345,7 +344,7 @@ def _free_name(value: Any, path: JsonPath, label: str) -> str:
     return name
 
 
-def _unexpanded(walker: SchemaWalker, root: Any, path: JsonPath) -> list[dict[str, Any]]:
+def _unexpanded(walker: Matcher, root: Any, path: JsonPath) -> list[dict[str, Any]]:
     """The raw schemas at ``path``, before the value there narrows the ``anyOf`` branches."""
     if not path:
         return [walker.catalog.schema]

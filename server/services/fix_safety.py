@@ -22,7 +22,7 @@ from ..document import Document
 from ..settings import Settings
 from . import validation
 from .formatting import apply_edits, overlaps
-from .schema_path import SchemaWalker
+from .schema_match import Matcher
 
 if TYPE_CHECKING:
     from .code_actions import Fix, Fixer
@@ -151,7 +151,7 @@ def class_pool(catalog: Catalog | None, candidates: Sequence[dict[str, Any]]) ->
     return [name for entry in catalog.in_families(families) for name in class_names(entry)]
 
 
-def key_pool(walker: SchemaWalker | None, root: Any, container: JsonPath) -> list[str]:
+def key_pool(walker: Matcher | None, root: Any, container: JsonPath) -> list[str]:
     """Every key the schema names for the object at ``container``."""
     if walker is None:
         return []

@@ -16,7 +16,7 @@ from lsprotocol import types
 
 from layercfg.codes import Code, JsonPath
 
-from .schema_path import value_at
+from .schema_match import value_at
 
 if TYPE_CHECKING:
     from ..document import Document, Span

@@ -15,8 +15,7 @@ from ...codes import JsonPath
 from ..catalog import Catalog, Entry
 from . import models
 from .completion import ClientSupport, _type_label
-from .schema_match import Matcher as SchemaWalker
-from .schema_match import value_at
+from .schema_match import Matcher, value_at
 
 if TYPE_CHECKING:
     from ..document import Document
@@ -27,9 +26,9 @@ def _dumps(value: Any) -> str:
 
 
 class Hoverer:
-    def __init__(self, catalog: Catalog, walker: SchemaWalker | None = None):
+    def __init__(self, catalog: Catalog, walker: Matcher | None = None):
         self.catalog = catalog
-        self.walker = walker or SchemaWalker(catalog)
+        self.walker = walker or Matcher(catalog)
 
     def hover(self, document: Document, offset: int, support: ClientSupport) -> types.Hover | None:
         location = document.node_at(offset)

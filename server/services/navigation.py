@@ -13,8 +13,7 @@ from tree_sitter import Node
 from ...codes import JsonPath
 from ..catalog import Catalog
 from . import models
-from .schema_match import Matcher as SchemaWalker
-from .schema_match import value_at
+from .schema_match import Matcher, value_at
 
 if TYPE_CHECKING:
     from ..document import Document
@@ -25,7 +24,7 @@ _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|[{}\[\]]')
 
 
 def definition(
-    document: Document, offset: int, catalog: Catalog, walker: SchemaWalker, encoding: str
+    document: Document, offset: int, catalog: Catalog, walker: Matcher, encoding: str
 ) -> list[types.Location]:
     location = document.node_at(offset)
     if location.kind != "value":

@@ -17,7 +17,7 @@ from layercfg.codes import JsonPath
 from .. import layer_graph
 from .formatting import Edit, dumps
 from .navigation import layer_name_at
-from .schema_path import value_at
+from .schema_match import value_at
 
 if TYPE_CHECKING:
     from ..document import Document
