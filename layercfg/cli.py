@@ -344,7 +344,7 @@ def _with_fixes(rendered: str, outcomes: dict[str, Any]) -> str:
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from layercfg import filekinds
     from layercfg.server.catalog import Catalog
-    from layercfg.server.services.code_actions import rewrite_whole
+    from layercfg.server.services.fixes import rewrite_whole
     from layercfg.server.services.formatting import apply_edits
     from layercfg.server.services.upgrade import upgrade
 
@@ -386,8 +386,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     """tensorflow_hub.KerasLayer -> keras.layers.TFSMLayer, in place (or ``--diff``); what has
     no equivalent is a note on stderr; a layer that cannot be converted is left, exit 1."""
-    from layercfg.server.services.code_actions import rewrite_whole
     from layercfg.server.services.convert import convert_document
+    from layercfg.server.services.fixes import rewrite_whole
     from layercfg.server.services.formatting import apply_edits
 
     files = Files(args.paths, args.max_size)

@@ -18,7 +18,7 @@ from layercfg.schema_builder.keras_api import KerasAPI
 from layercfg.server import engine
 from layercfg.server.catalog import Catalog
 from layercfg.server.document import Document
-from layercfg.server.services import code_actions
+from layercfg.server.services import code_actions, fixes
 from layercfg.server.services.code_actions import ActionSupport, Fixer, fix_all
 from layercfg.server.services.formatting import apply_edits
 from layercfg.server.settings import Settings
@@ -283,7 +283,7 @@ def test_allowed_values_are_offered_closest_first(fixer):
         f.title for f in _fixes(fixer, _dense('"units": 4', '"activation": "rleu"'), "LCF105")
     ]
     assert titles[:2] == ['Change to "relu"', 'Change to "relu6"']
-    assert len(titles) <= code_actions.MAX_CHOICES
+    assert len(titles) <= fixes.MAX_CHOICES
 
 
 def test_missing_key_as_a_snippet(fixer, cat):
@@ -549,7 +549,7 @@ HAND_WRITTEN = (
 def test_remove_defaults_keeps_what_differs(api, cat):
     document = Document.parse(URI, HAND_WRITTEN, 1)
     result = canonical(document.value, "prune", api)
-    after = apply_edits(HAND_WRITTEN, code_actions.rewrite_whole(document, result["value"]))
+    after = apply_edits(HAND_WRITTEN, fixes.rewrite_whole(document, result["value"]))
     assert after == (
         '{\n  "module": "keras.layers",\n  "class_name": "Conv2D",\n  "config": {\n'
         '    "name": "conv",\n    "filters": 8,\n    "kernel_size": 3,\n'
@@ -563,7 +563,7 @@ def test_remove_defaults_keeps_what_differs(api, cat):
 def test_fill_in_defaults_is_what_keras_writes(api, cat):
     document = Document.parse(URI, HAND_WRITTEN, 1)
     result = canonical(document.value, "fill", api)
-    after = apply_edits(HAND_WRITTEN, code_actions.rewrite_whole(document, result["value"]))
+    after = apply_edits(HAND_WRITTEN, fixes.rewrite_whole(document, result["value"]))
     value = json.loads(after)
     written = json.loads(json.dumps(keras.saving.serialize_keras_object(_load(value))))
     assert value == written

@@ -403,7 +403,7 @@ def test_the_editor_refactoring_converts_the_layer_under_the_cursor(two_outputs,
     from lsprotocol import types
 
     from layercfg.server.document import Document
-    from layercfg.server.services.code_actions import rewrite_whole
+    from layercfg.server.services.fixes import rewrite_whole
     from layercfg.server.services.formatting import apply_edits
 
     shutil.copytree(two_outputs, tmp_path / "hub_module")

@@ -15,7 +15,7 @@ from lsprotocol import types
 from ..capabilities import CANONICAL_FORM, CODE_ACTION_KINDS
 from ..deepcheck import document_folder
 from ..handlers import safe
-from ..services import code_actions, convert
+from ..services import code_actions, convert, fixes
 from ..services.code_actions import (
     CANONICAL_MODES,
     CANONICAL_TITLES,
@@ -198,7 +198,7 @@ def _convert_actions(document: Document, rng: types.Range, encoding: str, suppor
     """hub.KerasLayer -> TFSMLayer for the layers in the range (services/convert.py)."""
 
     def edit_for(value: Any) -> types.WorkspaceEdit:
-        edits = code_actions.rewrite_whole(document, value)
+        edits = fixes.rewrite_whole(document, value)
         return code_actions.workspace_edit(document, edits, encoding, support)
 
     return convert.code_actions(
@@ -242,7 +242,7 @@ async def _canonical_edits(
         return None
     if core.session.document(document.uri) is not document:
         return None
-    return await asyncio.to_thread(code_actions.rewrite_whole, document, result["value"])
+    return await asyncio.to_thread(fixes.rewrite_whole, document, result["value"])
 
 
 def _tell(core: Core, message: str) -> None:

@@ -25,7 +25,7 @@ from .formatting import apply_edits, overlaps
 from .schema_match import Matcher
 
 if TYPE_CHECKING:
-    from .code_actions import Fix, Fixer
+    from .fixes import Fix, Fixer
 
 SAFE = "safe"
 UNSAFE = "unsafe"
@@ -428,7 +428,7 @@ def apply_fixes(
     """The text after the fixes of each finding by class, round after round (a fix may make
     another one possible: a class fixed, its config is checked), what was applied, and what
     is left with the reason."""
-    from .code_actions import Fixer
+    from .fixes import Fixer
 
     fixer = fixer or Fixer(catalog)
     applied: list[Fix] = []
