@@ -1,0 +1,112 @@
+"""Where the publisher makes a document's diagnostics: a small document's, and any already
+known, on the event loop (an edit's round trip without two thread switches); a large
+document's in a thread, so that the loop stays free while it is checked."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from layercfg.server import engine, publisher
+from layercfg.server.capabilities import ClientCaps
+from layercfg.server.document import Document
+from layercfg.server.publisher import INLINE_CHARS, Publisher
+from layercfg.server.session import Session
+
+URI = "file:///w/a.layercfg.json"
+SMALL = '{"module": "keras.layers", "class_name": "Dense", "config": {"units": 3}}\n'
+
+
+class Edge:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, Any, list[Any]]] = []
+
+    def publish(self, uri: str, version: Any, diagnostics: list[Any]) -> None:
+        self.published.append((uri, version, diagnostics))
+
+    def refresh_diagnostics(self) -> None:
+        pass
+
+    def refresh_inlay_hints(self) -> None:
+        pass
+
+
+def _setup(pull: bool) -> tuple[Session, Publisher, Edge, list[int]]:
+    session = Session(caps=ClientCaps(pull_diagnostics=pull, diagnostic_refresh=pull))
+    threads: list[int] = []
+
+    def check(document: Document, cache: engine.LayerCache) -> list[engine.Checked]:
+        threads.append(threading.get_ident())
+        return engine.check_raw(document, None, session.settings, cache)
+
+    edge = Edge()
+    return session, Publisher(session, edge, check), edge, threads
+
+
+def _large() -> str:
+    # Strict JSON over the limit, with a syntax finding at its end (a trailing comma).
+    padding = " " * (INLINE_CHARS + 10)
+    return '{"module": "keras.layers",' + padding + '"class_name": "Dense",}\n'
+
+
+def _open(session: Session, text: str, version: int = 1) -> Document:
+    document = Document.parse(URI, text, version)
+    session.documents[URI] = document
+    return document
+
+
+async def test_a_small_document_is_checked_on_the_loop_and_a_large_one_in_a_thread():
+    loop_thread = threading.get_ident()
+    session, pub, _, threads = _setup(pull=True)
+    small = _open(session, SMALL)
+    report = await pub.report(URI, None)
+    assert threads == [loop_thread]
+    assert report.items == pub.diagnostics(small)
+
+    large = _open(session, _large(), 2)
+    assert len(large.text) > INLINE_CHARS
+    report = await pub.report(URI, None)
+    assert len(threads) == 2 and threads[1] != loop_thread
+    assert [d.code for d in report.items] == [d.code for d in pub.diagnostics(large)]
+    assert report.items  # the trailing comma
+
+
+async def test_known_diagnostics_of_a_large_document_are_answered_without_a_thread(
+    monkeypatch,
+):
+    session, pub, _, threads = _setup(pull=True)
+    _open(session, _large())
+    first = await pub.report(URI, None)
+    hops: list[Any] = []
+    real = asyncio.to_thread
+
+    async def counted(function: Any, *args: Any) -> Any:
+        hops.append(function)
+        return await real(function, *args)
+
+    monkeypatch.setattr(publisher.asyncio, "to_thread", counted)
+    again = await pub.report(URI, None)  # a client that does not send the previous result id
+    assert hops == [] and len(threads) == 1
+    assert again.items == first.items and again.result_id == first.result_id
+    unchanged = await pub.report(URI, first.result_id)
+    assert unchanged.kind == "unchanged"
+
+
+async def test_a_pushed_small_document_is_published_for_its_version():
+    loop_thread = threading.get_ident()
+    session, pub, edge, threads = _setup(pull=False)
+    document = _open(session, SMALL.replace("3", '"3"'))
+    await pub.publish(URI)
+    assert threads == [loop_thread]
+    ((uri, version, diagnostics),) = edge.published
+    assert (uri, version) == (URI, 1)
+    assert diagnostics == pub.diagnostics(document)
+
+
+async def test_a_small_version_replaced_before_its_turn_is_not_published():
+    session, pub, edge, _ = _setup(pull=False)
+    _open(session, SMALL)
+    newer = _open(session, SMALL.replace("3", "4"), 2)
+    await pub.publish(URI)
+    assert [(v, d) for _, v, d in edge.published] == [(2, pub.diagnostics(newer))]
