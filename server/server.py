@@ -241,6 +241,12 @@ class LayercfgServer(LanguageServer):
         self.edge.bind(self.core)
         self.idle_gc = IdleCollector()
 
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """Serve over stdio, stdin read by the event loop (``stdio.py``)."""
+        from .stdio import start_io
+
+        start_io(self, stdin, stdout)
+
 
 class _BenignCancel(logging.Filter):
     """pygls warns when the client cancels a request that was answered already (VS Code does
