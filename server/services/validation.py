@@ -512,6 +512,18 @@ class _Validator:
         module = value.get("module")
         return not (isinstance(module, str) and module.split(".")[0] in IMPORTED_BY_MODULE)
 
+    def _found_by_module(self, value: dict[str, Any], entry: Entry) -> bool:
+        """Keras 3 finds the class by ``module`` and ``class_name`` when its registered_name
+        finds nothing: the module is the class's own, in a package Keras imports by module."""
+        module = value.get("module")
+        return (
+            not self.catalog.keras2
+            and isinstance(module, str)
+            and module == entry.get("module")
+            and module.split(".")[0] in IMPORTED_BY_MODULE
+            and value.get("class_name") == entry["class_name"]
+        )
+
     def _identity(
         self, value: dict[str, Any], entry: Entry, path: JsonPath, out: list[Finding], top: bool
     ) -> None:
@@ -602,13 +614,22 @@ class _Validator:
             return
         if entry.get("custom"):
             if entry.get("registered_name") and registered != entry["registered_name"]:
+                # A registered_name nothing is registered under sends Keras 3 to the module,
+                # which it imports for the Keras packages and finds the class_name in.
+                by_module = self._found_by_module(value, entry)
                 out.append(
                     Finding(
                         path + ("registered_name",),
                         "value",
                         "LCF107",
                         f"{name} is registered as {_quote(entry['registered_name'])}, "
-                        f"not {_quote(registered)}.",
+                        f"not {_quote(registered)}"
+                        + (
+                            f"; Keras finds it by its module {_quote(expected_module)}."
+                            if by_module
+                            else "."
+                        ),
+                        severity=WARNING if by_module else ERROR,
                         data=fix,
                     )
                 )
