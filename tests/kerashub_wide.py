@@ -98,6 +98,33 @@ SMALL: dict[str, Any] = {
     "window_size": 2,
     "use_bias": True,
     "mlp_ratio": 2.0,
+    "shared_expert_intermediate_size": 8,
+    "shared_expert_intermediate_dim": 8,
+    "rope_layer_enabled_list": [True, True],
+    "layer_types": ["full_attention", "full_attention"],
+    "encoder_num_attention_heads": 2,
+    "decoder_num_attention_heads": 2,
+    "encoder_num_key_value_heads": 1,
+    "decoder_num_key_value_heads": 1,
+    "encoder_head_dim": 4,
+    "decoder_head_dim": 4,
+    "encoder_layer_types": ["full_attention"],
+    "decoder_layer_types": ["full_attention"],
+    "filter_dim": 8,
+    "max_label_length": 8,
+    "use_patch_bias": True,
+    "use_class_token": True,
+    "use_mha_bias": True,
+    "use_mlp_bias": True,
+    "dropout_rate": 0.0,
+    "initializer_range": 0.02,
+    "num_layers_enc": 1,
+    "num_layers_dec": 1,
+    "vit_patch_size": 8,
+    "vit_num_heads": 2,
+    "vit_hidden_dim": 8,
+    "vit_num_layers": 1,
+    "projection_filters": 8,
 }
 
 # Arguments a class needs beyond (or instead of) the table: by class name.
@@ -119,6 +146,9 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "dilation_rates": [1, 2],
     },
     "NonMaxSuppression": {"from_logits": False},
+    "PaliGemmaBackbone": {"image_size": 32},
+    "Gemma3VisionEncoder": {"image_size": 32},
+    "Gemma4VisionEncoder": {"image_size": 32},
     "CSPNetBackbone": {
         "stem_filters": 8,
         "stem_kernel_size": 3,
@@ -201,6 +231,15 @@ def _accepts(cls: type, name: str) -> bool:
         return name in inspect.signature(cls.__init__).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _passes_on(cls: type) -> bool:
+    """The constructor takes ``*args, **kwargs`` (for its base class's)."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind == p.VAR_KEYWORD for p in parameters)
 
 
 class _Vocabularies:
@@ -333,8 +372,12 @@ class WideBuilder:
             "audio_converter": getattr(cls, "audio_converter_cls", None),
         }
         kwargs = self._arguments(cls, skip=tuple(parts))
+        if parts["tokenizer"] is None and _accepts(cls, "tokenizer"):
+            # Some declare no tokenizer_cls: the tokenizer of the same model family.
+            family = cls.__name__.split("CausalLM")[0].split("Preprocessor")[0]
+            parts["tokenizer"] = getattr(self.kh.models, family + "Tokenizer", None)
         for name, part in parts.items():
-            if part is not None and _accepts(cls, name):
+            if part is not None and (_accepts(cls, name) or _passes_on(cls)):
                 kwargs[name] = self._part(part)
         if _accepts(cls, "sequence_length") and "sequence_length" not in kwargs:
             kwargs["sequence_length"] = 8

@@ -35,6 +35,12 @@ CATALOG_FALSE_ERRORS = {
     ("Gemma4CausalLM", "LCF104", "/config/backbone/config/layer_types"),
     ("Qwen3_5Backbone", "LCF104", "/config/layer_types"),
     ("Qwen3_5CausalLM", "LCF104", "/config/backbone/config/layer_types"),
+    ("T5GemmaBackbone", "LCF104", "/config/encoder_layer_types"),
+    ("T5GemmaBackbone", "LCF104", "/config/decoder_layer_types"),
+    ("T5GemmaSeq2SeqLM", "LCF104", "/config/backbone/config/encoder_layer_types"),
+    ("T5GemmaSeq2SeqLM", "LCF104", "/config/backbone/config/decoder_layer_types"),
+    ("T5Gemma2Backbone", "LCF104", "/config/encoder_layer_types"),
+    ("T5Gemma2Seq2SeqLM", "LCF104", "/config/backbone/config/encoder_layer_types"),
     # the probe's "sample" string, which the preprocessor accepted as its tokenizer
     ("MistralCausalLMPreprocessor", "LCF104", "/config/tokenizer"),
     ("MistralCausalLM", "LCF104", "/config/preprocessor/config/tokenizer"),
@@ -191,9 +197,15 @@ def test_stale_registered_name_is_an_error_where_the_module_does_not_find_it(
 
 
 def test_archives_and_presets_of_the_corpus_have_no_error(built, tmp_path, cache_dir) -> None:
+    """``layercfg check`` on saved models: the archive's config.json, the preset's files."""
     from layercfg.cli import main
 
-    saved = wide.save_files(built, tmp_path, count=3)
+    known = {name for name, _, _ in CATALOG_FALSE_ERRORS}
+    models = wide.Built(
+        objects={n: o for n, o in built.objects.items() if n not in known},
+        kinds={n: k for n, k in built.kinds.items() if n not in known},
+    )
+    saved = wide.save_files(models, tmp_path, count=3)
     assert len(saved["archives"]) == 3 and len(saved["presets"]) == 3, saved["failed"]
     paths = [str(p) for p in saved["archives"] + saved["presets"]]
     assert main(["check", "--modules", "keras_hub", *paths]) == 0
