@@ -1,8 +1,10 @@
-"""Agreement with Keras on the KerasHub corpus (tests/kerashub_corpus.py), with
---applications on keras.applications models and with --keras2 on a Keras 2 (tf_keras)
-MobileNetV2 (mistakes made in one of their layers by tests/model_mistakes.py): clean
-documents with any error, and single mistakes found, found at the right pointer and found
-exactly once, by the fast check and by the deep check.
+"""Agreement with Keras on the KerasHub corpus (tests/kerashub_corpus.py), with --wide on
+every KerasHub class that builds offline (tests/kerashub_wide.py, mistakes in every
+``--every``-th document; and the same checks through ``layercfg check`` on ``.keras`` archives
+and preset folders saved from it), with --applications on keras.applications models and with
+--keras2 on a Keras 2 (tf_keras) MobileNetV2 (mistakes made in one of their layers by
+tests/model_mistakes.py): clean documents with any error, and single mistakes found, found at
+the right pointer and found exactly once, by the fast check and by the deep check.
 
 Locating is timed against Keras on the same document: the deep check of a wrong document
 over Keras's own refusal of it, and over Keras's load of the clean document it was made from
@@ -13,7 +15,8 @@ on the same documents and mistakes, whether it reports an error where the fast c
 and the time ``jsonschema`` and ``jsonschema_rs`` take to check them (the ratio), beside the
 fast checks' own time.
 
-    python benchmarks/bench_agreement.py [--applications [--only M,...]] [--keras2] [-o FILE]
+    python benchmarks/bench_agreement.py [--wide [--every N]] [--applications [--only M,...]]
+        [--keras2] [-o FILE]
     python benchmarks/bench_agreement.py --schema [--applications [--only M,...]] [--no-python]
 """
 
@@ -154,13 +157,102 @@ def schema_engines(sets: dict[str, tuple[dict[str, Any], Any]], python: bool) ->
     return lines + [""] + details
 
 
+def files_table(built: Any, count: int) -> list[str]:
+    """``layercfg check`` (fast, then ``--deep``) on ``count`` ``.keras`` archives and preset
+    folders saved from the wide corpus, clean and with a misspelt key in their config."""
+    import contextlib
+    import io
+    import shutil
+    import tempfile
+    import zipfile
+
+    import kerashub_wide as wide
+
+    from layercfg.cli import main as cli
+
+    def run(path: Path, deep: bool) -> list[dict[str, Any]]:
+        out = io.StringIO()
+        argv = ["check", "--format", "json", "--modules", "keras_hub", str(path)]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            cli(argv + (["--deep"] if deep else []))
+        return [
+            {**d, "file": f["path"]}
+            for f in json.loads(out.getvalue())["files"]
+            for d in f["diagnostics"]
+            if d["severity"] == "error"
+        ]
+
+    def misspelt(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        key = next(k for k in config["config"] if k not in ("name", "trainable", "dtype"))
+        config = json.loads(json.dumps(config))
+        config["config"][key + "s_"] = config["config"].pop(key)
+        return config, f"/config/{key}s_"
+
+    def wrong_archive(path: Path) -> tuple[Path, str]:
+        target = path.with_name(path.stem + ".wrong.keras")
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as out:
+            for item in source.infolist():
+                data = source.read(item)
+                if item.filename == "config.json":
+                    value, where = misspelt(json.loads(data))
+                    data = json.dumps(value).encode()
+                out.writestr(item, data)
+        return target, where
+
+    def wrong_preset(path: Path) -> tuple[Path, str]:
+        target = path.with_name(path.name + ".wrong")
+        shutil.copytree(path, target)
+        value, where = misspelt(json.loads((target / "config.json").read_text()))
+        (target / "config.json").write_text(json.dumps(value, indent=2))
+        return target, where
+
+    lines = [
+        "| files | clean | with fast error | with deep error | mistakes | fast at pointer "
+        "| deep at pointer |",
+        "|---" * 7 + "|",
+    ]
+    details: list[str] = []
+    with tempfile.TemporaryDirectory() as folder:
+        saved = wide.save_files(built, folder, count)
+        details += [f"not saved {name} ({kind}): {why}" for name, kind, why in saved["failed"]]
+        for label, key, spoil in (
+            (".keras archives", "archives", wrong_archive),
+            ("preset folders", "presets", wrong_preset),
+        ):
+            paths = saved[key]
+            bad = {False: 0, True: 0}
+            at = {False: 0, True: 0}
+            for path in paths:
+                wrong, where = spoil(path)
+                for deep in (False, True):
+                    errors = run(path, deep)
+                    bad[deep] += bool(errors)
+                    details += [
+                        f"false {'deep' if deep else 'fast'} error {path.name}: {e['code']} "
+                        f"{e['file']} {e['pointer']} {e['message'][:160]}"
+                        for e in errors
+                    ]
+                    found = {e["pointer"] for e in run(wrong, deep)}
+                    at[deep] += where in found
+                    if where not in found:
+                        details.append(f"missed {wrong.name} {where}: {sorted(found)}")
+            lines.append(
+                f"| {label} | {len(paths)} | {bad[False]} | {bad[True]} | {len(paths)} | "
+                f"{at[False]} | {at[True]} |"
+            )
+    return lines + [""] + details
+
+
 def _with_mistakes(documents: dict[str, Any], label: str) -> dict[str, Any]:
     import kerashub_corpus as corpus
+    import kerashub_wide as wide
     import model_mistakes
 
     out = dict(documents)
     if label == "KerasHub corpus":
         mistakes = corpus.mutations(documents)
+    elif label == "KerasHub wide":
+        mistakes = wide.mutations(documents)
     else:
         mistakes = [m for n, v in documents.items() for m in model_mistakes.mistakes(n, v)]
     out.update({m.name: m.value for m in mistakes})
@@ -169,6 +261,9 @@ def _with_mistakes(documents: dict[str, Any], label: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--wide", action="store_true", help="every KerasHub class that builds")
+    parser.add_argument("--every", type=int, default=3, help="--wide: mistakes in every N-th")
+    parser.add_argument("--files", type=int, default=6, help="--wide: archives and presets")
     parser.add_argument("--applications", action="store_true")
     parser.add_argument("--keras2", action="store_true", help="a tf_keras MobileNetV2 too")
     parser.add_argument("--only", help="comma-separated keras.applications models (default: all)")
@@ -189,6 +284,10 @@ def main() -> None:
     catalog = Catalog.from_json(load_or_build(("keras_hub",)))
     if args.schema:
         checked = {"KerasHub corpus": (corpus.clean_documents(), catalog)}
+        if args.wide:
+            import kerashub_wide as wide
+
+            checked["KerasHub wide"] = (wide.clean_documents(), catalog)
         if args.applications:
             only = set(args.only.split(",")) if args.only else None
             plain = Catalog.from_json(load_or_build(()))
@@ -202,6 +301,12 @@ def main() -> None:
     checker = DeepChecker(KerasAPI("keras"), modules=("keras_hub",))
     keras3 = ("keras", catalog, checker)
     sets = {"KerasHub corpus": (corpus.clean_documents(), *keras3)}
+    built = None
+    if args.wide:
+        import kerashub_wide as wide
+
+        built = wide.build()
+        sets["KerasHub wide"] = (wide.documents_of(built), *keras3)
     if args.applications:
         only = set(args.only.split(",")) if args.only else None
         sets["keras.applications"] = (applications(only), *keras3)
@@ -237,6 +342,8 @@ def main() -> None:
                 details.append(f"false deep error {name}: {f['code']} {pointer(tuple(f['path']))}")
         if label == "KerasHub corpus":
             mistakes = corpus.mutations(documents)
+        elif label == "KerasHub wide":
+            mistakes = wide.mutations(clean, args.every)
         else:
             mistakes = [m for n, v in clean.items() for m in model_mistakes.mistakes(n, v)]
         counted = fast_found = fast_at = deep_found = deep_at = deep_once = 0
@@ -284,7 +391,8 @@ def main() -> None:
             f"  per document, over Keras refusing the same document: {ratios(refusal)}",
             f"  per document, over Keras loading the clean document: {ratios(load)}",
         ]
-    text = "\n".join(lines + timing + [""] + details) + "\n"
+    files = ["", *files_table(built, args.files)] if built is not None else []
+    text = "\n".join(lines + timing + files + [""] + details) + "\n"
     print(text, end="")
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
