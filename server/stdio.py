@@ -108,11 +108,36 @@ def start_io(
             if watched is not None:
                 watched.close()
 
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     try:
-        asyncio.run(serve())
+        loop.run_until_complete(serve())
     except BrokenPipeError:
         log.error("the connection to the client is lost: shutting down")
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        server.shutdown()
+        try:
+            _close(loop)
+        finally:
+            asyncio.set_event_loop(None)
+            server.shutdown()
+
+
+# How long the tasks still pending at the end get to finish once cancelled.
+CANCEL_SECONDS = 2.0
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    """``asyncio.run``'s end, with the wait for the cancelled tasks bounded: a subprocess
+    being started when ``exit`` arrives (a worker that has not connected its pipes yet) never
+    finishes once cancelled, and ``asyncio.run`` would wait for it for ever. The child is
+    killed when its start is cancelled."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=CANCEL_SECONDS))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
