@@ -496,34 +496,56 @@ def _numbers(config: dict[str, Any]) -> list[str]:
     ]
 
 
+def _envelopes(value: dict[str, Any]) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """The document and the parts a task or preprocessor is built of: their path, envelope."""
+    out: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), value)]
+    for part in (("backbone",), ("preprocessor",), ("tokenizer",), ("image_converter",)):
+        node: Any = value
+        for step in part:
+            node = node.get("config", {}).get(step) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get("config"), dict):
+            out.append((("config", *part), node))
+    return out
+
+
+def _at(value: dict[str, Any], where: tuple[str, ...]) -> dict[str, Any]:
+    for step in where:
+        value = value[step]
+    return value
+
+
 def mutations(documents: dict[str, Any], every: int = 1) -> list[Mutation]:
-    """Per ``every``-th document: a misspelt key, an integer given as a string, an unknown
-    registered_name, each at the top level of the document's config."""
+    """Per ``every``-th document, in its config and in that of its backbone, preprocessor,
+    tokenizer or image converter: a misspelt key, an integer given as a string, a class
+    name that is nobody's."""
     out: list[Mutation] = []
     for index, (name, value) in enumerate(sorted(documents.items())):
         if index % every or not isinstance(value.get("config"), dict):
             continue
-        config = value["config"]
-        numbers = _numbers(config)
-        if numbers:
-            key = numbers[0]
-            wrong = copy.deepcopy(value)
-            wrong["config"][key + "s_"] = wrong["config"].pop(key)
-            out.append(
-                Mutation(f"{name}: key {key}s_", name, wrong, f"/config/{_escape(key)}s_", "LCF102")
-            )
-            wrong = copy.deepcopy(value)
-            wrong["config"][key] = str(config[key])
-            out.append(
-                Mutation(
-                    f"{name}: {key} as a string", name, wrong, f"/config/{_escape(key)}", "LCF104"
-                )
-            )
-        if isinstance(value.get("registered_name"), str) and ">" in value["registered_name"]:
-            wrong = copy.deepcopy(value)
-            wrong["registered_name"] = value["registered_name"][:-1]
-            wrong["class_name"] = value["class_name"][:-1]
-            out.append(Mutation(f"{name}: unknown class", name, wrong, "/class_name", "LCF101"))
+        for where, envelope in _envelopes(value):
+            at = "".join(f"/{_escape(step)}" for step in where)
+            label = f"{name}{at}"
+            numbers = _numbers(envelope["config"])
+            if numbers:
+                key = numbers[0]
+                wrong = copy.deepcopy(value)
+                config = _at(wrong, where)["config"]
+                config[key + "s_"] = config.pop(key)
+                pointer = f"{at}/config/{_escape(key)}s_"
+                out.append(Mutation(f"{label}: key {key}s_", name, wrong, pointer, "LCF102"))
+                wrong = copy.deepcopy(value)
+                config = _at(wrong, where)["config"]
+                config[key] = str(config[key])
+                pointer = f"{at}/config/{_escape(key)}"
+                out.append(Mutation(f"{label}: {key} as a string", name, wrong, pointer, "LCF104"))
+            registered = envelope.get("registered_name")
+            if isinstance(registered, str) and ">" in registered:
+                wrong = copy.deepcopy(value)
+                part = _at(wrong, where)
+                part["registered_name"] = registered[:-1]
+                part["class_name"] = envelope["class_name"][:-1]
+                pointer = f"{at}/class_name"
+                out.append(Mutation(f"{label}: unknown class", name, wrong, pointer, "LCF101"))
     return out
 
 
