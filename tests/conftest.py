@@ -39,6 +39,7 @@ def _version(name: str) -> str:
 FAST_MODULES = {
     "test_attack_round4_fast.py",
     "test_attack_round5_fast.py",
+    "test_attack_round6_fast.py",
     "test_codes.py",
     "test_docstrings.py",
     "test_document.py",

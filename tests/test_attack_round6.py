@@ -1,0 +1,111 @@
+"""Hostile input for the incremental safety scan: what it refuses is refused when it is put
+into a model whose layers an earlier check found clean, wherever it goes in a layer (its
+config, a nested list, a key of the entry itself, the node feeding it), and after the clean
+version was checked again; nothing of an unconfigured package is imported on the way."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import keras
+import pytest
+
+from layercfg.schema_builder.deep import DeepChecker
+from layercfg.schema_builder.deep_replay import ReplayMemo
+from layercfg.schema_builder.keras_api import KerasAPI
+
+REFUSED = ("LCF303", "LCF101")
+
+
+@pytest.fixture(scope="module")
+def api():
+    return KerasAPI()
+
+
+def _copy(value):
+    return json.loads(json.dumps(value))
+
+
+@functools.cache
+def _models():
+    a = keras.Input((16,), name="a")
+    x = keras.layers.Dense(8, activation="relu", name="d1")(a)
+    y = keras.layers.Dense(8, name="d2")(x)
+    functional = keras.Model(a, keras.layers.Add(name="add")([x, y]), name="m")
+    sequential = keras.Sequential(
+        [keras.Input((6,)), *[keras.layers.Dense(6, name=f"s{k}") for k in range(3)]]
+    )
+    return {
+        name: _copy(keras.saving.serialize_keras_object(model))
+        for name, model in (("functional", functional), ("sequential", sequential))
+    }
+
+
+BAD = {
+    "a lambda": {
+        "class_name": "__lambda__",
+        "config": {"code": "4wEAAAAAAAAA", "defaults": None, "closure": None},
+    },
+    # Keras's own initializer, named by a registered_name of a package not configured.
+    "a registered_name of keras_hub": {
+        "module": "keras.initializers",
+        "class_name": "GlorotUniform",
+        "config": {"seed": None},
+        "registered_name": "keras_hub>GlorotUniform",
+    },
+    "a module of keras_hub alone": {
+        "module": "keras_hub",
+        "class_name": "GlorotUniform",
+        "config": {"seed": None},
+        "registered_name": None,
+    },
+    "a Keras function named as a class": {
+        "module": "keras.utils",
+        "class_name": "get_file",
+        "config": {},
+        "registered_name": None,
+    },
+}
+
+
+def _put(model: str, place: str, value):
+    document = _copy(_models()[model])
+    entry = document["config"]["layers"][2]
+    if place == "config":
+        entry["config"]["kernel_initializer"] = value
+    elif place == "nested list":
+        entry["config"]["extra"] = {"deep": [[value]]}
+    elif place == "entry key":
+        entry["extra"] = value
+    elif place == "node":
+        entry["inbound_nodes"][0]["kwargs"] = {"mask": value}
+    return document
+
+
+CASES = [
+    (model, place, bad)
+    for model, places in (
+        ("functional", ("config", "nested list", "entry key", "node")),
+        ("sequential", ("config", "nested list", "entry key")),
+    )
+    for place in places
+    for bad in sorted(BAD)
+]
+
+
+@pytest.mark.parametrize(("model", "place", "bad"), CASES)
+def test_refused_in_a_model_found_clean_as_in_a_fresh_check(api, model, place, bad):
+    clean = _models()[model]
+    edited = _put(model, place, BAD[bad])
+    imported = {name for name in sys.modules if name.startswith("keras_hub")}
+    full = DeepChecker(api).check(_copy(edited))
+    assert [f for f in full["findings"] if f["code"] in REFUSED], full["findings"]
+    memo = ReplayMemo()
+    for _ in range(2):  # found clean, then known
+        DeepChecker(api, memo=memo).check(_copy(clean))
+    assert DeepChecker(api, memo=memo).check(_copy(edited)) == full
+    DeepChecker(api, memo=memo).check(_copy(clean))  # clean again: the edit is still refused
+    assert DeepChecker(api, memo=memo).check(_copy(edited)) == full
+    assert {name for name in sys.modules if name.startswith("keras_hub")} == imported
