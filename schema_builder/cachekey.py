@@ -1,8 +1,10 @@
 """The catalog cache's key and location, computed without importing Keras.
 
 The key is (implementation, its version, backend, layercfg's catalog format, a hash of the
-custom modules' sources). The server computes it at start-up to find a cached catalog; it must
-stay cheap, so module sources are found on disk rather than imported.
+custom modules' sources, a hash of the builder's own sources). The last one keeps a cache from
+outliving an edit of the builder: a catalog built by other code is another file. The server
+computes the key at start-up to find a cached catalog; it must stay cheap, so module sources
+are found on disk rather than imported.
 """
 
 from __future__ import annotations
@@ -20,7 +22,42 @@ from pathlib import Path
 # package a registered_name or module names; 5: the exported schema checks nested envelopes
 # where a class's schema says nothing (any_value, scan.*) and class names as the server does.
 # 6: a null config (Keras reads it as {}) suits a class that requires nothing.
-CATALOG_FORMAT = 6
+# 7: the same from one build to the next (sample names from a fresh count, sorted name tables
+# and set-made token lists, no memory addresses); Keras's classes read before the modules.
+CATALOG_FORMAT = 7
+
+
+# The builder's sources: what a catalog's content depends on besides Keras and the modules.
+_HERE = Path(__file__).resolve().parent
+BUILDER_SOURCES = tuple(
+    [
+        _HERE / f"{name}.py"
+        for name in (
+            "cachekey",
+            "catalog",
+            "docstrings",
+            "handles",
+            "introspect",
+            "keras_api",
+            "protocol",
+            "samples",
+            "schema",
+            "schema_dispatch",
+        )
+    ]
+    + [_HERE.parent / "server" / "services" / f"{name}.py" for name in ("findings", "schema_match")]
+)
+
+
+def builder_hash() -> str:
+    """A hash of the builder's sources (a dozen files, read in well under a millisecond)."""
+    digest = hashlib.sha256()
+    for file in BUILDER_SOURCES:
+        try:
+            digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+        except OSError:
+            digest.update(file.name.encode() + b"\0<unreadable>\0")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -30,12 +67,24 @@ class CacheKey:
     backend: str
     modules: tuple[str, ...]
     modules_hash: str
+    builder: str = ""
 
     @property
     def filename(self) -> str:
         return (
             f"catalog-f{CATALOG_FORMAT}-{self.implementation}-{self.version}-"
-            f"{self.backend}-{self.modules_hash[:16]}.json"
+            f"{self.backend}-{self.modules_hash[:16]}-b{self.builder[:8]}.json"
+        )
+
+    @property
+    def part_filename(self) -> str:
+        """Where the part of a catalog read from the implementation itself is kept (its
+        classes before any configured module is imported; see ``catalog.KerasPart``): the
+        same for every set of modules, so a package's build reuses what a build without
+        modules (or another package's) read."""
+        return (
+            f"part-f{CATALOG_FORMAT}-{self.implementation}-{self.version}-"
+            f"{self.backend}-b{self.builder[:8]}.json"
         )
 
     def to_json(self) -> dict[str, object]:
@@ -46,6 +95,7 @@ class CacheKey:
             "backend": self.backend,
             "modules": list(self.modules),
             "modules_hash": self.modules_hash,
+            "builder": self.builder,
         }
 
 
@@ -175,4 +225,5 @@ def compute(
         backend=backend,
         modules=tuple(modules),
         modules_hash=modules_hash(tuple(modules), search_path),
+        builder=builder_hash(),
     )

@@ -2,7 +2,8 @@
 
 Format (version ``cachekey.CATALOG_FORMAT``), one JSON object:
 
-- ``key``: the cache key (implementation, version, backend, modules, modules_hash);
+- ``key``: the cache key (implementation, version, backend, modules, modules_hash, builder:
+  the hash of the builder's sources);
 - ``classes``: list of class entries ``{id, class_name, aliases, module, registered_name,
   family, custom, summary, doc, doc_url, signature, source: {file, line}, params: {name:
   Param.to_json()}, accepts_kwargs, minimal_config, sample_config, instantiated,
@@ -12,10 +13,16 @@ Format (version ``cachekey.CATALOG_FORMAT``), one JSON object:
 - ``skipped``: ``[{"what", "reason"}]`` for classes or modules that could not be read;
 - ``schema``: the JSON Schema of a ``*.layercfg.json`` document;
 - ``build_seconds``.
+
+Beside the catalogs, the cache keeps one "part" per implementation and builder: its own
+classes as a build read them, before any configured module was imported, which a build of any
+modules then reuses instead of reading them again (``CatalogBuilder``, ``_part_json``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import importlib
 import inspect
 import json
@@ -63,7 +70,13 @@ class Skipped(TypedDict):
     reason: str
 
 
-class CatalogData(TypedDict):
+class _ForTheCache(TypedDict, total=False):
+    # The implementation's own classes as this build read them, for the cache (never
+    # stored in a catalog file; see CatalogBuilder).
+    part: dict[str, Any]
+
+
+class CatalogData(_ForTheCache):
     """The whole catalog, as written to its cache file and sent by the worker."""
 
     key: dict[str, Any]
@@ -103,7 +116,13 @@ class CatalogBuilder:
         modules: tuple[str, ...] = (),
         progress: Progress | None = None,
         strict_modules: bool = True,
+        part: dict[str, Any] | None = None,
+        cached_part: bool = True,
     ):
+        """``part``: what an earlier build read from the implementation itself (its classes,
+        as ``_part_json`` writes them), used instead of reading those classes again; by
+        default (``cached_part``) the one in the cache, when there is one for this builder
+        and Keras. ``self.part`` is what this build read itself, for the cache."""
         self.started = time.perf_counter()
         self.progress = progress or (lambda message, percent: None)
         self.modules = tuple(modules)
@@ -114,6 +133,11 @@ class CatalogBuilder:
         self.infos: list[ClassInfo] = []
         self.skipped: list[Skipped] = []
         self.package_counts: dict[str, dict[str, int]] = {}
+        self._given_part = (
+            part if part is not None or not cached_part else read_part(implementation)
+        )
+        self.part: dict[str, Any] | None = None
+        self.part_reused = False
 
     # -- gathering -------------------------------------------------------------------------------
     def _add(self, cls: type, family: str, **kwargs: Any) -> ClassInfo | None:
@@ -149,6 +173,17 @@ class CatalogBuilder:
                 info.aliases = sorted(known - {info.class_name})
 
     def gather(self) -> None:
+        """The implementation's own classes first (from the part when one was given), then
+        the configured modules, imported only now: what Keras's classes read as cannot
+        depend on what the modules did at import."""
+        if self._given_part is not None and self._use_part(self._given_part):
+            self.part_reused = True
+        else:
+            self._gather_own()
+            # Offered to the cache only when nothing of the configured modules had been
+            # imported in this process before the classes were read.
+            if not any(name.split(".")[0] in sys.modules for name in self.modules):
+                self.part = self._part_json()
         api = self.api
         imported = []
         for name in self.modules:
@@ -156,6 +191,15 @@ class CatalogBuilder:
             module = self._import_custom(name)
             if module is not None:
                 imported.append((module, before))
+        self.progress("reading custom modules", 85)
+        for module, before in imported:
+            if hasattr(module, "__path__"):
+                self._package(module, before)
+            else:
+                self._custom_module(module)
+
+    def _gather_own(self) -> None:
+        api = self.api
         layers = api.layer_classes()
         self.progress(f"reading {len(layers)} layer classes", 5)
         self._builtin_family("layer", "keras.layers", layers)
@@ -175,12 +219,57 @@ class CatalogBuilder:
         if hub is not None:
             self.progress("reading tensorflow_hub.KerasLayer", 83)
             self._hub_layer(hub)
-        self.progress("reading custom modules", 85)
-        for module, before in imported:
-            if hasattr(module, "__path__"):
-                self._package(module, before)
-            else:
-                self._custom_module(module)
+        self.progress("checking minimal configs with from_config", 84)
+        self._loadable_minimal_configs()
+
+    # -- the implementation's part, cached apart from the modules' ---------------------------------
+    def _part_json(self) -> dict[str, Any]:
+        """The classes read so far (the implementation's own), as JSON: each ClassInfo as it
+        is before anything of the whole catalog (borrowed descriptions) touches it."""
+        infos = []
+        for info in self.infos:
+            fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
+            fields["cls"] = [info.cls.__module__, info.cls.__qualname__]
+            fields["params"] = {
+                name: {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
+                for name, p in info.params.items()
+            }
+            infos.append(fields)
+        part = {
+            "key": self._part_key(),
+            "infos": infos,
+            "skipped": list(self.skipped),
+            "functional_id": getattr(self, "_functional_id", None),
+        }
+        # Through JSON now, so that a build using it and the build that made it agree.
+        result: dict[str, Any] = json.loads(json.dumps(part))
+        return result
+
+    def _part_key(self) -> dict[str, Any]:
+        key = cachekey.compute((), self.api.name)
+        return {"filename": key.part_filename, "builder": key.builder}
+
+    def _use_part(self, part: dict[str, Any]) -> bool:
+        """Take the classes of a cached part; False (nothing taken) when it is not this
+        build's (another builder or Keras) or names a class that is not there."""
+        if not isinstance(part, dict) or part.get("key") != self._part_key():
+            return False
+        try:
+            infos = []
+            for fields in part["infos"]:
+                fields = dict(fields)
+                fields["cls"] = _resolve(*fields["cls"])
+                fields["params"] = {n: Param(**p) for n, p in fields["params"].items()}
+                infos.append(ClassInfo(**fields))
+            skipped = [Skipped(what=s["what"], reason=s["reason"]) for s in part["skipped"]]
+        except (KeyError, TypeError, ValueError, AttributeError, ImportError):
+            return False
+        self.infos.extend(infos)
+        self.skipped.extend(skipped)
+        if part.get("functional_id"):
+            self._functional_id = part["functional_id"]
+        self.progress(f"{len(infos)} classes of {self.api.name} read from the cache", 80)
+        return True
 
     def _models(self) -> None:
         models = self.api.model_classes()
@@ -357,7 +446,10 @@ class CatalogBuilder:
             family: api.family_names(family)
             for family in ("initializer", "regularizer", "constraint")
         }
-        names["activation"] = activations
+        # Sorted: Keras's tables (and a package's registrations) come in an order that
+        # depends on the interpreter's hash seed.
+        names = {family: dict(sorted(table.items())) for family, table in names.items()}
+        names["activation"] = dict(sorted(activations.items()))
         names["dtype"] = api.dtype_names()
         names["quantization_modes"] = api.quantization_modes()
         return names
@@ -425,8 +517,6 @@ class CatalogBuilder:
     def build(self) -> CatalogData:
         self.gather()
         self._borrow_descriptions()
-        self.progress("checking minimal configs with from_config", 88)
-        self._loadable_minimal_configs()
         self.progress("emitting the schema", 90)
         names = self.names()
         families = {}
@@ -453,7 +543,7 @@ class CatalogBuilder:
             "$defs": defs,
         }
         key = cachekey.compute(self.modules, self.api.name)
-        return {
+        data: CatalogData = {
             "key": key.to_json(),
             "implementation": self.api.name,
             "keras_version": self.api.version,
@@ -467,6 +557,11 @@ class CatalogBuilder:
             "schema": schema,
             "build_seconds": round(time.perf_counter() - self.started, 3),
         }
+        if self.part is not None and not self.modules:
+            # For the cache (the server stores it apart, from a build without modules only,
+            # and drops it from the catalog): the next package build reuses it.
+            data["part"] = self.part
+        return data
 
     def _entry(self, info: ClassInfo, class_id: str) -> ClassEntry:
         return {
@@ -728,6 +823,16 @@ def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _resolve(module: str, qualname: str) -> type:
+    """The class a part names by its module and qualified name."""
+    obj: Any = importlib.import_module(module)
+    for name in qualname.split("."):
+        obj = getattr(obj, name)
+    if not inspect.isclass(obj):
+        raise TypeError(f"{module}.{qualname} is not a class")
+    return obj
+
+
 def _exception_line(exc: BaseException) -> str:
     lines = traceback.format_exception_only(type(exc), exc)
     return lines[-1].strip() if lines else type(exc).__name__
@@ -765,13 +870,46 @@ def load_or_build(
     path = cache_path(modules, implementation)
     if not rebuild and path.is_file():
         try:
-            with path.open(encoding="utf-8") as handle:
-                return json.load(handle)
+            return read_json(path)
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
-    data = CatalogBuilder(implementation, modules, progress).build()
+    builder = CatalogBuilder(implementation, modules, progress)
+    data = builder.build()
+    data.pop("part", None)
+    if builder.part is not None:
+        write_atomically(part_path(implementation), builder.part)
     write_atomically(path, data)
     return data
+
+
+def read_json(path: Path) -> Any:
+    """A cached file's JSON. The garbage collector waits during the parse: the hundreds of
+    thousands of containers a keras_hub catalog makes would have it run tens of times (0.7 s
+    to 0.3 s for 14 MB)."""
+    with path.open(encoding="utf-8") as handle:
+        text = handle.read()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(text)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def part_path(implementation: str = "keras") -> Path:
+    return cachekey.cache_dir() / cachekey.compute((), implementation).part_filename
+
+
+def read_part(implementation: str = "keras") -> dict[str, Any] | None:
+    """The cached part of the implementation's own classes, None when there is none (or it
+    cannot be read: it is made again)."""
+    path = part_path(implementation)
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def module_folders(modules: tuple[str, ...], root: str) -> list[str]:

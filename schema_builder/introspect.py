@@ -133,6 +133,16 @@ def json_safe(value: Any, api: KerasAPI | None = None) -> tuple[bool, Any]:
                 return False, None
             items.append(safe)
         return True, items
+    if isinstance(value, (set, frozenset)):
+        # A set default (a tokenizer's special tokens) has no order: sorted, it reads the
+        # same from one build to the next.
+        ok, items = json_safe(list(value), api)
+        if not ok or not all(isinstance(item, (str, int)) for item in items):
+            return False, None
+        try:
+            return True, sorted(items)
+        except TypeError:  # strings and numbers together
+            return False, None
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -149,6 +159,29 @@ def json_safe(value: Any, api: KerasAPI | None = None) -> tuple[bool, Any]:
         if serialized is not value:
             return json_safe(serialized, None)
     return False, None
+
+
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+(?=>)")
+# Config keys whose list Keras makes from a set (KerasHub's tokenizers write
+# ``list(set(...))``): the order changes from one interpreter to the next.
+UNORDERED_KEYS = frozenset({"unsplittable_tokens"})
+
+
+def stable_repr(value: Any) -> str:
+    """``repr`` without memory addresses (``<function gelu at 0x7f...>`` is
+    ``<function gelu>``), so that what a build writes is the same in every interpreter."""
+    return _ADDRESS.sub("", repr(value))
+
+
+def stable_text(text: str) -> str:
+    return _ADDRESS.sub("", text)
+
+
+def _unordered_sorted(config: dict[str, Any]) -> None:
+    for key in UNORDERED_KEYS & config.keys():
+        value = config[key]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            config[key] = sorted(value)
 
 
 _CLASS_LINE = re.compile(r"^[ \t]*class[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.M)
@@ -310,6 +343,9 @@ class Introspector:
     def _instantiate(self, info: ClassInfo) -> Any | None:
         errors = []
         for attempt in range(self._attempts(info)):
+            # Names Keras gives (``dense_1``) count the instances made before: each sample
+            # starts from none, so that a class reads the same whatever was read before it.
+            self.api.reset_names()
             kwargs = self._sample_kwargs(info, attempt)
             if kwargs is None:
                 special = self.samples_for.get(info.cls, {})
@@ -374,7 +410,8 @@ class Introspector:
         )
         if sig is not None:
             shown = [p for p in list(sig.parameters.values())[1:]]
-            info.signature = f"{info.class_name}({', '.join(str(p) for p in shown)})"
+            text = ", ".join(str(p) for p in shown)
+            info.signature = stable_text(f"{info.class_name}({text})")
         for name, p in own.items():
             param = Param(name=name, in_signature=True, description=descriptions.get(name, ""))
             if p.default is inspect.Parameter.empty:
@@ -384,7 +421,9 @@ class Introspector:
                 param.has_default = ok
                 param.default = safe
                 if not ok:
-                    param.notes.append(f"default not representable in JSON: {p.default!r}")
+                    param.notes.append(
+                        f"default not representable in JSON: {stable_repr(p.default)}"
+                    )
             info.params[name] = param
         if info.accepts_kwargs:
             for name in sorted(inherited):
@@ -476,6 +515,7 @@ class Introspector:
         if isinstance(safe.get("seed"), int) and seed is not None and seed.has_default:
             if seed.default is None:
                 safe["seed"] = None
+        _unordered_sorted(safe)
         info.sample_config = safe
         for key, value in safe.items():
             param = info.params.get(key)
@@ -646,5 +686,5 @@ def _doc_enum(description: str) -> list[str]:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    text = stable_text(str(exc)).strip().splitlines()
     return text[0][:300] if text else ""

@@ -6,6 +6,7 @@ nothing outside this module reaches for ``keras.src`` or ``tf_keras.src`` intern
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import inspect
@@ -195,6 +196,16 @@ class KerasAPI:
             config.enable_flash_attention()
         else:
             config.disable_flash_attention()
+
+    def reset_names(self) -> None:
+        """Forget the names Keras gave so far: the next ``Dense`` is ``dense`` again (what
+        ``clear_session`` does to names, without the rest of the session)."""
+        if self.legacy:
+            self.keras.backend.reset_uids()
+            return
+        from keras.src.backend.common import global_state
+
+        global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
 
     def _reset_legacy(self) -> None:
         from tf_keras.src.saving import serialization_lib

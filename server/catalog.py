@@ -3,6 +3,7 @@ class lookup for envelopes, schemas by ``$ref``, and the names Keras accepts per
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -61,8 +62,7 @@ class Catalog:
 
     @classmethod
     def load(cls, path: str | Path) -> Catalog:
-        with open(path, encoding="utf-8") as handle:
-            return cls(json.load(handle))
+        return cls(read_json(path))
 
     # -- classes -------------------------------------------------------------------------------
     def lookup(
@@ -154,7 +154,22 @@ def class_names(entry: Entry) -> list[str]:
     return [entry["class_name"], *entry.get("aliases", ())]
 
 
-_CACHE_NAME = re.compile(r"catalog-[A-Za-z0-9._+-]{1,200}\.json")
+def read_json(path: str | Path) -> Any:
+    """A cached catalog's JSON, parsed with the garbage collector waiting: the hundreds of
+    thousands of containers of a keras_hub catalog would have it run tens of times during
+    the parse (0.7 s for 14 MB; 0.3 s without)."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(text)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_CACHE_NAME = re.compile(r"(catalog|part)-[A-Za-z0-9._+-]{1,200}\.json")
 
 
 def store(folder: Path, filename: str, data: dict[str, Any]) -> Path | None:
@@ -165,8 +180,11 @@ def store(folder: Path, filename: str, data: dict[str, Any]) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".catalog-", suffix=".json", dir=folder)
     try:
+        # json.dumps: the C encoder (json.dump streams through the Python one, three times
+        # slower on a keras_hub catalog); the text is the same.
+        text = json.dumps(data, separators=(",", ":"))
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"))
+            handle.write(text)
         os.replace(temporary, folder / filename)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -210,7 +210,7 @@ class CatalogManager:
             # Only the part of the key this server can compute, the modules' hash, is checked.
             key = self.key(slot.implementation)
             hashed = {f for names in (result.get("hashed") or {}).values() for f in names}
-            return filename.endswith(f"-{key.modules_hash[:16]}.json") and all(
+            return filename.endswith(f"-{key.modules_hash[:16]}-b{key.builder[:8]}.json") and all(
                 f in hashed for f in imported.values()
             )
         if filename != self.key(slot.implementation).filename:
@@ -272,11 +272,18 @@ class CatalogManager:
                 timeout=BUILD_TIMEOUT,
                 progress=progress.report if progress is not None else None,
             )
+            # What the build read of Keras itself, apart from the catalog: kept for the
+            # next build (a package's reuses it) from a build without modules alone, where
+            # no module of a workspace was imported.
+            part = result["catalog"].pop("part", None)
             catalog = Catalog(result["catalog"])
             if self.storable(slot, result):
                 await asyncio.to_thread(
                     store_catalog, cachekey.cache_dir(), str(result["filename"]), result["catalog"]
                 )
+                if isinstance(part, dict) and not self.session.modules() and self.own_interpreter():
+                    filename = self.key(slot.implementation).part_filename
+                    await asyncio.to_thread(store_catalog, cachekey.cache_dir(), filename, part)
             elif not result.get("cached"):
                 log.info(
                     "catalog not cached: its classes were not all imported from the "
