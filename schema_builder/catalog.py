@@ -866,14 +866,15 @@ def load_or_build(
     progress: Progress | None = None,
     rebuild: bool = False,
 ) -> CatalogData:
-    """The cached catalog for this key, built (and cached) when missing or stale."""
+    """The cached catalog for this key, built (and cached) when missing or stale. A
+    ``rebuild`` reads Keras's own classes again too, instead of taking the cached part."""
     path = cache_path(modules, implementation)
     if not rebuild and path.is_file():
         try:
             return read_json(path)
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
-    builder = CatalogBuilder(implementation, modules, progress)
+    builder = CatalogBuilder(implementation, modules, progress, cached_part=not rebuild)
     data = builder.build()
     data.pop("part", None)
     if builder.part is not None:

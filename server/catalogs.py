@@ -253,6 +253,13 @@ class CatalogManager:
                 slot.settled.set()
                 return
         slot.settled.set()
+        if rebuild and self.own_interpreter():
+            # A rebuild reads Keras's own classes again: the worker finds no part to reuse.
+            part = cachekey.cache_dir() / self.key(slot.implementation).part_filename
+            try:
+                await asyncio.to_thread(part.unlink, True)
+            except OSError as exc:
+                log.warning("the cached part of the catalog could not be removed (%s)", exc)
         slot.state = "building"
         self.edge.status_changed()
         progress = await self.edge.begin_progress("Building the Keras catalog")
