@@ -109,3 +109,29 @@ def test_refused_in_a_model_found_clean_as_in_a_fresh_check(api, model, place, b
     DeepChecker(api, memo=memo).check(_copy(clean))  # clean again: the edit is still refused
     assert DeepChecker(api, memo=memo).check(_copy(edited)) == full
     assert {name for name in sys.modules if name.startswith("keras_hub")} == imported
+
+
+# -- a crafted part of the catalog cache -----------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="catalog._resolve imports the module a cached part names (importlib.import_module)"
+    ": it should take the class from the modules already imported, else not use the part",
+)
+def test_a_cached_part_naming_a_module_never_imports_it():
+    """The part of the catalog cache names each class by module and qualified name: a file
+    that names any other module (written by hand, by another tool, shipped in a cache folder
+    that CI keeps in the repository) must not make the builder import it (``this`` prints on
+    import); the part is not used, the classes are read from Keras again."""
+    from layercfg.schema_builder.catalog import CatalogBuilder
+
+    assert "this" not in sys.modules
+    builder = CatalogBuilder("keras", (), cached_part=False)
+    crafted = {
+        "key": builder._part_key(),
+        "infos": [{"cls": ["this", "Zen"], "params": {}}],
+        "skipped": [],
+    }
+    assert not builder._use_part(crafted)
+    assert "this" not in sys.modules
