@@ -2,7 +2,7 @@
 
 pygls reads stdin with blocking ``readline``/``read`` calls in its thread pool, one per header
 line and one per body: every message crosses between a thread and the loop three times, and
-a round trip (an edit, then its pulled diagnostics) paid about 0.4 ms for it, a third of the
+a round trip (an edit, then its pulled diagnostics) paid about 0.3 ms for it, a third of the
 whole on a small document. Here stdin is a pipe the loop watches (``connect_read_pipe``), as
 pygls's own TCP transport reads its socket: the messages already read are handled without a
 switch. The loop, the framing and the protocol are pygls's (``run_async``); where stdin cannot
