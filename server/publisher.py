@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ DEBOUNCE_SECONDS = 0.15
 # thread: its checks take a fraction of a millisecond (a Dense layer's, 1.5 kB: 0.2 ms), less
 # than the two thread switches would add to every edit's round trip.
 INLINE_CHARS = 16_000
+# ... unless its last diagnostics took longer than this (thousands of findings in a small
+# text: tens of milliseconds): then in a thread, as a large document's.
+INLINE_SECONDS = 0.005
 
 Shown = tuple[types.Diagnostic, engine.Checked]
 Checker = Callable[[Document, engine.LayerCache], list[engine.Checked]]
@@ -98,6 +102,7 @@ class Publisher:
         # same places, keeps its diagnostic
         self._made: dict[str, dict[tuple[Any, ...], tuple[engine.Checked, Any]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._cost: dict[str, float] = {}  # uri -> seconds its last diagnostics took
 
     # -- what is shown ------------------------------------------------------------------------
     def result_id(self, document: Document) -> str:
@@ -243,6 +248,7 @@ class Publisher:
             self._locks,
             self._changes,
             self._shown,
+            self._cost,
         ):
             table.pop(uri, None)  # type: ignore[attr-defined]
         timer = self._timers.pop(uri, None)
@@ -324,12 +330,21 @@ class Publisher:
 
     async def _diagnostics_soon(self, document: Document) -> list[types.Diagnostic]:
         """``diagnostics``: made at once when they are known already or the document is
-        small, else in a thread (the loop stays free while a large document is checked)."""
+        small and was quick to check last time, else in a thread (the loop stays free while a
+        large or slow document is checked)."""
         cached = self._shown.get(document.uri)
-        known = cached is not None and cached[0] == self.result_id(document)
-        if known or len(document.text) <= INLINE_CHARS:
+        if cached is not None and cached[0] == self.result_id(document):
             return self.diagnostics(document)
-        return await asyncio.to_thread(self.diagnostics, document)
+        cheap = self._cost.get(document.uri, 0.0) <= INLINE_SECONDS
+        if cheap and len(document.text) <= INLINE_CHARS:
+            return self._timed(document)
+        return await asyncio.to_thread(self._timed, document)
+
+    def _timed(self, document: Document) -> list[types.Diagnostic]:
+        start = time.perf_counter()
+        diagnostics = self.diagnostics(document)
+        self._cost[document.uri] = time.perf_counter() - start
+        return diagnostics
 
 
 def _warm_later(document: Document) -> None:

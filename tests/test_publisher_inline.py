@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 from layercfg.server import engine, publisher
@@ -110,3 +111,26 @@ async def test_a_small_version_replaced_before_its_turn_is_not_published():
     newer = _open(session, SMALL.replace("3", "4"), 2)
     await pub.publish(URI)
     assert [(v, d) for _, v, d in edge.published] == [(2, pub.diagnostics(newer))]
+
+
+async def test_a_small_document_slow_to_check_is_checked_in_a_thread_next_time():
+    loop_thread = threading.get_ident()
+    session, pub, _, threads = _setup(pull=True)
+    slow = pub.checker
+
+    def check(document: Document, cache: engine.LayerCache) -> list[engine.Checked]:
+        found = slow(document, cache)
+        time.sleep(publisher.INLINE_SECONDS * 2)  # as thousands of findings would take
+        return found
+
+    pub.checker = check
+    _open(session, SMALL)
+    await pub.report(URI, None)
+    _open(session, SMALL.replace("3", "4"), 2)
+    await pub.report(URI, None)
+    assert threads[0] == loop_thread and threads[1] != loop_thread
+    pub.closed(URI)  # a new open starts afresh
+    _open(session, SMALL, 3)
+    pub.checker = slow
+    await pub.report(URI, None)
+    assert threads[2] == loop_thread
