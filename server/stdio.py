@@ -27,6 +27,29 @@ log = logging.getLogger("layercfg")
 _LINE_LIMIT = 1 << 20
 
 
+class Writer(StdoutWriter):
+    """pygls's stdout writer, closed by ``exit``, which drops what is written after it.
+
+    A request still being answered when ``exit`` closes stdout (a ``shutdown`` sent with
+    ``exit`` in one write, a check finishing) would otherwise fail to write; pygls reports
+    the failure to the client, which fails again, recursively: megabytes of tracebacks on
+    stderr, and a process blocked on a stderr pipe nobody reads."""
+
+    def __init__(self, stdout: BinaryIO) -> None:
+        super().__init__(stdout)
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            log.debug("stdout is closed: %d bytes dropped", len(data))
+            return
+        super().write(data)
+
+
 class PipeReader:
     """pygls's reader interface over an asyncio stream: ``readexactly`` answers ``b""`` at
     the end of the input, as a file's ``read`` does, instead of raising.
@@ -90,7 +113,7 @@ def start_io(
     with the loop's reader)."""
     source = stdin or sys.stdin.buffer
     server._stop_event = threading.Event()
-    server.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+    server.protocol.set_writer(Writer(stdout or sys.stdout.buffer))
 
     async def serve() -> None:
         watched = await pipe_reader(source)

@@ -48,9 +48,11 @@ FAST_MODULES = {
     "test_incremental.py",
     "test_layer_graph.py",
     "test_positions.py",
+    "test_publisher_inline.py",
     "test_robustness.py",
     "test_services.py",
     "test_settings.py",
+    "test_stdio.py",
 }
 HEAVY = ("tensorflow", "keras", "tf_keras", "keras_hub")
 

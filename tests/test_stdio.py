@@ -124,3 +124,20 @@ def test_the_input_ending_inside_a_message_ends_the_server():
     assert sorted(_answers(output)) == [1]
     assert process.returncode == 0
     assert b"Traceback" not in errors
+
+
+def test_shutdown_and_exit_in_one_write_end_the_server_quietly():
+    # exit closes stdout while shutdown is still being answered: the answer is dropped,
+    # not reported as an error that fails to be written in turn (stderr flooded, and a
+    # process blocked on a stderr pipe its client reads only at the end).
+    process = _server(stderr=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(_initialize(1))
+    process.stdin.flush()
+    _answers_until(process.stdout, {1})
+    process.stdin.write(_request(2, "shutdown") + EXIT)
+    process.stdin.flush()
+    _, errors = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0
+    assert b"Traceback" not in errors, errors[-2000:]
+    assert b"write to closed file" not in errors
