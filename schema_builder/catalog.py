@@ -254,15 +254,18 @@ class CatalogBuilder:
         build's (another builder or Keras) or names a class that is not there."""
         if not isinstance(part, dict) or part.get("key") != self._part_key():
             return False
+        # tensorflow_hub is imported as a build imports it, before its KerasLayer is looked up.
+        self.api.hub_layer_class()
+        packages = {self.api.name, "tensorflow_hub"} if self.api.legacy else {self.api.name}
         try:
             infos = []
             for fields in part["infos"]:
                 fields = dict(fields)
-                fields["cls"] = _resolve(*fields["cls"])
+                fields["cls"] = _resolve(*fields["cls"], packages=packages)
                 fields["params"] = {n: Param(**p) for n, p in fields["params"].items()}
                 infos.append(ClassInfo(**fields))
             skipped = [Skipped(what=s["what"], reason=s["reason"]) for s in part["skipped"]]
-        except (KeyError, TypeError, ValueError, AttributeError, ImportError):
+        except (KeyError, TypeError, ValueError, AttributeError, LookupError):
             return False
         self.infos.extend(infos)
         self.skipped.extend(skipped)
@@ -823,13 +826,20 @@ def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _resolve(module: str, qualname: str) -> type:
-    """The class a part names by its module and qualified name."""
-    obj: Any = importlib.import_module(module)
-    for name in qualname.split("."):
-        obj = getattr(obj, name)
-    if not inspect.isclass(obj):
-        raise TypeError(f"{module}.{qualname} is not a class")
+def _resolve(module: str, qualname: str, packages: set[str]) -> type:
+    """The class a part names by its module and qualified name, taken from a module of
+    ``packages`` already imported: a cache file is data, and what it names is never
+    imported (LookupError when the module is not there, TypeError when it names no class
+    defined there)."""
+    if not isinstance(module, str) or module.split(".")[0] not in packages:
+        raise LookupError(f"{module!r} is not a module of {sorted(packages)}")
+    obj: Any = sys.modules.get(module)
+    if obj is None:
+        raise LookupError(f"{module} is not imported")
+    for name in str(qualname).split("."):
+        obj = inspect.getattr_static(obj, name)
+    if not inspect.isclass(obj) or (obj.__module__, obj.__qualname__) != (module, qualname):
+        raise TypeError(f"{module}.{qualname} is not a class defined there")
     return obj
 
 
