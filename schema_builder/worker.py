@@ -258,8 +258,7 @@ def _catalog_data(
     path = catalog.cache_path(modules, implementation)
     if not params.get("rebuild") and path.is_file():
         try:
-            with path.open(encoding="utf-8") as handle:
-                return json.load(handle), path, True
+            return protocol.read_catalog(path), path, True
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
     built: dict[str, Any] = dict(catalog.CatalogBuilder(implementation, modules, progress).build())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import keras
 import pytest
@@ -149,3 +150,37 @@ def test_a_cached_part_naming_what_is_no_class_of_keras_is_not_used(named):
     crafted = {"key": builder._part_key(), "infos": [{"cls": named, "params": {}}], "skipped": []}
     assert not builder._use_part(crafted)
     assert "keras.src.no_such_module" not in sys.modules
+
+
+# -- a cached catalog that is JSON but no catalog -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[]", '{"classes": [{}]}', "[" * 100_000 + "]" * 100_000],
+    ids=["a list", "a class without an id", "nested too deeply"],
+)
+def test_the_command_line_rebuilds_a_cached_file_that_is_not_a_catalog(tmp_path, text):
+    """``layercfg check`` with such a file where its catalog is cached: rebuilt, the document
+    checked (no traceback, no exit code 1), and the cache then holds a catalog."""
+    import os
+    import subprocess
+
+    from layercfg.schema_builder import cachekey
+    from layercfg.schema_builder.protocol import read_catalog
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cached = cache / cachekey.compute((), "keras").filename
+    cached.write_text(text, encoding="utf-8")
+    example = Path(__file__).resolve().parents[1] / "examples" / "dense.layercfg.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "layercfg", "check", str(example)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, LAYERCFG_CACHE_DIR=str(cache)),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert read_catalog(cached)["classes"]
