@@ -37,7 +37,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypedDict, cast
 
-from . import cachekey, docstrings
+from . import cache_files, cachekey, docstrings
 from .introspect import ClassInfo, Introspector, Param
 from .keras_api import KerasAPI
 from .protocol import ClassEntry, read_cached, read_catalog
@@ -880,15 +880,19 @@ def load_or_build(
     path = cache_path(modules, implementation)
     if not rebuild and path.is_file():
         try:
-            return cast(CatalogData, read_catalog(path))
+            data = cast(CatalogData, read_catalog(path))
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
+        else:
+            cache_files.mark_used(path)
+            return data
     builder = CatalogBuilder(implementation, modules, progress, cached_part=not rebuild)
     data = builder.build()
     data.pop("part", None)
     if builder.part is not None:
         write_atomically(part_path(implementation), builder.part)
     write_atomically(path, data)
+    cache_files.prune(path.parent, protect=path.name)
     return data
 
 
@@ -904,6 +908,7 @@ def read_part(implementation: str = "keras") -> dict[str, Any] | None:
         data = read_cached(path)
     except (OSError, ValueError):
         return None
+    cache_files.mark_used(path)
     return data if isinstance(data, dict) else None
 
 

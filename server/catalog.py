@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from layercfg.schema_builder import cache_files
 from layercfg.schema_builder.protocol import ClassEntry, read_catalog
 
 # One class of the catalog's ``classes``: the builder's ClassEntry.
@@ -64,6 +64,7 @@ class Catalog:
         """The catalog cached at ``path``; OSError when it cannot be read, ValueError when it
         is not a catalog (then rebuilt)."""
         data = read_catalog(path)
+        cache_files.mark_used(path)
         try:
             return cls(data)
         except (AttributeError, KeyError, TypeError) as exc:  # a class's other keys
@@ -159,13 +160,10 @@ def class_names(entry: Entry) -> list[str]:
     return [entry["class_name"], *entry.get("aliases", ())]
 
 
-_CACHE_NAME = re.compile(r"(catalog|part)-[A-Za-z0-9._+-]{1,200}\.json")
-
-
 def store(folder: Path, filename: str, data: dict[str, Any]) -> Path | None:
     """Keep a catalog the worker built in the cache folder, atomically; None when the name is
     not a catalog's (the worker is not trusted to choose where the server writes)."""
-    if not _CACHE_NAME.fullmatch(filename):
+    if not cache_files.CACHE_NAME.fullmatch(filename):
         return None
     folder.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".catalog-", suffix=".json", dir=folder)
@@ -179,4 +177,5 @@ def store(folder: Path, filename: str, data: dict[str, Any]) -> Path | None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    cache_files.prune(folder, protect=filename)
     return folder / filename
