@@ -1,0 +1,363 @@
+"""Hostile input for the stdio transport (malformed headers and bodies, lengths past any
+document, requests after exit, cancels of what does not exist), the catalog cache files (a
+FIFO or a link where a cached file is expected) and the members of a ``.keras`` archive (a
+symbolic link among them). No Keras: the server is a subprocess, the rest pure Python."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layercfg.schema_builder import cache_files, cachekey
+from layercfg.server import archives
+from layercfg.server.catalog import Catalog
+from layercfg.server.settings import resolve
+
+SERVER = [sys.executable, "-m", "layercfg", "lsp"]
+TIMEOUT = 120  # for a hung server only: nothing here is timed
+
+
+def _body(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode("utf-8")
+
+
+def _frame(message: dict[str, Any] | bytes) -> bytes:
+    body = message if isinstance(message, bytes) else _body(message)
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"processId": None, "rootUri": None, "capabilities": {}},
+}
+
+
+def _request(ident: int, method: str = "layercfg/noSuchMethod", params: Any = None) -> bytes:
+    return _frame({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
+
+
+def _messages(output: bytes) -> list[dict[str, Any]]:
+    found = []
+    while output.strip():
+        header, _, rest = output.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in header.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        found.append(json.loads(rest[:length]))
+        output = rest[length:]
+    return found
+
+
+def _session(data: bytes, stdin_file: Path | None = None) -> tuple[int, list[dict], bytes]:
+    """The server run on ``data`` (then the end of its input): exit code, messages, stderr."""
+    if stdin_file is None:
+        done = subprocess.run(SERVER, input=data, capture_output=True, timeout=TIMEOUT)
+    else:
+        stdin_file.write_bytes(data)
+        with stdin_file.open("rb") as stdin:
+            done = subprocess.run(SERVER, stdin=stdin, capture_output=True, timeout=TIMEOUT)
+    return done.returncode, _messages(done.stdout), done.stderr
+
+
+def _answered(messages: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    return {m["id"]: m for m in messages if "id" in m and "method" not in m}
+
+
+def _said(messages: list[dict[str, Any]], errors: bytes, words: str) -> bool:
+    """Whether the server said ``words`` on stderr or in a log or show message."""
+    notes = [m for m in messages if m.get("method") in ("window/logMessage", "window/showMessage")]
+    return words in (errors.decode("utf-8", "replace") + json.dumps(notes)).lower()
+
+
+# -- stdio: what holds --------------------------------------------------------------------------
+
+BAD_BODIES = {
+    "not JSON": b"this is not json",
+    "a batch": b'[{"jsonrpc": "2.0", "id": 50, "method": "shutdown"}]',
+    "no jsonrpc": _body({"id": 51, "method": "shutdown", "params": None}),
+    "nested too deeply": b"[" * 100_000 + b"]" * 100_000,
+    "not UTF-8": b'{"jsonrpc": "2.0", "method": "x", "params": "\xff\xfe"}',
+    "a cancel of an object id": _body(
+        {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": {"a": [1]}}}
+    ),
+    "a cancel without params": _body({"jsonrpc": "2.0", "method": "$/cancelRequest"}),
+    "a response to nothing": _body({"jsonrpc": "2.0", "id": [1], "result": None}),
+    "an error to nothing": _body(
+        {"jsonrpc": "2.0", "id": {"x": 1}, "error": {"code": 1, "message": "x"}}
+    ),
+    "a huge open of the wrong types": _body(
+        {
+            "jsonrpc": "2.0",
+            "method": "textDocument/didOpen",
+            "params": {
+                "textDocument": {"uri": 5, "languageId": 1, "version": "1", "text": "A" * (4 << 20)}
+            },
+        }
+    ),
+}
+
+
+def test_bad_bodies_are_reported_and_each_next_request_answered():
+    """Each body is dropped with a message, the stderr it costs does not grow with it (the
+    4 MB text is not echoed), and the server goes on: the request after each is answered."""
+    data = _frame(INITIALIZE)
+    names = sorted(BAD_BODIES)
+    for ident, name in enumerate(names, start=2):
+        data += _frame(BAD_BODIES[name]) + _request(ident)
+    data += _request(100, "shutdown")
+    code, messages, errors = _session(data)
+    answers = _answered(messages)
+    unanswered = [name for ident, name in enumerate(names, start=2) if ident not in answers]
+    assert unanswered == []
+    assert {answers[i]["error"]["code"] for i in range(2, len(names) + 2)} == {-32601}
+    assert answers[100]["result"] is None
+    assert code == 0
+    assert len(errors) < (16 << 10) * len(names), errors[-2000:]
+
+
+def test_what_comes_after_exit_is_not_handled():
+    exit_ = _frame({"jsonrpc": "2.0", "method": "exit"})
+    data = _frame(INITIALIZE) + _request(2, "shutdown") + exit_ + _request(3) + _request(4)
+    code, messages, errors = _session(data)
+    assert not {3, 4} & set(_answered(messages))
+    assert code == 0
+    assert b"Traceback" not in errors
+
+
+def test_a_cancel_of_a_request_answered_or_not_leaves_one_answer_each():
+    cancel = [
+        _frame({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": ident}})
+        for ident in (2, 3, 99)
+    ]
+    data = _frame(INITIALIZE) + _request(2) + cancel[0] + cancel[1] + _request(3)
+    data += cancel[2] + _request(4, "shutdown")
+    code, messages, errors = _session(data)
+    ids = [m["id"] for m in messages if "id" in m and "method" not in m]
+    assert sorted(ids) == [1, 2, 3, 4]  # each once, cancelled or answered
+    assert code == 0
+    assert b"Traceback" not in errors
+
+
+# -- stdio: holes -------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server/stdio.py uses pygls's framing (io_.run_async), whose header pattern is "
+    "case-sensitive: a 'content-length' header (HTTP header names are case-insensitive, as "
+    "LSP's base protocol says) is never read, and the request is never answered; the "
+    "transport should read header names case-insensitively",
+)
+def test_a_lowercase_content_length_is_read():
+    body = _body(INITIALIZE)
+    code, messages, _ = _session(b"content-length: %d\r\n\r\n" % len(body) + body)
+    assert 1 in _answered(messages)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server/stdio.py (pygls's io_.run_async): a header block without a Content-Length "
+    "is skipped silently and its body read as the next header line, glued to the next "
+    "message's header: every message after it is lost and nothing is said; the transport "
+    "should report the malformed header and end (or resynchronise)",
+)
+def test_a_header_block_without_content_length_is_reported_or_skipped():
+    data = b"X-Junk: 1\r\n\r\n{}" + _frame(INITIALIZE) + _request(2)
+    code, messages, errors = _session(data)
+    answered = {1, 2} <= set(_answered(messages))
+    assert answered or _said(messages, errors, "content-length")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server/stdio.py: a Content-Length past any document is waited for byte by byte "
+    "(everything the client sends after it is buffered as its body, unbounded) and nothing "
+    "is said; the transport should refuse a length over a cap with a clear error and end",
+)
+def test_a_content_length_past_any_document_is_refused_with_a_message():
+    data = _frame(INITIALIZE) + b"Content-Length: 99999999999999\r\n\r\n{}" + _request(2)
+    code, messages, errors = _session(data)
+    assert _said(messages, errors, "content-length")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server/stdio.py start_io: stdin a regular file (pygls's StdinAsyncReader) with a "
+    "huge Content-Length calls read(n) with it: OverflowError or MemoryError ends the server "
+    "with a traceback and exit code 1; the length should be capped before the read",
+)
+@pytest.mark.parametrize("length", [b"9" * 30, b"9999999999999"])
+def test_a_huge_content_length_on_a_regular_file_ends_cleanly(tmp_path, length):
+    data = _frame(INITIALIZE) + b"Content-Length: " + length + b"\r\n\r\n{}"
+    code, messages, errors = _session(data, stdin_file=tmp_path / "session.lsp")
+    assert 1 in _answered(messages)
+    assert b"Traceback" not in errors
+    assert code == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pygls structure_message (reached from server/stdio.py): a request whose params "
+    "do not deserialize (hover with a textDocument of 5), or a request without params to a "
+    "method it has no type for, raises inside json.loads: the error is shown, but the "
+    "request's id is never answered and the client waits for ever; it should get an "
+    "error response (-32602 / -32601)",
+)
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"jsonrpc": "2.0", "id": 2, "method": "textDocument/hover", "params": {"textDocument": 5}},
+        {"jsonrpc": "2.0", "id": 2, "method": "layercfg/noSuchMethod"},  # params may be omitted
+    ],
+    ids=["params of the wrong type", "no params"],
+)
+def test_a_request_that_does_not_deserialize_is_answered_with_an_error(message):
+    code, messages, _ = _session(_frame(INITIALIZE) + _frame(message) + _request(3, "shutdown"))
+    answers = _answered(messages)
+    assert 3 in answers
+    assert "error" in answers.get(2, {})
+
+
+# -- the catalog cache: a FIFO or a link where a cached file is expected -----------------------
+
+
+def _key_names(folder: Path) -> tuple[Path, Path]:
+    key = cachekey.compute((), "keras")
+    return folder / key.filename, folder / key.part_filename
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="schema_builder/cache_files.py mark_used: os.utime follows a link named as a "
+    "cached catalog or part, so reading it sets the time of a file outside the cache "
+    "(the upkeep otherwise never touches a link); it should be "
+    "os.utime(path, follow_symlinks=False) or skip links",
+)
+@pytest.mark.parametrize("which", ["catalog", "part"])
+def test_reading_a_cached_file_through_a_link_leaves_its_target_alone(tmp_path, which):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(
+        json.dumps({"classes": [{"id": "a", "class_name": "A", "family": "layer"}]}),
+        encoding="utf-8",
+    )
+    os.utime(outside, (1_000_000, 1_000_000))
+    catalog, part = _key_names(cache)
+    link = catalog if which == "catalog" else part
+    link.symlink_to(outside)
+    if which == "catalog":
+        Catalog.load(link)
+    else:
+        cache_files.mark_used(link)  # what read_part does after reading it
+    assert os.stat(outside).st_mtime == 1_000_000
+
+
+# -- a .keras archive with a symbolic link among its members -----------------------------------
+
+CONFIG = {
+    "module": "keras.layers",
+    "class_name": "Dense",
+    "config": {"name": "d", "units": 4},
+    "registered_name": None,
+}
+
+
+def _archive_with_link(path: Path, target: str) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(CONFIG))
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        link = zipfile.ZipInfo("assets")
+        link.create_system = 3  # Unix: unzip and bsdtar make the link from its mode
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, target)
+        archive.writestr("assets/escaped.txt", "written through the link")
+        archive.writestr("model.weights.h5", b"\0" * 16)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server/archives.py _check_members refuses '..' steps and absolute names so that "
+    "a new archive never carries an escape from the folder it is extracted in, but lets a "
+    "member whose mode is a symbolic link (to /etc, to ../..) through: read accepts it and "
+    "write (upgrade, --fix) copies it with its mode; it should be refused as a '..' is",
+)
+@pytest.mark.parametrize("target", ["/tmp", "../../.."])
+def test_a_member_that_is_a_symbolic_link_is_refused(tmp_path, target):
+    path = tmp_path / "linked.keras"
+    _archive_with_link(path, target)
+    with pytest.raises(archives.ArchiveError):
+        archives.read(str(path))
+
+
+def test_a_member_named_to_escape_is_refused_and_the_original_kept(tmp_path):
+    path = tmp_path / "escape.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(CONFIG))
+        archive.writestr("assets/../../outside.txt", "x")
+    before = path.read_bytes()
+    with pytest.raises(archives.ArchiveError):
+        archives.read(str(path))
+    with pytest.raises(archives.ArchiveError):
+        archives.write(str(path), str(path), json.dumps(CONFIG), None, replace=True)
+    assert path.read_bytes() == before
+    assert not (tmp_path.parent / "outside.txt").exists()
+
+
+def test_an_archive_nested_in_an_archive_is_a_member_like_any_other(tmp_path):
+    inner = tmp_path / "inner.keras"
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("config.json", json.dumps(CONFIG))
+    outer = tmp_path / "outer.keras"
+    with zipfile.ZipFile(outer, "w") as archive:
+        archive.writestr("config.json", json.dumps(CONFIG))
+        archive.write(inner, "assets/inner.keras")
+    read = archives.read(str(outer))
+    assert json.loads(read.raw) == CONFIG
+    assert read.members == ["config.json", "assets/inner.keras"]
+
+
+def test_metadata_lying_about_the_version_only_changes_the_dialect_finding(tmp_path):
+    path = tmp_path / "lying.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(CONFIG))
+        archive.writestr("metadata.json", json.dumps({"keras_version": ["2.15"] * 3}))
+    read = archives.read(str(path))
+    assert read.keras_version is None  # not a string: no version at all
+    assert not archives.saved_by_keras2(read)
+
+
+# -- settings a hostile repository ships ---------------------------------------------------------
+
+
+def test_a_workspace_pyproject_cannot_trust_itself_or_choose_the_interpreter(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.layercfg]\n"
+        'modules = ["evil"]\n'
+        "trustWorkspace = true\n"
+        'python = "./evil.sh"\n'
+        "[tool.layercfg.layercfg]\n"
+        "trustWorkspace = true\n"
+        "[tool.layercfg.severity]\n"
+        'LCF501 = "off"\n'
+        'LCF303 = "hint"\n',
+        encoding="utf-8",
+    )
+    settings, problems = resolve(workspace_root=tmp_path)
+    assert settings.trustWorkspace is False
+    assert settings.python is None
+    assert settings.severity == {}
+    assert settings.modules == ("evil",)  # named, but imported only once the user trusts
+    assert any("trustWorkspace is a user setting" in p for p in problems)
