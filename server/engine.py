@@ -17,7 +17,7 @@ from ..codes import JsonPath
 from .catalog import Catalog
 from .doc_edit import changed_layers, same_json
 from .document import Document, Problem
-from .services import security
+from .services import security, security_cache
 from .services.suggest import budget_refused
 from .services.validation import (
     Finding,
@@ -121,7 +121,7 @@ class LayerCache:
         # id(layer) -> (layer, kind, findings); the layer is kept so that the id stays its own
         self._by_object: dict[int, tuple[Any, str, list[Finding]]] = {}
         self._by_text: dict[tuple[str, str], list[Finding]] = {}
-        self.security = security.Cache()
+        self.security = security_cache.Cache()
         self._last: _LastCheck | None = None
         self._unindexed: _Unindexed | None = None
         # The located findings of the last version checked: (its token, id(finding) ->

@@ -18,7 +18,7 @@ from lsprotocol import types
 from layercfg.server import engine
 from layercfg.server.catalog import Catalog
 from layercfg.server.document import Document
-from layercfg.server.services import security
+from layercfg.server.services import security, security_cache
 from layercfg.server.services.validation import ERROR, WARNING
 from layercfg.server.settings import Settings
 
@@ -630,7 +630,7 @@ def test_a_hostile_document_stops_at_the_findings_cap():
         for i in range(10_000)
     ]
     assert len(security.scan(sequential(*layers))) == security.MAX_FINDINGS
-    assert len(security.Cache().scan(sequential(*layers))) == security.MAX_FINDINGS
+    assert len(security_cache.Cache().scan(sequential(*layers))) == security.MAX_FINDINGS
 
 
 def ordered(findings: list[Any]) -> list[Any]:

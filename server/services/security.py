@@ -2,7 +2,8 @@
 something from outside it, or exhaust memory when Keras loads it, found at any depth.
 
 Pure: ``scan(value, catalog, modules)`` walks the parsed value once, with an explicit stack,
-and returns ``Finding`` objects like the rest of the fast checks. Nothing here imports Keras.
+and returns ``Finding`` objects like the rest of the fast checks (``security_cache`` scans a
+document across its versions). Nothing here imports Keras.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Collection, Iterable
-from itertools import chain, repeat
 from typing import Any
 
 from layercfg.codes import Code, JsonPath, Severity
 
 from ..catalog import LAYER_FAMILIES, Catalog
-from ..doc_edit import changed_layers
+from .findings import Finding
 from .security_lists import (
     ALL_NON_MODELING,
     BUILTIN_GADGETS,
@@ -39,11 +39,11 @@ from .security_lists import (
 from .security_params import (
     MAX_PARAMETERS,
     WRAPPERS,
-    last_axis,
-    output_size,
+    input_size,
     parameter_count,
+    pass_along_sequential,
+    pass_into_wrapped,
 )
-from .validation import Finding
 
 __all__ = [
     "CODES",
@@ -55,7 +55,6 @@ __all__ = [
     "NON_MODELING_APIS",
     "PICKLER_ROOTS",
     "STDLIB_ROOTS",
-    "Cache",
     "merged",
     "scan",
 ]
@@ -111,78 +110,6 @@ def scan(value: Any, catalog: Catalog | None = None, modules: Iterable[str] = ()
     (Settings.modules); with a catalog, the modules of its classes count as known too, and
     its Keras version words the notes on which versions are affected."""
     return _Scanner(catalog, tuple(modules)).run(value)
-
-
-class Cache:
-    """``scan`` for one document across its versions: the findings of each layer of the
-    top-level model are kept by the layer's object, which an edit elsewhere leaves the same
-    (the document's value is spliced from the previous one), so typing rescans one layer."""
-
-    # Fewer layers than this are scanned again whole: keeping them costs more than it saves.
-    FEW = 16
-
-    def __init__(self) -> None:
-        self._key: tuple[Any, ...] | None = None
-        # id(layer) -> (layer, its input size, findings at the layer); the layer is kept so
-        # that the id stays its own
-        self._by_object: dict[int, tuple[Any, int | None, list[Finding]]] = {}
-        # the last value scanned by layers: (value, channel sizes, each layer's findings)
-        self._last: tuple[Any, dict[int, int], list[list[Finding]]] | None = None
-
-    def scan(
-        self, value: Any, catalog: Catalog | None = None, modules: Iterable[str] = ()
-    ) -> list[Finding]:
-        """What ``scan(value, catalog, modules)`` returns."""
-        modules = tuple(modules)
-        key = (catalog, modules)
-        if key != self._key:
-            self._key, self._by_object, self._last = key, {}, None
-        config = value.get("config") if isinstance(value, dict) else None
-        layers = config.get("layers") if isinstance(config, dict) else None
-        if (
-            not isinstance(config, dict)
-            or not isinstance(layers, list)
-            or len(layers) < self.FEW
-            or not all(map(isinstance, layers, repeat(dict)))
-        ):
-            return scan(value, catalog, modules)
-        top = _Scanner(catalog, modules)
-        top.hide(config, "layers")
-        findings = top.run(value)
-        last, self._last = self._last, None
-        if last is not None and not top.input_sizes and not last[1]:
-            # No channel sizes passed from layer to layer: when only a few layers are other
-            # objects than last time (an edit inside them), only they are scanned again.
-            changed = changed_layers(last[0], value)
-            if changed is not None and len(changed) <= self.FEW:
-                placed = list(last[2])
-                for index in changed:
-                    layer = layers[index]
-                    self._by_object.pop(id(last[0]["config"]["layers"][index]), None)
-                    found = _Scanner(catalog, modules).run(layer)
-                    self._by_object[id(layer)] = (layer, None, found)
-                    placed[index] = [f.prefixed(("config", "layers", index)) for f in found]
-                self._last = (value, {}, placed)
-                findings.extend(chain.from_iterable(placed))
-                return findings[:MAX_FINDINGS]
-        by_object = {}
-        placed = []
-        for index, layer in enumerate(layers):
-            size = top.input_sizes.get(id(layer))
-            known = self._by_object.get(id(layer))
-            if known is not None and known[0] is layer and known[1] == size:
-                found = known[2]
-            else:
-                one = _Scanner(catalog, modules)
-                if size is not None:
-                    one.input_sizes[id(layer)] = size
-                found = one.run(layer)
-            by_object[id(layer)] = (layer, size, found)
-            placed.append([f.prefixed(("config", "layers", index)) for f in found])
-        self._by_object = by_object
-        self._last = (value, top.input_sizes, placed)
-        findings.extend(chain.from_iterable(placed))
-        return findings[:MAX_FINDINGS]
 
 
 def merged(findings: list[Finding], security: list[Finding]) -> list[Finding]:
@@ -380,9 +307,9 @@ class _Scanner:
         if keras_class:
             self._parameters(node, class_name, config)
             if class_name == "Sequential":
-                self._sequential(node, config)
+                pass_along_sequential(config, node.get("build_config"), self.input_sizes)
             elif class_name in WRAPPERS:
-                self._wrapper(node, config)
+                pass_into_wrapped(node, config, self.input_sizes)
 
     def _function(self, node: dict[str, Any], module: Any, config: Any) -> None:
         """``{"class_name": "function", "module": ..., "config": "name"}``."""
@@ -576,7 +503,7 @@ class _Scanner:
     def _parameters(self, node: dict[str, Any], class_name: str, config: dict[str, Any]) -> None:
         """LCF508: the weights one layer would allocate, from the numbers in the config."""
         channels_first = config.get("data_format") == "channels_first"
-        size = self._input_size(node, channels_first)
+        size = input_size(node, channels_first, self.input_sizes)
         counted = parameter_count(class_name, config, size)
         if counted is None:
             return
@@ -591,51 +518,6 @@ class _Scanner:
             ERROR,
             {"parameters": count},
         )
-
-    def _input_size(self, node: dict[str, Any], channels_first: bool) -> int | None:
-        """The channel size of a layer's input when the config gives it: its build_config,
-        the layer before it in a Sequential model, or the tensor a Functional node passes."""
-        build = node.get("build_config")
-        if isinstance(build, dict):
-            size = last_axis(build.get("input_shape"), channels_first)
-            if size is not None:
-                return size
-        size = self.input_sizes.get(id(node))
-        if size is not None and not channels_first:
-            return size
-        nodes = node.get("inbound_nodes")
-        if isinstance(nodes, list) and nodes and isinstance(nodes[0], dict):
-            args = nodes[0].get("args")
-            tensor = args[0] if isinstance(args, list) and args else None
-            if isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__":
-                inner = tensor.get("config")
-                if isinstance(inner, dict):
-                    return last_axis(inner.get("shape"), channels_first)
-        return None
-
-    def _sequential(self, node: dict[str, Any], config: dict[str, Any]) -> None:
-        """Channel sizes along a Sequential model's layers, for ``_parameters``: one pass."""
-        layers = config.get("layers")
-        if not isinstance(layers, list):
-            return
-        build = node.get("build_config")
-        size = last_axis(build.get("input_shape")) if isinstance(build, dict) else None
-        for layer in layers:
-            if not isinstance(layer, dict):
-                size = None
-                continue
-            if size is not None:
-                self.input_sizes[id(layer)] = size
-            size = output_size(layer, size)
-
-    def _wrapper(self, node: dict[str, Any], config: dict[str, Any]) -> None:
-        """A wrapped layer sees the wrapper's channel size (TimeDistributed adds an axis in
-        front, Bidirectional runs the same layer twice)."""
-        size = self._input_size(node, False)
-        for key in ("layer", "backward_layer"):
-            inner = config.get(key)
-            if size is not None and isinstance(inner, dict):
-                self.input_sizes[id(inner)] = size
 
 
 def _root(module: str) -> str:

@@ -122,3 +122,52 @@ def parameter_count(
     if count is None or count <= MAX_PARAMETERS:
         return None
     return count, key, formula
+
+
+def input_size(node: dict[str, Any], channels_first: bool, passed: dict[int, int]) -> int | None:
+    """The channel size of a layer's input when the config gives it: its build_config, the
+    size ``passed`` to it by id (from the layer before it in a Sequential model, or from its
+    wrapper), or the tensor a Functional node passes."""
+    build = node.get("build_config")
+    if isinstance(build, dict):
+        size = last_axis(build.get("input_shape"), channels_first)
+        if size is not None:
+            return size
+    size = passed.get(id(node))
+    if size is not None and not channels_first:
+        return size
+    nodes = node.get("inbound_nodes")
+    if isinstance(nodes, list) and nodes and isinstance(nodes[0], dict):
+        args = nodes[0].get("args")
+        tensor = args[0] if isinstance(args, list) and args else None
+        if isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__":
+            inner = tensor.get("config")
+            if isinstance(inner, dict):
+                return last_axis(inner.get("shape"), channels_first)
+    return None
+
+
+def pass_along_sequential(config: dict[str, Any], build: Any, passed: dict[int, int]) -> None:
+    """The channel sizes along a Sequential model's layers (its ``config`` and
+    ``build_config``), into ``passed`` by the id of each layer: one pass."""
+    layers = config.get("layers")
+    if not isinstance(layers, list):
+        return
+    size = last_axis(build.get("input_shape")) if isinstance(build, dict) else None
+    for layer in layers:
+        if not isinstance(layer, dict):
+            size = None
+            continue
+        if size is not None:
+            passed[id(layer)] = size
+        size = output_size(layer, size)
+
+
+def pass_into_wrapped(node: dict[str, Any], config: dict[str, Any], passed: dict[int, int]) -> None:
+    """A wrapped layer sees the wrapper's channel size (TimeDistributed adds an axis in
+    front, Bidirectional runs the same layer twice), into ``passed`` by the layer's id."""
+    size = input_size(node, False, passed)
+    for key in ("layer", "backward_layer"):
+        inner = config.get(key)
+        if size is not None and isinstance(inner, dict):
+            passed[id(inner)] = size
