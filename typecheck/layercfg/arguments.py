@@ -1,0 +1,1 @@
+../../layercfg/arguments.py
