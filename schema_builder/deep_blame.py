@@ -175,19 +175,55 @@ def _variables(frame: FrameType) -> Iterator[tuple[str, Any]]:
 
 def read_value(config: dict[str, Any], error: BaseException, message: str) -> str | None:
     """The config key whose value the failing expression read: innermost frame first, a name
-    of the expression that holds the very value the config gave that key."""
+    of the expression that holds the very value the config gave that key.
+
+    The values the innermost expression read are the ones that failed: in the frames around
+    it, a key whose value is one of them is preferred to one that was only passed beside it
+    (``Conv2D(filters=stem_filters, data_format=data_format)`` failing on ``self.filters``
+    is about ``stem_filters``); and when no expression names a key, the one key holding a
+    value the failure read is the key (``n + 2`` on ``n = self.num_mels``)."""
+    failed: list[Any] = []  # the values the innermost expression that read any read
+    first: str | None = None
     for frame, lasti in reversed(_constructor_frames(error)[-_FRAMES:]):
         names = set(_IDENT.findall(_segment(frame, lasti)))
         if not names:
             continue
+        read = [(n, v) for n, v in _variables(frame) if n in names and isinstance(v, _SCALARS)]
+        if not failed:
+            failed = _failed_values(frame, read)
         hits = []
-        for name, value in _variables(frame):
-            if name in names and name in config and isinstance(config[name], _SCALARS):
+        for name, value in read:
+            if name in config and isinstance(config[name], _SCALARS):
                 if _same(value, config[name]) and name not in hits:
                     hits.append(name)
-        if hits:
-            return _tiebreak(config, hits, message)
-    return None
+        flowing = [k for k in hits if any(_same(config[k], v) for v in failed)]
+        if flowing:
+            return _tiebreak(config, flowing, message)
+        if hits and first is None:
+            first = _tiebreak(config, hits, message)
+    if first is not None:
+        return first
+    holders = [
+        key
+        for key, value in config.items()
+        if (isinstance(value, str) or distinctive(value)) and any(_same(value, v) for v in failed)
+    ]
+    return holders[0] if len(holders) == 1 else None
+
+
+def _failed_values(frame: FrameType, read: list[tuple[str, Any]]) -> list[Any]:
+    """The values the innermost failing expression read; its function's arguments too when
+    it read none of them (``raise ValueError(error_msg)`` of a ``standardize_tuple(value)``)."""
+    code = frame.f_code
+    arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    values = [value for _, value in read]
+    if not any(name in arguments for name, _ in read):
+        values += [
+            frame.f_locals[name]
+            for name in arguments
+            if name != "self" and isinstance(frame.f_locals.get(name), _SCALARS)
+        ]
+    return values
 
 
 def _tiebreak(config: dict[str, Any], hits: list[str], message: str) -> str | None:
@@ -253,3 +289,25 @@ def nested_load(error: BaseException) -> bool:
     """Whether the error went through the loading of an envelope inside the one loaded."""
     loads = [f for f, _ in frames(error) if f.f_code.co_name == "deserialize_keras_object"]
     return len(loads) > 1
+
+
+def missing_key(error: BaseException, config: dict[str, Any]) -> str | None:
+    """The key a ``from_config`` read from its config and did not find (a KeyError raised in
+    the ``from_config`` itself: ``config["vision_encoder"]``), when it is not in ``config``."""
+    innermost = chain(error)[-1]
+    if not isinstance(innermost, KeyError) or len(innermost.args) != 1:
+        return None
+    key = innermost.args[0]
+    if not isinstance(key, str) or key in config:
+        return None
+    tb = innermost.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or tb.tb_frame.f_code.co_name != "from_config":
+        return None
+    return key
+
+
+def failing_class_name(error: BaseException) -> str:
+    cls = failing_class(error)
+    return cls.__name__ if cls is not None else "the class"

@@ -60,6 +60,10 @@ class LayerInfo:
 def clean_message(exc: BaseException) -> str:
     """The useful part of what Keras raised: it wraps the real message, sometimes twice."""
     text = _ANSI.sub("", str(exc)).strip()
+    # Model.from_config's TypeError quotes the whole config, then the constructor's own.
+    revived = "Error encountered during deserialization:"
+    if revived in text:
+        text = text.rsplit(revived, 1)[1].strip()
     for marker in ("Exception encountered:", "Exception encountered when calling"):
         if marker in text:
             tail = text.rsplit(marker, 1)[1]

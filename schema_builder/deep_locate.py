@@ -196,8 +196,14 @@ class Locator(ShapeReplay, CustomClassLint):
                 (*path, "config", window), "value", Code.SHAPE, message, related=related
             )
         match = _MISSING_ARG.search(head)
-        if match:
-            missing = re.findall(r"'(\w+)'", match.group(1))
+        missing_key = blame.missing_key(error, config)
+        if match or missing_key is not None:
+            missing = re.findall(r"'(\w+)'", match.group(1)) if match else [missing_key]
+            if not match:
+                message = (
+                    f"{message}: {blame.failing_class_name(error)}.from_config reads the key "
+                    f"{missing_key!r}, which this config does not have."
+                )
             typo = blame.misspelt(config, missing, blame.failing_class(error))
             if typo is not None:  # the required argument is there, under another name
                 return DeepFinding(
