@@ -30,6 +30,10 @@ from .session import Session
 
 log = logging.getLogger("layercfg")
 
+# Pushed diagnostics: an edit after a quiet moment (none in the last ``DEBOUNCE_SECONDS``) is
+# checked and published at once; the edits that follow it, each within ``DEBOUNCE_SECONDS``
+# of the one before, are a burst, published once: its last version, ``DEBOUNCE_SECONDS`` after
+# its last edit. Typing is not published keystroke by keystroke, a lone edit does not wait.
 DEBOUNCE_SECONDS = 0.15
 # A document up to this many characters has its diagnostics made on the event loop, not in a
 # thread: its checks take a fraction of a millisecond (a Dense layer's, 1.5 kB: 0.2 ms), less
@@ -102,6 +106,7 @@ class Publisher:
         # same places, keeps its diagnostic
         self._made: dict[str, dict[tuple[Any, ...], tuple[engine.Checked, Any]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._burst_until: dict[str, float] = {}  # uri -> loop time its edits are a burst to
         self._cost: dict[str, float] = {}  # uri -> seconds its last diagnostics took
 
     # -- what is shown ------------------------------------------------------------------------
@@ -237,7 +242,13 @@ class Publisher:
         self.schedule(uri, 0)
 
     def edited(self, uri: str) -> None:
-        self.schedule(uri)
+        """An edit: published at once after a quiet moment, else with the burst it is in."""
+        if self.session.caps.pull_diagnostics:
+            return
+        now = asyncio.get_running_loop().time()
+        quiet = now >= self._burst_until.get(uri, now)
+        self._burst_until[uri] = now + DEBOUNCE_SECONDS
+        self.schedule(uri, 0 if quiet else DEBOUNCE_SECONDS)
 
     def closed(self, uri: str) -> None:
         for table in (
@@ -249,6 +260,7 @@ class Publisher:
             self._changes,
             self._shown,
             self._cost,
+            self._burst_until,
         ):
             table.pop(uri, None)  # type: ignore[attr-defined]
         timer = self._timers.pop(uri, None)

@@ -1,6 +1,7 @@
 """Where the publisher makes a document's diagnostics: a small document's, and any already
 known, on the event loop (an edit's round trip without two thread switches); a large
-document's in a thread, so that the loop stays free while it is checked."""
+document's in a thread, so that the loop stays free while it is checked; and when it pushes
+them: a lone edit at once, a burst of edits once, with its last version."""
 
 from __future__ import annotations
 
@@ -134,3 +135,70 @@ async def test_a_small_document_slow_to_check_is_checked_in_a_thread_next_time()
     pub.checker = slow
     await pub.report(URI, None)
     assert threads[2] == loop_thread
+
+
+async def _turns(count: int = 10) -> None:
+    """Let the loop run ready callbacks ``count`` times, its clock standing still."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def test_a_lone_edit_is_published_at_once_and_a_burst_once_with_its_last_version(
+    monkeypatch,
+):
+    loop = asyncio.get_running_loop()
+    clock = [loop.time()]
+    monkeypatch.setattr(loop, "time", lambda: clock[0])  # only this test moves time
+    session, pub, edge, _ = _setup(pull=False)
+
+    def edit(version: int) -> None:
+        _open(session, SMALL.replace("3", str(version)), version)
+        pub.edited(URI)
+
+    _open(session, SMALL)
+    pub.opened(URI)
+    await _turns()
+    clock[0] += 1.0  # a quiet moment
+    edit(2)
+    await _turns()  # no time passed: the lone edit did not wait for the window
+    assert [v for _, v, _ in edge.published] == [1, 2]
+
+    for version in range(3, 8):  # typing: each edit well within the window of the last
+        clock[0] += publisher.DEBOUNCE_SECONDS / 3
+        edit(version)
+        await _turns()
+    assert [v for _, v, _ in edge.published] == [1, 2]  # the burst waits for its end
+    clock[0] += publisher.DEBOUNCE_SECONDS * 2 / 3
+    await _turns()
+    assert [v for _, v, _ in edge.published] == [1, 2]  # still within the last edit's window
+    clock[0] += publisher.DEBOUNCE_SECONDS / 3
+    await _turns()
+    assert [(v, d) for _, v, d in edge.published][2:] == [
+        (7, pub.diagnostics(session.document(URI)))
+    ]
+    assert len(edge.published) == 3
+
+    clock[0] += 1.0
+    edit(8)  # quiet again: at once
+    await _turns()
+    assert [v for _, v, _ in edge.published] == [1, 2, 7, 8]
+
+
+async def test_a_burst_that_arrives_at_once_publishes_its_last_version(monkeypatch):
+    loop = asyncio.get_running_loop()
+    clock = [loop.time()]
+    monkeypatch.setattr(loop, "time", lambda: clock[0])
+    session, pub, edge, _ = _setup(pull=False)
+    _open(session, SMALL)
+    pub.opened(URI)
+    await _turns()
+    clock[0] += 1.0
+    for version in range(2, 12):  # read in one go: no turn of the loop between them
+        _open(session, SMALL.replace("3", str(version)), version)
+        pub.edited(URI)
+    await _turns()
+    clock[0] += publisher.DEBOUNCE_SECONDS
+    await _turns()
+    versions = [v for _, v, _ in edge.published]
+    assert versions[0] == 1 and versions[-1] == 11 and len(versions) <= 3
+    assert versions == sorted(set(versions))  # never a version twice, never an older one
