@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import stat
 import subprocess
 import sys
@@ -148,6 +149,95 @@ def test_a_cancel_of_a_request_answered_or_not_leaves_one_answer_each():
     assert sorted(ids) == [1, 2, 3, 4]  # each once, cancelled or answered
     assert code == 0
     assert b"Traceback" not in errors
+
+
+def test_requests_cancelled_while_edits_arrive_are_each_answered_once(tmp_path):
+    """Hover, completion, code actions and pulled diagnostics, each cancelled right after it
+    is sent, edits between them: every request gets one answer (its result or -32800)."""
+    uri = (tmp_path / "a.layercfg.json").as_uri()
+    layers = ",".join(
+        '{"module": "keras.layers", "class_name": "Dense", '
+        f'"config": {{"name": "d{i}", "units": "x", "activation": "relx"}}}}'
+        for i in range(500)
+    )
+    text = f'{{"class_name": "Sequential", "config": {{"name": "s", "layers": [{layers}]}}}}'
+    document = {"uri": uri}
+    at = {"line": 0, "character": 60}
+    requests = [
+        ("textDocument/diagnostic", {"textDocument": document}),
+        ("textDocument/hover", {"textDocument": document, "position": at}),
+        ("textDocument/completion", {"textDocument": document, "position": at}),
+        (
+            "textDocument/codeAction",
+            {
+                "textDocument": document,
+                "range": {"start": {"line": 0, "character": 0}, "end": at},
+                "context": {"diagnostics": []},
+            },
+        ),
+    ]
+    opened = {"uri": uri, "languageId": "json", "version": 1, "text": text}
+    data = _frame(INITIALIZE) + _frame({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    data += _frame(
+        {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": opened}}
+    )
+    idents = list(range(2, 42))
+    for ident in idents:
+        method, params = requests[ident % len(requests)]
+        data += _request(ident, method, params)
+        data += _frame({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": ident}})
+        if ident % 7 == 0:
+            change = {"text": text.replace("relx", f"rel{ident}")}
+            params = {"textDocument": {"uri": uri, "version": ident}, "contentChanges": [change]}
+            data += _frame({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": params})
+    process = subprocess.Popen(
+        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(data)
+    process.stdin.flush()
+    output = _read_until(process, b"", set(idents))
+    process.stdin.write(_request(100, "shutdown"))
+    process.stdin.flush()
+    output = _read_until(process, output, {100})
+    rest, errors = process.communicate(_frame({"jsonrpc": "2.0", "method": "exit"}), TIMEOUT)
+    messages = _messages(output + rest)
+    answers = [m["id"] for m in messages if "id" in m and "method" not in m]
+    assert sorted(answers) == [1, *idents, 100]
+    assert all(
+        m.get("error", {}).get("code", -32800) == -32800 for m in messages if m.get("id") in idents
+    )
+    assert process.returncode == 0
+    assert b"Traceback" not in errors
+
+
+def _read_until(process: subprocess.Popen, output: bytes, idents: set[int]) -> bytes:
+    """``output`` read on until the requests ``idents`` are answered."""
+    assert process.stdout is not None
+    while not idents <= set(_answered(_complete(output))):
+        ready, _, _ = select.select([process.stdout], [], [], TIMEOUT)  # a hang guard only
+        assert ready, "the server stopped answering"
+        chunk = os.read(process.stdout.fileno(), 1 << 20)
+        assert chunk, "the server closed its output"
+        output += chunk
+    return output
+
+
+def _complete(output: bytes) -> list[dict[str, Any]]:
+    """The whole messages at the start of ``output`` (the last one may still be coming)."""
+    found = []
+    while b"\r\n\r\n" in output:
+        header, _, rest = output.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in header.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        if len(rest) < length:
+            break
+        found.append(json.loads(rest[:length]))
+        output = rest[length:]
+    return found
 
 
 # -- stdio: holes -------------------------------------------------------------------------------
