@@ -29,9 +29,13 @@ _TEMPORARY = re.compile(r"\.catalog-[A-Za-z0-9_]{1,64}\.json")
 
 
 def mark_used(path: str | Path) -> None:
-    """Set the time of a cached file just read to now (its last use)."""
+    """Set the time of a cached file just read to now (its last use); of a link named so,
+    the link's own time, never its target's."""
     try:
-        os.utime(path)
+        if os.utime in os.supports_follow_symlinks:
+            os.utime(path, follow_symlinks=False)
+        elif not os.path.islink(path):
+            os.utime(path)
     except OSError:
         pass  # a read-only cache is still read
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import enum
 import gc
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -202,8 +204,19 @@ class ClassEntry(_EntryKeys, total=False):
 def read_cached(path: str | Path) -> Any:
     """A cached file's JSON. The garbage collector waits during the parse: the hundreds of
     thousands of containers a keras_hub catalog makes would have it run tens of times (0.7 s
-    to 0.3 s for 14 MB). ValueError for what is not JSON, nested too deeply included."""
-    with open(path, encoding="utf-8") as handle:
+    to 0.3 s for 14 MB). ValueError for what is not JSON, nested too deeply included; OSError
+    for what is not a regular file (a FIFO named so would block the open, a device never
+    end), refused before a byte is read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        handle = os.fdopen(fd, encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         text = handle.read()
     enabled = gc.isenabled()
     gc.disable()

@@ -149,6 +149,11 @@ def _check_members(infos: list[zipfile.ZipInfo]) -> None:
             raise ArchiveError(f"member {info.filename[:80]!r} has {reason}")
         if info.filename in seen:
             raise ArchiveError(f"member {info.filename!r} appears twice")
+        # A Unix mode in the high bits: unzip and bsdtar make a link of it, through which
+        # the members after it are extracted anywhere; Keras writes none.
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+            raise ArchiveError(f"member {info.filename[:80]!r} is not a file (a link or device)")
         seen.add(info.filename)
 
 

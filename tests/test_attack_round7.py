@@ -315,13 +315,6 @@ def test_a_tfsmlayer_at_the_same_savedmodel_is_checked_offline(api, hostile_save
 # -- a FIFO named as the cached part -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema_builder/catalog.py read_part opens the cached part without looking at what "
-    "it is: a FIFO (or a link to /dev/zero) named as the part blocks the open for ever, and "
-    "the catalog build with it; it should be opened as server/archives.py _open_regular "
-    "does (O_NONBLOCK, a regular file or nothing)",
-)
 def test_a_fifo_named_as_the_cached_part_does_not_block_the_build(tmp_path):
     os.mkfifo(tmp_path / cachekey.compute((), "keras").part_filename)
     script = "from layercfg.schema_builder import catalog; print(repr(catalog.read_part('keras')))"

@@ -328,13 +328,6 @@ def _key_names(folder: Path) -> tuple[Path, Path]:
     return folder / key.filename, folder / key.part_filename
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema_builder/cache_files.py mark_used: os.utime follows a link named as a "
-    "cached catalog or part, so reading it sets the time of a file outside the cache "
-    "(the upkeep otherwise never touches a link); it should be "
-    "os.utime(path, follow_symlinks=False) or skip links",
-)
 @pytest.mark.parametrize("which", ["catalog", "part"])
 def test_reading_a_cached_file_through_a_link_leaves_its_target_alone(tmp_path, which):
     cache = tmp_path / "cache"
@@ -377,13 +370,6 @@ def _archive_with_link(path: Path, target: str) -> None:
         archive.writestr("model.weights.h5", b"\0" * 16)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/archives.py _check_members refuses '..' steps and absolute names so that "
-    "a new archive never carries an escape from the folder it is extracted in, but lets a "
-    "member whose mode is a symbolic link (to /etc, to ../..) through: read accepts it and "
-    "write (upgrade, --fix) copies it with its mode; it should be refused as a '..' is",
-)
 @pytest.mark.parametrize("target", ["/tmp", "../../.."])
 def test_a_member_that_is_a_symbolic_link_is_refused(tmp_path, target):
     path = tmp_path / "linked.keras"
