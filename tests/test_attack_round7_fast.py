@@ -437,3 +437,70 @@ def test_a_workspace_pyproject_cannot_trust_itself_or_choose_the_interpreter(tmp
     assert settings.severity == {}
     assert settings.modules == ("evil",)  # named, but imported only once the user trusts
     assert any("trustWorkspace is a user setting" in p for p in problems)
+
+
+# -- editor settings a hostile repository ships ------------------------------------------------
+
+EDITORS = Path(__file__).resolve().parents[1] / "editors"
+SECURITY_CODES = ("LCF303", "LCF304", "LCF501")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="editors/vscode/package.json: layercfg.severity is a resource setting VS Code "
+    "takes from the workspace's .vscode/settings.json even in an untrusted workspace "
+    "(only python, modules and serverSource are restricted), and the server takes "
+    "workspace/configuration as the user's own: a repository silences its lambdas and "
+    "foreign modules (LCF303, LCF5xx), which its pyproject.toml may not; severity should be "
+    "restricted, or the extension take the security codes' severity from the user's "
+    "settings alone (configuration.inspect)",
+)
+def test_vscode_never_takes_a_workspace_severity_of_a_security_code_untrusted():
+    package = json.loads((EDITORS / "vscode" / "package.json").read_text(encoding="utf-8"))
+    restricted = package["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
+    assert "layercfg.severity" in restricted
+
+
+def test_vscode_restricts_the_interpreter_and_modules_in_an_untrusted_workspace():
+    package = json.loads((EDITORS / "vscode" / "package.json").read_text(encoding="utf-8"))
+    restricted = package["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
+    assert {"layercfg.python", "layercfg.modules"} <= set(restricted)
+
+
+def _emacs_section(settings: str, overrides: str) -> str:
+    """``layercfg--section`` of editors/emacs/layercfg.el, printed."""
+    program = f'(princ (format "%S" (layercfg--section (list {settings}) (list {overrides}))))'
+    done = subprocess.run(
+        ["emacs", "--batch", "-Q", "-L", str(EDITORS / "emacs"), "-l", "layercfg.el"]
+        + ["--eval", program],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_emacs_dir_locals_cannot_trust_the_project_or_pick_the_interpreter():
+    section = _emacs_section(
+        ":trustWorkspace :json-false",
+        ':trustWorkspace t :python "./evil" :deepCheck "onSave"',
+    )
+    assert ":trustWorkspace :json-false" in section
+    assert "evil" not in section
+    assert ':deepCheck "onSave"' in section
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="editors/emacs/layercfg.el layercfg--section protects :trustWorkspace and :python "
+    "from a .dir-locals.el (eglot marks eglot-workspace-configuration safe for any list, so "
+    "Emacs applies it without asking) but takes its :severity whole: a project turns off "
+    "its own security findings (LCF303, LCF5xx), which its pyproject.toml may not; the "
+    "security codes' severity should come from layercfg-settings alone",
+)
+def test_emacs_dir_locals_cannot_silence_a_security_finding():
+    codes = " ".join(f':{code} "off"' for code in SECURITY_CODES)
+    section = _emacs_section(":severity nil", f':severity (list {codes} :LCF305 "off")')
+    assert ':LCF305 "off"' in section  # any other code, as the project likes
+    assert not [code for code in SECURITY_CODES if code in section]
