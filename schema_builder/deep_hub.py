@@ -1,7 +1,10 @@
-"""The deep check of ``tensorflow_hub.KerasLayer`` in the tf_keras flavor: its ``from_config``
-loads the SavedModel at its handle, so a handle that is here (a local folder, relative to the
-document's folder, or a complete copy in the hub cache) is loaded for real, and a URL that is
-not cached is never fetched: the rest of the config is checked without it."""
+"""The deep check of ``tensorflow_hub.KerasLayer`` in the tf_keras flavor. Its ``from_config``
+loads the SavedModel at its handle, and loading a SavedModel runs its author's graph (its
+resource initializers read any file the user can read, and an error shows what they read):
+the deep check never loads one. A handle that is here (a local folder, relative to the
+document's folder, or a complete copy in the hub cache) is checked offline, from its
+``saved_model.pb`` (signatures and outputs, read as data); a URL is never fetched; the rest
+of the config is checked by Keras without the layer."""
 
 from __future__ import annotations
 
@@ -53,19 +56,25 @@ class HubChecks(CheckerBase):
                 )
             )
         if check.local:
-            if check.kind == "url":
-                out.append(
-                    DeepFinding(
-                        where,
-                        "value",
-                        "LCF306",
-                        f"Not downloaded (no network): checked with the complete cached copy "
-                        f"at {check.local}.",
-                        severity=3,
-                        data={"cached": check.local},
-                    )
+            where_from = (
+                f"Not downloaded (no network) nor loaded: checked offline against the "
+                f"complete cached copy at {check.local}"
+                if check.kind == "url"
+                else "Not loaded by the deep check: checked offline against its saved_model.pb"
+            )
+            out.append(
+                DeepFinding(
+                    where,
+                    "value",
+                    "LCF306",
+                    f"{where_from} (its signatures and outputs). Loading a SavedModel runs "
+                    "the graph it holds, so the layers after it are checked without its "
+                    "output shape.",
+                    severity=3,
+                    data={"cached": check.local} if check.kind == "url" else None,
                 )
-            return out, problem is None
+            )
+            return out, False
         cache = os.path.dirname(check.cache) if check.cache else handles.hub_cache()[0]
         notes = "".join(f" ({note})" for note in check.notes)
         out.insert(

@@ -202,7 +202,7 @@ class SafetyScan(CheckerBase):
             findings += self._handle(envelope, path, "filepath", hub=False)
             return True
         elif self.api.legacy and class_name == "KerasLayer":
-            # tf_keras: a handle that is here is loaded for real (see deep_hub).
+            # tf_keras: checked offline, never loaded (see deep_hub).
             found, load = self._hub_in_tf_keras(envelope, path)
             findings += found
             if not load:

@@ -268,15 +268,6 @@ def _hub_document(handle: str) -> dict[str, Any]:
     return _legacy_sequential(layer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema_builder/deep_hub.py _hub_in_tf_keras lets tf_keras load a KerasLayer whose "
-    "handle is a local SavedModel (next to the document, or a file:// URL), in an untrusted "
-    "workspace too: tf.saved_model.load runs the model's own graph (resource initializers), "
-    "which reads any file the user can read and shows it in the LCF301 message (writes are "
-    "stopped by the sandbox, reads are not); the handle should be checked offline "
-    "(handles.endpoints) as TFSMLayer's is, never loaded, at least without trust",
-)
 @pytest.mark.parametrize("how", ["the server's request", "the command line"])
 def test_a_local_savedmodel_handle_is_never_loaded(hostile_saved_model, how):
     workspace = hostile_saved_model

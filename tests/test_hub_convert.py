@@ -306,13 +306,18 @@ def _by_code(result):
     return out
 
 
-def test_deep_check_loads_a_local_hub_layer_for_real(tf_keras_checker, two_outputs, tmp_path):
+def test_deep_check_checks_a_local_hub_layer_offline(tf_keras_checker, two_outputs, tmp_path):
     shutil.copytree(two_outputs, tmp_path / "hub_module")
     document = hub_model(handle="hub_module", signature="serving_default", output_key="embedding")
     result = tf_keras_checker.check(document)
     assert [f for f in result["findings"] if f["severity"] == 1] == []
-    (layer,) = [info for info in result["layers"] if info["class_name"] == "KerasLayer"]
-    assert layer["output_shape"] == "(None, 3)"
+    (note,) = _by_code(result)["LCF306"]
+    assert note["severity"] == 3 and "checked offline" in note["message"]
+    assert note["path"][-1] == "handle"
+    # Never loaded: a SavedModel's graph runs when it is.
+    assert not any(
+        info["class_name"] == "KerasLayer" and info.get("output_shape") for info in result["layers"]
+    )
 
 
 def test_a_wrong_output_key_is_reported_on_that_key(tf_keras_checker, two_outputs, tmp_path):
@@ -346,7 +351,7 @@ def test_a_url_that_is_not_cached_is_checked_without_it(tf_keras_checker):
     assert other["path"] == ("config", "layers", 2, "config", "unitz")
 
 
-def test_a_complete_cached_copy_is_loaded(tf_keras_checker, two_outputs, tmp_path):
+def test_a_complete_cached_copy_is_checked_offline(tf_keras_checker, two_outputs, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
     shutil.copytree(two_outputs, cache / hashlib.sha1(URL.encode()).hexdigest())
@@ -354,10 +359,11 @@ def test_a_complete_cached_copy_is_loaded(tf_keras_checker, two_outputs, tmp_pat
     result = tf_keras_checker.check(document)
     (note,) = _by_code(result)["LCF306"]
     assert note["severity"] == 3 and "complete cached copy" in note["message"]
-    assert any(
-        info["class_name"] == "KerasLayer" and info["output_shape"] == "(None, 3)"
-        for info in result["layers"]
-    )
+    assert "nor loaded" in note["message"]
+    assert [f for f in result["findings"] if f["severity"] == 1] == []
+    wrong = hub_model(handle=URL, signature="serving_default", output_key="embeding")
+    (finding,) = _by_code(tf_keras_checker.check(wrong))["LCF301"]
+    assert finding["path"] == ("config", "layers", 1, "config", "output_key")
 
 
 def test_a_keras2_document_without_module_is_deep_checked(tf_keras_checker):
