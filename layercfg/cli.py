@@ -335,6 +335,14 @@ def _with_fixes(rendered: str, outcomes: dict[str, Any]) -> str:
     return json.dumps(report, indent=2) + "\n"
 
 
+def _parsed_object(path: str, document, done: str) -> bool:
+    """Whether the document is a JSON object that parses; if not, says it is not ``done``."""
+    if any(p.code == "LCF001" for p in document.problems) or not isinstance(document.value, dict):
+        print(f"layercfg: {path}: not a JSON object that parses; not {done}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from layercfg import filekinds
     from layercfg.server.catalog import Catalog
@@ -355,10 +363,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         if document is None:
             continue
         text = document.text
-        if any(p.code == "LCF001" for p in document.problems) or not isinstance(
-            document.value, dict
-        ):
-            print(f"layercfg: {path}: not a JSON object that parses; not upgraded", file=sys.stderr)
+        if not _parsed_object(path, document, "upgraded"):
             failed = True
             continue
         result = upgrade(
@@ -391,12 +396,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         document = files.read(path)
         if document is None:
             continue
-        if any(p.code == "LCF001" for p in document.problems) or not isinstance(
-            document.value, dict
-        ):
-            print(
-                f"layercfg: {path}: not a JSON object that parses; not converted", file=sys.stderr
-            )
+        if not _parsed_object(path, document, "converted"):
             failed = True
             continue
         value, notes, refused = convert_document(
