@@ -156,8 +156,7 @@ def quoted_value(config: dict[str, Any], message: str) -> str | None:
     for key, value in config.items():
         if not distinctive(value):
             continue
-        text = _text(value)
-        if re.search(rf"(?<![\w.]){re.escape(text)}(?!\w|\.\w)", message):
+        if _quotes(message, value):
             hits.append(key)
     return hits[0] if len(hits) == 1 else None
 
@@ -190,7 +189,7 @@ def read_value(config: dict[str, Any], error: BaseException, message: str) -> st
             continue
         read = [(n, v) for n, v in _variables(frame) if n in names and isinstance(v, _SCALARS)]
         if not failed:
-            failed = _failed_values(frame, read)
+            failed = _failed_values(frame, read, message)
         hits = []
         for name, value in read:
             if name in config and isinstance(config[name], _SCALARS):
@@ -211,19 +210,24 @@ def read_value(config: dict[str, Any], error: BaseException, message: str) -> st
     return holders[0] if len(holders) == 1 else None
 
 
-def _failed_values(frame: FrameType, read: list[tuple[str, Any]]) -> list[Any]:
-    """The values the innermost failing expression read; its function's arguments too when
-    it read none of them (``raise ValueError(error_msg)`` of a ``standardize_tuple(value)``)."""
+def _failed_values(frame: FrameType, read: list[tuple[str, Any]], message: str) -> list[Any]:
+    """The values the innermost failing expression read; when it read none of its function's
+    arguments (``raise ValueError(error_msg)`` in ``standardize_tuple(value, ...)``), the
+    arguments whose value the message quotes too ("Received kernel_size=4")."""
     code = frame.f_code
     arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
     values = [value for _, value in read]
     if not any(name in arguments for name, _ in read):
-        values += [
-            frame.f_locals[name]
-            for name in arguments
-            if name != "self" and isinstance(frame.f_locals.get(name), _SCALARS)
-        ]
+        for name in arguments:
+            value = frame.f_locals.get(name)
+            if name != "self" and isinstance(value, _SCALARS) and _quotes(message, value):
+                values.append(value)
     return values
+
+
+def _quotes(message: str, value: Any) -> bool:
+    text = _text(value)
+    return bool(text) and re.search(rf"(?<![\w.]){re.escape(text)}(?!\w|\.\w)", message) is not None
 
 
 def _tiebreak(config: dict[str, Any], hits: list[str], message: str) -> str | None:
@@ -311,3 +315,12 @@ def missing_key(error: BaseException, config: dict[str, Any]) -> str | None:
 def failing_class_name(error: BaseException) -> str:
     cls = failing_class(error)
     return cls.__name__ if cls is not None else "the class"
+
+
+def loaded_class(error: BaseException) -> type | None:
+    """The class of the envelope that was loaded: the outermost ``from_config``'s ``cls``."""
+    for frame, _ in frames(error):
+        cls = frame.f_locals.get("cls")
+        if inspect.isclass(cls) and frame.f_code.co_name == "from_config":
+            return cls
+    return None

@@ -241,7 +241,32 @@ class Locator(ShapeReplay, CustomClassLint):
         for key in sorted(config, key=len, reverse=True):
             if re.search(rf"\b{re.escape(key)}\b", message):
                 return DeepFinding((*path, "config", key), "value", code, message, related=related)
+        key = self._retried(envelope, error)
+        if key is not None:
+            return DeepFinding((*path, "config", key), "value", code, message, related=related)
         return DeepFinding((*path, "class_name"), "value", code, message, related=related)
+
+    def _retried(self, envelope: dict[str, Any], error: BaseException) -> str | None:
+        """The one key whose value, made what the constructor takes (a number written as a
+        string made the number; a value of another type than the argument's default made
+        the default), lets the envelope load: a value that fails after the constructor
+        changed it (``num_anchors * num_classes`` of a string, in a head's ``build``)."""
+        config = envelope.get("config")
+        innermost = blame.chain(error)[-1]
+        if not isinstance(config, dict) or not isinstance(innermost, (TypeError, ValueError)):
+            return None
+        trials = _trials(config, blame.loaded_class(error))
+        if not trials or len(trials) > _MAX_TRIALS:
+            return None
+        loaded = []
+        for key, value in trials:
+            checkpoint()
+            trial = {**envelope, "config": {**config, key: value}}
+            _, failed, _ = self._deserialize(trial)
+            self._reset()
+            if failed is None:
+                loaded.append(key)
+        return loaded[0] if len(loaded) == 1 else None
 
     def _refuses_own_key(
         self, error: BaseException, key: str, path: JsonPath, message: str
@@ -274,6 +299,52 @@ class Locator(ShapeReplay, CustomClassLint):
             related=related,
             data={"key": key, "class": f"{cls.__module__}.{cls.__qualname__}"},
         )
+
+
+# The most values of one envelope tried again (each a load of it) to find the one that failed.
+_MAX_TRIALS = 8
+
+
+def _trials(config: dict[str, Any], cls: type | None) -> list[tuple[str, Any]]:
+    """(key, the value the constructor would take) for each key whose value is not what its
+    argument takes: a number written as a string, a scalar of another type than the
+    argument's default."""
+    defaults: dict[str, Any] = {}
+    try:
+        parameters = inspect.signature(cls.__init__).parameters if cls is not None else {}
+    except (TypeError, ValueError):
+        parameters = {}
+    defaults = {n: p.default for n, p in parameters.items() if p.default is not p.empty}
+    out: list[tuple[str, Any]] = []
+    for key, value in config.items():
+        if isinstance(value, str):
+            number = _number(value)
+            if number is not None:
+                out.append((key, number))
+                continue
+        default = defaults.get(key)
+        if _kind(default) is not None and _kind(value) != _kind(default):
+            if not isinstance(value, (dict, type(None))):  # an envelope, or left out
+                out.append((key, default))
+    return out
+
+
+def _kind(value: Any) -> str | None:
+    """A scalar's kind, an int and a float alike (JSON writes 2.0 as 2)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "str" if isinstance(value, str) else None
+
+
+def _number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return None
 
 
 # Keys every layer's get_config writes (keras.layers.Layer.get_config).

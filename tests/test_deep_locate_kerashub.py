@@ -30,8 +30,10 @@ CLASSES = {
     "DeepLabV3ImageSegmenter",
     "Gemma3VisionEncoder",
     "Gemma4AudioConverter",
+    "Gemma4AudioEncoder",
     "ResNetImageClassifier",
     "RetinaNetBackbone",
+    "RetinaNetObjectDetector",
     "SwinTransformerImageClassifier",
 }
 
@@ -105,6 +107,11 @@ CASES = [
     ),
     # Read by a method as a local of another name (n = self.num_mels; n + 2).
     ("Gemma4AudioConverter", (), "num_mels", "string", "/config/num_mels"),
+    # ... and as a local of another name (f = input_feat_size; f + 2), one constructor down.
+    ("Gemma4AudioEncoder", (), "input_feat_size", "string", "/config/input_feat_size"),
+    # Made another value first (num_anchors * num_classes), failing in a head's build: the
+    # one key whose value, made a number, lets the task load.
+    ("RetinaNetObjectDetector", (), "num_classes", "string", "/config/num_classes"),
     # Model.from_config wraps the constructor's TypeError (missing argument) in its own.
     ("Gemma3VisionEncoder", (), "num_heads", "misspelt", "/config/num_headss_"),
     # projection_dim reaches Dense(units=...) too, in a backbone.
@@ -168,3 +175,25 @@ def test_the_clean_documents_have_no_deep_error(name) -> None:
     value = _documents()[name]
     assert _keras_error(value) is None
     assert _errors(value) == []
+
+
+def test_the_values_tried_again_are_numbers_written_as_strings_and_other_kinds() -> None:
+    """What the retry of an otherwise unlocated failure tries: a number written as a string
+    made the number; a value of another kind than the argument's default made the default
+    (an int and a float are one kind: JSON writes 2.0 as 2)."""
+    from layercfg.schema_builder.deep_locate import _trials
+
+    class Head:
+        def __init__(self, units=1, sizes=3, rate=0.0, flag=True, name="head", encoder=None):
+            pass
+
+    config = {
+        "units": "2",
+        "sizes": [1, 2],
+        "rate": 0,
+        "flag": 1,
+        "name": "head",
+        "encoder": {"class_name": "Dense", "config": {}},
+        "other": "2.5",
+    }
+    assert _trials(config, Head) == [("units", 2), ("sizes", 3), ("flag", True), ("other", 2.5)]
