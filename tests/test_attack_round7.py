@@ -320,3 +320,38 @@ def test_a_fifo_named_as_the_cached_part_does_not_block_the_build(tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("reading the cached part blocked on a FIFO")
     assert done.stdout.strip() == "None", done.stderr
+
+
+# -- a SavedModel description nested past Python's recursion limit ----------------------------
+
+
+def _deep_pbtxt(folder: Path, depth: int = 3000) -> None:
+    """A saved_model.pbtxt whose input signature nests StructuredValue lists ``depth`` deep
+    (text protobuf is parsed by recursive descent in Python)."""
+    value = "none_value {}"
+    for _ in range(depth):
+        value = f"list_value {{ values {{ {value} }} }}"
+    folder.mkdir()
+    (folder / "saved_model.pbtxt").write_text(
+        "saved_model_schema_version: 1\nmeta_graphs { object_graph_def { concrete_functions { "
+        f'key: "f" value {{ canonicalized_input_signature {{ {value} }} }} }} }} }}\n',
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="schema_builder/handles.py _read_saved_model catches DecodeError, ParseError and "
+    "UnicodeDecodeError but not the RecursionError of text_format.Parse on a deeply nested "
+    "saved_model.pbtxt: endpoints() raises instead of answering None (unreadable), and the "
+    "whole deep check of the document ends as LCF304 'maximum recursion depth exceeded' "
+    "(every other finding lost); it should read as no SavedModel (LCF306 at the filepath)",
+)
+def test_a_savedmodel_description_nested_too_deeply_is_unreadable_not_a_failed_check(api, tmp_path):
+    from layercfg.schema_builder import handles
+
+    _deep_pbtxt(tmp_path / "sm")
+    assert handles.endpoints(str(tmp_path / "sm")) is None
+    layer = _class("keras.layers", "TFSMLayer", {"name": "t", "filepath": "sm"})
+    found = DeepChecker(api, base=str(tmp_path)).check(layer)
+    assert "LCF306" in {f["code"] for f in found["findings"]}
