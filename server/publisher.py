@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,8 +40,10 @@ DEBOUNCE_SECONDS = 0.15
 # thread: its checks take a fraction of a millisecond (a Dense layer's, 1.5 kB: 0.2 ms), less
 # than the two thread switches would add to every edit's round trip.
 INLINE_CHARS = 16_000
-# ... unless its last diagnostics took longer than this (thousands of findings in a small
-# text: tens of milliseconds): then in a thread, as a large document's.
+# ... within this budget: a check on the loop that runs past it (thousands of findings in a
+# small text: tens of milliseconds) gives up at its next checkpoint and is done in a thread,
+# as a large document's, and so are the document's next ones while they stay that slow. A
+# request never waits for more than the budget behind a check, the first one included.
 INLINE_SECONDS = 0.005
 
 Shown = tuple[types.Diagnostic, engine.Checked]
@@ -77,6 +80,13 @@ class _Fast:
 
 
 _EPOCHS = itertools.count(1)
+# When the check in progress on the loop must give up (perf_counter), in its context only.
+_inline_deadline: ContextVar[float | None] = ContextVar("layercfg_inline", default=None)
+
+
+def _in_time() -> bool:
+    deadline = _inline_deadline.get()
+    return deadline is None or time.perf_counter() < deadline
 
 
 class Publisher:
@@ -128,7 +138,7 @@ class Publisher:
             fast = self._fast.get(uri)
             if fast is not None and fast.document is document:
                 return fast.checked
-            with checking(lambda: self.session.is_current(document)):
+            with checking(lambda: self.session.is_current(document) and _in_time()):
                 checkpoint()
                 cache = self._layer_caches.setdefault(uri, engine.LayerCache())
                 found = self.checker(document, cache)
@@ -184,7 +194,7 @@ class Publisher:
         if items:  # the line index of a large text costs a pass over it: made when used
             point = document.lines.point_at
         for index, item in enumerate(items):
-            if index % 1024 == 0:
+            if index % 256 == 0:
                 checkpoint()
             problem = item.problem
             # What the diagnostic is made of, but its data: a problem moved with the text
@@ -341,16 +351,39 @@ class Publisher:
             return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
 
     async def _diagnostics_soon(self, document: Document) -> list[types.Diagnostic]:
-        """``diagnostics``: made at once when they are known already or the document is
-        small and was quick to check last time, else in a thread (the loop stays free while a
-        large or slow document is checked)."""
+        """``diagnostics``: made at once when they are known already, on the loop within
+        ``INLINE_SECONDS`` when the document is small and was not slow to check last time,
+        else in a thread (the loop stays free while a large or slow document is checked)."""
         cached = self._shown.get(document.uri)
         if cached is not None and cached[0] == self.result_id(document):
             return self.diagnostics(document)
         cheap = self._cost.get(document.uri, 0.0) <= INLINE_SECONDS
         if cheap and len(document.text) <= INLINE_CHARS:
-            return self._timed(document)
+            try:
+                return self._inline(document)
+            except Superseded:
+                if not self.session.is_current(document):
+                    raise
+                # Over the budget: what it found is kept (the layer cache), the rest is
+                # done in a thread.
         return await asyncio.to_thread(self._timed, document)
+
+    def _inline(self, document: Document) -> list[types.Diagnostic]:
+        """``diagnostics`` on the loop; ``Superseded`` at the first checkpoint past the
+        budget, the document's cost then marked as over it."""
+        start = time.perf_counter()
+        token = _inline_deadline.set(start + INLINE_SECONDS)
+        try:
+            with checking(lambda: self.session.is_current(document) and _in_time()):
+                diagnostics = self.diagnostics(document)
+        except Superseded:
+            if self.session.is_current(document):  # not a newer version: the budget
+                self._cost[document.uri] = max(time.perf_counter() - start, 2 * INLINE_SECONDS)
+            raise
+        finally:
+            _inline_deadline.reset(token)
+        self._cost[document.uri] = time.perf_counter() - start
+        return diagnostics
 
     def _timed(self, document: Document) -> list[types.Diagnostic]:
         start = time.perf_counter()

@@ -14,6 +14,7 @@ from layercfg.server import engine, publisher
 from layercfg.server.capabilities import ClientCaps
 from layercfg.server.document import Document
 from layercfg.server.publisher import INLINE_CHARS, Publisher
+from layercfg.server.services.validation import checkpoint
 from layercfg.server.session import Session
 
 URI = "file:///w/a.layercfg.json"
@@ -202,3 +203,58 @@ async def test_a_burst_that_arrives_at_once_publishes_its_last_version(monkeypat
     versions = [v for _, v, _ in edge.published]
     assert versions[0] == 1 and versions[-1] == 11 and len(versions) <= 3
     assert versions == sorted(set(versions))  # never a version twice, never an older one
+
+
+async def test_a_small_document_slow_on_its_first_check_leaves_the_loop_within_the_budget():
+    loop_thread = threading.get_ident()
+    session, pub, _, _ = _setup(pull=True)
+    plain = pub.checker
+    started: list[int] = []
+    release = threading.Event()
+
+    def slow(document: Document, cache: engine.LayerCache) -> list[engine.Checked]:
+        started.append(threading.get_ident())
+        time.sleep(publisher.INLINE_SECONDS * 2)  # as the first of thousands of findings
+        checkpoint()  # where the engine's check looks between envelopes
+        if threading.get_ident() != loop_thread:
+            assert release.wait(30)
+        return plain(document, cache)
+
+    pub.checker = slow
+    document = _open(session, SMALL.replace("}}", "},}"))  # a trailing comma
+    pending = asyncio.ensure_future(pub.report(URI, None))
+    for _ in range(3000):  # this coroutine runs while the check goes on: the loop is free
+        if len(started) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert started[0] == loop_thread and started[1:] != [loop_thread] and len(started) == 2
+    assert not pending.done()
+    release.set()
+    report = await pending
+    assert [d.code for d in report.items] == ["LCF002"]
+    assert report.items == pub.diagnostics(document)
+
+    _open(session, SMALL.replace("3", "4"), 2)  # the next version: in a thread at once
+    release.set()
+    await pub.report(URI, None)
+    assert len(started) == 3 and started[2] != loop_thread
+
+
+async def test_a_check_given_up_for_a_newer_version_is_not_counted_as_slow():
+    loop_thread = threading.get_ident()
+    session, pub, _, threads = _setup(pull=True)
+    plain = pub.checker
+
+    def replaced(document: Document, cache: engine.LayerCache) -> list[engine.Checked]:
+        if document.version == 1:
+            _open(session, SMALL.replace("3", "4"), 2)  # an edit arrives meanwhile
+            checkpoint()
+        return plain(document, cache)
+
+    pub.checker = replaced
+    _open(session, SMALL)
+    report = await pub.report(URI, None)
+    assert report.result_id is not None and report.result_id.startswith("2:")
+    _open(session, SMALL.replace("3", "5"), 3)
+    await pub.report(URI, None)
+    assert threads and all(thread == loop_thread for thread in threads)
