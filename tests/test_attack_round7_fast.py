@@ -504,3 +504,38 @@ def test_emacs_dir_locals_cannot_silence_a_security_finding():
     section = _emacs_section(":severity nil", f':severity (list {codes} :LCF305 "off")')
     assert ':LCF305 "off"' in section  # any other code, as the project likes
     assert not [code for code in SECURITY_CODES if code in section]
+
+
+# -- a workspace pyproject.toml that tomllib cannot read -----------------------------------------
+
+UNREADABLE_PYPROJECT = {
+    # In any table: the whole file is parsed to find [tool.layercfg].
+    "nested too deeply": b"[tool.other]\nx = " + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    "not UTF-8": b'[tool.layercfg]\nmodules = ["caf\xe9"]  # a Latin-1 comment \xe9\n',
+}
+PYPROJECT_REASON = (
+    "server/settings.py from_pyproject catches OSError and TOMLDecodeError only: tomllib "
+    "raises RecursionError on deeply nested arrays and UnicodeDecodeError on a byte that is "
+    "not UTF-8, so resolve() raises and the server's initialize fails (-32603, a 190 KB "
+    "traceback on stderr and in the answer): a repository's pyproject.toml keeps the server "
+    "from starting; it should be reported and ignored like a TOML syntax error"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=PYPROJECT_REASON)
+@pytest.mark.parametrize("name", sorted(UNREADABLE_PYPROJECT))
+def test_an_unreadable_pyproject_is_reported_and_ignored(tmp_path, name):
+    (tmp_path / "pyproject.toml").write_bytes(UNREADABLE_PYPROJECT[name])
+    settings, problems = resolve(workspace_root=tmp_path)
+    assert settings.modules == ()
+    assert any("pyproject.toml" in problem for problem in problems)
+
+
+@pytest.mark.xfail(strict=True, reason=PYPROJECT_REASON)
+def test_the_server_starts_in_a_workspace_whose_pyproject_nests_too_deeply(tmp_path):
+    (tmp_path / "pyproject.toml").write_bytes(UNREADABLE_PYPROJECT["nested too deeply"])
+    initialize = dict(INITIALIZE, params={**INITIALIZE["params"], "rootUri": tmp_path.as_uri()})
+    code, messages, errors = _session(_frame(initialize) + _request(2, "shutdown"))
+    answers = _answered(messages)
+    assert "result" in answers[1], json.dumps(answers[1])[:500]
+    assert len(errors) < 64 << 10
