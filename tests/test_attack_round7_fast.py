@@ -243,26 +243,12 @@ def _complete(output: bytes) -> list[dict[str, Any]]:
 # -- stdio: holes -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/stdio.py uses pygls's framing (io_.run_async), whose header pattern is "
-    "case-sensitive: a 'content-length' header (HTTP header names are case-insensitive, as "
-    "LSP's base protocol says) is never read, and the request is never answered; the "
-    "transport should read header names case-insensitively",
-)
 def test_a_lowercase_content_length_is_read():
     body = _body(INITIALIZE)
     code, messages, _ = _session(b"content-length: %d\r\n\r\n" % len(body) + body)
     assert 1 in _answered(messages)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/stdio.py (pygls's io_.run_async): a header block without a Content-Length "
-    "is skipped silently and its body read as the next header line, glued to the next "
-    "message's header: every message after it is lost and nothing is said; the transport "
-    "should report the malformed header and end (or resynchronise)",
-)
 def test_a_header_block_without_content_length_is_reported_or_skipped():
     data = b"X-Junk: 1\r\n\r\n{}" + _frame(INITIALIZE) + _request(2)
     code, messages, errors = _session(data)
@@ -270,24 +256,12 @@ def test_a_header_block_without_content_length_is_reported_or_skipped():
     assert answered or _said(messages, errors, "content-length")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/stdio.py: a Content-Length past any document is waited for byte by byte "
-    "(everything the client sends after it is buffered as its body, unbounded) and nothing "
-    "is said; the transport should refuse a length over a cap with a clear error and end",
-)
 def test_a_content_length_past_any_document_is_refused_with_a_message():
     data = _frame(INITIALIZE) + b"Content-Length: 99999999999999\r\n\r\n{}" + _request(2)
     code, messages, errors = _session(data)
     assert _said(messages, errors, "content-length")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/stdio.py start_io: stdin a regular file (pygls's StdinAsyncReader) with a "
-    "huge Content-Length calls read(n) with it: OverflowError or MemoryError ends the server "
-    "with a traceback and exit code 1; the length should be capped before the read",
-)
 @pytest.mark.parametrize("length", [b"9" * 30, b"9999999999999"])
 def test_a_huge_content_length_on_a_regular_file_ends_cleanly(tmp_path, length):
     data = _frame(INITIALIZE) + b"Content-Length: " + length + b"\r\n\r\n{}"
@@ -297,14 +271,6 @@ def test_a_huge_content_length_on_a_regular_file_ends_cleanly(tmp_path, length):
     assert code == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pygls structure_message (reached from server/stdio.py): a request whose params "
-    "do not deserialize (hover with a textDocument of 5), or a request without params to a "
-    "method it has no type for, raises inside json.loads: the error is shown, but the "
-    "request's id is never answered and the client waits for ever; it should get an "
-    "error response (-32602 / -32601)",
-)
 @pytest.mark.parametrize(
     "message",
     [

@@ -1,14 +1,21 @@
 """The server's stdio transport (server/stdio.py): messages written together or split
 anywhere are each handled once; a stdin the loop cannot watch (a regular file) is read as
-pygls reads it; the input ending in the middle of a message ends the server."""
+pygls reads it; the input ending in the middle of a message ends the server; the framing's
+header blocks, read whatever their case, skipped to the next Content-Length when they cannot
+be, and a length past any document refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from layercfg.server import stdio
 
 SERVER = [sys.executable, "-m", "layercfg", "lsp"]
 TIMEOUT = 120  # for a hung server only: nothing here is timed
@@ -141,3 +148,126 @@ def test_shutdown_and_exit_in_one_write_end_the_server_quietly():
     assert process.returncode == 0
     assert b"Traceback" not in errors, errors[-2000:]
     assert b"write to closed file" not in errors
+
+
+# -- the framing, on a reader of lines ---------------------------------------------------------
+
+
+class Lines:
+    """A reader of ``data`` split into lines, as the stdin readers give them; each length
+    asked for is recorded (and answered with as many bytes, or None at the end)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.lines = data.splitlines(keepends=True)
+        self.asked: list[int] = []
+
+    async def readline(self) -> bytes:
+        return self.lines.pop(0) if self.lines else b""
+
+    async def readexactly(self, n: int) -> bytes | None:
+        self.asked.append(n)
+        if n > 64:
+            return None
+        rest = b"".join(self.lines)
+        body, rest = rest[:n], rest[n:]
+        self.lines = rest.splitlines(keepends=True)
+        return body if len(body) == n else None
+
+
+def _bodies(data: bytes) -> tuple[list[bytes], Lines]:
+    reader = Lines(data)
+
+    async def read_all() -> list[bytes]:
+        found = []
+        while (body := await stdio.read_message(reader)) is not None:
+            found.append(body)
+        return found
+
+    return asyncio.run(read_all()), reader
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Content-Length: 2\r\n\r\n{}",
+        b"content-length: 2\r\n\r\n{}",
+        b"CONTENT-LENGTH:2\r\n\r\n{}",
+        b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\nContent-Length: 2\r\n\r\n{}",
+        b"Content-Length: 2\r\nContent-Type: x\r\n\r\n{}",
+        b"Content-Length:   002  \r\n\r\n{}",
+        b"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+        b"\r\n\r\nContent-Length: 2\r\n\r\n{}",  # blank lines between messages
+    ],
+)
+def test_a_header_block_read_whatever_its_case_order_and_spacing(data):
+    assert _bodies(data + b"Content-Length: 4\r\n\r\nnull")[0] == [b"{}", b"null"]
+
+
+@pytest.mark.parametrize(
+    ("block", "problem"),
+    [
+        (b"X-Junk: 1\r\n\r\n{}", "without Content-Length"),
+        (b"garbage\r\n", "without a colon"),
+        (b"Content-Length: two\r\n\r\n{}", "not a number"),
+        (b"Content-Length: -2\r\n\r\n{}", "not a number"),
+        (b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", "two different"),
+    ],
+)
+def test_a_header_block_that_cannot_be_read_is_reported_and_skipped(caplog, block, problem):
+    """The input is skipped to the next Content-Length header, also one glued to the end of
+    the skipped body, and each message after it is read."""
+    after = b"Content-Length: 4\r\n\r\nnullContent-Length: 2\r\n\r\n[]"
+    with caplog.at_level("ERROR", logger="layercfg"):
+        bodies, _ = _bodies(block + after)
+    assert bodies == [b"null", b"[]"]
+    assert [r.getMessage() for r in caplog.records if problem in r.getMessage()]
+
+
+@pytest.mark.parametrize("digits", [str(stdio.MAX_BODY + 1).encode(), b"9" * 5000])
+def test_a_length_past_the_cap_ends_the_input_unread(caplog, digits):
+    data = b"Content-Length: 2\r\n\r\n{}Content-Length: " + digits + b"\r\n\r\n{}"
+    data += b"Content-Length: 2\r\n\r\n[]"
+    with caplog.at_level("ERROR", logger="layercfg"):
+        bodies, reader = _bodies(data)
+    assert bodies == [b"{}"]
+    assert reader.asked == [2]  # the long one never asked for
+    assert any("over the cap" in r.getMessage() for r in caplog.records)
+
+
+def test_a_length_at_the_cap_is_read():
+    _, reader = _bodies(b"Content-Length: %d\r\n\r\n" % stdio.MAX_BODY)
+    assert reader.asked == [stdio.MAX_BODY]
+
+
+# -- requests that do not fit their method, over stdin ------------------------------------------
+
+
+def test_requests_with_params_that_do_not_fit_or_none_are_answered():
+    messages = [
+        {"jsonrpc": "2.0", "id": 2, "method": "textDocument/hover", "params": {"textDocument": 5}},
+        {"jsonrpc": "2.0", "id": 3, "method": "textDocument/hover"},
+        {"jsonrpc": "2.0", "id": 4, "method": "layercfg/noSuchMethod"},
+        {"jsonrpc": "2.0", "method": "layercfg/noSuchNotification"},
+        {"jsonrpc": "2.0", "id": "five", "method": "shutdown"},
+    ]
+    data = _initialize(1) + b"".join(_frame(m) for m in messages)
+    done = subprocess.run(SERVER, input=data, capture_output=True, timeout=TIMEOUT)
+    answers = _answers(done.stdout)
+    assert sorted(answers, key=str) == [1, 2, 3, 4, "five"]
+    assert answers[2]["error"]["code"] == -32602  # invalid params
+    assert answers[3]["error"]["code"] == -32602
+    assert answers[4]["error"]["code"] == -32601  # method not found
+    assert answers["five"]["result"] is None
+    assert done.returncode == 0
+
+
+def test_a_length_past_the_cap_ends_the_server_with_a_message():
+    data = _initialize(1) + b"Content-Length: %d\r\n\r\n" % (stdio.MAX_BODY + 1)
+    data += _request(2, "layercfg/noSuchMethod")
+    done = subprocess.run(SERVER, input=data, capture_output=True, timeout=TIMEOUT)
+    messages = _messages(done.stdout)
+    assert sorted(_answers(done.stdout)) == [1]
+    logged = [m["params"]["message"] for m in messages if m.get("method") == "window/logMessage"]
+    assert any("Content-Length" in m and "over the cap" in m for m in logged)
+    assert done.returncode == 0
+    assert b"Traceback" not in done.stderr
