@@ -37,8 +37,10 @@ diagnostics, start-up included), then the three-mistake document, then closes th
 document and opens it again for the didOpen timing.
 
 What edit -> diagnostics measures, the same way for both servers: one ranged didChange (a
-number in the document, changed and changed back, 30 ms apart), timed by this script's client
-from just before it writes the didChange to the receipt of that version's diagnostics:
+number in the document, changed and changed back, ``bench_server.EDIT_PAUSE_SECONDS`` (200 ms)
+after the last diagnostics: each is a lone edit, not one of a typing burst), timed by this
+script's client from just before it writes the didChange to the receipt of that version's
+diagnostics:
 
 - pull (what VS Code sees: its language client announces ``textDocument.diagnostic``, and
   both servers then only pull): the ``textDocument/diagnostic`` request is written right after
@@ -49,9 +51,10 @@ from just before it writes the didChange to the receipt of that version's diagno
 - push (a client that does not announce pull diagnostics): the time ends at the
   publishDiagnostics of that version (the peer does not say which version; its first one after
   the change is taken). It includes each server's own delay before it validates, which the
-  user waits for too: layercfg's 150 ms debounce (``DEBOUNCE_SECONDS``), the peer's 500 ms
-  (``validationDelayMs``). Where both checks take next to nothing (the Dense document), the
-  push figures are those two delays: 150 against 500 ms, 3.3 times.
+  user waits for too: the peer's 500 ms (``validationDelayMs``), after every edit; layercfg
+  checks and publishes an edit that follows a quiet moment at once, and holds back only the
+  edits of a burst (``DEBOUNCE_SECONDS``, 150 ms, after the last of them), which this
+  benchmark does not type.
 
 The client's own cost (a Python asyncio client, about 0.1 ms per message) is in both figures.
 The summary at the end gives, per document, how many times faster layercfg answered
