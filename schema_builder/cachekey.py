@@ -24,7 +24,8 @@ from pathlib import Path
 # 6: a null config (Keras reads it as {}) suits a class that requires nothing.
 # 7: the same from one build to the next (sample names from a fresh count, sorted name tables
 # and set-made token lists, no memory addresses); Keras's classes read before the modules.
-CATALOG_FORMAT = 7
+# 8: enums from stated sets only; Keras objects, lists of str and keys typed from their docs.
+CATALOG_FORMAT = 8
 
 
 # The builder's sources: what a catalog's content depends on besides Keras and the modules.
@@ -39,6 +40,8 @@ BUILDER_SOURCES = tuple(
             "handles",
             "introspect",
             "keras_api",
+            "param_types",
+            "probing",
             "protocol",
             "samples",
             "schema",

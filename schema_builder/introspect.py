@@ -2,7 +2,8 @@
 source location, and the values its constructor refuses (found by probing).
 
 The signature is the truth for names, defaults and required-ness; the docstring adds
-descriptions and type words; probing adds allowed strings and numeric bounds.
+descriptions and type words (``param_types``: the types it gives beyond them); probing
+(``probing``) adds allowed strings and numeric bounds.
 """
 
 from __future__ import annotations
@@ -16,16 +17,12 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import docstrings, samples
+from . import docstrings, param_types, samples
 from .keras_api import KerasAPI
+from .probing import Prober
 
-_PROBE = "__layercfg_probe__"
 # Keyword names that Keras reads out of **kwargs by hand (``kwargs.pop("input_shape", None)``).
 _KWARGS_READ = re.compile(r"kwargs\s*(?:\.pop|\.get|\[)\s*\(?\s*[\"']([A-Za-z_][A-Za-z0-9_]*)[\"']")
-_QUOTED = re.compile(r"""[`"']([A-Za-z0-9_][A-Za-z0-9_\-]*)[`"']""")
-_INT_OR_TUPLE = re.compile(r"\bint(eger)?\b.{0,40}\bor\b.{0,20}\b(tuple|list)", re.I)
-_ENUM_WORDS = ("one of", " or ", "either", "supports", "supported", "options", "valid values")
-_DOC_QUOTED = re.compile(r"""`"([A-Za-z0-9_\-]+)"`|"([A-Za-z0-9_\-]+)"|`'([A-Za-z0-9_\-]+)'`""")
 
 
 @dataclass
@@ -295,7 +292,7 @@ def accepted_keywords(cls: type) -> tuple[dict[str, inspect.Parameter], set[str]
     return own, inherited
 
 
-class Introspector:
+class Introspector(Prober):
     """Reads classes of one Keras implementation into ClassInfo records."""
 
     def __init__(self, api: KerasAPI):
@@ -446,6 +443,11 @@ class Introspector:
             self._probe(info, instance)
         if instance is None and custom:
             self._documented_enums(info)
+        info.param_schemas.update(
+            param_types.documented_schemas(
+                cls, info.params.values(), self.keras.layers.Layer, package=custom
+            )
+        )
         info.minimal_config = self._minimal_config(info)
         return info
 
@@ -556,133 +558,10 @@ class Introspector:
     def _minimal_config(self, info: ClassInfo) -> dict[str, Any]:
         return {name: p.sample for name, p in info.params.items() if p.required}
 
-    # -- probing ---------------------------------------------------------------------------------
-    def _refuses(self, info: ClassInfo, name: str, value: Any) -> str | None:
-        """The constructor's error message when it refuses ``name=value``, naming ``name``.
-
-        Classes that share one ``__init__`` (a package's fifty image converters) and the same
-        sample arguments answer alike: they are asked once."""
-        key = None
-        owners = _mro_with_init(info.cls)
-        if info.custom and owners:
-            attempt = info.__dict__.get("_attempt", 0)
-            key = (
-                vars(owners[0])["__init__"],
-                name,
-                repr(value),
-                repr(self._sample_kwargs(info, attempt)),
-            )
-        if key is not None and key in self._refusals:
-            return self._refusals[key]
-        answer = self._refuses_now(info, name, value)
-        if key is not None:
-            self._refusals[key] = answer
-        return answer
-
-    def _refuses_now(self, info: ClassInfo, name: str, value: Any) -> str | None:
-        try:
-            self.construct(info, **{name: value})
-        except Exception as exc:
-            message = str(exc)
-            if name in message or (isinstance(value, str) and value in message):
-                return message
-            return None
-        return None
-
-    def _probe(self, info: ClassInfo, instance: Any) -> None:
-        if instance is None:
-            return
-        for param in info.params.values():
-            if not (param.in_signature or param.inherited) or param.name in ("name", "dtype"):
-                continue
-            current = param.sample if param.required else param.default
-            if isinstance(current, str) or (current is None and _doc_enum(param.description)):
-                self._probe_strings(info, param)
-            if isinstance(current, bool):
-                continue
-            if isinstance(current, (int, float)):
-                self._probe_numbers(info, param, current)
-            elif _INT_OR_TUPLE.search(param.description) and isinstance(current, list):
-                # "int or tuple of ints": a scalar probe tells the bound of every element.
-                self._probe_numbers(info, param, 1)
-
-    def _documented_enums(self, info: ClassInfo) -> None:
-        """A class read without an instance (a package's models): the alternatives its
-        docstring lists for a string argument, when its default is one of them."""
-        for param in info.params.values():
-            if not param.in_signature or param.name in ("name", "dtype"):
-                continue
-            documented = _doc_enum(param.description)
-            default = param.default if param.has_default else None
-            if (
-                len(documented) >= 2
-                and (default is None or default in documented)
-                and not isinstance(default, bool)
-            ):
-                param.allowed = documented
-
-    def _probe_strings(self, info: ClassInfo, param: Param) -> None:
-        allowed: list[str] = []
-        message = self._refuses(info, param.name, _PROBE)
-        if message:
-            allowed = [
-                word
-                for word in dict.fromkeys(_QUOTED.findall(message))
-                if word not in (_PROBE, param.name) and not word.startswith("__")
-            ]
-        documented = _doc_enum(param.description)
-        if len(allowed) < 2 and documented:
-            # The constructor does not validate it; trust the docs, but only values it accepts.
-            allowed = [v for v in documented if self._refuses(info, param.name, v) is None]
-        elif documented:
-            allowed += [v for v in documented if v not in allowed and v.lower() in _lower(allowed)]
-        if len(allowed) < 2:
-            return
-        current = param.sample if param.required else param.default
-        written = param.config_default if param.has_config_default else None
-        for value in (current, written):
-            if isinstance(value, str) and value not in allowed:
-                return  # the docs or the message do not tell the whole story
-        # Keras's message lists the values of a set, in an order that changes between runs.
-        allowed = sorted(allowed)
-        param.allowed = allowed
-        shouted = allowed[0].upper()
-        if shouted != allowed[0] and shouted not in allowed:
-            param.case_insensitive = (
-                self._refuses_now(info, param.name, shouted) is None
-                and self._refuses_now(info, param.name, _PROBE.upper()) is not None
-            )
-
-    def _probe_numbers(self, info: ClassInfo, param: Param, current: int | float) -> None:
-        as_int = isinstance(current, int)
-        probes = [0, -1] if as_int else [-0.5, 1.5]
-        refused = {value: self._refuses(info, param.name, value) for value in probes}
-        if as_int:
-            if refused[0] and refused[-1]:
-                param.minimum = 1
-            elif refused[-1] and not refused[0]:
-                param.minimum = 0
-        else:
-            if refused[-0.5] and not self._refuses(info, param.name, 0.0):
-                param.minimum = 0
-            if refused[1.5] and not self._refuses(info, param.name, 1.0):
-                param.maximum = 1
-
-
-def _lower(values: list[str]) -> set[str]:
-    return {v.lower() for v in values}
-
-
-def _doc_enum(description: str) -> list[str]:
-    """Quoted alternatives a docstring lists for an argument ("one of `"valid"` or `"same"`)."""
-    if not description:
-        return []
-    lowered = description.lower()
-    if not any(word in lowered for word in _ENUM_WORDS):
-        return []
-    values = [next(v for v in groups if v) for groups in _DOC_QUOTED.findall(description)]
-    values = list(dict.fromkeys(values))
-    return values if len(values) >= 2 else []
+    def _own_init(self, cls: type) -> Any:
+        """The ``__init__`` that takes ``cls``'s keywords first (shared by its subclasses)."""
+        owners = _mro_with_init(cls)
+        return vars(owners[0])["__init__"] if owners else None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,8 +6,11 @@ builder needs an instance, so it tries these candidates in order, first to last.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
+
+from . import docstrings
 
 Factory = Callable[[Any], Any]  # receives the keras module, returns a fresh value
 
@@ -60,17 +63,16 @@ _BY_NAME: dict[str, list[Factory]] = {
     "drop_path_rate": [_const(0.1)],
 }
 
-# Generic fallbacks by the docstring's type word, when the name is not known.
-_BY_TYPE_WORD: list[tuple[str, list[Factory]]] = [
-    ("positive integer", [_const(2)]),
-    ("integer", [_const(2)]),
-    ("int", [_const(2)]),
-    ("float", [_const(0.5)]),
-    ("bool", [_const(True)]),
-    ("string", [_const("sample")]),
-    ("str", [_const("sample")]),
-    ("tuple", [_const((2, 2))]),
-    ("list", [_const([2])]),
+# Generic fallbacks by the docstring's type word, when the name is not known: whole words of
+# the description's start ("str" in "MistralTokenizer" is no type word).
+_BY_TYPE_WORD: list[tuple[re.Pattern[str], list[Factory]]] = [
+    (re.compile(r"\bpositive integer\b"), [_const(2)]),
+    (re.compile(r"\bint(eger)?s?\b"), [_const(2)]),
+    (re.compile(r"\bfloats?\b"), [_const(0.5)]),
+    (re.compile(r"\bbool(ean)?s?\b"), [_const(True)]),
+    (re.compile(r"\bstr(ing)?s?\b"), [_const("sample")]),
+    (re.compile(r"\btuples?\b"), [_const((2, 2))]),
+    (re.compile(r"\blists?\b"), [_const([2])]),
 ]
 
 
@@ -83,11 +85,15 @@ BY_CLASS: dict[str, dict[str, Any]] = {
 
 
 def candidates(name: str, description: str) -> list[Factory]:
-    """Sample value factories for an argument, best guess first (may be empty)."""
+    """Sample value factories for an argument, best guess first (may be empty). None for an
+    argument documented as a Keras object ("A `keras_hub.models.MistralTokenizer`
+    instance."): a placeholder string its constructor happens to keep is no sample of it."""
     if name in _BY_NAME:
         return _BY_NAME[name]
+    if docstrings.documented_classes(description)[0]:
+        return []
     words = description.lower()[:80]
     for word, factories in _BY_TYPE_WORD:
-        if word in words:
+        if word.search(words):
             return factories
     return []
