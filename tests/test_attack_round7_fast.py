@@ -505,3 +505,21 @@ def test_the_server_starts_in_a_workspace_whose_pyproject_nests_too_deeply(tmp_p
     answers = _answered(messages)
     assert "result" in answers[1], json.dumps(answers[1])[:500]
     assert len(errors) < 64 << 10
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server/settings.py _check('severity'): a severity that is a list or an object is "
+    "looked up in the SEVERITIES dict ('name not in SEVERITIES'), a TypeError (unhashable) "
+    "that merge does not catch (it catches ValueError): from a repository's pyproject.toml "
+    "([tool.layercfg.severity] LCF101 = ['error']) the server's initialize fails with -32603; "
+    "it should be reported and replaced by the default like any invalid setting",
+)
+@pytest.mark.parametrize("value", ['["error"]', '{ level = "error" }'])
+def test_a_severity_that_is_no_name_is_reported_and_ignored(tmp_path, value):
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.layercfg.severity]\nLCF101 = {value}\nLCF305 = "off"\n', encoding="utf-8"
+    )
+    settings, problems = resolve(workspace_root=tmp_path)
+    assert "LCF101" not in settings.severity
+    assert any("LCF101" in problem for problem in problems)
