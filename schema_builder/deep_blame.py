@@ -136,7 +136,12 @@ def _same(a: Any, b: Any) -> bool:
 def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return json.dumps(value) if isinstance(value, (list, dict)) else repr(value)
+    if not isinstance(value, (list, dict)):
+        return repr(value)
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):  # not a JSON value (a local holding tensors)
+        return ""
 
 
 def distinctive(value: Any) -> bool:
@@ -220,7 +225,7 @@ def _failed_values(frame: FrameType, read: list[tuple[str, Any]], message: str) 
     if not any(name in arguments for name, _ in read):
         for name in arguments:
             value = frame.f_locals.get(name)
-            if name != "self" and isinstance(value, _SCALARS) and _quotes(message, value):
+            if isinstance(value, (str, int, float)) and _quotes(message, value):
                 values.append(value)
     return values
 

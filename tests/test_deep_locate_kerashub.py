@@ -197,3 +197,28 @@ def test_the_values_tried_again_are_numbers_written_as_strings_and_other_kinds()
         "other": "2.5",
     }
     assert _trials(config, Head) == [("units", 2), ("sizes", 3), ("flag", True), ("other", 2.5)]
+
+
+def test_the_value_a_raise_of_a_message_is_about_is_the_argument_the_message_quotes() -> None:
+    """``raise ValueError(error_msg)`` reads no argument: the arguments the message quotes
+    are what failed; arguments that are not JSON values (tensors) are passed over."""
+    from layercfg.schema_builder import deep_blame
+
+    def standardize(value: Any, tensors: list[Any]) -> None:
+        error_msg = f"The `kernel_size` argument must be a tuple. Received kernel_size={value}"
+        raise ValueError(error_msg)
+
+    class Maker:
+        def __init__(self, size: Any, data_format: str) -> None:
+            standardize(size, [object(), data_format])
+
+    def from_config(config: dict[str, Any]) -> Maker:
+        return Maker(**config)
+
+    config = {"size": "4", "data_format": "channels_last"}
+    try:
+        from_config(config)
+    except ValueError as exc:
+        error = exc
+    message = str(error)
+    assert deep_blame.read_value(config, error, message) == "size"
