@@ -1,6 +1,6 @@
 """The server's stdio transport (server/stdio.py): messages written together or split
-anywhere are each handled once; a stdin the loop cannot watch (a regular file) is read as
-pygls reads it; the input ending in the middle of a message ends the server; the framing's
+anywhere are each handled once; a stdin the loop cannot watch (a regular file) is read in
+the thread pool; the input ending in the middle of a message ends the server; the framing's
 header blocks, read whatever their case, skipped to the next Content-Length when they cannot
 be, and a length past any document refused."""
 
