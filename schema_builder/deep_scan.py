@@ -391,7 +391,17 @@ class SafetyScan(CheckerBase):
         """TFSMLayer's call endpoints, against what the SavedModel has."""
         found = handles.endpoints(check.local, _ENDPOINTS_MAX_BYTES) if check.local else None
         if not found:
-            return []  # unreadable: nothing to say about the endpoints
+            return [
+                DeepFinding(
+                    (*path, "config", "filepath"),
+                    "value",
+                    Code.UNRESOLVED_HANDLE,
+                    f"The SavedModel at {check.local} could not be read offline (its "
+                    "saved_model.pb is damaged, too large, nested too deeply or has no "
+                    "signature): its endpoints were not checked.",
+                    severity=Severity.WARNING,
+                )
+            ]
         out = []
         for key, default in (("call_endpoint", "serve"), ("call_training_endpoint", None)):
             value = config.get(key, default)

@@ -307,8 +307,8 @@ def _read_saved_model(folder: str, max_bytes: int = MAX_PROTO_BYTES) -> Any | No
                 text_format.Parse(data.decode("utf-8"), proto)
             else:
                 proto.ParseFromString(data)
-        except (message.DecodeError, text_format.ParseError, UnicodeDecodeError):
-            return None
+        except (message.DecodeError, text_format.ParseError, UnicodeDecodeError, RecursionError):
+            return None  # RecursionError: a text message nested too deeply
         return proto if proto.meta_graphs else None
     return None
 

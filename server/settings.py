@@ -109,7 +109,7 @@ def _check(key: str, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ValueError("expected an object mapping codes to severities")
         for code, name in value.items():
-            if name not in SEVERITIES:
+            if not isinstance(name, str) or name not in SEVERITIES:
                 raise ValueError(f"{code}: expected one of {', '.join(SEVERITIES)}, got {name!r}")
         return dict(value)
     raise ValueError("unknown setting")
@@ -147,8 +147,10 @@ def from_pyproject(root: Path) -> tuple[dict[str, Any] | None, list[str]]:
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         return None, [f"pyproject.toml: cannot read [tool.layercfg]: {exc}"]
+    except RecursionError:
+        return None, ["pyproject.toml: cannot read [tool.layercfg]: nested too deeply"]
     tool = data.get("tool")
     table = tool.get("layercfg") if isinstance(tool, dict) else None
     origin = "pyproject.toml [tool.layercfg]"

@@ -339,14 +339,6 @@ def _deep_pbtxt(folder: Path, depth: int = 3000) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema_builder/handles.py _read_saved_model catches DecodeError, ParseError and "
-    "UnicodeDecodeError but not the RecursionError of text_format.Parse on a deeply nested "
-    "saved_model.pbtxt: endpoints() raises instead of answering None (unreadable), and the "
-    "whole deep check of the document ends as LCF304 'maximum recursion depth exceeded' "
-    "(every other finding lost); it should read as no SavedModel (LCF306 at the filepath)",
-)
 def test_a_savedmodel_description_nested_too_deeply_is_unreadable_not_a_failed_check(api, tmp_path):
     from layercfg.schema_builder import handles
 

@@ -411,16 +411,6 @@ EDITORS = Path(__file__).resolve().parents[1] / "editors"
 SECURITY_CODES = ("LCF303", "LCF304", "LCF501")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="editors/vscode/package.json: layercfg.severity is a resource setting VS Code "
-    "takes from the workspace's .vscode/settings.json even in an untrusted workspace "
-    "(only python, modules and serverSource are restricted), and the server takes "
-    "workspace/configuration as the user's own: a repository silences its lambdas and "
-    "foreign modules (LCF303, LCF5xx), which its pyproject.toml may not; severity should be "
-    "restricted, or the extension take the security codes' severity from the user's "
-    "settings alone (configuration.inspect)",
-)
 def test_vscode_never_takes_a_workspace_severity_of_a_security_code_untrusted():
     package = json.loads((EDITORS / "vscode" / "package.json").read_text(encoding="utf-8"))
     restricted = package["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
@@ -457,14 +447,6 @@ def test_emacs_dir_locals_cannot_trust_the_project_or_pick_the_interpreter():
     assert ':deepCheck "onSave"' in section
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="editors/emacs/layercfg.el layercfg--section protects :trustWorkspace and :python "
-    "from a .dir-locals.el (eglot marks eglot-workspace-configuration safe for any list, so "
-    "Emacs applies it without asking) but takes its :severity whole: a project turns off "
-    "its own security findings (LCF303, LCF5xx), which its pyproject.toml may not; the "
-    "security codes' severity should come from layercfg-settings alone",
-)
 def test_emacs_dir_locals_cannot_silence_a_security_finding():
     codes = " ".join(f':{code} "off"' for code in SECURITY_CODES)
     section = _emacs_section(":severity nil", f':severity (list {codes} :LCF305 "off")')
@@ -479,16 +461,8 @@ UNREADABLE_PYPROJECT = {
     "nested too deeply": b"[tool.other]\nx = " + b"[" * 100_000 + b"]" * 100_000 + b"\n",
     "not UTF-8": b'[tool.layercfg]\nmodules = ["caf\xe9"]  # a Latin-1 comment \xe9\n',
 }
-PYPROJECT_REASON = (
-    "server/settings.py from_pyproject catches OSError and TOMLDecodeError only: tomllib "
-    "raises RecursionError on deeply nested arrays and UnicodeDecodeError on a byte that is "
-    "not UTF-8, so resolve() raises and the server's initialize fails (-32603, a 190 KB "
-    "traceback on stderr and in the answer): a repository's pyproject.toml keeps the server "
-    "from starting; it should be reported and ignored like a TOML syntax error"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=PYPROJECT_REASON)
 @pytest.mark.parametrize("name", sorted(UNREADABLE_PYPROJECT))
 def test_an_unreadable_pyproject_is_reported_and_ignored(tmp_path, name):
     (tmp_path / "pyproject.toml").write_bytes(UNREADABLE_PYPROJECT[name])
@@ -497,7 +471,6 @@ def test_an_unreadable_pyproject_is_reported_and_ignored(tmp_path, name):
     assert any("pyproject.toml" in problem for problem in problems)
 
 
-@pytest.mark.xfail(strict=True, reason=PYPROJECT_REASON)
 def test_the_server_starts_in_a_workspace_whose_pyproject_nests_too_deeply(tmp_path):
     (tmp_path / "pyproject.toml").write_bytes(UNREADABLE_PYPROJECT["nested too deeply"])
     initialize = dict(INITIALIZE, params={**INITIALIZE["params"], "rootUri": tmp_path.as_uri()})
@@ -507,14 +480,6 @@ def test_the_server_starts_in_a_workspace_whose_pyproject_nests_too_deeply(tmp_p
     assert len(errors) < 64 << 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/settings.py _check('severity'): a severity that is a list or an object is "
-    "looked up in the SEVERITIES dict ('name not in SEVERITIES'), a TypeError (unhashable) "
-    "that merge does not catch (it catches ValueError): from a repository's pyproject.toml "
-    "([tool.layercfg.severity] LCF101 = ['error']) the server's initialize fails with -32603; "
-    "it should be reported and replaced by the default like any invalid setting",
-)
 @pytest.mark.parametrize("value", ['["error"]', '{ level = "error" }'])
 def test_a_severity_that_is_no_name_is_reported_and_ignored(tmp_path, value):
     (tmp_path / "pyproject.toml").write_text(

@@ -144,14 +144,38 @@ table from code to \"error\", \"warning\", \"information\", \"hint\", \"off\")."
 (defconst layercfg--protected-keys '(:trustWorkspace :python)
   "Keys of the settings section taken only from `layercfg-settings'.")
 
+(defun layercfg--security-code-p (code)
+  "Whether CODE (a keyword, :LCF303) is a finding a project cannot silence.
+The server's rule: LCF303, LCF304 and the LCF5xx security rules."
+  (let ((name (substring (symbol-name code) 1)))
+    (or (member name '("LCF303" "LCF304"))
+        (string-match-p "\\`LCF5[0-9][0-9]\\'" name))))
+
+(defun layercfg--project-severity (own severity)
+  "The plist OWN (the user's severities) with a project's SEVERITY on top.
+The security codes keep the user's."
+  (let ((result (copy-sequence own)))
+    (when (and (consp severity) (keywordp (car severity)))
+      (cl-loop for (code value) on severity by #'cddr
+               unless (layercfg--security-code-p code)
+               do (setq result (plist-put result code value))))
+    result))
+
 (defun layercfg--section (settings &optional overrides)
   "The \"layercfg\" section: SETTINGS with the keys of the plist OVERRIDES on top.
-Protected keys (`layercfg--protected-keys') are never taken from OVERRIDES."
+Protected keys (`layercfg--protected-keys') are never taken from OVERRIDES,
+nor the severity of a security code (`layercfg--security-code-p'): a
+project's .dir-locals.el is applied without asking."
   (let ((result (copy-sequence settings)))
     (when (and (consp overrides) (keywordp (car overrides)))
       (cl-loop for (key value) on overrides by #'cddr
                unless (memq key layercfg--protected-keys)
-               do (setq result (plist-put result key value))))
+               do (setq result
+                        (plist-put result key
+                                   (if (eq key :severity)
+                                       (layercfg--project-severity
+                                        (plist-get settings :severity) value)
+                                     value)))))
     result))
 
 (defun layercfg-eglot-contact (&optional _interactive)
