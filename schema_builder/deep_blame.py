@@ -186,32 +186,28 @@ def read_value(config: dict[str, Any], error: BaseException, message: str) -> st
     (``Conv2D(filters=stem_filters, data_format=data_format)`` failing on ``self.filters``
     is about ``stem_filters``); and when no expression names a key, the one key holding a
     value the failure read is the key (``n + 2`` on ``n = self.num_mels``)."""
-    failed: list[Any] = []  # the values the innermost expression that read any read
+    failed: list[Any] | None = None  # what the innermost expression that read any read
     first: str | None = None
     for frame, lasti in reversed(_constructor_frames(error)[-_FRAMES:]):
         names = set(_IDENT.findall(_segment(frame, lasti)))
         if not names:
             continue
         read = [(n, v) for n, v in _variables(frame) if n in names and isinstance(v, _SCALARS)]
-        if not failed:
+        if failed is None and read:
             failed = _failed_values(frame, read, message)
         hits = []
         for name, value in read:
             if name in config and isinstance(config[name], _SCALARS):
                 if _same(value, config[name]) and name not in hits:
                     hits.append(name)
-        flowing = [k for k in hits if any(_same(config[k], v) for v in failed)]
+        flowing = [k for k in hits if any(_same(config[k], v) for v in failed or ())]
         if flowing:
             return _tiebreak(config, flowing, message)
         if hits and first is None:
             first = _tiebreak(config, hits, message)
     if first is not None:
         return first
-    holders = [
-        key
-        for key, value in config.items()
-        if (isinstance(value, str) or distinctive(value)) and any(_same(value, v) for v in failed)
-    ]
+    holders = [k for k, value in config.items() if any(_same(value, v) for v in failed or ())]
     return holders[0] if len(holders) == 1 else None
 
 
@@ -227,7 +223,8 @@ def _failed_values(frame: FrameType, read: list[tuple[str, Any]], message: str) 
             value = frame.f_locals.get(name)
             if isinstance(value, (str, int, float)) and _quotes(message, value):
                 values.append(value)
-    return values
+    # A bare number is no trace of a value: another key may hold the same 2 by chance.
+    return [value for value in values if isinstance(value, str) or distinctive(value)]
 
 
 def _quotes(message: str, value: Any) -> bool:
