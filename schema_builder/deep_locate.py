@@ -259,12 +259,15 @@ class Locator(ShapeReplay, CustomClassLint):
         if not trials or len(trials) > _MAX_TRIALS:
             return None
         loaded = []
-        for key, value in trials:
+        # The envelope as it is first: one that loads alone failed elsewhere (when called).
+        for key, value in [(None, None), *trials]:
             checkpoint()
-            trial = {**envelope, "config": {**config, key: value}}
+            trial = envelope if key is None else {**envelope, "config": {**config, key: value}}
             _, failed, _ = self._deserialize(trial)
             self._reset()
             if failed is None:
+                if key is None:
+                    return None
                 loaded.append(key)
         return loaded[0] if len(loaded) == 1 else None
 
@@ -309,7 +312,6 @@ def _trials(config: dict[str, Any], cls: type | None) -> list[tuple[str, Any]]:
     """(key, the value the constructor would take) for each key whose value is not what its
     argument takes: a number written as a string, a scalar of another type than the
     argument's default."""
-    defaults: dict[str, Any] = {}
     try:
         parameters = inspect.signature(cls.__init__).parameters if cls is not None else {}
     except (TypeError, ValueError):

@@ -222,3 +222,24 @@ def test_the_value_a_raise_of_a_message_is_about_is_the_argument_the_message_quo
         error = exc
     message = str(error)
     assert deep_blame.read_value(config, error, message) == "size"
+
+
+def test_a_value_is_blamed_by_a_retry_only_when_the_envelope_fails_to_load_alone() -> None:
+    """The retry places a failure on the one key whose value, made what the constructor
+    takes, lets the envelope load; an envelope that loads as it is failed elsewhere (called
+    on its input), so none of its keys is blamed."""
+
+    def from_config(cls: type, config: dict[str, Any]) -> None:
+        raise ValueError("Exception encountered when calling Dense.call()")
+
+    try:
+        from_config(keras.layers.Dense, {})
+    except ValueError as exc:
+        error = exc
+
+    def dense(**config: Any) -> dict[str, Any]:
+        return {"module": "keras.layers", "class_name": "Dense", "config": config}
+
+    checker = DeepChecker(KerasAPI("keras"))
+    assert checker._retried(dense(units="2", use_bias=1), error) == "units"
+    assert checker._retried(dense(units=2, use_bias=1), error) is None  # loads as it is
