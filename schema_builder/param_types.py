@@ -9,7 +9,7 @@ wrote) says otherwise:
 - a "list of str" is an array of strings (the values it states are its items' values);
 - a parameter of a package's class whose description names no type ("The size of the token
   vocabulary.") takes the type the same parameter is documented with in the package's other
-  classes, when they all agree ("int. The size of the token vocabulary." in 45 of them).
+  classes, when they all agree ("int. The size of the token vocabulary." in dozens of them).
 
 The package's other classes are read from its modules already imported, never from what the
 builder read before: a class reads the same whatever was read before it.
@@ -173,6 +173,14 @@ def _sibling_schema(cls: type, param: Param) -> dict[str, Any] | None:
 
 
 def _modules_of(root: str) -> tuple[str, ...]:
+    """The names of the package's modules imported, sorted."""
+    return _modules_among(root, len(sys.modules))
+
+
+@functools.lru_cache(maxsize=8)
+def _modules_among(root: str, count: int) -> tuple[str, ...]:
+    # ``count``: a build only adds modules to sys.modules, so the same count is taken as the
+    # same set (read again once anything more is imported).
     prefix = root + "."
     return tuple(
         sorted(
