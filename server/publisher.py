@@ -117,6 +117,7 @@ class Publisher:
         self._made: dict[str, dict[tuple[Any, ...], tuple[engine.Checked, Any]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._burst_until: dict[str, float] = {}  # uri -> loop time its edits are a burst to
+        self._pushed: dict[str, tuple[Any, list[Any]]] = {}  # uri -> what was last pushed
         self._cost: dict[str, float] = {}  # uri -> seconds its last diagnostics took
 
     # -- what is shown ------------------------------------------------------------------------
@@ -271,6 +272,7 @@ class Publisher:
             self._shown,
             self._cost,
             self._burst_until,
+            self._pushed,
         ):
             table.pop(uri, None)  # type: ignore[attr-defined]
         timer = self._timers.pop(uri, None)
@@ -322,6 +324,10 @@ class Publisher:
             return
         if not self.session.is_current(document):
             return  # never for a version that is no longer current
+        sent = (document.version, diagnostics)
+        if self._pushed.get(uri) == sent:
+            return  # two publishes of one version (an edit's, a deep result's) that agree
+        self._pushed[uri] = sent
         self.edge.publish(uri, document.version, diagnostics)
         _warm_later(document)
 
