@@ -1,4 +1,5 @@
-"""Document sync and diagnostics: pushed after a short debounce, or pulled by the client."""
+"""Document sync and diagnostics: pushed (a lone edit at once, a burst of edits once, 150 ms
+after its last), or pulled by the client."""
 
 from __future__ import annotations
 
