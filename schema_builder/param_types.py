@@ -79,7 +79,7 @@ def documented_schemas(
     for param in params:
         if not param.in_signature or param.name in ("name", "dtype"):
             continue
-        seen = [v for v in _evidence(param) if v is not None]
+        seen = [v for v in evidence(param) if v is not None]
         schema = None
         if not seen:
             schema = _object_schema(cls, param, layer_base)
@@ -92,7 +92,8 @@ def documented_schemas(
     return out
 
 
-def _evidence(param: Param) -> list[Any]:
+def evidence(param: Param) -> list[Any]:
+    """The values seen for a parameter: its defaults, sample, config and built values."""
     values = []
     if param.has_default:
         values.append(param.default)

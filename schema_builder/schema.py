@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .introspect import ClassInfo, Param
+from .param_types import evidence as values_seen
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 FAMILIES = ("layer", "model", "initializer", "regularizer", "constraint", "dtype_policy")
@@ -78,7 +79,7 @@ class SchemaEmitter:
     # -- kinds -------------------------------------------------------------------------------
     def kind(self, param: Param) -> str:
         name = param.name
-        evidence = [v for v in self._evidence(param) if v is not None]
+        evidence = [v for v in values_seen(param) if v is not None]
         if name == "name":
             return "dtype_name" if self.family == "dtype_policy" else "string"
         for suffix, family in FAMILY_OF_SUFFIX.items():
@@ -110,22 +111,8 @@ class SchemaEmitter:
             return "int_or_tuple"
         return "scalar"
 
-    def _evidence(self, param: Param) -> list[Any]:
-        values = []
-        if param.has_default:
-            values.append(param.default)
-        if param.has_config_default:
-            values.append(param.config_default)
-        if param.required:
-            values.append(param.sample)
-        if param.in_config:
-            values.append(param.config_value)
-        if param.has_built_value:
-            values.append(param.built_value)
-        return values
-
     def _nullable(self, param: Param) -> bool:
-        return any(v is None for v in self._evidence(param)) and not param.required
+        return any(v is None for v in values_seen(param)) and not param.required
 
     # -- schemas per kind ------------------------------------------------------------------------
     def param_schema(self, param: Param) -> dict[str, Any]:
@@ -155,7 +142,7 @@ class SchemaEmitter:
         # A constructor may take a name of its own besides Keras's (KerasHub's CLIP encoders
         # map "quick_gelu" to a function they define): what it defaults to or wrote is valid.
         known = self.names.get("activation", {})
-        own = sorted({v for v in self._evidence(param) if isinstance(v, str) and v not in known})
+        own = sorted({v for v in values_seen(param) if isinstance(v, str) and v not in known})
         if own:
             return {"anyOf": [{"$ref": "#/$defs/activation"}, {"type": "string", "enum": own}]}
         return {"$ref": "#/$defs/activation"}
@@ -180,7 +167,7 @@ class SchemaEmitter:
 
     def _int_or_tuple(self, param: Param) -> dict[str, Any]:
         # Keras's docstrings get the length wrong now and then; what get_config() wrote wins.
-        written = [v for v in self._evidence(param) if isinstance(v, list)]
+        written = [v for v in values_seen(param) if isinstance(v, list)]
         match = _TUPLE_LENGTH.search(param.description)
         assert match is not None
         length = len(written[0]) if written else int(match.group(1))
@@ -195,7 +182,7 @@ class SchemaEmitter:
         }
 
     def _scalar(self, param: Param) -> dict[str, Any]:
-        observed = {json_type(v) for v in self._evidence(param)}
+        observed = {json_type(v) for v in values_seen(param)}
         lead = param.description.split(".")[0][:120]
         documented = {jtype for pattern, jtype in _TYPE_WORDS if pattern.search(lead)}
         if re.search(r"\b(tuple|list)s?\b", param.description, re.I):
@@ -213,7 +200,7 @@ class SchemaEmitter:
                     {"type": "array", "items": {"type": "integer"}},
                 ]
             }
-        if "object" in observed and any(is_envelope(v) for v in self._evidence(param)):
+        if "object" in observed and any(is_envelope(v) for v in values_seen(param)):
             return {}
         if "number" in types:
             types.discard("integer")
@@ -223,7 +210,7 @@ class SchemaEmitter:
         if {"integer", "number"} & set(_as_list(schema["type"])):
             schema = _bounded(schema, param)
         if "array" in _as_list(schema["type"]):
-            items = {json_type(x) for v in self._evidence(param) if isinstance(v, list) for x in v}
+            items = {json_type(x) for v in values_seen(param) if isinstance(v, list) for x in v}
             if items and items <= {"integer"}:
                 schema["items"] = _bounded({"type": "integer"}, param)
         return schema
