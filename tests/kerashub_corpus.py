@@ -296,3 +296,16 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def keras_error(value: Any) -> str | None:
+    """What Keras says when it refuses to load ``value`` (safe mode), None when it loads."""
+    import keras
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            keras.saving.deserialize_keras_object(json.loads(json.dumps(value)), safe_mode=True)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None

@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import warnings
 from typing import Any
 
 import keras
 import kerashub_wide as wide
 import pytest
+from kerashub_corpus import keras_error as _keras_error
 
 from layercfg.schema_builder.deep import DeepChecker
 from layercfg.schema_builder.keras_api import KerasAPI
@@ -46,16 +46,6 @@ def _documents() -> dict[str, Any]:
 @functools.cache
 def _checker() -> DeepChecker:
     return DeepChecker(KerasAPI("keras"), modules=("keras_hub",))
-
-
-def _keras_error(value: Any) -> str | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            keras.saving.deserialize_keras_object(json.loads(json.dumps(value)), safe_mode=True)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def _wrong(name: str, where: tuple[str, ...], key: str, change: str) -> dict[str, Any]:

@@ -7,25 +7,13 @@ Select with ``-m kerashub``."""
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Any
 
 import kerashub_corpus as corpus
 import pytest
+from kerashub_corpus import keras_error as _keras_error
 
 pytestmark = pytest.mark.kerashub
-
-
-def _keras_error(value: Any) -> str | None:
-    import keras
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            keras.saving.deserialize_keras_object(json.loads(json.dumps(value)), safe_mode=True)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def _pointer(path: tuple) -> str:

@@ -8,14 +8,12 @@ Select with ``-m kerashub``."""
 from __future__ import annotations
 
 import copy
-import json
-import warnings
 from typing import Any
 
-import keras
 import keras_hub
 import kerashub_wide as wide
 import pytest
+from kerashub_corpus import keras_error as _keras_error
 
 pytestmark = pytest.mark.kerashub
 
@@ -34,16 +32,6 @@ CATALOG_FALSE_ERRORS: set[tuple[str, str, str]] = set()
 # the type the package's other classes document it with, when they agree (``vocabulary_size``
 # of Llama3Backbone, Mistral..., TokenAndPositionEmbedding: "int." in 46 classes).
 CATALOG_UNTYPED: set[tuple[str, str]] = set()
-
-
-def _keras_error(value: Any) -> str | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            keras.saving.deserialize_keras_object(json.loads(json.dumps(value)), safe_mode=True)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def _pointer(path: tuple) -> str:
