@@ -20,7 +20,14 @@ EXIT_OK, EXIT_PROBLEMS = 0, 1
 
 
 def _modules(value: str | None) -> tuple[str, ...]:
-    return tuple(m.strip() for m in (value or "").split(",") if m.strip())
+    """The module names of ``--modules``; a name that is not one (a path, ``a..b``) is a
+    usage error, never handed to the import system."""
+    from layercfg.server.settings import module_names
+
+    try:
+        return module_names(value or "")
+    except ValueError as exc:
+        raise UsageError(f"--modules: {exc}") from None
 
 
 def _bounded_timeout(value: float) -> float:
@@ -52,13 +59,13 @@ def _implementation(args: argparse.Namespace) -> str:
 
 
 def _catalog(args: argparse.Namespace, implementation: str | None = None) -> dict:
-    from layercfg.schema_builder import catalog
-
     # Modules named on the command line are trusted by the person who named them; the current
     # directory is searched for them alone, after everything installed (so a file there
     # never stands in for a module of Python, Keras or TensorFlow), and not at all without
     # --modules.
     modules = _modules(args.modules)
+    from layercfg.schema_builder import catalog
+
     catalog.add_module_folders(modules, os.getcwd())
     implementation = implementation or _implementation(args)
     if implementation == "tf_keras" and not _hub_installed():
@@ -462,6 +469,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     try:
+        _modules(getattr(args, "modules", None))  # refused before any command starts
         return int(COMMANDS[args.command](args))
     except UsageError as exc:
         print(f"layercfg: error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -67,14 +68,43 @@ class Settings:
         return default if name is None else SEVERITIES[name]
 
 
+def is_module_name(name: str) -> bool:
+    """Whether ``name`` is a dotted Python module name (``mypkg.layers``): each part an
+    identifier and none a keyword. A path (``../x``, ``/abs/path``), an empty part (``a..b``)
+    or anything else (``os;rm``) is not one, and is never handed to the import system."""
+    return all(part.isidentifier() and not keyword.iskeyword(part) for part in name.split("."))
+
+
+def module_names(value: Any) -> tuple[str, ...]:
+    """The ``modules`` setting: a list of module names or one comma-separated string of
+    them; raises ValueError naming the first entry that is not a module name."""
+    if isinstance(value, str):
+        value = [m for m in value.split(",") if m.strip()]
+    if not isinstance(value, list):
+        raise ValueError("expected a list of module names")
+    names = []
+    for entry in value:
+        if not isinstance(entry, str):
+            raise ValueError(f"expected a list of module names, got {_shown(entry)}")
+        name = entry.strip()
+        if not is_module_name(name):
+            raise ValueError(
+                f"{_shown(entry)} is not a Python module name (dotted identifiers, such as "
+                "'mypkg.layers')"
+            )
+        names.append(name)
+    return tuple(names)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check(key: str, value: Any) -> Any:
     """The value converted to its setting's type; raises ValueError with a clear reason."""
     if key == "modules":
-        if isinstance(value, str):
-            value = [m.strip() for m in value.split(",") if m.strip()]
-        if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
-            raise ValueError("expected a list of module names")
-        return tuple(value)
+        return module_names(value)
     if key == "python":
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ValueError("expected the path of a Python interpreter")
