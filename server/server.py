@@ -17,8 +17,13 @@ import logging
 import uuid
 from typing import Any
 
+from cattrs import ClassValidationError, transform_error
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidRequest
+from pygls.exceptions import (
+    FeatureRequestError,
+    JsonRpcException,
+    JsonRpcInvalidRequest,
+)
 from pygls.feature_manager import is_thread_function
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol, lsp_method
@@ -28,6 +33,7 @@ from layercfg import __version__
 
 from .capabilities import SERVER_NAME, STATUS_NOTIFICATION, WATCHED_FILES_REGISTRATION
 from .core import Core
+from .notices import Notices
 from .publisher import DEBOUNCE_SECONDS
 
 __all__ = ["DEBOUNCE_SECONDS", "IdleCollector", "LayercfgServer", "create_server"]
@@ -108,6 +114,15 @@ class Protocol(LanguageServerProtocol):
         else:
             context.run(self._handle_notification, message.method, message.params)
 
+    def structure_message(self, data):  # type: ignore[override]
+        """pygls's, with a message that does not fit its method logged in one line (pygls
+        logs cattrs's whole traceback, tens of lines, for each)."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            log.warning("%s", _unfit(data, exc.__cause__))
+            raise
+
     # Document sync: the built-in handlers would first update pygls's text store, which this
     # server does not use; these replace them and hand the notification to the feature.
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
@@ -161,6 +176,27 @@ def _kind(message: Any) -> str | None:
             kind = "notification"
     _KINDS[cls] = kind
     return kind
+
+
+def _unfit(data: dict[str, Any], cause: BaseException | None) -> str:
+    """One line for a message that does not deserialize: its kind, method and what of it
+    does not fit (cattrs's errors by place, not the values)."""
+    method = data.get("method")
+    if isinstance(method, str):
+        kind = "request" if "id" in data else "notification"
+        what = f"a {kind} {_short(method, 80)!r}"
+    else:
+        what = "an error" if "error" in data else "a response"
+    if isinstance(cause, ClassValidationError):
+        reasons = transform_error(cause)
+        detail = "; ".join(reasons[:3]) + (f" (and {len(reasons) - 3} more)" if reasons[3:] else "")
+    else:
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else "unknown reason"
+    return f"{what} that does not fit its method: {_short(detail, 300)}"
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Progress:
@@ -289,12 +325,31 @@ class LayercfgServer(LanguageServer):
         self.core = Core(self.edge)
         self.edge.bind(self.core)
         self.idle_gc = IdleCollector()
+        self.notices = Notices(self.edge.show_error)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """An error the client did not ask about, shown once in a while (``Notices``); a
+        request's own error is in its answer, as pygls leaves it."""
+        if source is FeatureRequestError:
+            return
+        # The transport's (a message it cannot read) are logged by it, with their details.
+        transport = source is JsonRpcException
+        what = "a message from the client is dropped" if transport else "error in server"
+        self.notices.report(source.__name__, f"layercfg: {what}: {error}", logged=transport)
 
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
         """Serve over stdio, stdin read by the event loop (``stdio.py``)."""
         from .stdio import start_io
 
         start_io(self, stdin, stdout)
+
+
+class _Deserialize(logging.Filter):
+    """pygls's traceback of a message that does not deserialize: ``Protocol`` logs it in one
+    line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unable to deserialize message")
 
 
 class _BenignCancel(logging.Filter):
@@ -309,8 +364,9 @@ def create_server() -> LayercfgServer:
     from .features import register_all
 
     rpc = logging.getLogger("pygls.protocol.json_rpc")
-    if not any(isinstance(f, _BenignCancel) for f in rpc.filters):
-        rpc.addFilter(_BenignCancel())
+    for kind in (_BenignCancel, _Deserialize):
+        if not any(isinstance(f, kind) for f in rpc.filters):
+            rpc.addFilter(kind())
     server = LayercfgServer()
     register_all(server, server.core)
     return server
