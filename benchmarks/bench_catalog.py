@@ -32,8 +32,8 @@ from pathlib import Path
 BUILD = """
 import time, json
 t = time.perf_counter()
-from layercfg.schema_builder import catalog
-builder_part = catalog.read_part() is not None
+from layercfg.schema_builder import catalog, catalog_cache
+builder_part = catalog_cache.read_part() is not None
 data = catalog.load_or_build(MODULES)
 print(json.dumps({"seconds": time.perf_counter() - t, "classes": len(data["classes"]),
                   "had_part": builder_part}))
@@ -51,11 +51,11 @@ print(json.dumps({"keras": k - t, "keras_hub": time.perf_counter() - k}))
 WARM_CLI = """
 import time, json, sys
 t = time.perf_counter()
-from layercfg.schema_builder import catalog
+from layercfg.schema_builder import catalog, catalog_cache
 data = catalog.load_or_build(MODULES)
 seconds = time.perf_counter() - t
 assert "keras" not in sys.modules and "tensorflow" not in sys.modules
-path = catalog.cache_path(MODULES)
+path = catalog_cache.cache_path(MODULES)
 print(json.dumps({"seconds": seconds, "bytes": path.stat().st_size}))
 """
 

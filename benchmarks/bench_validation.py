@@ -55,7 +55,7 @@ def nasnet_config_path() -> Path:
 
 
 def load_catalog() -> Any:
-    from layercfg.schema_builder.catalog import cache_path
+    from layercfg.schema_builder.catalog_cache import cache_path
     from layercfg.server.catalog import Catalog
 
     path = cache_path()

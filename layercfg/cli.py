@@ -11,10 +11,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layercfg.arguments import parse_arguments
 from layercfg.files import EXIT_USAGE, Files, UsageError, unified_diff
+
+if TYPE_CHECKING:
+    from layercfg.schema_builder.catalog import CatalogData
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 
@@ -58,15 +61,15 @@ def _implementation(args: argparse.Namespace) -> str:
     return flavor
 
 
-def _catalog(args: argparse.Namespace, implementation: str | None = None) -> dict:
+def _catalog(args: argparse.Namespace, implementation: str | None = None) -> CatalogData:
     # Modules named on the command line are trusted by the person who named them; the current
     # directory is searched for them alone, after everything installed (so a file there
     # never stands in for a module of Python, Keras or TensorFlow), and not at all without
     # --modules.
     modules = _modules(args.modules)
-    from layercfg.schema_builder import catalog
+    from layercfg.schema_builder import catalog, catalog_modules
 
-    catalog.add_module_folders(modules, os.getcwd())
+    catalog_modules.add_module_folders(modules, os.getcwd())
     implementation = implementation or _implementation(args)
     if implementation == "tf_keras" and not _hub_installed():
         raise UsageError(
@@ -160,7 +163,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         raise UsageError(
             "TFSMLayer is a Keras 3 layer: use --flavor keras (or auto), or KerasLayer for tf_keras"
         )
-    data = _catalog(args, implementation)
+    data: dict[str, Any] = dict(_catalog(args, implementation))  # as the generators take it
     modules = _modules(args.modules) if implementation == "keras" else ()
     for module in modules:
         __import__(module)

@@ -36,6 +36,10 @@ BUILDER_SOURCES = tuple(
         for name in (
             "cachekey",
             "catalog",
+            "catalog_cache",
+            "catalog_modules",
+            "catalog_parts",
+            "catalog_schema",
             "docstrings",
             "handles",
             "introspect",
@@ -82,7 +86,7 @@ class CacheKey:
     @property
     def part_filename(self) -> str:
         """Where the part of a catalog read from the implementation itself is kept (its
-        classes before any configured module is imported; see ``catalog.KerasPart``): the
+        classes before any configured module is imported; see ``catalog_parts``): the
         same for every set of modules, so a package's build reuses what a build without
         modules (or another package's) read."""
         return (

@@ -11,21 +11,22 @@ Format (version ``cachekey.CATALOG_FORMAT``), one JSON object:
 - ``names``: strings Keras accepts per family (``initializer`` -> {name: class_name},
   ``activation`` -> {name: summary}, ``dtype`` -> [names], ``quantization_modes``);
 - ``skipped``: ``[{"what", "reason"}]`` for classes or modules that could not be read;
+- ``packages``: per configured package, how many classes it registered and how many more
+  its submodules define;
 - ``schema``: the JSON Schema of a ``*.layercfg.json`` document;
 - ``build_seconds``.
 
 Beside the catalogs, the cache keeps one "part" per implementation and builder: its own
 classes as a build read them, before any configured module was imported, which a build of any
-modules then reuses instead of reading them again (``CatalogBuilder``, ``_part_json``).
+modules then reuses instead of reading them again (``catalog_parts``). The schema of the
+document beyond each class's config is ``catalog_schema``; the cache's files, ``catalog_cache``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
 import json
-import os
 import sys
 import tempfile
 import time
@@ -33,15 +34,21 @@ import traceback
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any, TypedDict, cast
 
-from . import cache_files, cachekey, docstrings
+from . import cache_files, cachekey, catalog_cache, catalog_modules, catalog_parts, docstrings
+from .catalog_schema import (
+    FUNCTIONAL_DOCS,
+    HUB_CONSTRAINTS,
+    HUB_PARAM_SCHEMAS,
+    functional_schema,
+    shared_defs,
+)
 from .introspect import ClassInfo, Introspector, Param
 from .keras_api import KerasAPI
-from .protocol import ClassEntry, read_cached, read_catalog
-from .schema import ENVELOPE_KEYS, SCHEMA_DIALECT, SchemaEmitter
+from .protocol import ClassEntry, read_catalog
+from .schema import SCHEMA_DIALECT, SchemaEmitter
 from .schema_dispatch import exported_checks
 
 Progress = Callable[[str, int], None]
@@ -85,17 +92,9 @@ class CatalogData(_ForTheCache):
     classes: list[ClassEntry]
     names: dict[str, Any]
     skipped: list[Skipped]
+    packages: dict[str, dict[str, int]]
     schema: dict[str, Any]
     build_seconds: float
-
-
-_FUNCTIONAL_DOCS = {
-    "name": "Name of the model.",
-    "trainable": "Boolean, whether the model's variables should be trainable.",
-    "layers": "The model's layers, each an envelope with its `name` and `inbound_nodes`.",
-    "input_layers": "The model's inputs as `[layer_name, node_index, tensor_index]` entries.",
-    "output_layers": "The model's outputs as `[layer_name, node_index, tensor_index]` entries.",
-}
 
 
 class ModuleImportError(Exception):
@@ -119,7 +118,7 @@ class CatalogBuilder:
         cached_part: bool = True,
     ):
         """``part``: what an earlier build read from the implementation itself (its classes,
-        as ``_part_json`` writes them), used instead of reading those classes again; by
+        as ``catalog_parts.part_json`` writes them), used instead of reading those classes again; by
         default (``cached_part``) the one in the cache, when there is one for this builder
         and Keras. ``self.part`` is what this build read itself, for the cache."""
         self.started = time.perf_counter()
@@ -133,7 +132,7 @@ class CatalogBuilder:
         self.skipped: list[Skipped] = []
         self.package_counts: dict[str, dict[str, int]] = {}
         self._given_part = (
-            part if part is not None or not cached_part else read_part(implementation)
+            part if part is not None or not cached_part else catalog_cache.read_part(implementation)
         )
         self.part: dict[str, Any] | None = None
         self.part_reused = False
@@ -182,7 +181,9 @@ class CatalogBuilder:
             # Offered to the cache only when nothing of the configured modules had been
             # imported in this process before the classes were read.
             if not any(name.split(".")[0] in sys.modules for name in self.modules):
-                self.part = self._part_json()
+                self.part = catalog_parts.part_json(
+                    self.api.name, self.infos, self.skipped, getattr(self, "_functional_id", None)
+                )
         api = self.api
         imported = []
         for name in self.modules:
@@ -221,51 +222,13 @@ class CatalogBuilder:
         self.progress("checking minimal configs with from_config", 84)
         self._loadable_minimal_configs()
 
-    # -- the implementation's part, cached apart from the modules' ---------------------------------
-    def _part_json(self) -> dict[str, Any]:
-        """The classes read so far (the implementation's own), as JSON: each ClassInfo as it
-        is before anything of the whole catalog (borrowed descriptions) touches it."""
-        infos = []
-        for info in self.infos:
-            fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
-            fields["cls"] = [info.cls.__module__, info.cls.__qualname__]
-            fields["params"] = {
-                name: {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
-                for name, p in info.params.items()
-            }
-            infos.append(fields)
-        part = {
-            "key": self._part_key(),
-            "infos": infos,
-            "skipped": list(self.skipped),
-            "functional_id": getattr(self, "_functional_id", None),
-        }
-        # Through JSON now, so that a build using it and the build that made it agree.
-        result: dict[str, Any] = json.loads(json.dumps(part))
-        return result
-
-    def _part_key(self) -> dict[str, Any]:
-        key = cachekey.compute((), self.api.name)
-        return {"filename": key.part_filename, "builder": key.builder}
-
     def _use_part(self, part: dict[str, Any]) -> bool:
         """Take the classes of a cached part; False (nothing taken) when it is not this
         build's (another builder or Keras) or names a class that is not there."""
-        if not isinstance(part, dict) or part.get("key") != self._part_key():
+        taken = catalog_parts.classes_of_part(part, self.api)
+        if taken is None:
             return False
-        # tensorflow_hub is imported as a build imports it, before its KerasLayer is looked up.
-        self.api.hub_layer_class()
-        packages = {self.api.name, "tensorflow_hub"} if self.api.legacy else {self.api.name}
-        try:
-            infos = []
-            for fields in part["infos"]:
-                fields = dict(fields)
-                fields["cls"] = _resolve(*fields["cls"], packages=packages)
-                fields["params"] = {n: Param(**p) for n, p in fields["params"].items()}
-                infos.append(ClassInfo(**fields))
-            skipped = [Skipped(what=s["what"], reason=s["reason"]) for s in part["skipped"]]
-        except (KeyError, TypeError, ValueError, AttributeError, LookupError):
-            return False
+        infos, skipped = taken
         self.infos.extend(infos)
         self.skipped.extend(skipped)
         if part.get("functional_id"):
@@ -300,7 +263,7 @@ class CatalogBuilder:
                     required=name in ("layers", "input_layers", "output_layers"),
                     description=text,
                 )
-                for name, text in _FUNCTIONAL_DOCS.items()
+                for name, text in FUNCTIONAL_DOCS.items()
             }
             functional.params["trainable"].has_default = True
             functional.params["trainable"].default = True
@@ -343,7 +306,7 @@ class CatalogBuilder:
         for name, param in info.params.items():
             if name in documented.args:
                 param.description, param.description_from = documented.args[name], None
-        info.param_schemas = dict(_HUB_PARAM_SCHEMAS)
+        info.param_schemas = dict(HUB_PARAM_SCHEMAS)
         handle = info.params.get("handle")
         if handle is not None:
             handle.sample = handle.config_value = None
@@ -353,7 +316,7 @@ class CatalogBuilder:
             info.sample_config.pop("handle", None)
         info.minimal_config = {"handle": None}
         info.notes.append("built with a probe SavedModel; no real model was loaded")
-        info.constraints = _HUB_CONSTRAINTS
+        info.constraints = HUB_CONSTRAINTS
 
     def _import_custom(self, name: str) -> ModuleType | None:
         try:
@@ -365,17 +328,6 @@ class CatalogBuilder:
         except Exception as exc:  # a broken custom module must not stop the catalog
             self.skipped.append({"what": f"module {name}", "reason": _exception_line(exc)})
         return None
-
-    def _family_of(self, cls: type) -> str | None:
-        keras = self.api.keras
-        bases = [
-            (keras.Model, "model"),
-            (keras.layers.Layer, "layer"),
-            (keras.initializers.Initializer, "initializer"),
-            (keras.regularizers.Regularizer, "regularizer"),
-            (keras.constraints.Constraint, "constraint"),
-        ]
-        return next((fam for base, fam in bases if issubclass(cls, base)), None)
 
     def _add_custom(self, cls: type, family: str, source: str, **kwargs: Any) -> None:
         registered = self.api.registered_name(cls)
@@ -391,10 +343,8 @@ class CatalogBuilder:
             info.source_of = source
 
     def _custom_module(self, module: ModuleType) -> None:
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ != module.__name__:
-                continue
-            family = self._family_of(cls)
+        for cls in catalog_modules.module_classes(module):
+            family = catalog_modules.family_of(self.api, cls)
             if family is not None:
                 self._add_custom(cls, family, "module")
 
@@ -404,28 +354,11 @@ class CatalogBuilder:
         its own module path when it was imported earlier), plus the classes its imported
         submodules define. Models of a package are read from their signature and docstring:
         building every backbone would take minutes."""
-        name = package.__name__
-        prefix = name + "."
-
-        def mine(module: Any) -> bool:
-            return isinstance(module, str) and (module == name or module.startswith(prefix))
-
-        found: dict[type, str] = {}
-        for key, obj in self.api.custom_objects().items():
-            if not inspect.isclass(obj) or obj in found:
-                continue
-            if key not in before or mine(obj.__module__):
-                found[obj] = "registered"
-        for module_name, module in sorted(sys.modules.items()):
-            if not mine(module_name) or module is None:
-                continue
-            for cls in list(vars(module).values()):
-                if inspect.isclass(cls) and cls.__module__ == module_name and cls not in found:
-                    found[cls] = "defined"
+        found = catalog_modules.package_classes(self.api, package, before)
         counts: Counter[str] = Counter()
-        self.progress(f"reading {len(found)} classes of {name}", 86)
-        for cls, source in sorted(found.items(), key=lambda item: _qualified(item[0])):
-            family = self._family_of(cls)
+        self.progress(f"reading {len(found)} classes of {package.__name__}", 86)
+        for cls, source in found:
+            family = catalog_modules.family_of(self.api, cls)
             if family is None or inspect.isabstract(cls):
                 continue
             # Only registered layers are built (and probed); a class only defined in a
@@ -433,7 +366,7 @@ class CatalogBuilder:
             built = family != "model" and source == "registered"
             self._add_custom(cls, family, source, instantiate=built)
             counts[source] += 1
-        self.package_counts[name] = dict(counts)
+        self.package_counts[package.__name__] = dict(counts)
 
     # -- emitting --------------------------------------------------------------------------------
     def names(self) -> dict[str, Any]:
@@ -521,7 +454,7 @@ class CatalogBuilder:
         self._borrow_descriptions()
         self.progress("emitting the schema", 90)
         names = self.names()
-        families = {}
+        families: dict[str, str] = {}
         for info in self.infos:
             for class_name in [info.class_name, *info.aliases]:
                 families.setdefault(class_name, info.family)
@@ -532,8 +465,8 @@ class CatalogBuilder:
             class_id = _class_id(info)
             defs[class_id] = emitter.config_schema(info)
             classes.append(self._entry(info, class_id))
-        self._functional_schema(defs)
-        defs.update(_shared_defs(self.infos, names))
+        functional_schema(defs, getattr(self, "_functional_id", ""))
+        defs.update(shared_defs(self.infos, names))
         defs.update(exported_checks(defs, self.infos, _class_id))
         schema = {
             "$schema": SCHEMA_DIALECT,
@@ -589,231 +522,6 @@ class CatalogBuilder:
             "schema_ref": f"#/$defs/{class_id}",
         }
 
-    def _functional_schema(self, defs: dict[str, Any]) -> None:
-        node_ref = {"type": "array", "items": {"$ref": "#/$defs/layer_reference"}}
-        schema = defs.get(getattr(self, "_functional_id", "")) or defs.get("Functional")
-        if schema is None:
-            return
-        props = schema["properties"]
-        props["name"] = {"type": ["string", "null"], "description": _FUNCTIONAL_DOCS["name"]}
-        props["trainable"] = {
-            "type": "boolean",
-            "default": True,
-            "description": _FUNCTIONAL_DOCS["trainable"],
-        }
-        props["layers"] = {
-            "type": "array",
-            "items": {"$ref": "#/$defs/functional_layer"},
-            "description": _FUNCTIONAL_DOCS["layers"],
-        }
-        for key in ("input_layers", "output_layers"):
-            props[key] = {
-                "anyOf": [{"$ref": "#/$defs/layer_reference"}, node_ref, {"type": "object"}],
-                "description": _FUNCTIONAL_DOCS[key],
-            }
-        props["dtype"] = {"$ref": "#/$defs/dtype"}
-
-
-_HUB_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
-    # get_config() refuses a handle that is not a string.
-    "handle": {"type": "string", "pattern": "\\S"},
-    "arguments": {"type": ["object", "null"]},
-    "tags": {
-        "anyOf": [
-            {"type": "string"},
-            {"type": "array", "items": {"type": "string"}},
-            {"type": "null"},
-        ]
-    },
-    "signature": {"type": ["string", "null"]},
-    "signature_outputs_as_dict": {"type": ["boolean", "null"]},
-    "output_key": {"type": ["string", "null"]},
-    "output_shape": {"type": ["array", "null"]},
-}
-
-# What hub.KerasLayer.__init__ (and its call) enforce between arguments: with a signature,
-# exactly one of output_key and signature_outputs_as_dict=True, and never trainable=True.
-_SIGNATURE_GIVEN = {"properties": {"signature": {"type": "string"}}, "required": ["signature"]}
-_HUB_CONSTRAINTS: list[dict[str, Any]] = [
-    {
-        "if": _SIGNATURE_GIVEN,
-        "then": {
-            "anyOf": [
-                {
-                    "properties": {
-                        "output_key": {"type": "string"},
-                        "signature_outputs_as_dict": {"enum": [False, None]},
-                    },
-                    "required": ["output_key"],
-                },
-                {
-                    "properties": {
-                        "signature_outputs_as_dict": {"const": True},
-                        "output_key": {"type": "null"},
-                    },
-                    "required": ["signature_outputs_as_dict"],
-                },
-            ],
-            "description": "With a `signature`, set exactly one of `output_key` and "
-            "`signature_outputs_as_dict: true`.",
-        },
-    },
-    {
-        "if": _SIGNATURE_GIVEN,
-        "then": {
-            "properties": {"trainable": {"const": False}},
-            "description": "A SavedModel signature cannot be trained: `trainable` must be "
-            "false with a `signature`.",
-        },
-    },
-]
-
-
-def _shared_defs(infos: list[ClassInfo], names: dict[str, Any]) -> dict[str, Any]:
-    """Envelopes per family (a class picked as the server picks it), activations, dtypes,
-    Functional parts."""
-    defs: dict[str, Any] = {}
-    by_family: dict[str, list[ClassInfo]] = {}
-    for info in infos:
-        by_family.setdefault(info.family, []).append(info)
-    layer_like = by_family.get("layer", []) + by_family.get("model", [])
-    for family, members in (
-        ("layer", layer_like),
-        ("initializer", by_family.get("initializer", [])),
-        ("regularizer", by_family.get("regularizer", [])),
-        ("constraint", by_family.get("constraint", [])),
-        ("dtype_policy", by_family.get("dtype_policy", [])),
-    ):
-        class_names = sorted({n for info in members for n in [info.class_name, *info.aliases]})
-        defs[f"envelope.{family}"] = _envelope(family, class_names, members)
-    functional = dict(defs["envelope.layer"])
-    functional["properties"] = {
-        **functional["properties"],
-        "name": {"type": "string", "description": "The layer's name in this model."},
-        "inbound_nodes": {
-            "type": "array",
-            "items": {"$ref": "#/$defs/node"},
-            "description": "Calls of this layer: arguments and keyword arguments.",
-        },
-    }
-    functional["allOf"] = [
-        {"$ref": "#/$defs/dispatch.layer"},
-        {"$ref": "#/$defs/scan.functional_layer"},
-    ]
-    functional.pop("defaultSnippets", None)
-    functional["required"] = [*functional["required"], "name", "inbound_nodes"]
-    defs["functional_layer"] = functional
-    defs["layer_reference"] = {
-        "type": "array",
-        "prefixItems": [
-            {"type": "string"},
-            {"type": "integer", "minimum": 0},
-            {"type": "integer", "minimum": 0},
-        ],
-        "minItems": 3,
-        "maxItems": 3,
-        "description": "[layer_name, node_index, tensor_index]",
-    }
-    defs["node"] = {
-        "anyOf": [
-            {
-                "type": "object",
-                "properties": {"args": {"type": "array"}, "kwargs": {"type": "object"}},
-                "additionalProperties": False,
-            },
-            {"type": "array"},
-        ]
-    }
-    activation_names = sorted(names["activation"])
-    defs["activation"] = {
-        "anyOf": [
-            {
-                "type": "string",
-                "enum": activation_names,
-                "enumDescriptions": [names["activation"][n] for n in activation_names],
-            },
-            {
-                "type": "object",
-                "required": ["class_name", "config"],
-                "properties": {
-                    "module": {"type": ["string", "null"]},
-                    "class_name": {"const": "function"},
-                    "config": {"type": "string"},
-                    "registered_name": {"type": ["string", "null"]},
-                },
-                "additionalProperties": False,
-            },
-            {"$ref": "#/$defs/envelope.layer"},
-            {"type": "null"},
-        ]
-    }
-    modes = "|".join(names["quantization_modes"]) or "int8"
-    defs["dtype"] = {
-        "anyOf": [
-            {"type": "string", "enum": names["dtype"]},
-            {"type": "string", "pattern": f"^({modes})_from_[a-z0-9_]+$"},
-            {"$ref": "#/$defs/envelope.dtype_policy"},
-            {"type": "null"},
-        ]
-    }
-    return defs
-
-
-def _envelope(family: str, class_names: list[str], members: list[ClassInfo]) -> dict[str, Any]:
-    summaries = {}
-    for info in members:
-        for name in [info.class_name, *info.aliases]:
-            summaries.setdefault(name, info.summary)
-    properties: dict[str, Any] = {
-        "module": {"type": ["string", "null"], "description": "Python module of the class."},
-        # Any name: the dispatch tells which ones are unknown, as the server does (a class
-        # of a package the catalog was not told about may well exist); the enum is there
-        # for completion.
-        "class_name": {
-            "type": "string",
-            "anyOf": [
-                {
-                    "enum": class_names,
-                    "enumDescriptions": [summaries.get(n, "") for n in class_names],
-                },
-                {"type": "string"},
-            ],
-            "description": f"The {family.replace('_', ' ')} class.",
-        },
-        "config": {
-            "type": ["object", "null"],  # null is read as {}: the class's schema decides
-            "description": "Constructor arguments of the class.",
-        },
-        "registered_name": {
-            "type": ["string", "null"],
-            "description": "`package>Name` for registered custom classes.",
-        },
-        "build_config": {"type": ["object", "null"]},
-        "compile_config": {"type": ["object", "null"]},
-        "shared_object_id": {"type": "integer"},
-    }
-    assert set(properties) == set(ENVELOPE_KEYS)
-    return {
-        "type": "object",
-        "required": ["class_name", "config"],
-        "properties": properties,
-        "additionalProperties": False,
-        "allOf": [{"$ref": f"#/$defs/dispatch.{family}"}, {"$ref": "#/$defs/scan.envelope"}],
-        "defaultSnippets": [
-            {
-                "label": info.class_name,
-                "description": info.summary,
-                "body": {
-                    "module": info.module,
-                    "class_name": info.class_name,
-                    "config": info.minimal_config,
-                    "registered_name": info.registered_name,
-                },
-            }
-            for info in members
-        ],
-    }
-
 
 def _doc_url(info: ClassInfo) -> str | None:
     if info.custom:
@@ -821,52 +529,12 @@ def _doc_url(info: ClassInfo) -> str | None:
     return f"https://keras.io/search.html?query={info.class_name}"
 
 
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _resolve(module: str, qualname: str, packages: set[str]) -> type:
-    """The class a part names by its module and qualified name, taken from a module of
-    ``packages`` already imported: a cache file is data, and what it names is never
-    imported (LookupError when the module is not there, TypeError when it names no class
-    defined there)."""
-    if not isinstance(module, str) or module.split(".")[0] not in packages:
-        raise LookupError(f"{module!r} is not a module of {sorted(packages)}")
-    obj: Any = sys.modules.get(module)
-    if obj is None:
-        raise LookupError(f"{module} is not imported")
-    for name in str(qualname).split("."):
-        obj = inspect.getattr_static(obj, name)
-    if not inspect.isclass(obj) or (obj.__module__, obj.__qualname__) != (module, qualname):
-        raise TypeError(f"{module}.{qualname} is not a class defined there")
-    return obj
-
-
 def _exception_line(exc: BaseException) -> str:
     lines = traceback.format_exception_only(type(exc), exc)
     return lines[-1].strip() if lines else type(exc).__name__
 
 
-# -- cache ---------------------------------------------------------------------------------------
-
-
-def cache_path(modules: tuple[str, ...] = (), implementation: str = "keras") -> Path:
-    return cachekey.cache_dir() / cachekey.compute(modules, implementation).filename
-
-
-def write_atomically(path: Path, data: CatalogData | dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".catalog-", suffix=".json", dir=path.parent)
-    try:
-        # json.dumps uses the C encoder (json.dump streams through the Python one, three
-        # times slower on a keras_hub catalog); the text is the same.
-        text = json.dumps(data, separators=(",", ":"))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# -- the catalog, from the cache or built -------------------------------------------------------
 
 
 def load_or_build(
@@ -877,7 +545,7 @@ def load_or_build(
 ) -> CatalogData:
     """The cached catalog for this key, built (and cached) when missing or stale. A
     ``rebuild`` reads Keras's own classes again too, instead of taking the cached part."""
-    path = cache_path(modules, implementation)
+    path = catalog_cache.cache_path(modules, implementation)
     if not rebuild and path.is_file():
         try:
             data = cast(CatalogData, read_catalog(path))
@@ -890,51 +558,7 @@ def load_or_build(
     data = builder.build()
     data.pop("part", None)
     if builder.part is not None:
-        write_atomically(part_path(implementation), builder.part)
-    write_atomically(path, data)
+        catalog_cache.write_atomically(catalog_cache.part_path(implementation), builder.part)
+    catalog_cache.write_atomically(path, data)
     cache_files.prune(path.parent, protect=path.name)
     return data
-
-
-def part_path(implementation: str = "keras") -> Path:
-    return cachekey.cache_dir() / cachekey.compute((), implementation).part_filename
-
-
-def read_part(implementation: str = "keras") -> dict[str, Any] | None:
-    """The cached part of the implementation's own classes, None when there is none (or it
-    cannot be read: it is made again)."""
-    path = part_path(implementation)
-    try:
-        data = read_cached(path)
-    except (OSError, ValueError):
-        return None
-    cache_files.mark_used(path)
-    return data if isinstance(data, dict) else None
-
-
-def module_folders(modules: tuple[str, ...], root: str) -> list[str]:
-    """The folders of ``root`` that hold the top-level packages or files of ``modules``: the
-    only ones a trusted workspace adds to ``sys.path`` (``root`` itself, or its ``src``)."""
-    found: list[str] = []
-    for folder in (root, os.path.join(root, "src")):
-        for name in modules:
-            top = name.split(".")[0]
-            if (
-                os.path.isfile(os.path.join(folder, top, "__init__.py"))
-                or os.path.isfile(os.path.join(folder, f"{top}.py"))
-                or (name != top and os.path.isdir(os.path.join(folder, top)))
-            ):
-                if folder not in found:
-                    found.append(folder)
-    return found
-
-
-def add_module_folders(modules: tuple[str, ...], root: str | None) -> None:
-    """Let the configured modules of a (trusted) workspace be imported, and nothing else of
-    it: their folders go at the end of ``sys.path``, after Python's, Keras's and
-    TensorFlow's own, so that no file of the workspace stands in for one of those."""
-    if not root or not modules:
-        return
-    for folder in module_folders(modules, root):
-        if folder not in sys.path:
-            sys.path.append(folder)

@@ -252,10 +252,10 @@ def _catalog_data(
     modules: tuple[str, ...], params: dict[str, Any], progress: Any = None
 ) -> tuple[dict[str, Any], Any, bool]:
     """The catalog for these modules: the cached one, else built here (and not written)."""
-    from . import catalog
+    from . import catalog, catalog_cache
 
     implementation = params.get("implementation", "keras")
-    path = catalog.cache_path(modules, implementation)
+    path = catalog_cache.cache_path(modules, implementation)
     if not params.get("rebuild") and path.is_file():
         try:
             return protocol.read_catalog(path), path, True

@@ -55,7 +55,8 @@ def freeze() -> list[Path]:
 
     sys.path.insert(0, str(TESTS / "fixtures"))
     os.environ["LAYERCFG_CACHE_DIR"] = tempfile.mkdtemp(prefix="layercfg-freeze-")
-    from layercfg.schema_builder.catalog import cache_path, load_or_build
+    from layercfg.schema_builder.catalog import load_or_build
+    from layercfg.schema_builder.catalog_cache import cache_path
 
     # Both catalogs are built before anything is replaced: a build that fails leaves the
     # frozen catalogs as they were.
@@ -78,7 +79,8 @@ def stale() -> list[str]:
 
     sys.path.insert(0, str(TESTS / "fixtures"))
     os.environ["LAYERCFG_CACHE_DIR"] = tempfile.mkdtemp(prefix="layercfg-freeze-")
-    from layercfg.schema_builder.catalog import cache_path, load_or_build
+    from layercfg.schema_builder.catalog import load_or_build
+    from layercfg.schema_builder.catalog_cache import cache_path
 
     frozen, out = thawed(), []
     for modules in ((), CUSTOM_MODULES):

@@ -121,11 +121,12 @@ def test_a_cached_part_naming_a_module_never_imports_it():
     that CI keeps in the repository) must not make the builder import it (``this`` prints on
     import); the part is not used, the classes are read from Keras again."""
     from layercfg.schema_builder.catalog import CatalogBuilder
+    from layercfg.schema_builder.catalog_parts import part_key
 
     assert "this" not in sys.modules
     builder = CatalogBuilder("keras", (), cached_part=False)
     crafted = {
-        "key": builder._part_key(),
+        "key": part_key("keras"),
         "infos": [{"cls": ["this", "Zen"], "params": {}}],
         "skipped": [],
     }
@@ -145,9 +146,10 @@ def test_a_cached_part_naming_a_module_never_imports_it():
 )
 def test_a_cached_part_naming_what_is_no_class_of_keras_is_not_used(named):
     from layercfg.schema_builder.catalog import CatalogBuilder
+    from layercfg.schema_builder.catalog_parts import part_key
 
     builder = CatalogBuilder("keras", (), cached_part=False)
-    crafted = {"key": builder._part_key(), "infos": [{"cls": named, "params": {}}], "skipped": []}
+    crafted = {"key": part_key("keras"), "infos": [{"cls": named, "params": {}}], "skipped": []}
     assert not builder._use_part(crafted)
     assert "keras.src.no_such_module" not in sys.modules
 

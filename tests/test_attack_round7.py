@@ -316,7 +316,9 @@ def test_a_tfsmlayer_at_the_same_savedmodel_is_checked_offline(api, hostile_save
 
 def test_a_fifo_named_as_the_cached_part_does_not_block_the_build(tmp_path):
     os.mkfifo(tmp_path / cachekey.compute((), "keras").part_filename)
-    script = "from layercfg.schema_builder import catalog; print(repr(catalog.read_part('keras')))"
+    script = (
+        "from layercfg.schema_builder import catalog_cache as c; print(repr(c.read_part('keras')))"
+    )
     try:
         done = subprocess.run(
             [sys.executable, "-c", script],

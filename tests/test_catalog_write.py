@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from layercfg.schema_builder.catalog import write_atomically
+from layercfg.schema_builder.catalog_cache import write_atomically
 
 
 def test_written_text_is_json_dump_text(tmp_path):

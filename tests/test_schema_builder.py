@@ -280,10 +280,10 @@ def test_a_missing_module_is_a_clear_error(cache_dir):
 
 
 def test_cached_catalog_is_reused_and_keyed_by_module_sources(catalog, cache_dir, tmp_path):
-    from layercfg.schema_builder import cachekey
+    from layercfg.schema_builder import cachekey, catalog_cache
     from layercfg.schema_builder import catalog as catalog_module
 
-    path = catalog_module.cache_path(
+    path = catalog_cache.cache_path(
         ("custom.good_layers", "custom.registered_layers", "custom.defective_layers")
     )
     assert path.parent == cache_dir and path.is_file()
