@@ -209,7 +209,7 @@ def walk(top: str, links: set[str], wanted=None) -> list[str]:
             try:
                 mode = os.lstat(path).st_mode
             except OSError as exc:
-                skip(path, exc.strerror)
+                skip(path, exc.strerror or str(exc))
                 continue
             if stat.S_ISLNK(mode):
                 reason = outside(path, "a file")
@@ -217,7 +217,7 @@ def walk(top: str, links: set[str], wanted=None) -> list[str]:
                     try:
                         mode = os.stat(path).st_mode
                     except OSError as exc:
-                        skip(path, exc.strerror)
+                        skip(path, exc.strerror or str(exc))
                         continue
                     if stat.S_ISREG(mode):
                         links.add(path)

@@ -1,0 +1,1 @@
+../../layercfg/files.py
