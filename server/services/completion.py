@@ -12,7 +12,7 @@ from lsprotocol import types
 
 from ...codes import JsonPath
 from ..catalog import Catalog
-from . import models
+from . import markdown, models
 from .schema_match import Match, Matcher, missing, value_at
 
 if TYPE_CHECKING:
@@ -37,11 +37,13 @@ def _snippet_escape(text: str) -> str:
 
 
 def _doc(text: str, support: ClientSupport) -> types.MarkupContent | str | None:
+    """Documentation from markdown made by this module (its docstrings through
+    ``markdown.docstring``)."""
     if not text:
         return None
     if support.markdown:
         return types.MarkupContent(kind=types.MarkupKind.Markdown, value=text)
-    return text.replace("`", "")
+    return markdown.plain(text)
 
 
 class Completer:
@@ -210,7 +212,7 @@ class Completer:
         items[text] = types.CompletionItem(
             label=value if isinstance(value, str) else text,
             kind=kind,
-            documentation=_doc(summary, support),
+            documentation=_doc(markdown.docstring(summary), support),
             filter_text=text,
             text_edit=types.TextEdit(range=edit_range, new_text=text),
             sort_text=f"1_{text}",
@@ -247,7 +249,7 @@ class Completer:
                     label=name,
                     kind=types.CompletionItemKind.Class,
                     detail=entry.get("registered_name") or entry.get("module"),
-                    documentation=_doc(entry.get("summary", ""), support),
+                    documentation=_doc(markdown.docstring(entry.get("summary") or ""), support),
                     filter_text=_dumps(name),
                     text_edit=types.TextEdit(range=edit_range, new_text=_dumps(name)),
                     additional_text_edits=extra or None,
@@ -420,7 +422,7 @@ def _key_doc(schema: dict[str, Any], param: dict[str, Any], default: Any) -> str
         or schema.get("description", "")
     )
     if text:
-        parts.append(text)
+        parts.append(markdown.docstring(text))
     if default is not missing():
-        parts.append(f"Default: `{_dumps(default)}`")
+        parts.append(f"Default: {markdown.code(_dumps(default))}")
     return "\n\n".join(parts)

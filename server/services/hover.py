@@ -4,7 +4,6 @@ what a value means."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from lsprotocol import types
 
 from ...codes import JsonPath
 from ..catalog import Catalog, Entry
-from . import models
+from . import markdown, models
 from .completion import ClientSupport, _type_label
 from .schema_match import Matcher, value_at
 
@@ -46,7 +45,7 @@ class Hoverer:
             return None
         start, end = location.span
         if not support.markdown:
-            text = _plain(text)
+            text = markdown.plain(text)
         kind = types.MarkupKind.Markdown if support.markdown else types.MarkupKind.PlainText
         return types.Hover(
             contents=types.MarkupContent(kind=kind, value=text),
@@ -54,19 +53,24 @@ class Hoverer:
         )
 
     def class_markdown(self, entry: Entry) -> str:
-        parts = [f"**{entry['class_name']}** — {entry.get('summary') or 'no summary'}"]
+        summary = markdown.docstring(entry.get("summary") or "") or "no summary"
+        parts = [f"**{markdown.text(entry['class_name'])}** — {summary}"]
         if entry.get("signature"):
-            parts.append(f"```python\n{entry['signature']}\n```")
+            parts.append(markdown.block(entry["signature"], "python"))
         links = []
         source: Mapping[str, Any] = entry.get("source") or {}
-        if source.get("file"):
-            uri = FsPath(source["file"]).as_uri()
-            line = source.get("line") or 1
-            links.append(f"[{FsPath(source['file']).name}:{line}]({uri}#L{line})")
-        if entry.get("doc_url"):
-            links.append(f"[Keras documentation]({entry['doc_url']})")
-        if entry.get("registered_name"):
-            links.append(f"registered as `{entry['registered_name']}`")
+        if isinstance(source.get("file"), str) and FsPath(source["file"]).is_absolute():
+            uri = FsPath(source["file"]).as_uri()  # percent-encoded: nothing in it is markdown
+            line = source.get("line")
+            line = line if isinstance(line, int) and not isinstance(line, bool) else 1
+            name = markdown.text(f"{FsPath(source['file']).name}:{line}")
+            links.append(f"[{name}]({uri}#L{line})")
+        doc_url = markdown.web_address(entry.get("doc_url"))
+        if doc_url:
+            links.append(f"[Keras documentation]({doc_url})")
+        registered = entry.get("registered_name")
+        if registered:
+            links.append(f"registered as {markdown.code(str(registered))}")
         if links:
             parts.append(" · ".join(links))
         return "\n\n".join(parts)
@@ -86,19 +90,20 @@ class Hoverer:
         if not description and not schemas and not param:
             return ""
         label = next((_type_label(s) for s in schemas if _type_label(s)), "")
-        head = f"**{path[-1]}**"
+        key = path[-1]
+        head = f"**{markdown.text(key if isinstance(key, str) else str(key))}**"
         if label:
-            head += f": `{label}`"
+            head += f": {markdown.code(label)}"
         if param.get("required"):
             head += " (required)"
         parts = [head]
         if description:
-            parts.append(description)
+            parts.append(markdown.docstring(description))
             if param.get("description_from"):
-                parts.append(f"_(as documented for `{param['description_from']}`)_")
+                parts.append(f"_(as documented for {markdown.code(param['description_from'])})_")
         default = _default(param, schemas)
         if default is not _NONE:
-            line = f"Default: `{_dumps(default)}`"
+            line = f"Default: {markdown.code(_dumps(default))}"
             if match.has_value:
                 same = match.value == default or (
                     "default" in param and match.value == param["default"]
@@ -107,16 +112,16 @@ class Hoverer:
             parts.append(line)
         allowed = param.get("allowed")
         if allowed:
-            parts.append("Allowed: " + ", ".join(f"`{_dumps(v)}`" for v in allowed))
+            parts.append("Allowed: " + ", ".join(markdown.code(_dumps(v)) for v in allowed))
         bounds = []
         if "minimum" in param:
-            bounds.append(f"≥ {param['minimum']}")
+            bounds.append(f"≥ {markdown.text(str(param['minimum']))}")
         if "maximum" in param:
-            bounds.append(f"≤ {param['maximum']}")
+            bounds.append(f"≤ {markdown.text(str(param['maximum']))}")
         if bounds:
             parts.append("Range: " + ", ".join(bounds))
         if match.entry is not None and match.param is not None:
-            parts.append(f"_{match.entry['class_name']}_")
+            parts.append(f"_{markdown.text(match.entry['class_name'])}_")
         return "\n\n".join(parts)
 
     def _value(self, document: Document, path: JsonPath) -> str:
@@ -128,7 +133,7 @@ class Hoverer:
                 entry = found[0] if found else None
             return self.class_markdown(entry) if entry else ""
         if isinstance(value, str) and models.is_reference(path):
-            return f"Layer `{value}` of this model"
+            return f"Layer {markdown.code(value)} of this model"
         if isinstance(value, str):
             meaning = self._meaning(value)
             if meaning:
@@ -140,27 +145,22 @@ class Hoverer:
     def _meaning(self, name: str) -> str:
         activation = self.catalog.names.get("activation", {})
         if isinstance(activation, dict) and name in activation:
-            return f"**{name}** (activation) — {activation[name] or 'no summary'}"
+            summary = markdown.docstring(activation[name] or "") or "no summary"
+            return f"**{markdown.text(name)}** (activation) — {summary}"
         for family in ("initializer", "regularizer", "constraint"):
             class_name = self.catalog.names.get(family, {}).get(name)
             if class_name:
                 found = self.catalog.find(class_name, [family])
-                summary = found[0].get("summary", "") if found else ""
-                return f"**{name}** ({family}: `{class_name}`) — {summary}"
+                summary = markdown.docstring(found[0].get("summary", "")) if found else ""
+                return (
+                    f"**{markdown.text(name)}** ({family}: {markdown.code(class_name)}) — {summary}"
+                )
         if name in self.catalog.names.get("dtype", []):
-            return f"**{name}** (dtype)"
+            return f"**{markdown.text(name)}** (dtype)"
         return ""
 
 
 _NONE = object()
-
-
-def _plain(markdown: str) -> str:
-    """What a client that asked for plain text should see of the markdown."""
-    text = re.sub(r"```\w*\n?", "", markdown)
-    text = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 <\2>", text)
-    text = re.sub(r"(?<!\w)_([^_\n]+)_(?!\w)", r"\1", text)
-    return text.replace("**", "").replace("`", "")
 
 
 def _default(param: dict[str, Any], schemas: list[dict[str, Any]]) -> Any:
