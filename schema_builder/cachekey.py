@@ -44,6 +44,7 @@ BUILDER_SOURCES = tuple(
             "handles",
             "introspect",
             "keras_api",
+            "keras_loading",
             "param_types",
             "probing",
             "protocol",

@@ -167,7 +167,7 @@ class Worker:
         modules = self._modules(params)
         for module in modules:
             __import__(module)
-        from .keras_api import classes_of
+        from .keras_loading import classes_of
 
         api = self._keras(params)
         memory = _memory_bytes(params)

@@ -16,7 +16,8 @@ tf_keras = pytest.importorskip("tf_keras")
 hub = pytest.importorskip("tensorflow_hub")
 
 from layercfg import cli  # noqa: E402
-from layercfg.schema_builder.keras_api import KerasAPI, RefusedModule  # noqa: E402
+from layercfg.schema_builder.keras_api import KerasAPI  # noqa: E402
+from layercfg.schema_builder.keras_loading import RefusedModule  # noqa: E402
 from layercfg.server.services import convert  # noqa: E402
 from layercfg.server.services.upgrade import upgrade  # noqa: E402
 
