@@ -5,6 +5,10 @@ refuses before it builds a catalog."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from layercfg import cli
@@ -65,3 +69,50 @@ def test_the_command_line_refuses_them_before_any_import(command, value, capsys,
     (line,) = [line for line in err.splitlines() if line.startswith("layercfg: error:")]
     assert line.startswith("layercfg: error: --modules: '")
     assert "is not a Python module name" in line
+
+
+SHOW = "window/showMessage"
+
+
+def _messages(output: bytes) -> list[dict]:
+    found = []
+    while output.strip():
+        header, _, rest = output.partition(b"\r\n\r\n")
+        length = int(header.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        found.append(json.loads(rest[:length]))
+        output = rest[length:]
+    return found
+
+
+def test_the_server_says_which_setting_and_value_it_refused(tmp_path):
+    """Over stdio: initializationOptions and the workspace's pyproject.toml, each shown."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.layercfg]\nmodules = ["/abs/path"]\n', encoding="utf-8"
+    )
+    params = {
+        "processId": None,
+        "rootUri": tmp_path.as_uri(),
+        "capabilities": {},
+        "initializationOptions": {"modules": ["mypkg", "os;rm"]},
+    }
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params},
+        {"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None},
+    ]
+    data = b"".join(
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        for body in (json.dumps(m).encode("utf-8") for m in messages)
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "layercfg", "lsp"], input=data, capture_output=True, timeout=120
+    )
+    shown = [m["params"]["message"] for m in _messages(done.stdout) if m.get("method") == SHOW]
+    assert (
+        "layercfg: initializationOptions: modules: 'os;rm' is not a Python module name "
+        "(dotted identifiers, such as 'mypkg.layers'); using the default ()"
+    ) in shown
+    assert any(
+        m.startswith("layercfg: pyproject.toml [tool.layercfg]: modules: '/abs/path' is not")
+        for m in shown
+    ), shown
+    assert done.returncode == 0
