@@ -7,6 +7,7 @@ markdown (emphasis, code, http(s) links) but not images, raw HTML or links anywh
 
 from __future__ import annotations
 
+import functools
 import re
 
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
@@ -69,8 +70,11 @@ def docstring(value: object) -> str:
     alt text, raw HTML goes, a link to anything but an http(s) address becomes its
     text. Code blocks and code spans are left as they are (nothing in them renders). Not a
     string: nothing."""
-    if not isinstance(value, str):
-        return ""
+    return _docstring(value) if isinstance(value, str) else ""
+
+
+@functools.lru_cache(maxsize=4096)  # the catalog's texts, shown again and again
+def _docstring(value: str) -> str:
     out: list[str] = []
     prose: list[str] = []
     lines = value.split("\n")
