@@ -132,6 +132,8 @@ def test_docstrings_keep_their_code_and_formatting():
     assert markdown.docstring(doc) == doc
     block = "Example:\n```python\nx = '<b>[a](javascript:b)</b>'\n```\nafter"
     assert markdown.docstring(block) == block
+    unclosed = "Example:\n~~~~\nx = 1"
+    assert markdown.docstring(unclosed) == unclosed + "\n~~~~"
 
 
 # -- hover and completion over a catalog whose docstrings are hostile ---------------------------

@@ -93,6 +93,8 @@ def _docstring(value: str) -> str:
         end = next((j for j in range(index + 1, len(lines)) if closing.match(lines[j])), None)
         stop = len(lines) if end is None else end + 1
         out.append("\n".join(lines[index:stop]))
+        if end is None:  # closed here, not by what the hover says after it
+            out.append(opened[1])
         index = stop
     if prose:
         out.append(_spans("\n".join(prose)))
