@@ -61,7 +61,10 @@ diagnostics:
 The client's own cost (a Python asyncio client, about 0.1 ms per message) is in both figures.
 The summary at the end gives, per document, how many times faster layercfg answered
 (peer / layercfg, p50) on edit -> diagnostics, pull and push, against issue 16's target
-(10 times, at lower peak memory).
+(10 times, at lower peak memory). After each document's four sessions, the same pull edits go
+to ``pygls_floor.py``, a pygls server that stores the document and checks nothing: its time is
+what the message layer alone costs a server built on pygls, and peer / that time bounds the
+ratio any such server can reach (on the one-layer document it is below 10).
 """
 
 from __future__ import annotations
@@ -221,6 +224,13 @@ class PeerClient(OutlineClient):
             },
         )
         return (received - start) * 1000
+
+
+class FloorClient(bs.Client):
+    """The same client, starting pygls_floor.py: a pygls server that checks nothing."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve().parent / "pygls_floor.py")]
 
 
 def make_client(server: str, pull: bool, ctx: dict[str, Any]) -> bs.Client:
@@ -642,6 +652,24 @@ async def agreement(
 Samples = dict[str, list[float]]
 
 
+def edit_params(bench: bs.Bench, version: int, column: int, width: int, text: str) -> Any:
+    """The didChange of ``version`` that puts ``text`` over ``width`` characters at ``column``
+    of the benchmark's edit line."""
+    line = bench.edit_line
+    return {
+        "textDocument": {"uri": bench.uri, "version": version},
+        "contentChanges": [
+            {
+                "range": {
+                    "start": {"line": line, "character": column},
+                    "end": {"line": line, "character": column + width},
+                },
+                "text": text,
+            }
+        ],
+    }
+
+
 def published(uri: str, version: int | None) -> Any:
     """A publishDiagnostics for ``uri``: of ``version`` when the server says which."""
 
@@ -820,19 +848,7 @@ async def session(
         for _ in range(min(edits, ctx["args"].edits)):
             await asyncio.sleep(bs.EDIT_PAUSE_SECONDS)
             version += 1
-            line, column = bench.edit_line, bench.edit_column
-            change = {
-                "textDocument": {"uri": bench.uri, "version": version},
-                "contentChanges": [
-                    {
-                        "range": {
-                            "start": {"line": line, "character": column},
-                            "end": {"line": line, "character": column + len(current)},
-                        },
-                        "text": other,
-                    }
-                ],
-            }
+            change = edit_params(bench, version, bench.edit_column, len(current), other)
             current, other = other, current
             _, sent, received = await diagnostics(
                 client, bench.uri, "textDocument/didChange", change, version
@@ -847,18 +863,7 @@ async def session(
                     if index:
                         await asyncio.sleep(BURST_GAP_SECONDS)
                     version += 1
-                    change = {
-                        "textDocument": {"uri": bench.uri, "version": version},
-                        "contentChanges": [
-                            {
-                                "range": {
-                                    "start": {"line": bench.edit_line, "character": at},
-                                    "end": {"line": bench.edit_line, "character": at + width},
-                                },
-                                "text": other,
-                            }
-                        ],
-                    }
+                    change = edit_params(bench, version, at, width, other)
                     current, other = other, current
                     since = len(client.notes)
                     sent = await client.notify("textDocument/didChange", change)
@@ -890,6 +895,31 @@ async def session(
         )
         samples[f"{key}:memory"].append(memory.checkpoint())
         ctx["load"][f"{key}:{mode}"].append(load.cores())
+    finally:
+        await client.stop()
+
+
+async def floor_session(bench: bs.Bench, ctx: dict[str, Any], samples: Samples) -> None:
+    """The pull session's edits, against the pygls server that checks nothing."""
+    client = FloorClient(True, ctx["workspace"], ctx["log"])
+    open_params = {
+        "textDocument": {"uri": bench.uri, "languageId": "json", "version": 1, "text": bench.text}
+    }
+    try:
+        samples[f"floor:{bench.label}:spawn"].append(await client.start())
+        await diagnostics(client, bench.uri, "textDocument/didOpen", open_params, 1)
+        current, other = str(bench.edit_value), str(bench.edit_value + 1)
+        if len(other) != len(current):
+            other = str(bench.edit_value - 1)
+        edits = HUGE_EDITS if bench.label == "huge" else ctx["args"].edits
+        for version in range(2, min(edits, ctx["args"].edits) + 2):
+            await asyncio.sleep(bs.EDIT_PAUSE_SECONDS)
+            change = edit_params(bench, version, bench.edit_column, len(current), other)
+            current, other = other, current
+            _, sent, received = await diagnostics(
+                client, bench.uri, "textDocument/didChange", change, version
+            )
+            samples[f"floor:{bench.label}:edit-pull"].append((received - sent) * 1000)
     finally:
         await client.stop()
 
@@ -984,7 +1014,19 @@ def report_speedup(benches: list[bs.Bench], samples: Samples) -> None:
         f"edit -> diagnostics, times faster than the peer (peer p50 / layercfg p50), target "
         f">= {SPEEDUP_TARGET:.0f}x at lower peak memory:"
     )
-    rows = [["document", "mode", "layercfg ms", "peer ms", "faster", "memory MB", "verdict"]]
+    rows = [
+        [
+            "document",
+            "mode",
+            "layercfg ms",
+            "peer ms",
+            "faster",
+            "memory MB",
+            "verdict",
+            "bare pygls ms",
+            "pygls at most",
+        ]
+    ]
     for bench in benches:
         ours_mb, peer_mb = (
             figure(samples[f"{server}:{bench.label}:memory"], "median") for server in SERVERS
@@ -1004,9 +1046,29 @@ def report_speedup(benches: list[bs.Bench], samples: Samples) -> None:
                     f"{faster:.1f}x",
                     f"{ours_mb:.0f} / {peer_mb:.0f}",
                     "PASS" if ok else "FAIL",
+                    *floor_cells(samples, bench.label, mode, theirs),
                 ]
             )
     print_rows(rows)
+    print(
+        "bare pygls: pygls_floor.py, a pygls server that stores the document and checks "
+        "nothing, with the same client and edits (pull only); pygls at most = peer / bare "
+        "pygls, the most any server built on pygls could be faster than the peer here"
+    )
+    spawns = [x for bench in benches for x in samples.get(f"floor:{bench.label}:spawn", [])]
+    if spawns:
+        print(
+            f"bare pygls spawn -> initialize: {statistics.median(spawns):.0f} ms (median), the "
+            "floor of the spawn -> initialize row for a server built on pygls"
+        )
+
+
+def floor_cells(samples: Samples, label: str, mode: str, peer_ms: float) -> list[str]:
+    values = samples.get(f"floor:{label}:edit-pull")
+    if mode != "pull" or not values:
+        return ["", ""]
+    floor = figure(values, "p50")
+    return [f"{floor:.2f}", f"{peer_ms / floor:.1f}x" if floor else "inf"]
 
 
 def report_outlines(benches: list[bs.Bench], ctx: dict[str, Any]) -> None:
@@ -1221,6 +1283,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 order = plan if run % 2 == 0 else plan[::-1]
                 for server, pull in order:
                     await session(server, bench, pull, check, ctx, samples)
+                await floor_session(bench, ctx, samples)
             print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
     except bs.ServerError as exc:
         print(f"error: {exc} (servers' stderr in {ctx['log']})", file=sys.stderr)

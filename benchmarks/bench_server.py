@@ -217,15 +217,16 @@ class Client:
             }
         return {"textDocument": text_document, "general": {"positionEncodings": ["utf-16"]}}
 
+    def command(self) -> list[str]:
+        """The server's command line."""
+        return [sys.executable, "-m", "layercfg", "lsp"]
+
     async def start(self) -> float:
         """Spawn the server and initialize it; the spawn -> initialize response time in ms."""
         self._stderr = self.log_path.open("ab")
         start = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "layercfg",
-            "lsp",
+            *self.command(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._stderr,
