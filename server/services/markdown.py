@@ -13,11 +13,17 @@ import re
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _BREAKS = re.compile(r"\r\n|\r|\n")
 _TICKS = re.compile(r"`+")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_FENCE = re.compile(r"^(`{3,}|~{3,})")  # at the margin only: an indented one may be in a list
+_TILDES = re.compile(r"~{3,}")
+# A line that opens a block or ends a paragraph (blank, a heading, a quote, a list item, a
+# rule, a setext underline, HTML, a fence, a table's delimiter row): a code span cannot run
+# on into it.
+_BREAKER = re.compile(r"[ \t]*(?:$|[#>*+\-=_|:<`~0-9!\[])")  # ! and [: an image's or link's text
+_TABLE_RULE = re.compile(r"(?m)^(?=[^\n]*\|)(?=[^\n]*-)[ \t>]*[|:\- \t]+$")
 _IMAGE = re.compile(r"!\[([^\[\]\n]*)\](?:\([^()\n]*\)|\[[^\[\]\n]*\])")
 _LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^\s()<>]*)>?(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)")
 _WEB = re.compile(r"https?://[^\s()<>\[\]`\\]+\Z", re.IGNORECASE)
-_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+_TAG = re.compile(r"<(?=[A-Za-z/!?]|\Z)")  # at the end: a link's text may follow
 _HTML = re.compile(
     r"<[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|</[A-Za-z][A-Za-z0-9-]*\s*>"
     r"|<!--.*?-->|<\?.*?\?>|<![A-Za-z][^<>]*>|<!\[CDATA\[.*?\]\]>",
@@ -77,10 +83,10 @@ def docstring(value: object) -> str:
 def _docstring(value: str) -> str:
     out: list[str] = []
     prose: list[str] = []
-    lines = value.split("\n")
+    lines = _BREAKS.split(value)  # a CR alone ends a line too
     index = 0
     while index < len(lines):
-        opened = _FENCE.match(lines[index])
+        opened = _FENCE.match(lines[index]) if index else None  # line 1 may follow a title
         if opened is None or (opened[1][0] == "`" and "`" in lines[index][opened.end() :]):
             prose.append(lines[index])
             index += 1
@@ -101,9 +107,12 @@ def _docstring(value: str) -> str:
     return "\n".join(out)
 
 
-def _spans(value: str) -> str:
+def _spans(value: str, spans: bool = True) -> str:
     """Prose with its backslash escapes and code spans kept as they are and the rest made
-    safe (``_prose``). An escaped backtick opens no span, as in CommonMark."""
+    safe (``_prose``). An escaped backtick opens no span, as in CommonMark. A span is kept
+    only where no reading of the block structure can cut it: within its line, or over lines
+    that carry its paragraph on; and with no pipe, nor over lines, where a table may be."""
+    tables = spans and _TABLE_RULE.search(value) is not None
     out = []
     start = at = 0
     while (token := _TOKEN.search(value, at)) is not None:
@@ -111,10 +120,16 @@ def _spans(value: str) -> str:
             out.append(_prose(value[start : token.start()]) + token[0])
             start = at = token.end()
             continue
-        closing = _closing(value, token)
+        closing = _closing(value, token) if spans else None
         if closing is None:  # no span: the backticks are literal text
             out.append(_prose(value[start : token.start()]) + "\\`" * len(token[2]))
             start = at = token.end()
+            continue
+        if not _kept(value, token.start(), closing.start(), tables):  # shown, but as text
+            inner = _spans(value[token.end() : closing.start()], spans=False)
+            ticks = "\\`" * len(token[2])
+            out.append(_prose(value[start : token.start()]) + ticks + inner + ticks)
+            start = at = closing.end()
             continue
         out.append(_prose(value[start : token.start()]) + value[token.start() : closing.end()])
         start = at = closing.end()
@@ -127,12 +142,28 @@ def _closing(value: str, run: re.Match[str]) -> re.Match[str] | None:
     return re.compile(rf"(?<!`){run[2]}(?!`)").search(value, run.end())
 
 
+def _kept(value: str, start: int, end: int, tables: bool) -> bool:
+    """Whether the code span from ``start`` to ``end`` is one whatever the blocks are."""
+    inner = value[start:end]
+    if tables and "|" in inner:
+        return False
+    if "\n" not in inner:
+        return True
+    opening = _prose(value[value.rfind("\n", 0, start) + 1 : start])
+    if tables or opening[:1] in (" ", "\t") or _BREAKER.match(opening.lstrip(" \t") or "a"):
+        return False
+    return not any(_BREAKER.match(line) for line in inner.split("\n")[1:])
+
+
 def _prose(value: str) -> str:
     value = _IMAGE.sub(lambda m: m[1], value)
     out = []
     at = 0
     for link in _LINK.finditer(value):
-        out.append(_inert(value[at : link.start()]))
+        before = _inert(value[at : link.start()])
+        if before.endswith("!"):  # an image's mark left by what was taken out before it
+            before = before[:-1] + "\\!"
+        out.append(before)
         label = _inert(link[1])
         out.append(f"[{label}]({link[2]})" if _WEB.match(link[2]) else label)
         at = link.end()
@@ -145,6 +176,7 @@ def _inert(value: str) -> str:
     comments, processing instructions, declarations) taken out, and a ``<`` left before
     a tag name escaped."""
     value = value.replace("[", "\\[").replace("]", "\\]")
+    value = _TILDES.sub(lambda m: "\\" + m[0], value)  # a fence in a list or a quote
     return _TAG.sub(r"\\<", _HTML.sub("", value))
 
 

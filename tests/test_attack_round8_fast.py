@@ -1,0 +1,99 @@
+"""Hostile input for what changed last, no Keras: docstrings whose markdown a CommonMark
+reader takes apart where the hover's sanitizer did not (code spans over block boundaries,
+fences in lists and quotes, an image's mark left behind), the error popups' rate limit, the
+``modules`` setting's names, the catalog builder's part cache and ``.keras`` archives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from markdown_it import MarkdownIt
+
+from layercfg.server.catalog import Catalog
+from layercfg.server.services import markdown
+from layercfg.server.services.hover import Hoverer
+
+# -- docstrings that a CommonMark reader reads otherwise ------------------------------------------
+
+# markdown-it (CommonMark, with GFM tables as VS Code's renderer has them) reads what the
+# hover shows; what it finds live is what a client would render.
+READER = MarkdownIt("commonmark").enable("table")
+LINK = "[run](command:workbench.action.terminal.new)"
+
+
+def _live(md: str) -> list[Any]:
+    """The images, raw HTML and links to anything but a web address that ``md`` renders."""
+    found: list[Any] = []
+
+    def walk(tokens: list[Any]) -> None:
+        for token in tokens:
+            href = str(token.attrs.get("href", ""))
+            if token.type == "link_open" and not href.startswith(("http://", "https://")):
+                found.append(("link", href))
+            elif token.type == "image":
+                found.append(("image", token.attrs.get("src")))
+            elif token.type in ("html_inline", "html_block"):
+                found.append(("html", token.content))
+            walk(token.children or [])
+
+    walk(READER.parse(md))
+    return found
+
+
+HOSTILE_DOCSTRINGS = {
+    "an image whose title holds a parenthesis": '![px](http://host/p.png "a(b")',
+    "an image's mark left by an empty image": "!![](x)[px](http://host/p.png)",
+    "an image's mark left by a tag": "!<b>[px](http://host/p.png)",
+    "a tag's bracket left before a link's text": "<[img src=x onerror=alert(1)](x:y)>",
+    "a code span over a blank line": f"`a\n\n{LINK}\n\n`",
+    "a code span over a heading": f"`a\n# {LINK}\n`",
+    "a code span over a setext underline": f"`a\n===\n{LINK}\n`",
+    "a code span over a list item": f"`a\n- {LINK}\n`",
+    "a code span over a quote": f"`a\n> {LINK}\n`",
+    "a code span over an HTML block": "`a\n<div>\n<img src=x onerror=alert(1)>\n`",
+    "a code span across an indented line": f"<b>    # ===`\n{LINK}`",
+    "a code span cut by a table's cells": f"| h | i | j |\n| - | - | - |\n| `a | {LINK} | ` |",
+    "a code span over lone CRs": f"`a\r\r{LINK}\r\r`",
+    "a fence in a quote": f"> ```\n{LINK}\n> ```",
+    "a fence in a list item": f"- ```\n  a\n  ```\n{LINK}\n- ```",
+    "a fence in indented code": f"    ```\n{LINK}\n    ```",
+    "a tilde fence indented": f"  ~~~\n```\n~~~\n{LINK}\n```",
+    "a fence on the summary's line": f"```\na\n\n{LINK}\n\n```",
+}
+
+
+@pytest.fixture(scope="module")
+def hoverer() -> Hoverer:
+    return Hoverer(Catalog.from_json({"classes": []}))
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", sorted(HOSTILE_DOCSTRINGS))
+def test_a_docstring_renders_no_image_html_or_other_link(hoverer, name):
+    doc = HOSTILE_DOCSTRINGS[name]
+    # As a class's hover shows a summary (after its name, on its line) and as a key's hover
+    # shows a description (a paragraph of its own between others).
+    summary = hoverer.class_markdown({"class_name": "Dense", "summary": doc})
+    assert _live(summary) == [], summary
+    description = f"**units**\n\n{markdown.docstring(doc)}\n\nDefault: `1`"
+    assert _live(description) == [], description
+
+
+@pytest.mark.fast
+def test_what_a_docstring_keeps_still_renders():
+    """The safe reading keeps a web link, a code span over lines of one paragraph and a
+    fenced example at the margin."""
+    doc = (
+        "See [the guide](https://keras.io/g).\n"
+        "Shape `(batch_size,\n    filters)` out.\n\n```python\nx = [1](2)\n```"
+    )
+    md = markdown.docstring(doc)
+    tokens = READER.parse(md)
+    assert [t.attrs["href"] for t in tokens[1].children or [] if t.type == "link_open"] == [
+        "https://keras.io/g"
+    ]
+    assert [t.content for t in tokens[1].children or [] if t.type == "code_inline"] == [
+        "(batch_size,     filters)"
+    ]
+    assert [t.content for t in tokens if t.type == "fence"] == ["x = [1](2)\n"]
