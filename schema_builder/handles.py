@@ -182,7 +182,8 @@ def _check_url(handle: str, parsed: Any, hub: bool) -> HandleCheck:
             return check
         check.notes.append(
             "tfhub.dev handles are served from Kaggle Models now "
-            "(https://www.kaggle.com/models); this one still resolves"
+            "(https://www.kaggle.com/models), which tensorflow_hub follows; that this "
+            "model is there cannot be checked offline"
         )
     elif host in _KAGGLE_HOSTS:
         check = _kaggle(handle, parts, check)

@@ -97,12 +97,17 @@ class _Given:
 def _weightless_scope() -> Any:
     """Keras 3's stateless scope (no weight is allocated), in which a variable created from a
     concrete value is deferred too: Keras refuses those ("create a variable while in a
-    stateless scope"), which KerasHub's task models do when they are built, though they load."""
+    stateless scope"), which KerasHub's task models do when they are built, though they load.
+    A ``compile_config`` is compiled as Keras does, but for the optimizer's variables (one per
+    weight, which no check needs): over deferred weights the TensorFlow backend cannot key
+    them, and every compiled model Keras saves would fail to load."""
     import numpy as np
     from keras.src.backend.common.stateless_scope import StatelessScope
     from keras.src.backend.common.variables import Variable
+    from keras.src.saving import serialization_lib
+    from keras.src.trainers.trainer import Trainer
 
-    original = Variable.__init__
+    original, compile_from_config = Variable.__init__, Trainer.compile_from_config
 
     def init(
         self: Any, initializer: Any, shape: Any = None, dtype: Any = None, *args: Any, **kwargs: Any
@@ -115,12 +120,20 @@ def _weightless_scope() -> Any:
             initializer = _Given(initializer)
         original(self, initializer, shape, dtype, *args, **kwargs)
 
+    def compile_without_optimizer_variables(self: Any, config: Any) -> None:
+        if type(self).compile is not Trainer.compile:
+            compile_from_config(self, config)  # Keras warns and leaves a custom compile()
+            return
+        self.compile(**serialization_lib.deserialize_keras_object(config))
+
     Variable.__init__ = init
+    Trainer.compile_from_config = compile_without_optimizer_variables
     try:
         with StatelessScope(initialize_variables=False):
             yield
     finally:
         Variable.__init__ = original
+        Trainer.compile_from_config = compile_from_config
 
 
 @dataclass

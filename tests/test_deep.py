@@ -376,3 +376,28 @@ def test_a_kernel_larger_than_its_input_is_a_shape_error_on_kernel_size(checker,
     assert [(f["code"], tuple(f["path"])) for f in errors] == [
         ("LCF302", (*prefix, "config", "kernel_size"))
     ]
+
+
+def _compiled_models() -> dict[str, dict]:
+    inputs = keras.Input((8,), name="x")
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+    functional = keras.Model(inputs, keras.layers.Dense(3, name="probs")(hidden))
+    sequential = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    out = {}
+    for name, model in (("functional", functional), ("sequential", sequential)):
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3), loss="mse", metrics=["mae", "accuracy"]
+        )
+        out[name] = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["functional", "sequential"])
+def test_a_compiled_model_as_keras_saves_it_loads_cleanly(checker, kind):
+    document = _compiled_models()[kind]
+    assert document["compile_config"]["optimizer"]["class_name"] == "Adam"
+    assert checker.check(document)["findings"] == []
+    # the compile_config is still loaded: a misspelt optimizer argument is found
+    document["compile_config"]["optimizer"]["config"]["learning_rat"] = 0.1
+    finding = only(checker.check(document))
+    assert finding["code"].startswith("LCF3") and "learning_rat" in finding["message"]

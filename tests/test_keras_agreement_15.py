@@ -110,8 +110,9 @@ def test_a_package_not_in_modules_says_to_add_it(cat: Catalog) -> None:
     (finding,) = validate(document, cat)
     assert (finding.code, finding.severity) == ("LCF101", WARNING)
     assert finding.message == (
-        "'Fancy' is from package acme_models, which is not in `modules`: add it (`--modules`, "
-        "or the layercfg.modules setting; trusted workspaces only) to check it."
+        "'Fancy' is from module acme_models.layers, which the catalog does not cover: add "
+        "acme_models.layers to `modules` (`--modules`, or the layercfg.modules setting; "
+        "trusted workspaces only) to check it."
     )
 
 

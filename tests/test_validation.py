@@ -717,7 +717,13 @@ def test_classes_of_packages_the_catalog_does_not_know(cat, tiny):
         path + ("class_name",),
         WARNING,
     )
-    assert "package acme_models, which is not in `modules`" in finding.message
+    assert "module acme_models.layers, which the catalog does not cover" in finding.message
+    assert "add acme_models.layers to `modules`" in finding.message
+    # without a module, the package of its registered_name
+    dense.pop("module")
+    (finding,) = validate(document, cat)
+    assert "'Fancy' is from package acme, which the catalog does not cover" in finding.message
+    dense["module"] = "acme_models.layers"
     # a private Keras module the catalog does not cover is imported by Keras: not a finding
     dense.update(module="keras.src.ops.numpy", class_name="Fancy", registered_name="Fancy")
     assert validate(document, cat) == []

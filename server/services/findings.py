@@ -108,10 +108,18 @@ def outside_message(name: str, module: Any, registered: Any) -> str:
             f"{_quote(name)} is from package {package}, which the catalog does not cover: "
             f"add it to `modules` (`--modules`, or the layercfg.modules setting) to check it."
         )
-    where = f"package {package}" if package else _quote(registered)
+    # The module that defines the class, when the envelope says it: naming its package
+    # alone is not enough where the package does not import that module.
+    if isinstance(module, str) and module:
+        where, add = f"module {module}", module
+    elif package:
+        where, add = f"package {package}", package
+    else:
+        where, add = _quote(registered), "its module"
     return (
-        f"{_quote(name)} is from {where}, which is not in `modules`: add it (`--modules`, or "
-        "the layercfg.modules setting; trusted workspaces only) to check it."
+        f"{_quote(name)} is from {where}, which the catalog does not cover: add {add} to "
+        "`modules` (`--modules`, or the layercfg.modules setting; trusted workspaces only) "
+        "to check it."
     )
 
 
