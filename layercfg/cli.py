@@ -165,9 +165,9 @@ def cmd_new(args: argparse.Namespace) -> int:
         )
     data: dict[str, Any] = dict(_catalog(args, implementation))  # as the generators take it
     modules = _modules(args.modules) if implementation == "keras" else ()
+    api = KerasAPI(implementation)  # first: Keras imported quietly, before any module's import
     for module in modules:
         __import__(module)
-    api = KerasAPI(implementation)
     wrap = args.wrap
     base = os.getcwd()  # a relative handle or filepath is the user's, from here
     if kind == "hub":

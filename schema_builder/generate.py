@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import sys
+import traceback
 from typing import Any
 
 from .keras_api import KerasAPI
@@ -100,10 +103,48 @@ def new_config(
     except GenerateError:
         raise
     except Exception as exc:
-        raise GenerateError(one_line(exc)) from None
+        message = one_line(exc)
+        if entry.get("custom"):
+            # The user's own class: name it, and the line of its code that failed.
+            place = user_place(exc)
+            message = f"{entry['class_name']}: {message}" + (f" ({place})" if place else "")
+        raise GenerateError(message) from None
     if not isinstance(written, dict):
         raise GenerateError(f"{entry['class_name']} did not serialize to a config")
     return written
+
+
+def user_place(exc: BaseException) -> str | None:
+    """``file:line, in function: code`` of the innermost frame of the error (or of what it
+    was raised from) in the user's own code: not Keras's, an installed package's or
+    layercfg's. The file is relative to the current directory when it is under it."""
+    own = tuple(
+        os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+        for module in (sys.modules.get("layercfg"), sys.modules[__name__])
+        if module is not None and module.__file__
+    )
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    found = None
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        for frame in traceback.extract_tb(error.__traceback__):
+            name = frame.filename.replace("\\", "/")
+            if name.startswith("<") or os.path.abspath(frame.filename).startswith(own):
+                continue
+            if "/site-packages/" in name or "/dist-packages/" in name or "/lib/python" in name:
+                continue
+            found = frame
+        if found is not None:
+            break
+        error = error.__cause__ or error.__context__
+    if found is None:
+        return None
+    path = os.path.abspath(found.filename)
+    relative = os.path.relpath(path)
+    shown = relative if not relative.startswith("..") else path
+    code = (found.line or "").strip()
+    return f"{shown}:{found.lineno}, in {found.name}" + (f": {code[:120]}" if code else "")
 
 
 def custom_objects_note(catalog: dict[str, Any], name: str) -> str | None:

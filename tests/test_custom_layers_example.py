@@ -40,6 +40,8 @@ def walk(tmp_path, subprocess_env):
 
 def test_new_for_each_custom_layer(walk):
     folder, env = walk
+    # As a user runs it: TensorFlow's own start-up logging is not turned off beforehand.
+    env = {k: v for k, v in env.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     for args, expected in (
         (["SeedDense", "units=16", "activation=relu"], {"units": 16, "activation": "relu"}),
         (["MyMultiWeightLayer", "units1=3", "units2=4"], {"units1": 3, "units2": 4}),
@@ -47,6 +49,10 @@ def test_new_for_each_custom_layer(walk):
     ):
         result = _run(["new", *args, "--modules", "seed_layers"], env, folder)
         assert result.returncode == 0, result.stderr
+        # Only layercfg's lines, none of TensorFlow's, though the module imports Keras.
+        assert all(line.startswith("layercfg: ") for line in result.stderr.splitlines()), (
+            result.stderr
+        )
         # None is registered: the program that loads the config needs custom_objects.
         assert f"custom_objects={{'{args[0]}': {args[0]}}}" in result.stderr
         config = json.loads(result.stdout)
@@ -64,7 +70,20 @@ def test_new_for_each_custom_layer(walk):
     )
     assert missing.returncode == 2 and "units2" in missing.stderr
     broken = _run(["new", "NestedDenseBlock", "--modules", "broken_block"], env, folder)
-    assert broken.returncode == 2 and "KeyError: 'config'" in broken.stderr
+    line = next(
+        number
+        for number, text in enumerate((folder / "broken_block.py").read_text().splitlines(), 1)
+        if 'config.pop("config")' in text
+    )
+    # The class, Keras's error and the line of the user's code that raised it.
+    assert (
+        broken.returncode == 2
+        and (
+            f"layercfg: error: NestedDenseBlock: KeyError: 'config' (broken_block.py:{line}, "
+            'in from_config: inner = config.pop("config")'
+        )
+        in broken.stderr
+    ), broken.stderr
 
 
 def test_check_deep_passes_the_configs_and_points_at_the_broken_from_config(walk):
