@@ -1,10 +1,17 @@
 """Hostile input for what changed last, no Keras: docstrings whose markdown a CommonMark
 reader takes apart where the hover's sanitizer did not (code spans over block boundaries,
-fences in lists and quotes, an image's mark left behind), the error popups' rate limit, the
-``modules`` setting's names, the catalog builder's part cache and ``.keras`` archives."""
+fences in lists and quotes, an image's mark left behind) and a catalog whose schemas name a
+meta-schema on the web (the worker that writes catalogs is not trusted to reach it)."""
 
 from __future__ import annotations
 
+import copy
+import gzip
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +20,9 @@ from markdown_it import MarkdownIt
 from layercfg.server.catalog import Catalog
 from layercfg.server.services import markdown
 from layercfg.server.services.hover import Hoverer
+from layercfg.server.services.validation import validate
+
+FROZEN = Path(__file__).parent / "data" / "frozen"
 
 # -- docstrings that a CommonMark reader reads otherwise ------------------------------------------
 
@@ -97,3 +107,65 @@ def test_what_a_docstring_keeps_still_renders():
         "(batch_size,     filters)"
     ]
     assert [t.content for t in tokens if t.type == "fence"] == ["x = [1](2)\n"]
+
+
+# -- a catalog whose schema names a web address ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frozen() -> dict[str, Any]:
+    plain = sorted(FROZEN.glob("catalog-*-e3b0c44298fc1c14*.json.gz"))
+    assert plain, f"no frozen catalog in {FROZEN}: run tests/frozen.py"
+    with gzip.open(plain[-1], "rt", encoding="utf-8") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
+@pytest.fixture()
+def web() -> Iterator[tuple[str, list[str]]]:
+    """A web server on the loopback and the paths asked of it."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            asked.append(self.path)
+            body = b'{"$schema": "https://json-schema.org/draft/2020-12/schema"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("where", ["a property", "the class's schema"])
+def test_a_catalog_schema_naming_a_web_meta_schema_is_never_fetched(frozen, web, where):
+    """A catalog is data the worker wrote: a ``$schema`` (or ``$id``) deep in it must not
+    make the server, which runs outside the worker's sandbox, reach the network."""
+    address, asked = web
+    data = copy.deepcopy(frozen)
+    dense = data["schema"]["$defs"]["keras.layers.Dense"]
+    target = dense["properties"]["units"] if where == "a property" else dense
+    target["$schema"] = f"{address}/exfiltrate?secret=1"
+    target["$id"] = f"{address}/resource.json"
+    document = {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {"name": "d", "units": "x"},
+        "registered_name": None,
+    }
+    findings = validate(document, Catalog.from_json(data))
+    assert asked == []
+    assert findings  # the document is still checked (or the schema refused with a finding)

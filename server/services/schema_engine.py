@@ -54,6 +54,12 @@ _STUB: dict[str, Any] = {
 _MISSING = object()
 
 
+def _offline(uri: str) -> Any:
+    """What jsonschema_rs would fetch (a ``$schema`` or ``$id`` deep in a catalog the worker
+    wrote): never fetched, the server does not touch the network."""
+    raise ValueError(f"{uri} is not fetched: the schema engine works offline")
+
+
 class Engine:
     """The compiled validators of one catalog."""
 
@@ -78,7 +84,7 @@ class Engine:
                 root = {**schema, "$defs": self._reached(schema)}
                 root.pop("$schema", None)
                 try:
-                    validator = jsonschema_rs.Draft202012Validator(root)
+                    validator = jsonschema_rs.Draft202012Validator(root, retriever=_offline)
                 except (ValueError, jsonschema_rs.ReferencingError) as error:
                     raise SchemaError(f"{key}: {error}") from None
                 found = self._compiled[key] = (validator, root)
