@@ -68,10 +68,13 @@ class Locator(ShapeReplay, CustomClassLint):
                 if f"'{name}'" in message or f'"{name}"' in message:
                     path = (*layer_path, "class_name")
                     break
+            part = "value"
             if "build" in message and "build_config" in value and path == ("class_name",):
-                path, part = ("build_config",), "value"
+                path = ("build_config",)
             else:
-                part = "value"
+                key = _warned_key(value, path[:-1], names, message)
+                if key is not None:
+                    path, part = key, "key"
             out.append(
                 DeepFinding(
                     path,
@@ -351,6 +354,23 @@ def _number(text: str) -> int | float | None:
 
 # Keys every layer's get_config writes (keras.layers.Layer.get_config).
 _BASE_KEYS = ("name", "trainable", "dtype")
+
+
+def _warned_key(
+    value: dict[str, Any], layer: JsonPath, names: dict[str, JsonPath], message: str
+) -> JsonPath | None:
+    """The config key a warning names (``Argument `input_length` is deprecated``): in the
+    layer it names, else in the one envelope (the document or a layer) whose config has it."""
+    places = [layer] if layer else [(), *names.values()]
+    for word in _BACKTICK_ARG.findall(message):
+        holding = [
+            place
+            for place in places
+            if isinstance(config := inside(value, (*place, "config")), dict) and word in config
+        ]
+        if len(holding) == 1:
+            return (*holding[0], "config", word)
+    return None
 
 
 def _recursion_error(error: BaseException) -> RecursionError | None:

@@ -401,3 +401,29 @@ def test_a_compiled_model_as_keras_saves_it_loads_cleanly(checker, kind):
     document["compile_config"]["optimizer"]["config"]["learning_rat"] = 0.1
     finding = only(checker.check(document))
     assert finding["code"].startswith("LCF3") and "learning_rat" in finding["message"]
+
+
+def test_a_warning_naming_an_argument_is_found_at_that_key(checker):
+    embedding = {
+        "module": "keras.layers",
+        "class_name": "Embedding",
+        "config": {"name": "embedding", "input_dim": 100, "output_dim": 8, "input_length": 10},
+        "registered_name": None,
+    }
+    finding = only(checker.check(json.loads(json.dumps(embedding))))
+    assert (finding["code"], finding["path"], finding["part"]) == (
+        "LCF305",
+        ("config", "input_length"),
+        "key",
+    )
+    assert "`input_length` is deprecated" in finding["message"]
+    # in a model, at the layer that has it
+    model = keras.saving.serialize_keras_object(
+        keras.Sequential(
+            [keras.Input((10,)), keras.layers.Embedding(100, 8), keras.layers.Dense(1)]
+        )
+    )
+    model = json.loads(json.dumps(model))
+    model["config"]["layers"][1]["config"]["input_length"] = 10
+    finding = only(checker.check(model))
+    assert finding["path"] == ("config", "layers", 1, "config", "input_length")
