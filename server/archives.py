@@ -8,12 +8,15 @@ command line for ``check``/``upgrade`` of an archive. Nothing is ever extracted 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import re
 import stat
 import struct
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,69 +274,67 @@ def _metadata(data: bytes) -> dict[str, Any] | None:
 # -- the pretty view ----------------------------------------------------------------------------
 
 
-def _tokens(text: str):
+# A string (an unterminated one runs to the end), a punctuation mark, a run of anything else,
+# or whitespace.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[{}\[\],:]|[^ \t\r\n"{}\[\],:]+|[ \t\r\n]+', re.S)
+
+
+def _tokens(text: str) -> Iterator[tuple[str, str]]:
     """(kind, text) of JSON-ish tokens: strings, punctuation, and runs of anything else; the
     whitespace between them is dropped. Unterminated strings run to the end."""
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in " \t\r\n":
-            i += 1
-        elif ch == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            yield "string", text[i : j + 1]
-            i = j + 1
-        elif ch in "{}[],:":
-            yield ch, ch
-            i += 1
-        else:
-            j = i
-            while j < n and text[j] not in ' \t\r\n"{}[],:':
-                j += 1
-            yield "atom", text[i:j]
-            i = j
+    for match in _TOKEN.finditer(text):
+        token = match[0]
+        first = token[0]
+        if first in " \t\r\n":
+            continue
+        yield ("string" if first == '"' else first if first in "{}[],:" else "atom"), token
 
 
 def pretty(text: str, indent: int = 2) -> str:
     """``text`` re-indented, token for token the same (duplicate keys, NaN and syntax errors
     stay where they were, so findings are the member's own): one member or item per line,
-    empty containers kept as ``{}`` / ``[]``. A text already on several lines is kept."""
+    empty containers kept as ``{}`` / ``[]``. A text already on several lines is kept.
+
+    The tokens are not kept (a list of them costs some 100 bytes each, gigabytes for a
+    member at the size cap): the view is written as they are read."""
     if "\n" in text.strip():
         return text
-    out: list[str] = []
-    depth = 0
-    tokens = list(_tokens(text))
     # Indentation grows with depth: a deeply nested text ("[[[[...") would be quadratically
     # long pretty-printed; past this budget (at most one indented line per token) it is shown
     # as stored.
     budget, level, added = 16 * len(text) + (1 << 20), 0, 0
-    for kind, _ in tokens:
+    out = io.StringIO()
+    depth = 0
+    previous: str | None = None
+    pending = False  # a bracket opened, its line break not yet written
+    for kind, token in _tokens(text):
         level = level + 1 if kind in "{[" else max(level - 1, 0) if kind in "}]" else level
         added += 1 + indent * level
         if added > budget:
             return text
-    for index, (kind, token) in enumerate(tokens):
-        following = tokens[index + 1][0] if index + 1 < len(tokens) else None
-        if kind in "{[":
-            out.append(token)
-            if following not in ("}", "]"):
+        if pending:
+            if kind not in ("}", "]"):
                 depth += 1
-                out.append("\n" + " " * (indent * depth))
+                out.write("\n" + " " * (indent * depth))
+            pending = False
+        if kind in "{[":
+            out.write(token)
+            pending = True
         elif kind in "}]":
-            previous = tokens[index - 1][0] if index else None
             if previous not in ("{", "["):
                 depth = max(depth - 1, 0)
-                out.append("\n" + " " * (indent * depth))
-            out.append(token)
+                out.write("\n" + " " * (indent * depth))
+            out.write(token)
         elif kind == ",":
-            out.append(",\n" + " " * (indent * depth))
+            out.write(",\n" + " " * (indent * depth))
         elif kind == ":":
-            out.append(": ")
+            out.write(": ")
         else:
-            out.append(token)
-    return "".join(out) + "\n"
+            out.write(token)
+        previous = kind
+    if pending:  # the text ends in an open bracket
+        out.write("\n" + " " * (indent * (depth + 1)))
+    return out.getvalue() + "\n"
 
 
 def compact(text: str) -> str:

@@ -1,7 +1,8 @@
 """Hostile input for what changed last, no Keras: docstrings whose markdown a CommonMark
 reader takes apart where the hover's sanitizer did not (code spans over block boundaries,
 fences in lists and quotes, an image's mark left behind) and a catalog whose schemas name a
-meta-schema on the web (the worker that writes catalogs is not trusted to reach it)."""
+meta-schema on the web (the worker that writes catalogs is not trusted to reach it), and a
+``.keras`` member of millions of small tokens (its pretty view's memory)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import gzip
 import http.server
 import json
 import threading
+import tracemalloc
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
+from layercfg.server import archives
 from layercfg.server.catalog import Catalog
 from layercfg.server.services import markdown
 from layercfg.server.services.hover import Hoverer
@@ -169,3 +173,31 @@ def test_a_catalog_schema_naming_a_web_meta_schema_is_never_fetched(frozen, web,
     findings = validate(document, Catalog.from_json(data))
     assert asked == []
     assert findings  # the document is still checked (or the schema refused with a finding)
+
+
+# -- a .keras member of millions of small tokens -------------------------------------------------
+
+MANY_TOKENS = {
+    "numbers": "[" + "1," * (1 << 18) + "1]",
+    "empty objects under keys": '{"a": [' + '{"k":{}},' * (1 << 16) + "{}]}",
+}
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", sorted(MANY_TOKENS))
+def test_the_view_of_a_member_of_many_tokens_costs_a_few_times_its_size(tmp_path, name):
+    """The pretty view of a member is a few times its size, whatever it holds: its reading
+    must not keep a tuple per token (100 bytes each: a member at the 64 MB cap made
+    gigabytes)."""
+    text = MANY_TOKENS[name]
+    path = tmp_path / "tokens.keras"
+    with zipfile.ZipFile(path, "w") as archive:  # stored, as Keras stores its members
+        archive.writestr("config.json", text)
+    tracemalloc.start()
+    try:
+        read = archives.read(str(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert read.raw == text and len(read.view) > len(text)
+    assert peak < 16 * len(text), f"{peak >> 10} kB for a member of {len(text) >> 10} kB"
