@@ -24,16 +24,18 @@ document beyond each class's config is ``catalog_schema``; the cache's files, ``
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
+import logging
 import sys
 import tempfile
 import time
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any, TypedDict, cast
 
@@ -450,6 +452,10 @@ class CatalogBuilder:
         return True
 
     def build(self) -> CatalogData:
+        with _python_logs_quiet():
+            return self._build()
+
+    def _build(self) -> CatalogData:
         self.gather()
         self._borrow_descriptions()
         self.progress("emitting the schema", 90)
@@ -532,6 +538,21 @@ def _doc_url(info: ClassInfo) -> str | None:
 def _exception_line(exc: BaseException) -> str:
     lines = traceback.format_exception_only(type(exc), exc)
     return lines[-1].strip() if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _python_logs_quiet() -> Iterator[None]:
+    """TensorFlow's and absl's Python loggers kept to errors: tf_keras logs a warning, twice,
+    for each deprecated argument the builder probes, which is no news to the user."""
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 # -- the catalog, from the cache or built -------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,8 +179,21 @@ def new_hub_layer(
             f"input: {_spec_text(shape, dtype)} assumed (a text embedding); give "
             "--input-shape and --input-dtype for other models"
         )
+    notes.extend(_relative_note("handle", original, check, base))
     generated.notes = notes
     return generated
+
+
+def _relative_note(key: str, given: str, check: handles.HandleCheck, base: str | None) -> list[str]:
+    """A relative folder is written as given, from ``base`` (the current directory), while
+    the deep check resolves it against the document's folder: say so."""
+    if check.local is None or os.path.isabs(os.path.expanduser(given)):
+        return []
+    return [
+        f"{key} {given!r} is written as given, a relative path: `layercfg check --deep` "
+        f"resolves it against the document's folder, so save the config in "
+        f"{base or os.getcwd()} or give an absolute path"
+    ]
 
 
 def _hub_envelope(config: dict[str, Any]) -> dict[str, Any]:
@@ -339,6 +353,7 @@ def new_tfsm_layer(
         notes.append(
             f"input: {_spec_text(shape, dtype)} assumed; give --input-shape and --input-dtype"
         )
+    notes.extend(_relative_note("filepath", original, check, base))
     return Generated(written, notes)
 
 

@@ -152,6 +152,13 @@ def test_new_keras_layer_with_a_relative_handle_keeps_it(new, saved_model, monke
     code, config, err = new("KerasLayer", "handle=embed", "trainable=true")
     assert code == 0, err
     assert config["config"]["handle"] == "embed" and config["config"]["trainable"] is True
+    # The deep check resolves it against the document's folder: where to save the config.
+    assert (
+        "handle 'embed' is written as given, a relative path: `layercfg check --deep` "
+        f"resolves it against the document's folder, so save the config in {saved_model.parent}"
+    ) in err
+    code, config, err = new("KerasLayer", f"handle={saved_model}")
+    assert code == 0 and "relative path" not in err
 
 
 def test_new_keras_layer_wrapped_in_a_sequential_model(new, saved_model):
@@ -326,6 +333,16 @@ def test_the_seed_question_on_the_command_line(subprocess_env, tf_keras_catalog,
         "InputLayer",
         "KerasLayer",
     ]
+
+
+def test_building_the_tf_keras_catalog_logs_nothing_of_tensorflows(subprocess_env, tmp_path):
+    # tf_keras logs, through TensorFlow's and absl's Python loggers, a warning for each
+    # deprecated argument the builder probes: none of it reaches the user's terminal.
+    env = {**subprocess_env, "LAYERCFG_CACHE_DIR": str(tmp_path / "fresh")}
+    result = _run(["new", "KerasLayer", f"handle={URL}"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "layer classes" in result.stderr  # the catalog was built
+    assert all(line.startswith("layercfg: ") for line in result.stderr.splitlines()), result.stderr
 
 
 def test_check_deep_resolves_a_relative_handle_against_the_document(
