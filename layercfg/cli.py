@@ -254,7 +254,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             document = _fix(path, document, catalog, settings, args, diffs, files, outcomes)
         checked = flavor.adjust(engine.check(document, catalog, settings), chosen)
         results.append((path, document, checked))
-    results += filekinds.Checker(args, catalogs, settings, files, kinds).run()
+    checker = filekinds.Checker(args, catalogs, settings, files, kinds)
+    results += checker.run()
+    flavors.update(checker.flavors)
     if args.diff:
         sys.stdout.write("".join(diffs))
         return files.exit_code(EXIT_PROBLEMS if diffs else EXIT_OK)

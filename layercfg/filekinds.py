@@ -107,6 +107,8 @@ class Checker:
     ) -> None:
         self.args, self.catalogs, self.settings, self.files = args, catalogs, settings, files
         self.kinds = kinds
+        # Each result's path -> the Keras that checks it deeply too (as its fast checks).
+        self.flavors: dict[str, str] = {}
 
     def run(self) -> list[tuple]:
         """The results of the archives and presets, in the order named."""
@@ -135,10 +137,11 @@ class Checker:
             self.catalogs[chosen] = Catalog.from_json(cli._catalog(args, chosen))
         return self.catalogs[chosen], chosen
 
-    def fast(self, document: Document) -> list[Checked]:
+    def fast(self, document: Document, path: str) -> list[Checked]:
         from layercfg.server import engine, flavor
 
         catalog, chosen = self.catalog(document.value)
+        self.flavors[path] = chosen
         return flavor.adjust(engine.check(document, catalog, self.settings), chosen)
 
     # -- archives -------------------------------------------------------------------------------
@@ -160,7 +163,8 @@ class Checker:
         document = Document.parse(archives.view_uri(path), archive.view)
         if getattr(self.args, "fix", False):
             document = self._fix_archive(path, archive, document)
-        checked = self.fast(document)
+        shown = archives.MemberPath(path, archive.member)
+        checked = self.fast(document, shown)
         if self.args.flavor != "tf_keras":
             finding = archives.dialect_finding(archive, document.value)
             if finding is not None:
@@ -168,7 +172,7 @@ class Checker:
                 checked.insert(
                     0, engine.Checked(engine.locate_finding(document, finding), finding.path)
                 )
-        return archives.MemberPath(path, archive.member), document, checked
+        return shown, document, checked
 
     def _fix_archive(self, path: str, archive: archives.Archive, document: Document) -> Document:
         from layercfg.server.document import Document
@@ -204,7 +208,7 @@ class Checker:
             if name == presets.METADATA:
                 checked = presets.check_metadata(document)
             else:
-                checked = self.fast(document)
+                checked = self.fast(document, path)
             checked = sorted(
                 checked + drift.get(name, []), key=lambda c: (c.problem.start, c.problem.code)
             )
