@@ -137,8 +137,18 @@ def read_document(path: str, max_bytes: int, follow: bool = True):
         raise FileError(
             f"{path}: not read: {size}larger than the size cap of {_size(max_bytes)} (--max-size)"
         )
+    if data.startswith(HDF5_SIGNATURE):
+        raise FileError(
+            f"{path}: not read: an HDF5 file (the legacy .h5 model format), not a JSON "
+            "config: layercfg checks configs and .keras archives (save the model as .keras, "
+            "or check what its to_json() writes)"
+        )
     text = data.decode("utf-8", errors="surrogateescape")
     return Document.parse(Path(path).resolve().as_uri(), text), opened
+
+
+# The first bytes of an HDF5 file (Keras's legacy .h5 models and weights).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def regular_files(paths: list[str], links: set[str] | None = None) -> list[str]:

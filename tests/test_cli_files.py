@@ -337,3 +337,13 @@ def test_a_link_put_in_place_of_a_file_after_the_walk_is_not_followed(tree, outs
     path.symlink_to(outside / "victim.layercfg.json")
     with pytest.raises(files.FileError, match="not read: it became a symbolic link"):
         files.read_document(str(path), 1 << 20, str(path) in links)
+
+
+def test_an_hdf5_model_named_is_one_error_line_saying_what_it_is(tmp_path, capsys):
+    h5 = tmp_path / "model.h5"
+    h5.write_bytes(files.HDF5_SIGNATURE + b"\0" * 64)
+    (tmp_path / "good.layercfg.json").write_text(GOOD)
+    assert main(["check", str(h5), str(tmp_path / "good.layercfg.json")]) == 2
+    out, err = capsys.readouterr()
+    assert f"{h5}: not read: an HDF5 file (the legacy .h5 model format)" in err
+    assert "LCF001" not in out and "1 file(s) checked, 0 problem(s)" in out
