@@ -13,6 +13,7 @@ from typing import Any
 from layercfg.codes import Code, JsonPath, Severity
 from layercfg.server.catalog import named_package
 from layercfg.server.services.findings import outside_message
+from layercfg.server.services.security_lists import FILE_KEYS
 
 from . import handles
 from .deep_common import SPECIAL, CheckerBase, DeepFinding, digest, envelopes, text_of
@@ -50,6 +51,56 @@ def _modeling_function(module: str) -> bool:
         return True  # not Keras's: Keras's loader resolves it from configured modules only
     rest = parts[2:] if len(parts) > 1 and parts[1] == "src" else parts[1:]
     return bool(rest) and rest[0] in _MODELING_FUNCTIONS
+
+
+# tf_keras's layers that call a TensorFlow symbol named in their config (``function``), and
+# the namespaces of the symbols that only compute: anything else (tf.print to a file,
+# tf.io.write_file, tf.py_function, tf.saved_model.save, tf.config...) is not called.
+_TF_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
+_TF_MODELING = frozenset(
+    {
+        "__operators__", "bitwise", "dtypes", "image", "linalg", "math", "nn", "ragged",
+        "random", "signal", "sparse", "strings",
+    }
+)  # fmt: skip
+_TF_NOT_MODELING = frozenset(
+    {
+        "Module", "Variable", "case", "cond", "control_dependencies", "custom_gradient",
+        "device", "foldl", "foldr", "function", "get_logger", "group", "init_scope",
+        "load_library", "load_op_library", "map_fn", "name_scope", "numpy_function", "print",
+        "py_func", "py_function", "random.set_seed", "recompute_grad", "scan", "switch_case",
+        "vectorized_map", "while_loop",
+    }
+)  # fmt: skip
+
+
+def _tf_modeling_op(envelope: dict[str, Any]) -> bool:
+    """Whether a TFOpLambda's ``function`` names a TensorFlow op that only computes: a
+    top-level one (``reshape``, ``concat``) or one of a modeling namespace (``math.add``);
+    ``compat.v1.`` only before a modeling namespace."""
+    config = envelope.get("config")
+    name = config.get("function") if isinstance(config, dict) else None
+    if not isinstance(name, str):
+        return True  # no symbol to call: tf_keras refuses it itself
+    parts = name.split(".")
+    if parts[:1] == ["compat"]:
+        parts = parts[2:] if len(parts) > 3 and parts[1] in ("v1", "v2") else []
+        if not parts:
+            return False
+    elif len(parts) == 1:
+        return name not in _TF_NOT_MODELING
+    return ".".join(parts) not in _TF_NOT_MODELING and parts[0] in _TF_MODELING
+
+
+def _file_read(envelope: dict[str, Any]) -> str | None:
+    """The key of the envelope's config that names a file its class reads (``vocabulary``,
+    ``merges``, ...), when one does."""
+    config = envelope.get("config")
+    if not isinstance(config, dict):
+        return None
+    return next(
+        (k for k in sorted(FILE_KEYS) if isinstance(config.get(k), str) and config[k]), None
+    )
 
 
 class SafetyScan(CheckerBase):
@@ -119,6 +170,35 @@ class SafetyScan(CheckerBase):
             if not any(path[: len(p)] == p for p in outside):
                 outside.append(path)
                 findings.append(self._unchecked(envelope, path))
+        elif self.api.legacy and (read := _file_read(envelope)) is not None:
+            # tf_keras opens it while loading (a lookup layer's vocabulary), and what it
+            # holds comes back in its errors: Keras 3's safe mode refuses it, so does this.
+            unsafe.add(path)
+            findings.append(
+                DeepFinding(
+                    (*path, "config", read),
+                    "value",
+                    Code.SAFE_MODE,
+                    f"tf_keras would open `{read}` as a file while loading; Keras 3's safe "
+                    "mode refuses that, and the deep check never opens it. Give the values "
+                    "inline, or load the file from a program that trusts it.",
+                )
+            )
+        elif self.api.legacy and class_name in _TF_OP_LAYERS and not _tf_modeling_op(envelope):
+            # tf_keras calls the TensorFlow symbol it names on its inbound values, constants
+            # and keyword arguments of the document included, while the model is rebuilt.
+            unsafe.add(path)
+            findings.append(
+                DeepFinding(
+                    (*path, "config", "function"),
+                    "value",
+                    Code.SAFE_MODE,
+                    f"`tf.{(envelope.get('config') or {}).get('function')}` is not a math or "
+                    f"neural-network op: a {class_name} calls it while the model is rebuilt "
+                    "(on the document's constants and keyword arguments), and the deep check "
+                    "never does.",
+                )
+            )
         elif class_name == "__lambda__":
             unsafe.add(path)
             findings.append(
