@@ -360,11 +360,23 @@ class _BenignCancel(logging.Filter):
         return not str(record.msg).startswith("Cancel notification for unknown message id")
 
 
+class _Quoted(logging.Filter):
+    """pygls's lines that quote the client (an unknown method's name) quote at most 200
+    characters of each value: a name of megabytes is not echoed to the log whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, str) and len(arg) > 200 for arg in record.args
+        ):
+            record.args = tuple(_short(a, 200) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
 def create_server() -> LayercfgServer:
     from .features import register_all
 
     rpc = logging.getLogger("pygls.protocol.json_rpc")
-    for kind in (_BenignCancel, _Deserialize):
+    for kind in (_BenignCancel, _Deserialize, _Quoted):
         if not any(isinstance(f, kind) for f in rpc.filters):
             rpc.addFilter(kind())
     server = LayercfgServer()

@@ -2,7 +2,8 @@
 reader takes apart where the hover's sanitizer did not (code spans over block boundaries,
 fences in lists and quotes, an image's mark left behind) and a catalog whose schemas name a
 meta-schema on the web (the worker that writes catalogs is not trusted to reach it), and a
-``.keras`` member of millions of small tokens (its pretty view's memory)."""
+``.keras`` member of millions of small tokens (its pretty view's memory), and methods named by
+megabytes (echoed to the log whole)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import copy
 import gzip
 import http.server
 import json
+import subprocess
+import sys
 import threading
 import tracemalloc
 import zipfile
@@ -201,3 +204,30 @@ def test_the_view_of_a_member_of_many_tokens_costs_a_few_times_its_size(tmp_path
         tracemalloc.stop()
     assert read.raw == text and len(read.view) > len(text)
     assert peak < 16 * len(text), f"{peak >> 10} kB for a member of {len(text) >> 10} kB"
+
+
+# -- a method named by megabytes ------------------------------------------------------------------
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message).encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+@pytest.mark.fast
+def test_a_method_name_of_megabytes_is_not_echoed_to_the_log():
+    """pygls logs an unknown method's name whole, once for a notification and once for a
+    request (4 MB of stderr for two 2 MB names): its lines quote at most a few hundred
+    characters of it, and the request is still answered."""
+    name = "x" * (2 << 20)
+    initialize = {"processId": None, "rootUri": None, "capabilities": {}}
+    data = _frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize})
+    data += _frame({"jsonrpc": "2.0", "method": name, "params": {}})
+    data += _frame({"jsonrpc": "2.0", "id": 2, "method": name, "params": {}})
+    data += _frame({"jsonrpc": "2.0", "id": 3, "method": "shutdown", "params": None})
+    done = subprocess.run(
+        [sys.executable, "-m", "layercfg", "lsp"], input=data, capture_output=True, timeout=120
+    )
+    assert b"unknown method" in done.stderr
+    assert len(done.stderr) < 64 << 10, f"{len(done.stderr)} bytes of stderr"
+    assert b'"id": 3' in done.stdout or b'"id":3' in done.stdout
