@@ -184,9 +184,12 @@ def cmd_new(args: argparse.Namespace) -> int:
         generated = external.Generated(config)
         if wrap:
             generated = external.wrap_layer(api, config, shape, args.input_dtype, custom)
-        note = generate.custom_objects_note(data, args.class_name)
-        if note is not None:
-            generated.notes.append(note)
+        for note in (
+            generate.sampled_note(data, args.class_name, overrides),
+            generate.custom_objects_note(data, args.class_name),
+        ):
+            if note is not None:
+                generated.notes.append(note)
     for note in generated.notes:
         print(f"layercfg: {note}", file=sys.stderr)
     sys.stdout.write(json.dumps(generated.config, indent=2) + "\n")

@@ -147,6 +147,27 @@ def user_place(exc: BaseException) -> str | None:
     return f"{shown}:{found.lineno}, in {found.name}" + (f": {code[:120]}" if code else "")
 
 
+def sampled_note(catalog: dict[str, Any], name: str, overrides: dict[str, Any]) -> str | None:
+    """What ``new`` filled in for required arguments left out: the builder's sample values
+    (``units=4``), which make a valid config but hardly the user's model; None when none."""
+    entry = find_entry(catalog, name)
+    minimal = entry["minimal_config"]
+    filled = [
+        f"{key}={json.dumps(minimal[key])}"
+        for key, param in entry["params"].items()
+        if param["required"] and key not in overrides and minimal.get(key) is not None
+    ]
+    if not filled:
+        return None
+    keys = ", ".join(item.split("=", 1)[0] for item in filled)
+    one = len(filled) == 1
+    return (
+        f"note: {', '.join(filled)} {'is a sample value' if one else 'are sample values'}: "
+        f"{'a required argument' if one else 'required arguments'} without a default; give "
+        f"{keys} on the command line for your model"
+    )
+
+
 def custom_objects_note(catalog: dict[str, Any], name: str) -> str | None:
     """What a program needs to load the config of a custom class Keras 3 cannot locate by
     itself: one that is not registered, in a module Keras does not import (it imports by

@@ -43,6 +43,14 @@ def test_new_fills_required_arguments_and_parses_json_values(env):
     config = json.loads(result.stdout)["config"]
     assert config["kernel_size"] == [3, 3] and config["padding"] == "same"
     assert isinstance(config["filters"], int)
+    # The value filled in is named, as a sample to replace, the ones given are not.
+    assert (
+        f"layercfg: note: filters={config['filters']} is a sample value: a required argument "
+        "without a default; give filters on the command line for your model"
+    ) in result.stderr
+    assert "kernel_size" not in result.stderr
+    given = run(["new", "Conv2D", "filters=8", "kernel_size=3"], env)
+    assert given.returncode == 0 and "sample" not in given.stderr
 
 
 def test_new_for_a_registered_custom_class(env):
