@@ -51,7 +51,8 @@ def fold_legacy(value: Any, findings: list[Finding], keras2: bool = False) -> li
         code="LCF108",
         message=f"Legacy Keras 2 document: Keras 3 cannot load it as it is "
         f"(no 'module' at the top level; {len(markers)} Keras 2 "
-        f"marker{'s' if len(markers) != 1 else ''}). Upgrade it to the Keras 3 format."
+        f"marker{'s' if len(markers) != 1 else ''}). Upgrade it to the Keras 3 format: "
+        "`layercfg upgrade FILE`, or the quick fix in the editor."
         + (" (Checked as a tf_keras document.)" if keras2 else ""),
         severity=INFORMATION if keras2 else ERROR,
         data={
