@@ -381,6 +381,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         if not _parsed_object(path, document, "upgraded"):
             failed = True
             continue
+        _quiet_tensorflow(document.text)
         result = upgrade(
             document.value, catalog, os.path.dirname(os.path.abspath(path)), read_endpoints=True
         )
@@ -395,6 +396,19 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
             print(f"layercfg: {path}: upgraded to the Keras 3 format", file=sys.stderr)
     sys.stdout.write("".join(diffs))
     return files.exit_code(EXIT_PROBLEMS if failed else EXIT_OK)
+
+
+def _quiet_tensorflow(text: str) -> None:
+    """For a document with a KerasLayer, whose saved_model.pb is read with TensorFlow's
+    protobufs: import TensorFlow first, without its start-up lines on stderr (oneDNN, CPU
+    features). Any other document does not wait for TensorFlow."""
+    import importlib.util
+
+    if "KerasLayer" in text and importlib.util.find_spec("tensorflow") is not None:
+        from layercfg.schema_builder.keras_api import _quiet_import
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        _quiet_import("tensorflow")
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -414,6 +428,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if not _parsed_object(path, document, "converted"):
             failed = True
             continue
+        _quiet_tensorflow(document.text)
         value, notes, refused = convert_document(
             document.value, os.path.dirname(os.path.abspath(path)), read_endpoints=True
         )

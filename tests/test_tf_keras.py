@@ -420,3 +420,27 @@ def test_check_takes_a_keras2_document_as_tf_keras(tf_keras_catalog, catalog, ca
     (finding,) = json.loads(capsys.readouterr().out)["files"][0]["diagnostics"]
     assert finding["code"] == "LCF108" and finding["severity"] == "information"
     assert cli.main(["check", str(legacy), "--flavor", "keras"]) == 1  # options anywhere
+
+
+def test_convert_reads_the_saved_model_without_tensorflows_start_up_logging(
+    subprocess_env, tf_keras_catalog, saved_model, tmp_path
+):
+    # Reading saved_model.pb imports TensorFlow, whose C++ start-up lines (oneDNN, CPU
+    # features) are not the user's business; as a user runs it, without TF_CPP_MIN_LOG_LEVEL.
+    env = {k: v for k, v in subprocess_env.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    document = tmp_path / "hub.layercfg.json"
+    document.write_text(json.dumps(_hub_config(saved_model)))
+    result = _run(["convert", "--diff", str(document)], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert '"class_name": "TFSMLayer"' in result.stdout
+    assert all(line.startswith("layercfg: ") for line in result.stderr.splitlines()), result.stderr
+
+
+def _hub_config(saved_model):
+    """A KerasLayer config naming ``saved_model`` by its absolute path."""
+    return {
+        "module": "tensorflow_hub.keras_layer",
+        "class_name": "KerasLayer",
+        "config": {"name": "keras_layer", "trainable": False, "handle": str(saved_model)},
+        "registered_name": "KerasLayer",
+    }
