@@ -207,6 +207,15 @@ def _is_id(value: Any) -> TypeGuard[int | str]:
     return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
+def report(server: JsonRPCServer, error: Exception) -> None:
+    """``error`` to the server's public error reporter; a reporter that fails is logged,
+    never raised into the reading loop."""
+    try:
+        server.report_server_error(error, JsonRpcException)
+    except Exception:
+        log.warning("reporting %r failed", error, exc_info=True)
+
+
 def handle_body(server: JsonRPCServer, body: bytes) -> None:
     """One message's body parsed and handed to the protocol, as pygls's ``run_async`` does;
     a request that does not deserialize is answered with an error (pygls would raise, and
@@ -216,12 +225,12 @@ def handle_body(server: JsonRPCServer, body: bytes) -> None:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         log.error("stdin: a message of %d bytes that is not JSON: %s", len(body), exc)
-        server._report_server_error(exc, JsonRpcException)
+        report(server, exc)
         return
     if not isinstance(data, dict) or data.get("jsonrpc") != protocol.VERSION:
         reason = "a batch" if isinstance(data, list) else "not a JSON-RPC 2.0 message"
         log.error("stdin: a message of %d bytes dropped: %s", len(body), reason)
-        server._report_server_error(JsonRpcInvalidRequest(reason), JsonRpcException)
+        report(server, JsonRpcInvalidRequest(reason))
         return
     method = data.get("method")
     if isinstance(method, str) and "params" not in data:
@@ -234,13 +243,13 @@ def handle_body(server: JsonRPCServer, body: bytes) -> None:
             error = JsonRpcInvalidParams(f"the params of {method} do not fit the method")
             protocol._send_response(ident, None, error.to_response_error())
         else:
-            server._report_server_error(exc, JsonRpcException)
+            report(server, exc)
         return
     try:
         protocol.handle_message(message)
     except Exception as exc:
         logging.getLogger("pygls.server").exception("Unable to handle message")
-        server._report_server_error(exc, JsonRpcException)
+        report(server, exc)
 
 
 async def serve(server: JsonRPCServer, reader: Reader) -> None:
