@@ -9,9 +9,12 @@ implementation's modules already imported, never imported for it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import sys
+import types
+import typing
 from typing import TYPE_CHECKING, Any
 
 from . import cachekey
@@ -70,16 +73,63 @@ def classes_of_part(
         infos = []
         for fields in part["infos"]:
             fields = dict(fields)
+            _check_fields(ClassInfo, fields)  # the class and params as JSON, checked below
             module, qualname = fields["cls"]
             fields["cls"] = _resolve(module, qualname, packages)
-            fields["params"] = {n: Param(**p) for n, p in fields["params"].items()}
+            params = fields["params"]
+            for param in params.values():
+                _check_fields(Param, param)
+            fields["params"] = {n: Param(**p) for n, p in params.items()}
             infos.append(ClassInfo(**fields))
         skipped: list[Skipped] = [
             {"what": s["what"], "reason": s["reason"]} for s in part["skipped"]
         ]
+        if not all(isinstance(v, str) for entry in skipped for v in entry.values()):
+            raise TypeError("a skipped class that is not named in text")
     except (KeyError, TypeError, ValueError, AttributeError, LookupError):
         return None
     return infos, skipped
+
+
+def _check_fields(kind: type, fields: dict[str, Any]) -> None:
+    """TypeError unless each of ``fields`` has the type ``kind`` declares for it: a part
+    written by another tool or by hand (a family that is a number, a summary that is an
+    object) would fail the build at every start, not just this read."""
+    hints = _hints(kind)
+    for name, value in fields.items():
+        if name not in hints or not _fits(value, hints[name]):
+            raise TypeError(f"{kind.__name__}.{name}: {type(value).__name__} does not fit")
+
+
+@functools.cache
+def _hints(kind: type) -> dict[str, Any]:
+    return typing.get_type_hints(kind)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether the JSON ``value`` has the type ``hint`` (of the builder's dataclasses)."""
+    if hint is Any or hint is type:
+        return True  # any JSON value; the class is resolved on its own
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint in (int, float):
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(
+            value, bool
+        )
+    if hint is str:
+        return isinstance(value, str)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items()
+        )
+    return isinstance(value, dict) if dataclasses.is_dataclass(hint) else False
 
 
 def _resolve(module: str, qualname: str, packages: set[str]) -> type:

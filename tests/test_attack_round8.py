@@ -1,16 +1,19 @@
 """Hostile input for the deep check, through Keras: tf_keras layers whose config names a file
 they read while loading (a lookup layer's vocabulary), whose lines came back in the errors,
 and TFOpLambda layers that call any TensorFlow symbol they name (tf.print to a file) on the
-document's constants while the model is rebuilt."""
+document's constants while the model is rebuilt; and a cached part of the catalog whose
+classes' fields are of the wrong types (the build failed on it at every start)."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from layercfg.schema_builder import catalog, catalog_cache, catalog_parts
 from layercfg.schema_builder.deep import DeepChecker
 from layercfg.schema_builder.keras_api import KerasAPI
 
@@ -163,3 +166,52 @@ def test_a_tf_op_layer_naming_no_modeling_op_is_never_called(legacy, tmp_path, n
 def test_a_tf_op_layer_of_a_math_op_is_still_rebuilt(legacy, function):
     found = DeepChecker(legacy).check(_functional(_op(function), [["a", 0, 0, {"y": 1.0}]]))
     assert not [f for f in found["findings"] if f["severity"] == 1], found["findings"]
+
+
+# -- a cached part whose fields are of the wrong types --------------------------------------------
+
+MISTYPED = {
+    "a family that is a number": ("family", 5),
+    "a class name that is a list": ("class_name", ["Dense"]),
+    "a summary that is an object": ("summary", {"text": "x"}),
+    "constraints that are numbers": ("constraints", [5]),
+}
+
+
+@pytest.fixture(scope="module")
+def part_folder(tmp_path_factory) -> Path:
+    """A cache folder holding the part a build of Keras's own classes wrote."""
+    folder = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("LAYERCFG_CACHE_DIR")
+    os.environ["LAYERCFG_CACHE_DIR"] = str(folder)
+    try:
+        catalog.load_or_build()
+    finally:
+        if before is None:
+            del os.environ["LAYERCFG_CACHE_DIR"]
+        else:
+            os.environ["LAYERCFG_CACHE_DIR"] = before
+    assert catalog_cache.part_path().name in os.listdir(folder)
+    return folder
+
+
+@pytest.mark.parametrize("name", sorted(MISTYPED))
+def test_a_part_of_mistyped_fields_is_read_again_from_keras(
+    part_folder, tmp_path, monkeypatch, name
+):
+    """Such a part is not this builder's: the classes are read from Keras again, and the
+    part written then is one the next build takes."""
+    monkeypatch.setenv("LAYERCFG_CACHE_DIR", str(tmp_path))
+    part = json.loads((part_folder / catalog_cache.part_path().name).read_text("utf-8"))
+    assert catalog_parts.classes_of_part(part, KerasAPI()) is not None  # as written, taken
+    key, value = MISTYPED[name]
+    part["infos"][0][key] = value
+    catalog_cache.part_path().write_text(json.dumps(part), encoding="utf-8")
+    # A module of its own: a build offers its part only when its modules were not imported.
+    module = f"round8_module_{sorted(MISTYPED).index(name)}"
+    (tmp_path / f"{module}.py").write_text("X = 1\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = catalog.load_or_build((module,))
+    assert any(entry["class_name"] == "Dense" for entry in data["classes"])
+    rewritten = json.loads(catalog_cache.part_path().read_text("utf-8"))
+    assert catalog_parts.classes_of_part(rewritten, KerasAPI()) is not None
