@@ -260,6 +260,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     checker = filekinds.Checker(args, catalogs, settings, files, kinds)
     results += checker.run()
     flavors.update(checker.flavors)
+    diffs += checker.diffs
     if args.diff:
         sys.stdout.write("".join(diffs))
         return files.exit_code(EXIT_PROBLEMS if diffs else EXIT_OK)
@@ -302,6 +303,12 @@ def _fix(
     if changed and not written:
         return document  # the reason is reported; the file's own findings are on stdout
     outcomes[path] = outcome
+    say_fixes(path, outcome)
+    return Document.parse(document.uri, outcome.text) if written else document
+
+
+def say_fixes(path: str, outcome: Any) -> None:
+    """On stderr: each fix applied, each finding left with the reason, and the count."""
     for fix in outcome.applied:
         kind = "safe" if fix.safe else "unsafe"
         print(f"layercfg: {path}: fixed {fix.code} ({kind}): {fix.title}", file=sys.stderr)
@@ -319,7 +326,6 @@ def _fix(
             f"{len(outcome.left)} problem(s) left",
             file=sys.stderr,
         )
-    return Document.parse(document.uri, outcome.text) if written else document
 
 
 def _with_fixes(rendered: str, outcomes: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from layercfg import files
+from layercfg.files import unified_diff
 from layercfg.server import archives, detect, presets
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class Checker:
         self.kinds = kinds
         # Each result's path -> the Keras that checks it deeply too (as its fast checks).
         self.flavors: dict[str, str] = {}
+        self.diffs: list[str] = []  # --diff: the archives' changes
 
     def run(self) -> list[tuple]:
         """The results of the archives and presets, in the order named."""
@@ -161,9 +163,10 @@ class Checker:
             self.files.error(str(exc))
             return None
         document = Document.parse(archives.view_uri(path), archive.view)
-        if getattr(self.args, "fix", False):
-            document = self._fix_archive(path, archive, document)
-        shown = archives.MemberPath(path, archive.member)
+        report_as = path
+        if getattr(self.args, "fix", False) or getattr(self.args, "diff", False):
+            document, report_as = self._fix_archive(path, archive, document)
+        shown = archives.MemberPath(report_as, archive.member)
         checked = self.fast(document, shown)
         if self.args.flavor != "tf_keras":
             finding = archives.dialect_finding(archive, document.value)
@@ -174,9 +177,15 @@ class Checker:
                 )
         return shown, document, checked
 
-    def _fix_archive(self, path: str, archive: archives.Archive, document: Document) -> Document:
+    def _fix_archive(
+        self, path: str, archive: archives.Archive, document: Document
+    ) -> tuple[Document, str]:
+        """``--fix``: the config upgraded (tf.keras 2's) and fixed as a plain file is, written
+        as a new archive, with what was fixed and left on stderr; ``--diff``: the changes.
+        The document to report on, and the archive it is in (the new one once written)."""
+        from layercfg import cli
         from layercfg.server.document import Document
-        from layercfg.server.services.code_actions import fix_all
+        from layercfg.server.services.fix_safety import apply_fixes
 
         catalog, _ = self.catalog(document.value)
         text = document.text
@@ -185,14 +194,25 @@ class Checker:
             upgraded = upgraded_text(document.value, catalog, pretty=True)
             if upgraded is not None:
                 text, notes = upgraded
-        fixed, _applied = fix_all(Document.parse(document.uri, text), catalog, self.settings)
-        if fixed == archive.view:
-            return document
+        outcome = apply_fixes(
+            Document.parse(document.uri, text),
+            catalog,
+            self.settings,
+            unsafe=getattr(self.args, "unsafe_fixes", False),
+        )
+        if outcome.text == archive.view:
+            return document, path
+        if getattr(self.args, "diff", False):
+            shown = f"{path}!{archive.member}"
+            self.diffs.append(unified_diff(shown, archive.view, outcome.text))
+            return document, path
         for note in notes:
             _note(f"{path}: {note}")
-        if not write_archive(path, archive, fixed, self.args, "fixed", self.files):
-            return document
-        return Document.parse(document.uri, fixed)
+        target = write_archive(path, archive, outcome.text, self.args, "fixed", self.files)
+        if target is None:
+            return document, path
+        cli.say_fixes(f"{path}!{archive.member}", outcome)
+        return Document.parse(archives.view_uri(target), outcome.text), target
 
     # -- presets --------------------------------------------------------------------------------
     def preset(self, folder: str) -> list[tuple]:
@@ -235,10 +255,11 @@ def write_archive(
     args: argparse.Namespace,
     tag: str,
     files: Any,
-) -> bool:
+) -> str | None:
     """A new archive with ``view_text`` as its config (on one line, as Keras writes it, when
     the member was): at ``--output``, over the original with ``--in-place``, else next to it
-    as ``NAME.<tag>.keras``. The other members are copied byte for byte."""
+    as ``NAME.<tag>.keras``. The other members are copied byte for byte. Its path, or None
+    after an error line."""
     in_place = getattr(args, "in_place", False)
     target = (
         path if in_place else (getattr(args, "output", None) or archives.output_path(path, tag))
@@ -248,10 +269,10 @@ def write_archive(
         archives.write(path, target, text, archive.opened, archive.member, replace=in_place)
     except archives.ArchiveError as exc:
         files.error(str(exc))
-        return False
+        return None
     where = "in place" if in_place else f"to {target}"
     print(f"layercfg: {path}: wrote the {tag} archive {where}", file=sys.stderr)
-    return True
+    return target
 
 
 def upgrade_archive(path: str, files: Any, catalog: Any, args: argparse.Namespace) -> bool:
@@ -280,7 +301,7 @@ def upgrade_archive(path: str, files: Any, catalog: Any, args: argparse.Namespac
         print(f"layercfg: {path}: already in the Keras 3 format", file=sys.stderr)
         return True
     if getattr(args, "diff", False):
-        sys.stdout.write(files.unified_diff(f"{path}!{archive.member}", archive.view, text))
+        sys.stdout.write(unified_diff(f"{path}!{archive.member}", archive.view, text))
         return True
     write_archive(path, archive, text, args, "upgraded", files)
     return True
