@@ -201,17 +201,25 @@ class ClassEntry(_EntryKeys, total=False):
 # -- the cached catalog files ----------------------------------------------------------------
 
 
+# The largest cached file read (a keras_hub catalog is about 14 MB): a bigger one is not a
+# catalog this builder wrote, and reading it whole could take the server's memory.
+MAX_CACHED_BYTES = 128 << 20
+
+
 def read_cached(path: str | Path) -> Any:
     """A cached file's JSON. The garbage collector waits during the parse: the hundreds of
     thousands of containers a keras_hub catalog makes would have it run tens of times (0.7 s
     to 0.3 s for 14 MB). ValueError for what is not JSON, nested too deeply included; OSError
     for what is not a regular file (a FIFO named so would block the open, a device never
-    end), refused before a byte is read."""
+    end) or is over ``MAX_CACHED_BYTES``, refused before a byte is read."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
             raise OSError(f"{path}: not a regular file")
+        if status.st_size > MAX_CACHED_BYTES:
+            raise OSError(f"{path}: {status.st_size} bytes, more than a catalog's cap")
         handle = os.fdopen(fd, encoding="utf-8")
     except BaseException:
         os.close(fd)

@@ -3,7 +3,7 @@ reader takes apart where the hover's sanitizer did not (code spans over block bo
 fences in lists and quotes, an image's mark left behind) and a catalog whose schemas name a
 meta-schema on the web (the worker that writes catalogs is not trusted to reach it), and a
 ``.keras`` member of millions of small tokens (its pretty view's memory), and methods named by
-megabytes (echoed to the log whole)."""
+megabytes (echoed to the log whole), and a cached catalog or part of gigabytes (read whole)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
+from layercfg.schema_builder import cachekey, catalog_cache
 from layercfg.server import archives
 from layercfg.server.catalog import Catalog
 from layercfg.server.services import markdown
@@ -231,3 +232,29 @@ def test_a_method_name_of_megabytes_is_not_echoed_to_the_log():
     assert b"unknown method" in done.stderr
     assert len(done.stderr) < 64 << 10, f"{len(done.stderr)} bytes of stderr"
     assert b'"id": 3' in done.stdout or b'"id":3' in done.stdout
+
+
+# -- a cached file of gigabytes --------------------------------------------------------------------
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("which", ["catalog", "part"])
+def test_a_cached_file_of_gigabytes_is_refused_unread(tmp_path, monkeypatch, which):
+    """A sparse 4 GB file named as the catalog (or the part) was read whole, by the server
+    for the catalog: refused by its size, it is rebuilt as a damaged one is."""
+    monkeypatch.setenv("LAYERCFG_CACHE_DIR", str(tmp_path))
+    key = cachekey.compute((), "keras")
+    path = tmp_path / (key.filename if which == "catalog" else key.part_filename)
+    with path.open("wb") as handle:
+        handle.truncate(4 << 30)
+    tracemalloc.start()
+    try:
+        if which == "catalog":
+            with pytest.raises(OSError):
+                Catalog.load(path)
+        else:
+            assert catalog_cache.read_part() is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
