@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,10 @@ from .session import Session, fs_path
 from .worker import WorkerClient, WorkerPool
 
 log = logging.getLogger("layercfg")
+# Information popups of one topic (a limited outline, limited folding): at most this many
+# in this many seconds; the others are logged only.
+NOTICE_BURST = 3
+NOTICE_SECONDS = 60.0
 
 
 class Edge(DiagnosticsEdge, CatalogEdge, Protocol):
@@ -53,6 +58,7 @@ class Core:
         self.deep_state = DeepState()
         self.watcher = SourceWatcher(self.catalogs.source_files, self.sources_changed)
         self._notices: set[tuple[str, str]] = set()
+        self._noticed: dict[str, list[float]] = {}  # topic -> when the last ones were shown
         self._watching = False
 
     # -- wiring -------------------------------------------------------------------------------
@@ -116,11 +122,18 @@ class Core:
         self.send_status()
 
     def notice_once(self, uri: str, topic: str, message: str) -> None:
-        """An information message about a document, shown once while it is open."""
+        """An information message about a document, said once while it is open; shown at
+        most ``NOTICE_BURST`` times a minute for its topic (a client opening and closing
+        documents in a loop had a popup each time), logged always."""
         if (uri, topic) in self._notices:
             return
         self._notices.add((uri, topic))
         log.info("%s", message)
+        now = time.monotonic()
+        shown = [t for t in self._noticed.get(topic, []) if now - t < NOTICE_SECONDS]
+        if len(shown) >= NOTICE_BURST:
+            return
+        self._noticed[topic] = [*shown, now]
         try:
             self.edge.show_message(types.MessageType.Info, message)
         except Exception:

@@ -3,7 +3,8 @@ reader takes apart where the hover's sanitizer did not (code spans over block bo
 fences in lists and quotes, an image's mark left behind) and a catalog whose schemas name a
 meta-schema on the web (the worker that writes catalogs is not trusted to reach it), and a
 ``.keras`` member of millions of small tokens (its pretty view's memory), and methods named by
-megabytes (echoed to the log whole), and a cached catalog or part of gigabytes (read whole)."""
+megabytes (echoed to the log whole), a cached catalog or part of gigabytes (read whole), and
+a document opened and closed in a loop (a popup each time)."""
 
 from __future__ import annotations
 
@@ -258,3 +259,58 @@ def test_a_cached_file_of_gigabytes_is_refused_unread(tmp_path, monkeypatch, whi
     finally:
         tracemalloc.stop()
     assert peak < 16 << 20
+
+
+# -- a document opened and closed in a loop -------------------------------------------------------
+
+
+def _messages(output: bytes) -> list[dict[str, Any]]:
+    found = []
+    while output.strip():
+        header, _, rest = output.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in header.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        found.append(json.loads(rest[:length]))
+        output = rest[length:]
+    return found
+
+
+@pytest.mark.fast
+def test_a_document_opened_and_closed_in_a_loop_is_not_a_popup_each_time():
+    """A client that folds ranges one at a time (rangeLimit 1) got the notice that folding
+    is limited once per open: 30 popups for 30 opens. Three a minute now (a reopened document
+    says it again, but not without end); each request still answered."""
+    capabilities = {"textDocument": {"foldingRange": {"rangeLimit": 1}}}
+    initialize = {"processId": None, "rootUri": None, "capabilities": capabilities}
+    data = _frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize})
+    data += _frame({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    text = json.dumps({"class_name": "Dense", "config": {"a": {"b": [1, [2, [3]]]}}}, indent=1)
+    uri = "file:///w/loop.layercfg.json"
+    opened = {"uri": uri, "languageId": "json", "version": 1, "text": text}
+    for ident in range(10, 40):
+        data += _frame(
+            {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": opened}}
+        )
+        params = {"textDocument": {"uri": uri}}
+        data += _frame(
+            {"jsonrpc": "2.0", "id": ident, "method": "textDocument/foldingRange", "params": params}
+        )
+        data += _frame(
+            {
+                "jsonrpc": "2.0",
+                "method": "textDocument/didClose",
+                "params": {"textDocument": params["textDocument"]},
+            }
+        )
+    data += _frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None})
+    done = subprocess.run(
+        [sys.executable, "-m", "layercfg", "lsp"], input=data, capture_output=True, timeout=120
+    )
+    messages = _messages(done.stdout)
+    answered = {m["id"] for m in messages if "id" in m and "result" in m}
+    assert set(range(10, 40)) <= answered
+    shown = [m for m in messages if m.get("method") == "window/showMessage"]
+    assert [m["params"]["message"][:10] for m in shown] == ["Folding in"] * 3
