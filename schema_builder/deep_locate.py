@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import traceback
 from typing import Any
 
 from layercfg.codes import Code, JsonPath, Severity
@@ -99,6 +100,9 @@ class Locator(ShapeReplay, CustomClassLint):
         when the replay knows it): that layer alone is checked, and only when it loads alone
         the graph is replayed once; every layer is tried alone only when the error names
         none of them."""
+        compiled = value.get("compile_config")
+        if error is not None and isinstance(compiled, dict) and _in_compile(error):
+            return self._locate_compile(compiled, error)
         config = value.get("config")
         entries = config.get("layers") if isinstance(config, dict) else None
         if isinstance(entries, list):
@@ -127,6 +131,23 @@ class Locator(ShapeReplay, CustomClassLint):
         if finding is not None:
             return [finding]
         return self._build_single(value)
+
+    def _locate_compile(self, compiled: dict[str, Any], error: BaseException) -> list[DeepFinding]:
+        """A ``compile_config`` Keras could not compile the model with: the envelope in it
+        that fails alone (an optimizer's unknown argument), else the ``compile_config``."""
+        for key, item in compiled.items():
+            for position, nested in enumerate(item if isinstance(item, list) else [item]):
+                if not isinstance(nested, dict) or "class_name" not in nested:
+                    continue
+                path: JsonPath = ("compile_config", key)
+                if isinstance(item, list):
+                    path = (*path, position)
+                finding = self._check_envelope(nested, path)
+                if finding is not None:
+                    return [finding]
+        return [
+            DeepFinding(("compile_config",), "key", Code.FROM_CONFIG_FAILED, clean_message(error))
+        ]
 
     def _locate_layer(self, value, entries, index, error) -> list[DeepFinding]:
         entry = entries[index]
@@ -354,6 +375,16 @@ def _number(text: str) -> int | float | None:
 
 # Keys every layer's get_config writes (keras.layers.Layer.get_config).
 _BASE_KEYS = ("name", "trainable", "dtype")
+
+
+def _in_compile(error: BaseException) -> bool:
+    """Whether Keras failed while compiling the model from its ``compile_config``."""
+    names = ("compile_from_config", "compile_without_optimizer_variables")
+    return any(
+        frame.name in names
+        for link in blame.chain(error)
+        for frame in traceback.extract_tb(link.__traceback__)
+    )
 
 
 def _warned_key(

@@ -21,6 +21,7 @@ from layercfg.schema_builder.keras_api import KerasAPI
 
 TIMEOUT = 600  # for a hung process only: nothing here is timed
 REFUSED = {"LCF301", "LCF303", "LCF101"}
+LOADED_BY_MODULE = {"a registered_name of os"}
 NEVER_IMPORTED = ("this", "antigravity", "webbrowser")
 LAMBDA = {
     "class_name": "__lambda__",
@@ -143,7 +144,12 @@ def test_an_envelope_naming_code_is_refused_and_nothing_is_imported(api, compile
     PLACES[place](document, _copy(value))
     before = _never_imported()
     found = DeepChecker(api).check(document)
-    assert {f["code"] for f in found["findings"]} & REFUSED, found["findings"]
+    if name in LOADED_BY_MODULE:
+        # Keras finds the class by its Keras module and class_name: the registered_name
+        # imports nothing (the fast checks' LCF107 reports it).
+        assert found["findings"] == []
+    else:
+        assert {f["code"] for f in found["findings"]} & REFUSED, found["findings"]
     assert _never_imported() == before
 
 

@@ -397,10 +397,24 @@ def test_a_compiled_model_as_keras_saves_it_loads_cleanly(checker, kind):
     document = _compiled_models()[kind]
     assert document["compile_config"]["optimizer"]["class_name"] == "Adam"
     assert checker.check(document)["findings"] == []
-    # the compile_config is still loaded: a misspelt optimizer argument is found
+    # the compile_config is still loaded: a misspelt optimizer argument is found, there
     document["compile_config"]["optimizer"]["config"]["learning_rat"] = 0.1
     finding = only(checker.check(document))
     assert finding["code"].startswith("LCF3") and "learning_rat" in finding["message"]
+    assert finding["path"] == ("compile_config", "optimizer", "config", "learning_rat")
+    # and a metric's, at that metric
+    del document["compile_config"]["optimizer"]["config"]["learning_rat"]
+    document["compile_config"]["metrics"] = [
+        "mae",
+        {
+            "module": "keras.metrics",
+            "class_name": "AUC",
+            "config": {"num_threshold": 3},
+            "registered_name": None,
+        },
+    ]
+    finding = only(checker.check(document))
+    assert finding["path"][:3] == ("compile_config", "metrics", 1), finding
 
 
 def test_a_warning_naming_an_argument_is_found_at_that_key(checker):
