@@ -41,6 +41,7 @@ FAST_MODULES = {
     "test_attack_round5_fast.py",
     "test_attack_round6_fast.py",
     "test_attack_round7_fast.py",
+    "test_attack_round8_fast.py",
     "test_cache_files.py",
     "test_codes.py",
     "test_docstrings.py",

@@ -87,7 +87,6 @@ def hoverer() -> Hoverer:
     return Hoverer(Catalog.from_json({"classes": []}))
 
 
-@pytest.mark.fast
 @pytest.mark.parametrize("name", sorted(HOSTILE_DOCSTRINGS))
 def test_a_docstring_renders_no_image_html_or_other_link(hoverer, name):
     doc = HOSTILE_DOCSTRINGS[name]
@@ -99,7 +98,6 @@ def test_a_docstring_renders_no_image_html_or_other_link(hoverer, name):
     assert _live(description) == [], description
 
 
-@pytest.mark.fast
 def test_what_a_docstring_keeps_still_renders():
     """The safe reading keeps a web link, a code span over lines of one paragraph and a
     fenced example at the margin."""
@@ -158,7 +156,6 @@ def web() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-@pytest.mark.fast
 @pytest.mark.parametrize("where", ["a property", "the class's schema"])
 def test_a_catalog_schema_naming_a_web_meta_schema_is_never_fetched(frozen, web, where):
     """A catalog is data the worker wrote: a ``$schema`` (or ``$id``) deep in it must not
@@ -188,7 +185,6 @@ MANY_TOKENS = {
 }
 
 
-@pytest.mark.fast
 @pytest.mark.parametrize("name", sorted(MANY_TOKENS))
 def test_the_view_of_a_member_of_many_tokens_costs_a_few_times_its_size(tmp_path, name):
     """The pretty view of a member is a few times its size, whatever it holds: its reading
@@ -216,7 +212,6 @@ def _frame(message: dict[str, Any]) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
-@pytest.mark.fast
 def test_a_method_name_of_megabytes_is_not_echoed_to_the_log():
     """pygls logs an unknown method's name whole, once for a notification and once for a
     request (4 MB of stderr for two 2 MB names): its lines quote at most a few hundred
@@ -238,7 +233,6 @@ def test_a_method_name_of_megabytes_is_not_echoed_to_the_log():
 # -- a cached file of gigabytes --------------------------------------------------------------------
 
 
-@pytest.mark.fast
 @pytest.mark.parametrize("which", ["catalog", "part"])
 def test_a_cached_file_of_gigabytes_is_refused_unread(tmp_path, monkeypatch, which):
     """A sparse 4 GB file named as the catalog (or the part) was read whole, by the server
@@ -278,7 +272,6 @@ def _messages(output: bytes) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.fast
 def test_a_document_opened_and_closed_in_a_loop_is_not_a_popup_each_time():
     """A client that folds ranges one at a time (rangeLimit 1) got the notice that folding
     is limited once per open: 30 popups for 30 opens. Three a minute now (a reopened document
