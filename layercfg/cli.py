@@ -512,7 +512,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not isinstance(exc, (GenerateError, ModuleImportError)):
             raise
-        print(f"layercfg: error: {exc}", file=sys.stderr)
+        where = (
+            ": not installed, nor in the current directory or its src/ (run layercfg where "
+            "the module is, or install it)"
+            if isinstance(exc, ModuleImportError)
+            else ""
+        )
+        print(f"layercfg: error: {exc}{where}", file=sys.stderr)
         return EXIT_USAGE
 
 

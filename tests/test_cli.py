@@ -67,7 +67,11 @@ def test_new_for_a_registered_custom_class(env):
         (["new", "Dense", "unitz=3"], "Dense has no argument 'unitz'; did you mean units?"),
         (["new", "Conv2D", "filters=4", "kernel_size=3", "padding=sme"], "padding"),
         (["new", "Dropout", "rate=1.5"], "rate"),
-        (["schema", "--modules", "no_such_module_here"], "no module named 'no_such_module_here'"),
+        (
+            ["schema", "--modules", "no_such_module_here"],
+            "no module named 'no_such_module_here': not installed, nor in the current "
+            "directory or its src/",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(env, args, message):
