@@ -238,6 +238,7 @@ def test_what_the_upgrade_writes(cat):
     assert first["class_name"] == "InputLayer"
     assert first["config"]["batch_shape"] == [None, 10]
     assert "batch_input_shape" not in embedding["config"]
+    assert "input_length" not in embedding["config"]  # Keras 3 warns: "Just remove it"
     assert embedding["config"]["dtype"] == {
         "module": "keras",
         "class_name": "DTypePolicy",

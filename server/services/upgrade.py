@@ -34,9 +34,11 @@ _FAMILY_MODULES = (
     ("constraint", "keras.constraints"),
 )
 _RNN = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
-# Keras 2 config keys Keras 3 refuses (``Unrecognized keyword arguments``), by class.
+# Keras 2 config keys Keras 3 refuses (``Unrecognized keyword arguments``) or ignores with a
+# warning (Embedding's ``input_length``: "deprecated. Just remove it"), by class.
 _DROPPED: dict[str, tuple[str, ...]] = {
     **{name: ("time_major",) for name in _RNN},
+    "Embedding": ("input_length",),
     "Attention": ("causal",),
     "AdditiveAttention": ("causal",),
     "MultiHeadAttention": ("query_shape", "key_shape", "value_shape"),
