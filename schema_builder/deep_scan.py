@@ -67,9 +67,10 @@ _TF_NOT_MODELING = frozenset(
     {
         "Module", "Variable", "case", "cond", "control_dependencies", "custom_gradient",
         "device", "foldl", "foldr", "function", "get_logger", "group", "init_scope",
-        "load_library", "load_op_library", "map_fn", "name_scope", "numpy_function", "print",
-        "py_func", "py_function", "random.set_seed", "recompute_grad", "scan", "switch_case",
-        "vectorized_map", "while_loop",
+        "load_library", "load_op_library", "map_fn", "name_scope", "no_gradient",
+        "numpy_function", "print", "py_func", "py_function", "random.set_global_generator",
+        "random.set_seed", "recompute_grad", "register_tensor_conversion_function", "scan",
+        "switch_case", "vectorized_map", "while_loop",
     }
 )  # fmt: skip
 

@@ -148,6 +148,7 @@ CALLS = {
         _constant(str(marker)),
     ),
     "tf.random.set_seed": lambda marker: ("random.set_seed", _constant(1)),
+    "tf.no_gradient": lambda marker: ("no_gradient", _constant("MatMul")),
 }
 
 
