@@ -460,7 +460,7 @@ async def _deep(
 ) -> list:
     """Keras's own check of every file that parses, in one worker, with the usual limits, by
     the Keras of each file's flavor."""
-    from layercfg.server.deepcheck import run_check, to_checked
+    from layercfg.server.deepcheck import beyond_fast, run_check, to_checked
     from layercfg.server.worker import WorkerClient
 
     worker = WorkerClient()
@@ -476,7 +476,7 @@ async def _deep(
                     implementation=(flavors or {}).get(path, "keras"),
                 )
                 checked = sorted(
-                    checked + to_checked(document, deep.findings),
+                    checked + beyond_fast(to_checked(document, deep.findings), checked),
                     key=lambda c: (c.problem.start, c.problem.code),
                 )
             out.append((path, document, checked))

@@ -68,6 +68,23 @@ def _span(document: Document, path: JsonPath, part: str) -> tuple[int, int]:
     return span or (0, min(1, len(document.text)))
 
 
+def beyond_fast(deep: list[engine.Checked], fast: list[engine.Checked]) -> list[engine.Checked]:
+    """The deep findings less those that restate a fast one: the same code at the same place
+    with the fast message in its own (a class of a package the user did not configure, which
+    neither check loads: the fast warning already says so and how to check it)."""
+    said: dict[tuple[str, int, int], list[str]] = {}
+    for item in fast:
+        problem = item.problem
+        said.setdefault((str(problem.code), problem.start, problem.end), []).append(problem.message)
+    out = []
+    for item in deep:
+        problem = item.problem
+        known = said.get((str(problem.code), problem.start, problem.end), ())
+        if not any(problem.message.endswith(message) for message in known):
+            out.append(item)
+    return out
+
+
 def to_checked(document: Document, findings: list[dict[str, Any]]) -> list[engine.Checked]:
     """The worker's findings located in the document, in the engine's form."""
     out = []

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from lsprotocol import types
 
 from . import engine
+from .deepcheck import beyond_fast
 from .document import Document
 from .services.validation import Superseded, checking, checkpoint
 from .session import Session
@@ -222,7 +223,7 @@ class Publisher:
         if self.session.is_current(document):
             self._made[document.uri] = made
         deep = self.deep_for(document)
-        for item in deep.checked if deep is not None else ():
+        for item in beyond_fast(deep.checked, fast) if deep is not None else ():
             severity = settings.severity_for(item.problem.code, item.problem.severity)
             if severity is not None:
                 item = engine.with_severity(item, severity)

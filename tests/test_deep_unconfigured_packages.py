@@ -109,3 +109,18 @@ def test_a_keras_hub_layer_in_a_keras_model_is_skipped_alone(subprocess_env, tmp
     assert any(
         p[:3] == ("config", "layers", dense) and f["severity"] == 1 for p, f in by_path.items()
     )
+
+
+def test_the_command_line_says_it_once(bert, subprocess_env) -> None:
+    """``check --deep``: the fast warning, not the deep check's note restating it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "layercfg", "check", "--deep", str(bert)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if "LCF101" in line]
+    assert len(lines) == 1 and "LCF101 warning" in lines[0], result.stdout
+    assert "add it to `modules`" in lines[0]

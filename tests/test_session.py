@@ -13,7 +13,7 @@ from layercfg.server import engine
 from layercfg.server.capabilities import ClientCaps
 from layercfg.server.catalogs import CatalogManager, SourceWatcher
 from layercfg.server.deepcheck import DeepResult, to_checked
-from layercfg.server.document import Document
+from layercfg.server.document import Document, Problem
 from layercfg.server.publisher import Publisher
 from layercfg.server.session import Session
 from layercfg.server.settings import Settings
@@ -96,6 +96,44 @@ async def test_a_deep_result_changes_the_result_id_and_overrides_never_stick():
     # Each diagnostic is shown with the problem it was made from: path and offsets.
     for diagnostic, checked in publisher.shown(document):
         assert diagnostic.code == checked.problem.code
+
+
+async def test_a_deep_finding_that_restates_a_fast_one_is_shown_once():
+    """A class of a package nobody configured: the fast check warns that it is not checked,
+    the deep check's note says the same of the same key; only the warning is shown, and a
+    deep finding with news at that key still is."""
+    session = Session(caps=ClientCaps(pull_diagnostics=True, diagnostic_refresh=True))
+    text = '{"class_name": "BertBackbone", "config": {}}'
+    document = Document.parse(URI, text, 1)
+    session.documents[URI] = document
+    message = "'BertBackbone' is from package keras_hub: add it to `modules` to check it."
+    start = text.index('"BertBackbone"')
+    fast = engine.Checked(
+        Problem(start, start + len('"BertBackbone"'), "LCF101", message, 2), ("class_name",)
+    )
+    publisher = Publisher(session, Edge(), lambda document, cache: [fast])
+    findings = [
+        {
+            "path": ["class_name"],
+            "code": "LCF101",
+            "severity": 3,
+            "message": f"Not loaded by the deep check: {message}",
+        },
+        {
+            "path": ["class_name"],
+            "code": "LCF101",
+            "severity": 3,
+            "message": "Not loaded by the deep check: its module failed to import.",
+        },
+    ]
+    deep = DeepResult(1, to_checked(document, findings), document=document)
+    assert [c.problem.start for c in deep.checked] == [start, start]  # the same place
+    publisher.deep_arrived(URI, deep)
+    shown = [(d.severity, d.message) for d in publisher.diagnostics(document)]
+    assert shown == [
+        (2, message),
+        (3, "Not loaded by the deep check: its module failed to import."),
+    ]
 
 
 async def test_a_pull_client_without_refresh_gets_the_deep_result_pushed():
