@@ -57,6 +57,7 @@ FAST_MODULES = {
     "test_publisher_inline.py",
     "test_robustness.py",
     "test_services.py",
+    "test_session.py",
     "test_settings.py",
     "test_stdio.py",
 }
