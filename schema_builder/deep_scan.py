@@ -13,7 +13,7 @@ from typing import Any
 from layercfg.codes import Code, JsonPath, Severity
 from layercfg.server.catalog import named_package
 from layercfg.server.services.findings import outside_message
-from layercfg.server.services.security_lists import FILE_KEYS
+from layercfg.server.services.security_lists import FILE_KEYS, TF_OP_LAYERS, tf_modeling_op
 
 from . import handles
 from .deep_common import SPECIAL, CheckerBase, DeepFinding, digest, envelopes, text_of
@@ -53,44 +53,9 @@ def _modeling_function(module: str) -> bool:
     return bool(rest) and rest[0] in _MODELING_FUNCTIONS
 
 
-# tf_keras's layers that call a TensorFlow symbol named in their config (``function``), and
-# the namespaces of the symbols that only compute: anything else (tf.print to a file,
-# tf.io.write_file, tf.py_function, tf.saved_model.save, tf.config...) is not called.
-_TF_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
-_TF_MODELING = frozenset(
-    {
-        "__operators__", "bitwise", "dtypes", "image", "linalg", "math", "nn", "ragged",
-        "random", "signal", "sparse", "strings",
-    }
-)  # fmt: skip
-_TF_NOT_MODELING = frozenset(
-    {
-        "Module", "Variable", "case", "cond", "control_dependencies", "custom_gradient",
-        "device", "foldl", "foldr", "function", "get_logger", "group", "init_scope",
-        "load_library", "load_op_library", "map_fn", "name_scope", "no_gradient",
-        "numpy_function", "print", "py_func", "py_function", "random.set_global_generator",
-        "random.set_seed", "recompute_grad", "register_tensor_conversion_function", "scan",
-        "switch_case", "vectorized_map", "while_loop",
-    }
-)  # fmt: skip
-
-
-def _tf_modeling_op(envelope: dict[str, Any]) -> bool:
-    """Whether a TFOpLambda's ``function`` names a TensorFlow op that only computes: a
-    top-level one (``reshape``, ``concat``) or one of a modeling namespace (``math.add``);
-    ``compat.v1.`` only before a modeling namespace."""
+def _tf_op_ok(envelope: dict[str, Any]) -> bool:
     config = envelope.get("config")
-    name = config.get("function") if isinstance(config, dict) else None
-    if not isinstance(name, str):
-        return True  # no symbol to call: tf_keras refuses it itself
-    parts = name.split(".")
-    if parts[:1] == ["compat"]:
-        parts = parts[2:] if len(parts) > 3 and parts[1] in ("v1", "v2") else []
-        if not parts:
-            return False
-    elif len(parts) == 1:
-        return name not in _TF_NOT_MODELING
-    return ".".join(parts) not in _TF_NOT_MODELING and parts[0] in _TF_MODELING
+    return tf_modeling_op(config.get("function") if isinstance(config, dict) else None)
 
 
 def _file_read(envelope: dict[str, Any]) -> str | None:
@@ -185,7 +150,7 @@ class SafetyScan(CheckerBase):
                     "inline, or load the file from a program that trusts it.",
                 )
             )
-        elif self.api.legacy and class_name in _TF_OP_LAYERS and not _tf_modeling_op(envelope):
+        elif self.api.legacy and class_name in TF_OP_LAYERS and not _tf_op_ok(envelope):
             # tf_keras calls the TensorFlow symbol it names on its inbound values, constants
             # and keyword arguments of the document included, while the model is rebuilt.
             unsafe.add(path)

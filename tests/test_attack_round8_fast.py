@@ -4,7 +4,8 @@ fences in lists and quotes, an image's mark left behind) and a catalog whose sch
 meta-schema on the web (the worker that writes catalogs is not trusted to reach it), and a
 ``.keras`` member of millions of small tokens (its pretty view's memory), and methods named by
 megabytes (echoed to the log whole), a cached catalog or part of gigabytes (read whole), and
-a document opened and closed in a loop (a popup each time); and a large flat document whose
+a document opened and closed in a loop (a popup each time), a tf_keras TFOpLambda that names
+a TensorFlow function with effects (no static finding); and a large flat document whose
 syntax tree takes some 150 bytes a character (a hole left open)."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from markdown_it import MarkdownIt
 from layercfg.schema_builder import cachekey, catalog_cache
 from layercfg.server import archives
 from layercfg.server.catalog import Catalog
-from layercfg.server.services import markdown
+from layercfg.server.services import markdown, security
 from layercfg.server.services.hover import Hoverer
 from layercfg.server.services.validation import validate
 
@@ -313,15 +314,20 @@ def test_a_document_opened_and_closed_in_a_loop_is_not_a_popup_each_time():
 # -- a large flat document: its syntax tree's memory ----------------------------------------------
 
 TREE_MEMORY = """
-import json, resource, sys
+import gc, json, os
 from layercfg.server.document import Document
+
+def resident():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
 text = "[" + "1," * (2 << 20) + "1]"
 document = Document.parse("file:///w/flat.layercfg.json", text, 1)
 document.value
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+gc.collect()
+before = resident()
 document.warm()  # what the publisher does for every document, off the first diagnostics
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-print(json.dumps({"text": len(text), "grown": grown * 1024}))
+print(json.dumps({"text": len(text), "grown": resident() - before}))
 """
 
 
@@ -338,3 +344,34 @@ def test_the_syntax_tree_of_a_large_flat_document_costs_a_few_times_its_size():
     assert done.returncode == 0, done.stderr[-2000:]
     measured = json.loads(done.stdout)
     assert measured["grown"] < 20 * measured["text"], measured
+
+
+# -- a TFOpLambda naming a TensorFlow function with effects --------------------------------------
+
+
+def _tf_op_model(function: str) -> dict[str, Any]:
+    first = {"batch_input_shape": [None, 3], "name": "a"}
+    op = {"name": "op", "function": function}
+    node = [["_CONSTANT_VALUE", -1, "x", {"output_stream": "file:///tmp/x"}]]
+    layers = [
+        {"class_name": "InputLayer", "config": first, "name": "a", "inbound_nodes": []},
+        {"class_name": "TFOpLambda", "config": op, "name": "op", "inbound_nodes": [node]},
+    ]
+    config = {"name": "m", "layers": layers, "input_layers": [["a", 0, 0]]}
+    return {"class_name": "Functional", "config": {**config, "output_layers": [["op", 0, 0]]}}
+
+
+@pytest.mark.parametrize(
+    "function", ["print", "io.write_file", "py_function", "compat.v1.read_file", "config.run"]
+)
+def test_a_tf_op_layer_naming_a_function_with_effects_is_a_static_finding(function):
+    """Without --deep, nothing said that the layer calls tf.print (to a file) when tf_keras
+    rebuilds the model: only its file URL was noted, as a warning."""
+    found = [f for f in security.scan(_tf_op_model(function)) if f.code == "LCF502"]
+    assert [f.path for f in found] == [("config", "layers", 1, "config", "function")]
+    assert found[0].severity == 1
+
+
+@pytest.mark.parametrize("function", ["math.add", "reshape", "__operators__.getitem"])
+def test_a_tf_op_layer_of_a_math_op_is_no_static_finding(function):
+    assert not [f for f in security.scan(_tf_op_model(function)) if f.code == "LCF502"]

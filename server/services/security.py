@@ -31,9 +31,11 @@ from .security_lists import (
     PICKLER_ROOTS,
     STDLIB_ROOTS,
     TF_INTERNAL_KERAS,
+    TF_OP_LAYERS,
     keras_version,
     lambda_message,
     non_modeling_message,
+    tf_modeling_op,
     torch_message,
 )
 from .security_params import (
@@ -287,6 +289,22 @@ class _Scanner:
         keras_class = module is None or (isinstance(module, str) and _root(module) in KERAS_ROOTS)
         if class_name == "Lambda" and isinstance(config, dict):
             self._keras2_lambda(config)
+        elif (
+            class_name in TF_OP_LAYERS
+            and isinstance(config, dict)
+            and not tf_modeling_op(config.get("function"))
+        ):
+            function = config["function"]
+            self._add(
+                ("config", "function"),
+                "value",
+                NON_MODELING_API,
+                f"`tf.{function}` is not a math or neural-network op: a {class_name} calls it "
+                "on its inbound values (constants and keyword arguments of this config "
+                "included) when tf_keras rebuilds the model.",
+                ERROR,
+                {"api": f"tf.{function}"},
+            )
         elif class_name == "TorchModuleWrapper" and keras_class:
             self._add(("class_name",), "value", TORCH_MODULE, torch_message(self.keras), ERROR)
             if isinstance(config, dict):

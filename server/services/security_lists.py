@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from ..catalog import Catalog
 
@@ -99,6 +100,46 @@ BUILTIN_GADGETS = frozenset(
         "__build_class__", "__loader__", "__spec__",
     }
 )  # fmt: skip
+
+# tf_keras's layers that call a TensorFlow symbol named in their config (``function``) on
+# their inbound values while the model is rebuilt, and the namespaces of the symbols that only
+# compute: anything else (tf.print to a file, tf.io.write_file, tf.py_function,
+# tf.saved_model.save, tf.config...) is a gadget, never called by the deep check.
+TF_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
+TF_MODELING = frozenset(
+    {
+        "__operators__", "bitwise", "dtypes", "image", "linalg", "math", "nn", "ragged",
+        "random", "signal", "sparse", "strings",
+    }
+)  # fmt: skip
+TF_NOT_MODELING = frozenset(
+    {
+        "Module", "Variable", "case", "cond", "control_dependencies", "custom_gradient",
+        "device", "foldl", "foldr", "function", "get_logger", "group", "init_scope",
+        "load_library", "load_op_library", "map_fn", "name_scope", "no_gradient",
+        "numpy_function", "print", "py_func", "py_function", "random.set_global_generator",
+        "random.set_seed", "recompute_grad", "register_tensor_conversion_function", "scan",
+        "switch_case", "vectorized_map", "while_loop",
+    }
+)  # fmt: skip
+
+
+def tf_modeling_op(name: Any) -> bool:
+    """Whether a TFOpLambda's ``function`` names a TensorFlow op that only computes: a
+    top-level one (``reshape``, ``concat``) or one of a modeling namespace (``math.add``);
+    ``compat.v1.`` only before a modeling namespace. Not a string: nothing to call (tf_keras
+    refuses it itself)."""
+    if not isinstance(name, str):
+        return True
+    parts = name.split(".")
+    if parts[:1] == ["compat"]:
+        parts = parts[2:] if len(parts) > 3 and parts[1] in ("v1", "v2") else []
+        if not parts:
+            return False
+    elif len(parts) == 1:
+        return name not in TF_NOT_MODELING
+    return ".".join(parts) not in TF_NOT_MODELING and parts[0] in TF_MODELING
+
 
 # Arguments whose string value Keras and KerasHub read as a file path.
 FILE_KEYS = frozenset({"vocabulary", "vocabulary_file", "proto", "spm_proto", "merges", "filepath"})
