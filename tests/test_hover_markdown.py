@@ -239,3 +239,44 @@ def test_a_key_hover_and_its_completion_drop_what_the_docstring_may_not_show(hos
     live = _live(dense.documentation.value)
     assert live["links"] == ["https://keras.io/guides/x"]
     assert not live["images"] and not live["tags"]
+
+
+def test_a_key_completed_as_a_snippet_is_inserted_as_its_own_json_string(catalog):
+    """A parameter name holding a quote, a backslash or snippet syntax (``$1``, ``${``,
+    ``}``) is inserted as the JSON string of that name, in snippets and plain text alike."""
+    name = 'odd"key\\ $1 ${2:x} }'
+    data = copy.deepcopy(catalog)
+    schema = data["schema"]["$defs"]["keras.layers.Dense"]
+    schema["properties"][name] = {"type": "integer", "default": 7}
+    cat = Catalog.from_json(data)
+    completer = Completer(cat, Matcher(cat))
+    text = json.dumps({"module": "keras.layers", "class_name": "Dense", "config": {}})
+    document = Document.parse("file:///t.layercfg.json", text, 1)
+    at = text.index("{}") + 1
+    for support, expanded in ((MARKDOWN, _expand_snippet), (PLAIN, lambda t: t)):
+        items = completer.complete(document, at, support).items
+        (item,) = [i for i in items if i.label == name]
+        inserted = item.text_edit.new_text if item.text_edit else item.insert_text
+        assert json.loads("{" + expanded(inserted) + "}") == {name: 7}
+
+
+def _expand_snippet(text: str) -> str:
+    """What a client inserts for an LSP snippet: placeholders replaced by their text, the
+    escapes \\$, \\} and \\\\ undone."""
+    out, index = [], 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text) and text[index + 1] in "$}\\":
+            out.append(text[index + 1])
+            index += 2
+        elif text.startswith("${", index):
+            colon = text.index(":", index)
+            index = colon + 1  # the placeholder's text follows; its closing brace is dropped
+        elif char == "}":
+            index += 1
+        elif char == "$" and index + 1 < len(text) and text[index + 1].isdigit():
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)

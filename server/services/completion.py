@@ -139,10 +139,11 @@ class Completer:
     ) -> tuple[str, types.InsertTextFormat]:
         value = default if default is not missing() else placeholder(schema)
         text = _dumps(value) if value is not missing() else ""
+        key = _dumps(name)  # a JSON string whatever the name holds (a quote, a backslash)
         if support.snippets:
             body = _snippet_escape(text) if text else ""
-            return f'"{name}": ${{1:{body}}}', types.InsertTextFormat.Snippet
-        return f'"{name}": {text or "null"}', types.InsertTextFormat.PlainText
+            return f"{_snippet_escape(key)}: ${{1:{body}}}", types.InsertTextFormat.Snippet
+        return f"{key}: {text or 'null'}", types.InsertTextFormat.PlainText
 
     # -- values ----------------------------------------------------------------------------------
     def _values(self, document: Document, location: Location, offset: int, support: ClientSupport):
