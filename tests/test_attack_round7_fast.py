@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsp_frames import messages as _messages
 
 from layercfg.schema_builder import cache_files, cachekey
 from layercfg.server import archives
@@ -45,20 +46,6 @@ INITIALIZE = {
 
 def _request(ident: int, method: str = "layercfg/noSuchMethod", params: Any = None) -> bytes:
     return _frame({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
-
-
-def _messages(output: bytes) -> list[dict[str, Any]]:
-    found = []
-    while output.strip():
-        header, _, rest = output.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in header.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        found.append(json.loads(rest[:length]))
-        output = rest[length:]
-    return found
 
 
 def _session(data: bytes, stdin_file: Path | None = None) -> tuple[int, list[dict], bytes]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsp_frames import messages as _messages
 from markdown_it import MarkdownIt
 
 from layercfg.schema_builder import cachekey, catalog_cache
@@ -258,20 +259,6 @@ def test_a_cached_file_of_gigabytes_is_refused_unread(tmp_path, monkeypatch, whi
 
 
 # -- a document opened and closed in a loop -------------------------------------------------------
-
-
-def _messages(output: bytes) -> list[dict[str, Any]]:
-    found = []
-    while output.strip():
-        header, _, rest = output.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in header.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        found.append(json.loads(rest[:length]))
-        output = rest[length:]
-    return found
 
 
 def test_a_document_opened_and_closed_in_a_loop_is_not_a_popup_each_time():

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from typing import Any
 
+from lsp_frames import messages as _messages
+
 from layercfg.server.notices import Notices
 
 SERVER = [sys.executable, "-m", "layercfg", "lsp"]
@@ -21,20 +23,6 @@ TIMEOUT = 120  # for a hung server only: nothing here is timed
 def _frame(message: dict[str, Any] | bytes) -> bytes:
     body = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-def _messages(output: bytes) -> list[dict[str, Any]]:
-    found = []
-    while output.strip():
-        header, _, rest = output.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in header.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        found.append(json.loads(rest[:length]))
-        output = rest[length:]
-    return found
 
 
 INITIALIZE = _frame(

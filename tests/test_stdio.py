@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsp_frames import messages as _messages
 
 from layercfg.server import stdio
 
@@ -60,20 +61,6 @@ def _answers_until(stream: Any, idents: set[int]) -> dict[Any, dict[str, Any]]:
         if "id" in message and "method" not in message:
             answers[message["id"]] = message
     return answers
-
-
-def _messages(output: bytes) -> list[dict[str, Any]]:
-    found = []
-    while output.strip():
-        header, _, rest = output.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in header.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        found.append(json.loads(rest[:length]))
-        output = rest[length:]
-    return found
 
 
 def _answers(output: bytes) -> dict[Any, dict[str, Any]]:
